@@ -1,0 +1,118 @@
+"""MDF programs: accrue a fund, pay eligible claims from it in order (SPEC "MDF programs")."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..models import Program
+from ..money import format_amount, format_rate
+from ..rules.backend import Condition
+from .base import ZERO, Compile, Evaluation, inputs_of, number
+
+if TYPE_CHECKING:
+    from ..inputs import Claim
+
+OPENING_BALANCE_FACT = "mdf_balance"
+
+
+class MdfCalculator:
+    def __init__(self, program: Program, compile: Compile):
+        mdf = program.mdf
+        assert mdf is not None
+        accrual, claims = mdf.accrual, mdf.claims
+        self._on = accrual.on
+        self._on_value = compile(accrual.on)
+        self._rate = accrual.rate
+        self._rate_by = accrual.rate_by
+        self._rate_by_value = compile(accrual.rate_by) if accrual.rate_by is not None else None
+        self._rates = dict(accrual.rates or {})
+        self._accrual_cap = accrual.cap
+        self._reimbursement = claims.reimbursement
+        self._reimbursement_text = format_rate(claims.reimbursement)
+        self._activities = frozenset(claims.activities)
+        self._activities_text = ", ".join(claims.activities)
+        self._requires_preapproval = claims.requires_preapproval
+        self._submit_within_days = claims.submit_within_days
+
+    def conditions(self) -> list[Condition]:
+        return []
+
+    def names(self) -> set[str]:
+        return set(self._on.names | (self._rate_by.names if self._rate_by is not None else frozenset()))
+
+    def base(self, evaluation: Evaluation) -> None:
+        facts = evaluation.facts
+        rounding = evaluation.rounding
+        places = rounding.places
+        opening = number(facts.get(OPENING_BALANCE_FACT, ZERO), f"opening balance ({OPENING_BALANCE_FACT})")
+        basis = number(self._on_value(facts), f"accrual basis ({self._on.text})")
+        rate, rate_source = self._accrual_rate(facts)
+        raw = basis * rate
+        capped = self._accrual_cap is not None and raw > self._accrual_cap
+        accrued = rounding.round(self._accrual_cap if capped else raw)
+        available = opening + accrued
+        accrual_formula = f"{format_amount(basis, places)} × {format_rate(rate)} = {format_amount(rounding.round(raw), places)}"
+        if capped:
+            accrual_formula += f", capped at {format_amount(accrued, places)}"
+        paid = ZERO
+        rejected: list[dict[str, Any]] = []
+        for claim in sorted(evaluation.claims, key=lambda c: (c.submitted_on is None, c.submitted_on or 0, c.claim_id)):
+            reasons = self.rejection_reasons(claim)
+            if reasons:
+                rejected.append({"claim_id": claim.claim_id, "reasons": reasons})
+                continue
+            paid += self._pay(evaluation, claim, available - paid)
+        evaluation.details.update({
+            "opening": opening, "accrued": accrued, "accrual_rate": rate, "accrual_rate_source": rate_source,
+            "accrual_formula": accrual_formula, "accrual_inputs": inputs_of(self._on, facts),
+            "available": available, "paid": paid, "closing": available - paid, "rejected_claims": rejected,
+        })
+
+    def _accrual_rate(self, facts: dict[str, Any]) -> tuple[Decimal, str]:
+        if self._rate is not None:
+            return self._rate, "flat rate"
+        assert self._rate_by_value is not None and self._rate_by is not None
+        key = self._rate_by_value(facts)
+        selector = "none" if key is None else str(key)
+        return self._rates.get(selector, ZERO), f"{self._rate_by.text} = {selector}"
+
+    def rejection_reasons(self, claim: "Claim") -> list[str]:
+        """Every reason a claim cannot be paid; empty when it is eligible."""
+        reasons = list(claim.problems)
+        if claim.activity not in self._activities:
+            reasons.append(f"activity '{claim.activity}' is not eligible (eligible: {self._activities_text})")
+        if self._requires_preapproval and not claim.preapproved:
+            reasons.append("the activity was not pre-approved")
+        if self._submit_within_days is not None:
+            if claim.activity_end is None or claim.submitted_on is None:
+                reasons.append("activity_end and submitted_on are needed to check the submission window")
+            else:
+                days = (claim.submitted_on - claim.activity_end).days
+                if days > self._submit_within_days:
+                    reasons.append(f"submitted {days} days after the activity ended "
+                                   f"(limit {self._submit_within_days})")
+        if claim.amount is None:
+            if not reasons:
+                reasons.append("the claim has no amount")
+        elif claim.amount <= ZERO:
+            reasons.append(f"amount {claim.amount} is not positive")
+        return reasons
+
+    def _pay(self, evaluation: Evaluation, claim: "Claim", still_available: Decimal) -> Decimal:
+        rounding = evaluation.rounding
+        places = rounding.places
+        assert claim.amount is not None
+        due = rounding.round(claim.amount * self._reimbursement)
+        amount = min(due, max(still_available, ZERO))
+        formula = (f"{format_amount(claim.amount, places)} × {self._reimbursement_text} = "
+                   f"{format_amount(due, places)}")
+        description = f"{claim.activity} claim {claim.claim_id}"
+        if amount < due:
+            formula += f", limited to the {format_amount(amount, places)} still available"
+            description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
+        evaluation.add_line("mdf_claim", f"claim:{claim.claim_id}", description, amount, formula,
+                            basis=claim.amount, rate=self._reimbursement,
+                            inputs={"claim_id": claim.claim_id, "activity": claim.activity,
+                                    "submitted_on": claim.submitted_on})
+        return amount

@@ -1,0 +1,104 @@
+"""Tier programs: the achieved level, its base lines, and the next level up (SPEC "Tier programs")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..models import Program, TierLevel
+from ..money import format_amount, format_rate
+from ..results import NextTier
+from ..rules.backend import Condition
+from .base import ZERO, Compile, Evaluation, Evaluator, inputs_of, number
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    name: str
+    start: Decimal
+    rate: Decimal
+    rate_text: str
+    condition_id: str | None
+    requires_text: str | None
+
+
+def requires_id(level: TierLevel) -> str:
+    return f"requires:{level.name}"
+
+
+class TierCalculator:
+    def __init__(self, program: Program, compile: Compile):
+        tiers = program.tiers
+        assert tiers is not None
+        self._program = program
+        self._qualify_on = tiers.qualify_on
+        self._pay_on = tiers.pay_on or tiers.qualify_on
+        self._qualify = compile(self._qualify_on)
+        self._pay: Evaluator = self._qualify if tiers.pay_on is None else compile(tiers.pay_on)
+        self._incremental = tiers.mode == "incremental"
+        self._levels = tuple(
+            _Level(level.name, level.from_, level.rate, format_rate(level.rate),
+                   requires_id(level) if level.requires is not None else None,
+                   level.requires.text if level.requires is not None else None)
+            for level in tiers.levels)
+
+    def conditions(self) -> list[Condition]:
+        tiers = self._program.tiers
+        assert tiers is not None
+        return [Condition(requires_id(level), level.requires) for level in tiers.levels
+                if level.requires is not None]
+
+    def names(self) -> set[str]:
+        return set(self._qualify_on.names | self._pay_on.names)
+
+    def base(self, evaluation: Evaluation) -> None:
+        facts = evaluation.facts
+        qualify = number(self._qualify(facts), f"qualify_on ({self._qualify_on.text})")
+        fired = evaluation.fired
+        achieved = -1
+        for index, level in enumerate(self._levels):
+            if level.start <= qualify and (level.condition_id is None or level.condition_id in fired):
+                achieved = index
+        evaluation.next_tier = self._next_tier(achieved, qualify, fired)
+        if achieved < 0:
+            return
+        evaluation.tier = self._levels[achieved].name
+        if self._incremental:
+            self._bands(evaluation, achieved, qualify)
+        else:
+            self._retroactive(evaluation, achieved)
+
+    def _retroactive(self, evaluation: Evaluation, achieved: int) -> None:
+        level = self._levels[achieved]
+        places = evaluation.rounding.places
+        basis = number(self._pay(evaluation.facts), f"pay_on ({self._pay_on.text})")
+        amount = evaluation.rounding.round(basis * level.rate)
+        evaluation.add_line(
+            "base", f"tier:{level.name}", f"{level.name} tier rate on {self._pay_on.text}", amount,
+            f"{format_amount(basis, places)} × {level.rate_text} = {format_amount(amount, places)}",
+            basis=basis, rate=level.rate, inputs=inputs_of(self._pay_on, evaluation.facts))
+
+    def _bands(self, evaluation: Evaluation, achieved: int, qualify: Decimal) -> None:
+        places = evaluation.rounding.places
+        inputs = inputs_of(self._qualify_on, evaluation.facts)
+        for index in range(achieved + 1):
+            level = self._levels[index]
+            top = self._levels[index + 1].start if index < achieved else qualify
+            width = top - level.start
+            if level.rate == ZERO or width <= ZERO:
+                continue
+            amount = evaluation.rounding.round(width * level.rate)
+            upper = format_amount(top, places) if index < achieved else f"{format_amount(qualify, places)} achieved"
+            evaluation.add_line(
+                "band", f"band:{level.name}",
+                f"{level.name} band {format_amount(level.start, places)}–{upper}", amount,
+                f"{format_amount(width, places)} × {level.rate_text} = {format_amount(amount, places)}",
+                basis=width, rate=level.rate, inputs=inputs)
+
+    def _next_tier(self, achieved: int, qualify: Decimal, fired: frozenset[str]) -> NextTier | None:
+        if achieved + 1 >= len(self._levels):
+            return None
+        level = self._levels[achieved + 1]
+        gap = max(level.start - qualify, ZERO)
+        unmet = [level.requires_text] if level.condition_id is not None and level.condition_id not in fired else []
+        return NextTier.model_construct(name=level.name, gap=gap, unmet=unmet)

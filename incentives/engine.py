@@ -1,0 +1,283 @@
+"""The engine: orchestration only — versions by period, ``uses`` order, runs, budgets.
+
+``Engine.evaluate`` computes one partner record against every program;
+``Engine.run`` computes many, then applies budgets and builds a
+:class:`PayoutRun`. Bad records become ``error`` results; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .calculators.steps import apply_budget
+from .compiler import CompiledProgram, UsedResult, error_result
+from .inputs import Claim, FactRow, RecordError, normalize_claim, normalize_record
+from .loading import LoadedProgram, ProgramSet, load_programs
+from .periods import Period, PeriodError, parse_period
+from .results import PayoutResult, PayoutRun, ProgramInfo
+from .rules.backend import RuleBackend
+from .version import __version__
+
+_engine_ids = itertools.count(1)
+
+Record = Mapping[str, Any] | FactRow
+
+
+def make_backend(name: str) -> RuleBackend:
+    """The rule backend called ``name``: ``compiled`` (default) or ``durable``."""
+    if name == "compiled":
+        from .rules.compiled import CompiledBackend
+
+        return CompiledBackend()
+    if name == "durable":
+        from .rules.durable import DurableBackend
+
+        return DurableBackend()
+    raise ValueError(f"unknown backend {name!r}; expected 'compiled' or 'durable'")
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """Which version of a program applies to a period label, or why none does."""
+
+    version: CompiledProgram | None
+    period: Period | None
+    error: str | None = None
+
+
+class Engine:
+    """Evaluates partner records against loaded programs."""
+
+    def __init__(self, programs: ProgramSet | Sequence[LoadedProgram] | str | Path,
+                 backend: str = "compiled"):
+        if isinstance(programs, (str, Path)):
+            programs = load_programs(programs)
+        self.backend_name = backend
+        self._backend = make_backend(backend)
+        engine_id = next(_engine_ids)
+        self._programs: dict[str, list[CompiledProgram]] = {}
+        for loaded in programs:
+            name = f"incentives_{engine_id}_{loaded.program.id}_v{loaded.program.version}"
+            compiled = CompiledProgram(loaded, self._backend, name)
+            self._programs.setdefault(loaded.program.id, []).append(compiled)
+        self._selections: dict[tuple[str, str], _Selection] = {}
+        self._mdf_ids = [pid for pid, versions in self._programs.items() if versions[0].program.kind == "mdf"]
+
+    @property
+    def program_ids(self) -> list[str]:
+        """Program ids in evaluation (``uses``) order."""
+        return list(self._programs)
+
+    def close(self) -> None:
+        for versions in self._programs.values():
+            for compiled in versions:
+                compiled.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one record --------------------------------------------------------------------
+
+    def evaluate(self, record: Record, claims: Iterable[Mapping[str, Any] | Claim] = ()) -> dict[str, PayoutResult]:
+        """Every program's result for one partner-period record, by program id."""
+        partner_id, period_label, facts, problems = _unpack(record)
+        claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
+        return self._evaluate(partner_id, period_label, facts, problems, claim_list)
+
+    def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
+                  claims: Sequence[Claim]) -> dict[str, PayoutResult]:
+        results: dict[str, PayoutResult] = {}
+        uncovered: list[str] = []
+        for program_id, versions in self._programs.items():
+            if problems:
+                results[program_id] = error_result(partner_id, period_label, program_id, list(problems))
+                continue
+            selection = self._select(program_id, period_label)
+            compiled = selection.version
+            if compiled is None:
+                if selection.error is not None:
+                    results[program_id] = error_result(partner_id, period_label, program_id, [selection.error])
+                else:
+                    uncovered.append(program_id)
+                continue
+            used, used_error = self._used(compiled, results, period_label)
+            if used_error is not None:
+                results[program_id] = compiled.error(partner_id, period_label, used_error)
+                continue
+            program_claims = self._claims_for(program_id, claims) if program_id in self._mdf_ids else ()
+            assert selection.period is not None
+            results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
+        if not results:
+            for program_id in uncovered:
+                results[program_id] = error_result(
+                    partner_id, period_label, program_id,
+                    [f"no version of '{program_id}' is effective in period {period_label}"])
+        return results
+
+    def _select(self, program_id: str, label: str) -> _Selection:
+        key = (program_id, label)
+        selection = self._selections.get(key)
+        if selection is None:
+            selection = self._selections[key] = self._find_version(program_id, label)
+        return selection
+
+    def _find_version(self, program_id: str, label: str) -> _Selection:
+        for compiled in self._programs[program_id]:
+            try:
+                period = parse_period(label, compiled.program.fiscal_year_start)
+            except PeriodError as error:
+                return _Selection(None, None, str(error))
+            if compiled.covers(period):
+                if period.granularity != compiled.program.period:
+                    return _Selection(None, period, f"'{program_id}' is evaluated per {compiled.program.period}; "
+                                                    f"period '{label}' is a {period.granularity}")
+                return _Selection(compiled, period)
+        return _Selection(None, None)
+
+    def _used(self, compiled: CompiledProgram, results: Mapping[str, PayoutResult],
+              period_label: str) -> tuple[dict[str, UsedResult], str | None]:
+        used: dict[str, UsedResult] = {}
+        for used_id in compiled.program.uses:
+            result = results.get(used_id)
+            if result is None:
+                return used, f"uses '{used_id}', which has no version effective in period {period_label}"
+            if result.status == "error":
+                return used, f"uses '{used_id}', whose result for this record is an error"
+            used[used_id] = UsedResult(result.tier, result.total, result.status == "ok")
+        return used, None
+
+    def _claims_for(self, program_id: str, claims: Sequence[Claim]) -> list[Claim]:
+        if not claims:
+            return []
+        sole = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
+        selected = []
+        for claim in claims:
+            if claim.program_id == program_id or (claim.program_id is None and sole == program_id):
+                selected.append(claim)
+            elif claim.program_id is None:
+                selected.append(claim.with_problem(
+                    f"the claim names no program_id and {len(self._mdf_ids)} MDF programs are loaded"))
+        return selected
+
+    # --- a run -------------------------------------------------------------------------
+
+    def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
+            facts_sha256: str | None = None,
+            progress: Callable[[int], None] | None = None) -> PayoutRun:
+        """Evaluate every record, apply budgets, and return the run in output order."""
+        claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
+        for claim in claims:
+            normalized = claim if isinstance(claim, Claim) else normalize_claim(claim)
+            claims_by_key[(normalized.partner_id, normalized.period)].append(normalized)
+        by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
+        where: dict[tuple[str, str], list[str]] = defaultdict(list)
+        notes: list[str] = []
+        for index, record in enumerate(records, start=1):
+            partner_id, period_label, facts, problems = _unpack(record)
+            key = (partner_id, period_label)
+            where[key].append(f"line {record.line}" if isinstance(record, FactRow) else f"record {index}")
+            if key in by_key:
+                by_key[key] = self._duplicates(key, where[key])
+            else:
+                by_key[key] = self._evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, ()))
+            if progress is not None:
+                progress(index)
+        for key, key_claims in claims_by_key.items():
+            if key not in by_key:
+                by_key[key] = self._orphan_claims(key, key_claims)
+        results = sorted((result for per_key in by_key.values() for result in per_key.values()),
+                         key=lambda result: (result.partner_id, result.program_id, result.period))
+        notes += self._apply_budgets(results)
+        notes += self._coverage_notes(by_key)
+        return PayoutRun.model_construct(
+            run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
+            results=results, totals=_totals(results, self.program_ids), counts=_counts(results, self.program_ids),
+            notes=notes)
+
+    def _duplicates(self, key: tuple[str, str], places: list[str]) -> dict[str, PayoutResult]:
+        message = f"duplicate record for partner {key[0]} and period {key[1]} ({', '.join(places)})"
+        return {f"{program_id}#{n}": error_result(key[0], key[1], program_id, [message])
+                for program_id in self._programs for n in range(len(places))}
+
+    def _orphan_claims(self, key: tuple[str, str], claims: list[Claim]) -> dict[str, PayoutResult]:
+        results = {}
+        named = {claim.program_id for claim in claims if claim.program_id is not None}
+        targets = sorted(named) if named else (self._mdf_ids or ["(no MDF program)"])
+        for program_id in targets:
+            ids = ", ".join(claim.claim_id for claim in claims
+                            if claim.program_id in (program_id, None))
+            results[program_id] = error_result(
+                key[0], key[1], program_id,
+                [f"claims {ids} have no facts record for partner {key[0]} and period {key[1]}"])
+        return results
+
+    def _apply_budgets(self, results: list[PayoutResult]) -> list[str]:
+        notes = []
+        groups: dict[tuple[str, int | None, str], list[PayoutResult]] = defaultdict(list)
+        for result in results:
+            groups[(result.program_id, result.program_version, result.period)].append(result)
+        for (program_id, version, period), group in sorted(groups.items(), key=lambda item: str(item[0])):
+            compiled = self._version(program_id, version)
+            if compiled is None or compiled.budget is None:
+                continue
+            factor = apply_budget(group, compiled.budget, compiled.rounding.places)
+            if factor is not None:
+                notes.append(f"{program_id} v{version} {period}: budget {compiled.budget} applied, "
+                             f"totals scaled by {factor:.6f}")
+        return notes
+
+    def _version(self, program_id: str, version: int | None) -> CompiledProgram | None:
+        for compiled in self._programs.get(program_id, ()):
+            if compiled.version == version:
+                return compiled
+        return None
+
+    def _coverage_notes(self, by_key: Mapping[tuple[str, str], dict[str, PayoutResult]]) -> list[str]:
+        missing: dict[tuple[str, str], int] = defaultdict(int)
+        for (_, period), per_program in by_key.items():
+            for program_id in self._programs:
+                if program_id not in per_program and not any(k.startswith(program_id + "#") for k in per_program):
+                    missing[(program_id, period)] += 1
+        return [f"{program_id}: no version effective in period {period} ({count} records without a result)"
+                for (program_id, period), count in sorted(missing.items())]
+
+    def _program_infos(self) -> list[ProgramInfo]:
+        return [ProgramInfo.model_construct(id=c.id, version=c.version, file=c.loaded.file, sha256=c.loaded.sha256)
+                for versions in self._programs.values() for c in versions]
+
+
+def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
+    if isinstance(record, FactRow):
+        return record.partner_id, record.period, record.facts, list(record.problems)
+    try:
+        facts = normalize_record(record)
+    except RecordError as error:
+        partner_id = str(record.get("partner_id", "") or "")
+        period = str(record.get("period", "") or "")
+        return partner_id, period, {}, list(error.problems)
+    return facts["partner_id"], facts["period"], facts, []
+
+
+def _totals(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, Decimal]:
+    totals = {program_id: Decimal(0) for program_id in program_ids}
+    for result in results:
+        totals[result.program_id] = totals.get(result.program_id, Decimal(0)) + result.total
+    return totals
+
+
+def _counts(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
+    for result in results:
+        counts.setdefault(result.program_id, {"ok": 0, "ineligible": 0, "error": 0})[result.status] += 1
+    return counts

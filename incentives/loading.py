@@ -1,0 +1,422 @@
+"""Loading program files: YAML → validated :class:`Program` models, every problem located.
+
+``load_programs`` reads files and folders, validates each file with the
+pydantic models, runs the checks that span fields and files, and raises one
+:class:`ProgramError` listing every problem as ``file:line:col: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path as FsPath
+from typing import Any, Iterable, Iterator, Sequence
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import Problem, ProgramError
+from .models import Program
+from .rules.expressions import Expression
+from .yamlsource import Path, SourceMap, YamlSourceError, load_yaml
+
+RESULT_ATTRIBUTES = ("tier", "total", "eligible")
+PROGRAM_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedProgram:
+    """One validated program version, with where it came from."""
+
+    program: Program
+    file: str
+    sha256: str
+    source: SourceMap
+
+
+class ProgramSet(Sequence[LoadedProgram]):
+    """The programs of one load, in dependency (``uses``) order, then by id and version."""
+
+    def __init__(self, programs: Iterable[LoadedProgram]):
+        self._programs = list(programs)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._programs[index]
+
+    def __len__(self) -> int:
+        return len(self._programs)
+
+    @property
+    def ids(self) -> list[str]:
+        """Program ids in evaluation order, each once."""
+        return list(dict.fromkeys(loaded.program.id for loaded in self._programs))
+
+    def versions(self, program_id: str) -> list[LoadedProgram]:
+        return [loaded for loaded in self._programs if loaded.program.id == program_id]
+
+
+def load_programs(paths: str | FsPath | Iterable[str | FsPath]) -> ProgramSet:
+    """Load program files (``*.yaml``/``*.yml``; folders are searched, not recursively)."""
+    files = _program_files([paths] if isinstance(paths, (str, FsPath)) else list(paths))
+    loaded: list[LoadedProgram] = []
+    problems: list[Problem] = []
+    for file in files:
+        try:
+            loaded.append(load_program_file(file))
+        except ProgramError as error:
+            problems.extend(error.problems)
+    if not problems:
+        problems.extend(_check_program_set(loaded))
+    if problems:
+        raise ProgramError(problems)
+    return ProgramSet(_dependency_order(loaded))
+
+
+def _program_files(paths: list[str | FsPath]) -> list[FsPath]:
+    files: list[FsPath] = []
+    missing: list[Problem] = []
+    for raw in paths:
+        path = FsPath(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in PROGRAM_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(Problem("no such file or folder", str(path)))
+    if missing:
+        raise ProgramError(missing)
+    if not files:
+        raise ProgramError([Problem("no program files (*.yaml, *.yml) found", ", ".join(map(str, paths)))])
+    return files
+
+
+def load_program_file(file: str | FsPath) -> LoadedProgram:
+    """Load and validate one program file; raises :class:`ProgramError` with every problem in it."""
+    name = str(file)
+    try:
+        raw = FsPath(file).read_bytes()
+    except OSError as error:
+        raise ProgramError([Problem(f"cannot read the file: {error.strerror}", name)]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ProgramError([Problem("the file is not UTF-8 text", name, line)]) from None
+    try:
+        data, source = load_yaml(text, name)
+    except YamlSourceError as error:
+        raise ProgramError(error.problems) from None
+    if not isinstance(data, dict):
+        raise ProgramError([Problem("expected a mapping of program keys at the top of the file", name, 1, 1)])
+    try:
+        program = Program.model_validate(data)
+    except ValidationError as error:
+        raise ProgramError(_validation_problems(error, source)) from None
+    problems = [source.problem(path, message) for path, message in check_program(program)]
+    if problems:
+        raise ProgramError(problems)
+    return LoadedProgram(program, name, hashlib.sha256(raw).hexdigest(), source)
+
+
+# --- pydantic errors → located problems -------------------------------------------------
+
+def _validation_problems(error: ValidationError, source: SourceMap) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        path: Path = tuple(item["loc"])
+        kind = item["type"]
+        context = item.get("ctx") or {}
+        if kind == "extra_forbidden":
+            problems.append(source.problem(path, _unknown_key_message(path), prefer_key=True))
+        elif kind == "missing":
+            problems.append(source.problem(path[:-1], f"missing required key '{path[-1]}'"))
+        elif kind == "expression":
+            problems.append(source.problem(path, f"invalid expression: {context['message']}",
+                                           offset=context.get("offset", 0)))
+        else:
+            problems.append(source.problem(path, _message(item)))
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _message(item: dict) -> str:
+    message = item["msg"]
+    if item["type"].startswith(("literal_", "string_pattern", "greater", "less", "int_", "bool_",
+                                "date_", "too_short", "list_", "dict_", "model_", "string_")):
+        found = item.get("input")
+        if not isinstance(found, (dict, list)):
+            message += f", found {found!r}" if not isinstance(found, Decimal) else f", found {found}"
+    key = next((part for part in reversed(item["loc"]) if isinstance(part, str)), None)
+    return f"{key}: {message}" if key else message
+
+
+def _unknown_key_message(path: Path) -> str:
+    key = str(path[-1])
+    allowed = _allowed_keys(path[:-1])
+    message = f"unknown key '{key}'"
+    if allowed:
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            return f"{message}; did you mean '{close[0]}'?"
+        return f"{message}; expected one of: {', '.join(allowed)}"
+    return message
+
+
+def _allowed_keys(path: Path) -> list[str]:
+    """The keys the model at ``path`` accepts (by alias), for suggestions."""
+    annotation: Any = Program
+    for part in path:
+        annotation = _model_inside(annotation)
+        if annotation is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next((f for name, f in annotation.model_fields.items() if (f.alias or name) == part), None)
+        if field is None:
+            return []
+        annotation = field.annotation
+    model = _model_inside(annotation)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    """The model class in ``X``, ``X | None``, ``list[X]`` or ``dict[str, X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list, dict, typing.Annotated):
+        for argument in typing.get_args(annotation):
+            model = _model_inside(argument)
+            if model is not None:
+                return model
+    return None
+
+
+# --- checks that span fields ---------------------------------------------------------
+
+def check_program(program: Program) -> list[tuple[Path, str]]:
+    """Rules of one program that no single field can check; each with the path to blame."""
+    found: list[tuple[Path, str]] = []
+    found += _check_kind_section(program)
+    if program.effective.to is not None and program.effective.to < program.effective.from_:
+        found.append((("effective", "to"), f"'to' ({program.effective.to}) is before 'from' "
+                                           f"({program.effective.from_})"))
+    if program.id in program.uses:
+        found.append((("uses",), f"a program cannot use itself ('{program.id}')"))
+    if program.tiers is not None:
+        found += _check_tiers(program)
+    if program.goals is not None:
+        found += _check_goals(program)
+    if program.mdf is not None:
+        found += _check_mdf(program)
+    found += _check_rule_ids(program)
+    for index, bonus in enumerate(program.bonuses):
+        if (bonus.multiplier is None) == (bonus.amount is None):
+            found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
+    found += _check_metric_order(program)
+    return found
+
+
+def _check_kind_section(program: Program) -> list[tuple[Path, str]]:
+    found = []
+    sections = {"tier": "tiers", "goal": "goals", "mdf": "mdf"}
+    for kind, section in sections.items():
+        present = getattr(program, section) is not None
+        if kind == program.kind and not present:
+            found.append(((), f"a '{kind}' program needs a '{section}' section"))
+        elif kind != program.kind and present:
+            found.append(((section,), f"'{section}' is not allowed in a '{program.kind}' program "
+                                      f"(kind: {program.kind} takes '{sections[program.kind]}')"))
+    return found
+
+
+def _check_tiers(program: Program) -> list[tuple[Path, str]]:
+    tiers = program.tiers
+    assert tiers is not None
+    found = []
+    for index in range(1, len(tiers.levels)):
+        previous, level = tiers.levels[index - 1], tiers.levels[index]
+        if level.from_ <= previous.from_:
+            found.append((("tiers", "levels", index, "from"),
+                          f"tier levels must have strictly ascending 'from': {level.name} ({level.from_}) "
+                          f"is not above {previous.name} ({previous.from_})"))
+    names = [level.name for level in tiers.levels]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            found.append((("tiers", "levels", index, "name"), f"duplicate tier name '{name}'"))
+    if tiers.mode == "incremental" and tiers.pay_on is not None and tiers.pay_on.text.strip() != tiers.qualify_on.text.strip():
+        found.append((("tiers", "pay_on"), "incremental mode pays each band on its own width, so 'pay_on' "
+                                           f"must equal 'qualify_on' ('{tiers.qualify_on.text}')"))
+    return found
+
+
+def _check_goals(program: Program) -> list[tuple[Path, str]]:
+    goals = program.goals
+    assert goals is not None
+    found = []
+    total = sum((target.weight for target in goals.targets), Decimal(0))
+    if total != 1:
+        found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {total * 100:f}%"))
+    ids = [target.id for target in goals.targets]
+    for index, goal_id in enumerate(ids):
+        if goal_id in ids[:index]:
+            found.append((("goals", "targets", index, "id"), f"duplicate goal id '{goal_id}'"))
+    curve = goals.payout.curve
+    for index in range(1, len(curve)):
+        if curve[index].attainment <= curve[index - 1].attainment:
+            found.append((("goals", "payout", "curve", index, "attainment"),
+                          "curve points must have strictly ascending 'attainment'"))
+    return found
+
+
+def _check_mdf(program: Program) -> list[tuple[Path, str]]:
+    accrual = program.mdf.accrual  # type: ignore[union-attr]
+    flat = accrual.rate is not None
+    table = accrual.rate_by is not None or accrual.rates is not None
+    if flat == table:
+        return [(("mdf", "accrual"), "accrual needs either 'rate' or both 'rate_by' and 'rates'")]
+    if table and (accrual.rate_by is None or accrual.rates is None):
+        missing = "rates" if accrual.rates is None else "rate_by"
+        return [(("mdf", "accrual"), f"'rate_by' and 'rates' go together: '{missing}' is missing")]
+    return []
+
+
+def _check_rule_ids(program: Program) -> list[tuple[Path, str]]:
+    found = []
+    seen: set[str] = set()
+    for section, rules in (("eligibility", program.eligibility), ("bonuses", program.bonuses)):
+        for index, rule in enumerate(rules):
+            if rule.id in seen:
+                found.append(((section, index, "id"), f"duplicate rule id '{rule.id}'"))
+            seen.add(rule.id)
+    return found
+
+
+def _check_metric_order(program: Program) -> list[tuple[Path, str]]:
+    found = []
+    metric_names = list(program.metrics)
+    for index, (name, expression) in enumerate(program.metrics.items()):
+        later = sorted(expression.names & set(metric_names[index:]))
+        if later:
+            found.append((("metrics", name), f"metric '{name}' reads {', '.join(later)}, which is defined "
+                                             "at or after it; metrics are computed in file order"))
+    return found
+
+
+def expressions_of(value: Any, path: Path = ()) -> Iterator[tuple[Path, Expression]]:
+    """Every expression in a model, with its path."""
+    if isinstance(value, Expression):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name, field in type(value).model_fields.items():
+            yield from expressions_of(getattr(value, name), path + (field.alias or name,))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from expressions_of(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from expressions_of(item, path + (index,))
+
+
+# --- checks across files --------------------------------------------------------------
+
+def _check_program_set(loaded: list[LoadedProgram]) -> list[Problem]:
+    problems: list[Problem] = []
+    by_id: dict[str, list[LoadedProgram]] = defaultdict(list)
+    for item in loaded:
+        by_id[item.program.id].append(item)
+    for versions in by_id.values():
+        problems += _check_versions(versions)
+    for item in loaded:
+        problems += _check_references(item, by_id)
+    problems += _check_cycles(by_id)
+    return problems
+
+
+def _check_versions(versions: list[LoadedProgram]) -> list[Problem]:
+    problems = []
+    ordered = sorted(versions, key=lambda item: item.program.effective.from_)
+    for index, item in enumerate(ordered):
+        for other in ordered[:index]:
+            if other.program.version == item.program.version:
+                problems.append(item.source.problem(("version",), f"version {item.program.version} of "
+                                                    f"'{item.program.id}' is also defined in {other.file}"))
+            elif _overlap(other.program, item.program):
+                problems.append(item.source.problem(
+                    ("effective",), f"effective window of '{item.program.id}' version {item.program.version} "
+                    f"overlaps version {other.program.version} ({other.file})"))
+        if item.program.kind != ordered[0].program.kind:
+            problems.append(item.source.problem(("kind",), f"all versions of '{item.program.id}' must have "
+                                                f"one kind; {ordered[0].file} has '{ordered[0].program.kind}'"))
+    return problems
+
+
+def _overlap(first: Program, second: Program) -> bool:
+    first_end, second_end = first.effective.to, second.effective.to
+    return ((first_end is None or second.effective.from_ <= first_end)
+            and (second_end is None or first.effective.from_ <= second_end))
+
+
+def _check_references(item: LoadedProgram, by_id: dict[str, list[LoadedProgram]]) -> list[Problem]:
+    program = item.program
+    problems = []
+    for index, used in enumerate(program.uses):
+        if used not in by_id:
+            problems.append(item.source.problem(("uses", index), f"uses '{used}', which is not loaded"))
+    for path, expression in expressions_of(program):
+        for name in sorted(expression.names):
+            root, _, attribute = name.partition(".")
+            if root in program.uses and root in by_id and attribute not in RESULT_ATTRIBUTES:
+                problems.append(item.source.problem(path, f"'{name}': a used program's result offers "
+                                                    f"{', '.join(root + '.' + a for a in RESULT_ATTRIBUTES)}"))
+            elif root in by_id and root not in program.uses and root != program.id:
+                problems.append(item.source.problem(path, f"'{name}' reads program '{root}', which is not "
+                                                    f"listed in 'uses'"))
+    return problems
+
+
+def _check_cycles(by_id: dict[str, list[LoadedProgram]]) -> list[Problem]:
+    edges = {pid: sorted({u for item in items for u in item.program.uses if u in by_id})
+             for pid, items in by_id.items()}
+    state: dict[str, int] = {}
+    problems: list[Problem] = []
+
+    def visit(pid: str, trail: list[str]) -> None:
+        state[pid] = 1
+        for used in edges[pid]:
+            if state.get(used) == 1:
+                cycle = trail[trail.index(used):] + [pid, used] if used in trail else [pid, used]
+                item = by_id[pid][0]
+                problems.append(item.source.problem(("uses",), "'uses' forms a cycle: " + " → ".join(cycle)))
+            elif used not in state:
+                visit(used, trail + [pid])
+        state[pid] = 2
+
+    for pid in sorted(edges):
+        if pid not in state:
+            visit(pid, [])
+    return problems
+
+
+def _dependency_order(loaded: list[LoadedProgram]) -> list[LoadedProgram]:
+    by_id: dict[str, list[LoadedProgram]] = defaultdict(list)
+    for item in loaded:
+        by_id[item.program.id].append(item)
+    order: list[str] = []
+
+    def place(pid: str) -> None:
+        if pid in order:
+            return
+        for item in by_id[pid]:
+            for used in item.program.uses:
+                place(used)
+        order.append(pid)
+
+    for pid in sorted(by_id):
+        place(pid)
+    return [item for pid in order for item in sorted(by_id[pid], key=lambda i: i.program.version)]

@@ -1,0 +1,229 @@
+"""Pydantic models of a program file (SPEC "Program file").
+
+They know the file format and its single-file rules, nothing about evaluation.
+Numbers are ``Decimal``; rates, weights, factors and attainments also accept
+``"3.5%"``; expressions are parsed once here, into
+:class:`incentives.rules.expressions.Expression`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .errors import ExpressionError
+from .periods import validate_fiscal_year_start
+from .rules.expressions import Expression, parse_expression
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+_PERCENT = re.compile(r"^\s*([+-]?(?:\d[\d_]*)?(?:\.\d+)?)\s*%\s*$")
+_DECIMAL_TEXT = re.compile(r"^\s*[+-]?(?:\d[\d_]*)(?:\.\d*)?\s*$|^\s*[+-]?\.\d+\s*$")
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise PydanticCustomError("decimal_type", "expected a number, found a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str) and _DECIMAL_TEXT.match(value):
+        result = Decimal(value.strip().replace("_", ""))
+    else:
+        raise PydanticCustomError("decimal_type", "expected a number, found {found!r}", {"found": value})
+    if not result.is_finite():
+        raise PydanticCustomError("decimal_type", "expected a finite number, found {found!r}", {"found": value})
+    return result
+
+
+def _to_rate(value: Any) -> Decimal:
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match and match.group(1) not in ("", "+", "-"):
+            try:
+                return Decimal(match.group(1).replace("_", "")).scaleb(-2)
+            except InvalidOperation:
+                pass
+        elif "%" in value:
+            raise PydanticCustomError("rate_type", "expected a percentage such as 3.5%, found {found!r}",
+                                      {"found": value})
+    return _to_decimal(value)
+
+
+def _to_expression(value: Any) -> Expression:
+    if isinstance(value, Expression):
+        return value
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, Decimal)):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise PydanticCustomError("expression_type", "expected an expression (text or number), found {kind}",
+                                  {"kind": type(value).__name__})
+    try:
+        return parse_expression(text)
+    except ExpressionError as error:
+        raise PydanticCustomError("expression", "{message}", {"message": error.message, "offset": error.offset})
+
+
+_decimal_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?$"}]}
+_rate_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?%$"}],
+                "description": "a decimal (0.035) or a percentage (3.5%)"}
+_expression_schema = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+                      "description": "an expression of the incentives expression language"}
+
+Amount = Annotated[Decimal, BeforeValidator(_to_decimal), WithJsonSchema(_decimal_schema)]
+NonNegativeAmount = Annotated[Amount, Field(ge=0)]
+Rate = Annotated[Decimal, BeforeValidator(_to_rate), WithJsonSchema(_rate_schema)]
+Percent0To100 = Annotated[Rate, Field(ge=0, le=1)]
+ExpressionField = Annotated[
+    Expression,
+    BeforeValidator(_to_expression),
+    PlainSerializer(lambda expression: expression.text, return_type=str),
+    WithJsonSchema(_expression_schema),
+]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+FactName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              populate_by_name=True)
+
+
+class Rounding(StrictModel):
+    places: int = Field(2, ge=0, le=8)
+    mode: Literal["half_up", "half_even", "down", "up"] = "half_up"
+
+
+class Effective(StrictModel):
+    from_: dt.date = Field(alias="from")
+    to: dt.date | None = None
+
+
+class Rule(StrictModel):
+    id: Identifier
+    when: ExpressionField
+    description: str | None = None
+
+
+class TierLevel(StrictModel):
+    name: str = Field(min_length=1)
+    from_: NonNegativeAmount = Field(alias="from")
+    rate: Percent0To100
+    requires: ExpressionField | None = None
+
+
+class Tiers(StrictModel):
+    qualify_on: ExpressionField
+    pay_on: ExpressionField | None = None
+    mode: Literal["retroactive", "incremental"] = "retroactive"
+    levels: list[TierLevel] = Field(min_length=1)
+
+
+class GoalTarget(StrictModel):
+    id: Identifier
+    metric: ExpressionField
+    target: ExpressionField
+    weight: Annotated[Rate, Field(gt=0, le=1)]
+
+
+class CurvePoint(StrictModel):
+    attainment: Annotated[Rate, Field(ge=0)]
+    factor: Annotated[Rate, Field(ge=0, le=10)]
+
+
+class GoalPayout(StrictModel):
+    on: ExpressionField
+    interpolation: Literal["linear", "step"] = "linear"
+    curve: list[CurvePoint] = Field(min_length=1)
+
+
+class Goals(StrictModel):
+    targets: list[GoalTarget] = Field(min_length=1)
+    attainment_cap: Annotated[Rate, Field(gt=0)] | None = None
+    payout: GoalPayout
+
+
+class Accrual(StrictModel):
+    on: ExpressionField
+    rate: Percent0To100 | None = None
+    rate_by: ExpressionField | None = None
+    rates: dict[str, Percent0To100] | None = None
+    cap: NonNegativeAmount | None = None
+
+
+class ClaimRules(StrictModel):
+    reimbursement: Annotated[Rate, Field(gt=0, le=1)]
+    activities: list[str] = Field(min_length=1)
+    requires_preapproval: bool = False
+    submit_within_days: int | None = Field(None, ge=0)
+
+
+class Mdf(StrictModel):
+    accrual: Accrual
+    claims: ClaimRules
+
+
+class Bonus(StrictModel):
+    id: Identifier
+    when: ExpressionField
+    multiplier: Annotated[Rate, Field(gt=0, le=10)] | None = None
+    amount: ExpressionField | None = None
+    description: str | None = None
+
+
+class Program(StrictModel):
+    id: Identifier
+    name: str = Field(min_length=1)
+    kind: Literal["tier", "goal", "mdf"]
+    version: int = Field(ge=1)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    effective: Effective
+    period: Literal["month", "quarter", "half", "year"]
+    fiscal_year_start: str = "01-01"
+    rounding: Rounding = Rounding()
+    uses: list[Identifier] = []
+    defaults: dict[FactName, Any] = {}
+    metrics: dict[FactName, ExpressionField] = {}
+    eligibility: list[Rule] = []
+    tiers: Tiers | None = None
+    goals: Goals | None = None
+    mdf: Mdf | None = None
+    bonuses: list[Bonus] = []
+    cap: NonNegativeAmount | None = None
+    min_payout: NonNegativeAmount | None = None
+    budget: NonNegativeAmount | None = None
+    prorate_by: FactName | None = None
+
+    @field_validator("fiscal_year_start", mode="before")
+    @classmethod
+    def _fiscal_year_start(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise PydanticCustomError("fiscal_year_start", 'expected "MM-DD" in quotes, found {found!r}',
+                                      {"found": value})
+        try:
+            return validate_fiscal_year_start(value)
+        except ValueError as error:
+            raise PydanticCustomError("fiscal_year_start", "{message}", {"message": str(error)})
+
+    @property
+    def key(self) -> str:
+        return f"{self.id} v{self.version}"

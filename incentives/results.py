@@ -1,0 +1,134 @@
+"""Result models: one :class:`PayoutResult` per partner, period and program; a :class:`PayoutRun` per run.
+
+The engine builds them with ``model_construct`` (its values are already
+validated and exact); reading one back from JSON (``model_validate_json``)
+validates as usual.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .money import format_amount, format_rate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+LineKind = Literal["base", "band", "multiplier", "bonus", "cap", "minimum", "budget", "mdf_claim"]
+Status = Literal["ok", "ineligible", "error"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PayoutLine(_Model):
+    """One rounded amount, with the rule that produced it and how."""
+
+    n: int
+    kind: LineKind
+    rule_id: str
+    description: str
+    basis: Decimal | None = None
+    rate: Decimal | None = None
+    amount: Decimal
+    formula: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class NextTier(_Model):
+    """The next level up: how far ``qualify_on`` is from it, and which requirements fail."""
+
+    name: str
+    gap: Decimal
+    unmet: list[str] = Field(default_factory=list)
+
+
+class Reason(_Model):
+    """A failed eligibility rule, with the values it saw."""
+
+    rule_id: str
+    description: str | None = None
+    when: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class PayoutResult(_Model):
+    partner_id: str
+    period: str
+    program_id: str
+    program_version: int | None = None
+    currency: str | None = None
+    status: Status
+    tier: str | None = None
+    next_tier: NextTier | None = None
+    attainment: Decimal | None = None
+    lines: list[PayoutLine] = Field(default_factory=list)
+    total: Decimal = Decimal(0)
+    reasons: list[Reason] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def explain(self) -> str:
+        """A human-readable breakdown of this result."""
+        places = self.details.get("places", 2)
+        head = f"{self.partner_id} · {self.program_id}"
+        if self.program_version is not None:
+            head += f" v{self.program_version}"
+        out = [f"{head} · {self.period} · {self.status}"]
+        if self.tier is not None or self.next_tier is not None:
+            out.append(f"  tier: {self.tier or '(none)'}")
+        if self.next_tier is not None:
+            unmet = f"; unmet: {', '.join(self.next_tier.unmet)}" if self.next_tier.unmet else ""
+            out.append(f"  next tier: {self.next_tier.name} (gap {format_amount(self.next_tier.gap, places)}{unmet})")
+        if self.attainment is not None:
+            out.append(f"  attainment: {format_rate(self.attainment)}")
+        if "proration" in self.details:
+            out.append(f"  active fraction: {self.details['proration']}")
+        for line in self.lines:
+            out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
+                       f"   {line.formula}")
+        for reason in self.reasons:
+            seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
+            label = f" ({reason.description})" if reason.description else ""
+            out.append(f"  failed {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
+        for rejected in self.details.get("rejected_claims", []):
+            out.append(f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}")
+        for error in self.errors:
+            out.append(f"  error: {error}")
+        currency = f" {self.currency}" if self.currency else ""
+        out.append(f"  total: {format_amount(self.total, places)}{currency}")
+        return "\n".join(out)
+
+
+class ProgramInfo(_Model):
+    id: str
+    version: int
+    file: str
+    sha256: str
+
+
+class PayoutRun(_Model):
+    """The results of one run, in output order, with run-level totals."""
+
+    run_id: str
+    created_at: str
+    engine_version: str
+    programs: list[ProgramInfo]
+    facts_sha256: str | None = None
+    results: list[PayoutResult]
+    totals: dict[str, Decimal]
+    counts: dict[str, dict[str, int]]
+    notes: list[str] = Field(default_factory=list)
+
+    def write(self, folder: "str | Path", *, force: bool = False) -> None:
+        """Write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``, atomically."""
+        from .export import write_run
+
+        write_run(self, folder, force=force)
+
+    def by_partner(self, partner_id: str) -> list[PayoutResult]:
+        return [result for result in self.results if result.partner_id == partner_id]

@@ -1,0 +1,171 @@
+"""YAML reading that keeps every value's source position and reads numbers exactly.
+
+PyYAML's safe loader turns ``0.035`` into a binary float and silently keeps
+the last of two duplicate keys. We compose the node graph instead and build
+plain Python values ourselves: floats become ``Decimal`` from their source
+text, duplicate keys are errors, and every mapping key and value is recorded
+with its line and column so validation errors can point at it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+Path = tuple[str | int, ...]
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """1-based line and column of a node; ``quoted`` tells whether the scalar had quotes."""
+
+    line: int
+    column: int
+    quoted: bool = False
+
+
+@dataclass(slots=True)
+class SourceMap:
+    """Positions of the values (and of the keys) of one YAML document, by path."""
+
+    file: str
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+
+    def locate(self, path: Path, *, prefer_key: bool = False) -> Position | None:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
+            found = first.get(prefix) or second.get(prefix)
+            if found is not None:
+                return found
+        return None
+
+    def problem(self, path: Path, message: str, *, prefer_key: bool = False,
+                offset: int | None = None) -> Problem:
+        """A located problem; ``offset`` points inside a one-line scalar (expression errors)."""
+        position = self.locate(path, prefer_key=prefer_key)
+        if position is None:
+            return Problem(message, self.file)
+        column = position.column
+        if offset is not None and position == self.values.get(path):
+            column += offset + (1 if position.quoted else 0)
+        return Problem(message, self.file, position.line, column)
+
+
+class YamlSourceError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain values (Decimal for floats) and its source map."""
+    source = SourceMap(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        raise YamlSourceError([_marked_problem(error, file)]) from None
+    except yaml.YAMLError as error:
+        raise YamlSourceError([Problem(f"invalid YAML: {error}", file)]) from None
+    if node is None:
+        raise YamlSourceError([Problem("the file is empty; expected a program mapping", file, 1, 1)])
+    problems: list[Problem] = []
+    value = _build(node, (), source, problems)
+    if problems:
+        raise YamlSourceError(problems)
+    return value, source
+
+
+def _marked_problem(error: yaml.MarkedYAMLError, file: str) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+    if "\t" in message or "tab" in message:
+        message += " (YAML indentation must use spaces, not tabs)"
+    if mark is None:
+        return Problem(message, file)
+    return Problem(message, file, mark.line + 1, mark.column + 1)
+
+
+def _position(node: yaml.Node) -> Position:
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+
+
+def _build(node: yaml.Node, path: Path, source: SourceMap, problems: list[Problem]) -> Any:
+    source.values[path] = _position(node)
+    if isinstance(node, yaml.MappingNode):
+        return _build_mapping(node, path, source, problems)
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (index,), source, problems) for index, item in enumerate(node.value)]
+    return _build_scalar(node, path, source, problems)
+
+
+def _build_mapping(node: yaml.MappingNode, path: Path, source: SourceMap, problems: list[Problem]) -> dict:
+    result: dict[str, Any] = {}
+    first_seen: dict[str, Position] = {}
+    for key_node, value_node in node.value:
+        key_position = _position(key_node)
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            problems.append(Problem("only plain keys are allowed here (no merge keys or complex keys)",
+                                    source.file, key_position.line, key_position.column))
+            continue
+        key = str(key_node.value)
+        if key in first_seen:
+            first = first_seen[key]
+            problems.append(Problem(f"duplicate key '{key}' (first defined at line {first.line})",
+                                    source.file, key_position.line, key_position.column))
+            continue
+        first_seen[key] = key_position
+        source.keys[path + (key,)] = key_position
+        result[key] = _build(value_node, path + (key,), source, problems)
+    return result
+
+
+def _build_scalar(node: yaml.ScalarNode, path: Path, source: SourceMap, problems: list[Problem]) -> Any:
+    text = node.value
+    if node.tag == _FLOAT:
+        return _exact_decimal(text, node, source, problems)
+    if node.tag in (_INT, _BOOL, _NULL, _TIMESTAMP):
+        value = _constructor.construct_object(node)
+        if isinstance(value, dt.datetime):
+            position = _position(node)
+            problems.append(Problem(f"expected a date (YYYY-MM-DD), found a date-time '{text}'",
+                                    source.file, position.line, position.column))
+        return value
+    if node.tag not in (_STR, _MAP, _SEQ):
+        position = _position(node)
+        problems.append(Problem(f"YAML tag '{node.tag}' is not supported", source.file,
+                                position.line, position.column))
+    return text
+
+
+def _exact_decimal(text: str, node: yaml.ScalarNode, source: SourceMap, problems: list[Problem]) -> Decimal | None:
+    try:
+        value = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        position = _position(node)
+        problems.append(Problem(f"expected a finite number, found '{text}'", source.file,
+                                position.line, position.column))
+        return None
+    return value

@@ -1,0 +1,158 @@
+"""Engine orchestration: versions by period, fiscal calendars, uses, duplicates, runs and their files."""
+
+import json
+from decimal import Decimal as D
+
+import pytest
+
+import incentives
+from conftest import program_text
+
+FLAT = """
+tiers:
+  qualify_on: revenue
+  levels:
+    - {{name: Only, from: 0, rate: {rate}}}
+"""
+
+
+def versioned(version, start, end, rate, fiscal="07-01"):
+    header = f"""
+        id: rebate
+        name: Rebate
+        kind: tier
+        version: {version}
+        currency: USD
+        effective: {{from: {start}, to: {end}}}
+        period: quarter
+        fiscal_year_start: "{fiscal}"
+        """
+    return program_text(FLAT.format(rate=rate), header=header)
+
+
+def record(partner_id="P1", period="2027-Q1", revenue="1000", **facts):
+    return {"partner_id": partner_id, "period": period, "revenue": D(revenue), **facts}
+
+
+def test_fiscal_year_from_july_and_version_switch(engine_for):
+    # FY2027 starts 2026-07-01: Q1 = Jul–Sep 2026 (v1), Q2 = Oct–Dec 2026 (v2)
+    engine = engine_for(versioned(1, "2026-07-01", "2026-09-30", "1%"), versioned(2, "2026-10-01", "2027-06-30", "2%"))
+    q1 = engine.evaluate(record(period="2027-Q1"))["rebate"]
+    q2 = engine.evaluate(record(period="2027-Q2"))["rebate"]
+    assert (q1.program_version, q1.total) == (1, D("10.00"))
+    assert (q2.program_version, q2.total) == (2, D("20.00"))
+
+
+def test_period_outside_every_version_yields_an_error_row_when_nothing_covers_it(engine_for):
+    engine = engine_for(versioned(1, "2026-07-01", "2026-09-30", "1%"))
+    run = engine.run([record(period="2027-Q3")])
+    [result] = run.results
+    assert result.status == "error"
+    assert "no version of 'rebate' is effective in period 2027-Q3" in result.errors[0]
+
+
+def test_unknown_period_label_and_wrong_granularity_are_errors(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    bad = engine.evaluate(record(period="2027-Q5"))["test"]
+    month = engine.evaluate(record(period="2027-02"))["test"]
+    assert bad.status == "error" and "2027-Q5" in bad.errors[0]
+    assert month.status == "error"
+    assert month.errors == ["'test' is evaluated per quarter; period '2027-02' is a month"]
+
+
+def test_uses_reads_the_used_program_result(engine_for):
+    tier = program_text(FLAT.format(rate="2%"), id="partner_tier")
+    kicker = program_text("""
+        uses: [partner_tier]
+        eligibility:
+          - {id: tiered, when: "partner_tier.eligible and partner_tier.tier == 'Only'"}
+        tiers:
+          qualify_on: partner_tier.total
+          levels:
+            - {name: Kick, from: 0, rate: 50%}
+        """, id="kicker")
+    engine = engine_for(kicker, tier)  # file order must not matter
+    assert engine.program_ids == ["partner_tier", "kicker"]
+    results = engine.evaluate(record(revenue="1000"))
+    assert results["partner_tier"].total == D("20.00")
+    assert results["kicker"].total == D("10.00")
+
+
+def test_duplicate_partner_period_makes_both_records_errors(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    run = engine.run([record("P1"), record("P2"), record("P1", revenue="5")])
+    p1 = [r for r in run.results if r.partner_id == "P1"]
+    assert [r.status for r in p1] == ["error", "error"]
+    assert p1[0].errors == ["duplicate record for partner P1 and period 2027-Q1 (record 1, record 3)"]
+    assert [r.status for r in run.results if r.partner_id == "P2"] == ["ok"]
+    assert run.counts["test"] == {"ok": 1, "ineligible": 0, "error": 2}
+
+
+def test_bad_record_values_become_error_rows(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    run = engine.run([record("P1"), {"partner_id": "P2", "period": "2027-Q1", "revenue": D("NaN")},
+                      {"period": "2027-Q1", "revenue": 5}])
+    assert [r.status for r in run.results] == ["error", "ok", "error"]
+    assert len(run.results) == 3
+
+
+def test_run_orders_results_and_totals(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    run = engine.run([record("P3", revenue="300"), record("P1", revenue="100"), record("P2", revenue="200")])
+    assert [r.partner_id for r in run.results] == ["P1", "P2", "P3"]
+    assert run.totals == {"test": D("6.00")}
+
+
+def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_for, tmp_path):
+    engine = engine_for(program_text(FLAT.format(rate="3.5%")))
+    records = [record("P2", revenue="612500"), record("P1", revenue="100.20")]
+    first, second = tmp_path / "a", tmp_path / "b"
+    engine.run(records).write(first)
+    engine.run(records).write(second)
+    for name in ("payouts.csv", "lines.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    assert (first / "payouts.csv").read_text() == (
+        "partner_id,period,program_id,program_version,status,tier,attainment,total,currency\n"
+        "P1,2027-Q1,test,1,ok,Only,,3.51,USD\n"
+        "P2,2027-Q1,test,1,ok,Only,,21437.50,USD\n")
+    assert (first / "lines.csv").read_text().splitlines()[2] == (
+        "P2,2027-Q1,test,1,base,tier:Only,Only tier rate on revenue,612500.00,0.035,21437.50,"
+        "\"612,500.00 × 3.5% = 21,437.50\"")
+    a, b = (json.loads((folder / "run.json").read_text()) for folder in (first, second))
+    assert a["run_id"] != b["run_id"]
+    for volatile in ("run_id", "created_at"):
+        a.pop(volatile), b.pop(volatile)
+    assert a == b
+    assert a["totals"] == {"test": "21441.01"}
+    assert not list(first.glob(".*.tmp"))
+
+
+def test_write_refuses_to_overwrite_another_run(engine_for, tmp_path):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    engine.run([record()], facts_sha256="a" * 64).write(tmp_path / "out")
+    with pytest.raises(incentives.IncentivesError, match="different run"):
+        engine.run([record()], facts_sha256="b" * 64).write(tmp_path / "out")
+    engine.run([record()], facts_sha256="b" * 64).write(tmp_path / "out", force=True)
+
+
+def test_explain_shows_tier_lines_and_total(engine_for):
+    engine = engine_for(program_text("""
+        tiers:
+          qualify_on: revenue
+          levels:
+            - {name: Silver, from: 0, rate: 2%}
+            - {name: Gold, from: 500000, rate: 3.5%}
+        """))
+    text = engine.evaluate(record(revenue="487600"))["test"].explain()
+    assert "tier: Silver" in text
+    assert "next tier: Gold (gap 12,400.00)" in text
+    assert "487,600.00 × 2% = 9,752.00" in text
+    assert text.splitlines()[-1] == "  total: 9,752.00 USD"
+
+
+def test_result_survives_a_json_round_trip(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="3.5%")))
+    result = engine.evaluate(record(revenue="612500"))["test"]
+    again = incentives.PayoutResult.model_validate_json(result.model_dump_json())
+    assert again.total == result.total and again.lines[0].amount == D("21437.50")
+    assert again.lines[0].formula == result.lines[0].formula

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, ProgramError
 from .models import Program
+from .money import format_rate
 from .rules.expressions import Expression
 from .yamlsource import Path, SourceMap, YamlSourceError, load_yaml
 
@@ -142,11 +143,20 @@ def _validation_problems(error: ValidationError, source: SourceMap) -> list[Prob
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
+_BOUNDS = {"greater_than": ("gt", "above"), "greater_than_equal": ("ge", "at least"),
+           "less_than": ("lt", "below"), "less_than_equal": ("le", "at most")}
+
+
 def _message(item: dict) -> str:
     message = item["msg"]
+    found = item.get("input")
+    if item["type"] in _BOUNDS:
+        bound, words = _BOUNDS[item["type"]]
+        limit = item["ctx"][bound]
+        percent = isinstance(found, str) and found.strip().endswith("%")
+        message = f"must be {words} {format_rate(Decimal(str(limit))) if percent else limit}"
     if item["type"].startswith(("literal_", "string_pattern", "greater", "less", "int_", "bool_",
                                 "date_", "too_short", "list_", "dict_", "model_", "string_")):
-        found = item.get("input")
         if not isinstance(found, (dict, list)):
             message += f", found {found!r}" if not isinstance(found, Decimal) else f", found {found}"
     key = next((part for part in reversed(item["loc"]) if isinstance(part, str)), None)
@@ -261,7 +271,7 @@ def _check_goals(program: Program) -> list[tuple[Path, str]]:
     found = []
     total = sum((target.weight for target in goals.targets), Decimal(0))
     if total != 1:
-        found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {total * 100:f}%"))
+        found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {format_rate(total)}"))
     ids = [target.id for target in goals.targets]
     for index, goal_id in enumerate(ids):
         if goal_id in ids[:index]:

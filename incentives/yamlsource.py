@@ -48,6 +48,7 @@ class SourceMap:
     file: str
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
+    collections: set[Path] = field(default_factory=set)
 
     def locate(self, path: Path, *, prefer_key: bool = False) -> Position | None:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -62,7 +63,8 @@ class SourceMap:
     def problem(self, path: Path, message: str, *, prefer_key: bool = False,
                 offset: int | None = None) -> Problem:
         """A located problem; ``offset`` points inside a one-line scalar (expression errors)."""
-        position = self.locate(path, prefer_key=prefer_key)
+        # A section (mapping or list) is blamed at its key, where a reader looks for it.
+        position = self.locate(path, prefer_key=prefer_key or path in self.collections)
         if position is None:
             return Problem(message, self.file)
         column = position.column
@@ -98,7 +100,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
 def _marked_problem(error: yaml.MarkedYAMLError, file: str) -> Problem:
     mark = error.problem_mark or error.context_mark
     message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
-    if "\t" in message or "tab" in message:
+    if "'\\t'" in message:
         message += " (YAML indentation must use spaces, not tabs)"
     if mark is None:
         return Problem(message, file)
@@ -112,6 +114,8 @@ def _position(node: yaml.Node) -> Position:
 
 def _build(node: yaml.Node, path: Path, source: SourceMap, problems: list[Problem]) -> Any:
     source.values[path] = _position(node)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        source.collections.add(path)
     if isinstance(node, yaml.MappingNode):
         return _build_mapping(node, path, source, problems)
     if isinstance(node, yaml.SequenceNode):

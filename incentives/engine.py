@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, UsedResult, error_result
-from .inputs import Claim, FactRow, RecordError, normalize_claim, normalize_record
+from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .periods import Period, PeriodError, parse_period
 from .results import PayoutResult, PayoutRun, ProgramInfo
@@ -176,9 +176,9 @@ class Engine:
             progress: Callable[[int], None] | None = None) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order."""
         claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-        for claim in claims:
-            normalized = claim if isinstance(claim, Claim) else normalize_claim(claim)
-            claims_by_key[(normalized.partner_id, normalized.period)].append(normalized)
+        normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
+        for claim in flag_duplicate_claims(normalized):
+            claims_by_key[(claim.partner_id, claim.period)].append(claim)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
         where: dict[tuple[str, str], list[str]] = defaultdict(list)
         notes: list[str] = []
@@ -258,15 +258,8 @@ class Engine:
 
 
 def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
-    if isinstance(record, FactRow):
-        return record.partner_id, record.period, record.facts, list(record.problems)
-    try:
-        facts = normalize_record(record)
-    except RecordError as error:
-        partner_id = str(record.get("partner_id", "") or "")
-        period = str(record.get("period", "") or "")
-        return partner_id, period, {}, list(error.problems)
-    return facts["partner_id"], facts["period"], facts, []
+    row = record if isinstance(record, FactRow) else fact_row(record)
+    return row.partner_id, row.period, row.facts, list(row.problems)
 
 
 def _totals(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, Decimal]:

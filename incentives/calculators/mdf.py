@@ -92,10 +92,7 @@ class MdfCalculator:
                 if days > self._submit_within_days:
                     reasons.append(f"submitted {days} days after the activity ended "
                                    f"(limit {self._submit_within_days})")
-        if claim.amount is None:
-            if not reasons:
-                reasons.append("the claim has no amount")
-        elif claim.amount <= ZERO:
+        if claim.amount is not None and claim.amount <= ZERO:
             reasons.append(f"amount {claim.amount} is not positive")
         return reasons
 

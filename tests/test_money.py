@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from decimal import Decimal as D
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, strategies as st
@@ -84,6 +86,11 @@ def test_rounding_rejects_bad_settings(places: object, mode: str) -> None:
     ("12.50", 0, "12.5"),
     ("1000", 0, "1,000"),
     ("7", 3, "7.000"),
+    ("-123.5", 2, "-123.50"),
+    ("-1234", 2, "-1,234.00"),
+    ("-0.5", 2, "-0.50"),
+    ("1234567890123456789012345678901234.5", 2, "1,234,567,890,123,456,789,012,345,678,901,234.50"),
+    ("1.23E-7", 2, "0.000000123"),
 ])
 def test_format_amount(amount: str, places: int, expected: str) -> None:
     assert format_amount(D(amount), places) == expected
@@ -120,12 +127,23 @@ def test_format_rate(rate: str, expected: str) -> None:
     assert format_rate(D(rate)) == expected
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**12, max_value=10**12, places=6))
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_formatting_refuses_non_finite_values(value: str) -> None:
+    for formatter in (lambda d: format_amount(d, 2), lambda d: plain_amount(d, 2), format_rate):
+        with pytest.raises(ValueError, match="not an amount"):
+            formatter(D(value))
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**12, max_value=10**12, places=6)
+       | st.builds(lambda n, e: D(n).scaleb(e), st.integers(-10**30, 10**30), st.integers(-40, 40)))
 def test_formatting_never_uses_exponents_and_round_trips(value: D) -> None:
-    for text in (plain_amount(value, 2), format_amount(value, 2).replace(",", ""), format_rate(value)[:-1]):
+    grouped = format_amount(value, 2)
+    for text in (plain_amount(value, 2), grouped, format_rate(value)):
         assert "E" not in text and "e" not in text
+        assert text.startswith("-") == (value < 0)  # and never a negative zero
+    assert grouped.replace(",", "") == plain_amount(value, 2)
     assert D(plain_amount(value, 2)) == value
-    assert D(format_rate(value)[:-1]) == value * 100
+    assert D(format_rate(value)[:-1]) == value.scaleb(2)
 
 
 # -- apportion ------------------------------------------------------------------------------
@@ -237,3 +255,26 @@ def test_apportion_does_not_depend_on_input_order(amounts: list[tuple[str, D]], 
     shuffled = distinct[:]
     rnd.shuffle(shuffled)
     assert dict(zip((key for key, _ in shuffled), apportion(shuffled, target, 2))) == by_key
+
+
+def reference_apportion(amounts: list[tuple[str, D]], target: D, places: int) -> list[D]:
+    """The method as the SPEC states it, with fractions and a full sort: slow but obviously right."""
+    unit = Fraction(1, 10**places)
+    total = sum(Fraction(amount) for _, amount in amounts)
+    shares = [Fraction(amount) * Fraction(target) / total / unit for _, amount in amounts]
+    floors = [math.floor(share) for share in shares]
+    missing = int(Fraction(target) / unit) - sum(floors)
+    order = sorted(range(len(amounts)), key=lambda i: (-(shares[i] - floors[i]), amounts[i][0], i))
+    for i in order[:missing]:
+        floors[i] += 1
+    return [D(units).scaleb(-places) for units in floors]
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.integers(0, 12).map(D)), min_size=1, max_size=12),
+       st.integers(0, 3), st.integers(0, 5000))
+def test_apportion_matches_the_reference_method(amounts: list[tuple[str, D]], places: int, target_units: int) -> None:
+    # small amounts and few keys: many equal remainders and repeated keys
+    if sum(amount for _, amount in amounts) == 0:
+        return
+    target = D(target_units).scaleb(-places)
+    assert apportion(amounts, target, places) == reference_apportion(amounts, target, places)

@@ -1,0 +1,552 @@
+"""Facts and claims: reading CSV / JSON Lines files and normalising API records.
+
+Every record becomes plain typed data, one name per fact: ``Decimal``, ``str``,
+``bool``, ``datetime.date`` or a tuple of those. A missing fact is an absent
+key, never ``None``.
+
+Typing rules, the same for CSV cells, JSON strings and API strings:
+
+* surrounding whitespace is ignored; an empty text is a missing fact;
+* ``-12.50``, ``100000``, ``.5``, ``1e3`` (decimal syntax, optional exponent, no
+  thousands separators, no ``%``) are ``Decimal``;
+* ``true`` / ``false`` in any letter case are booleans;
+* ``YYYY-MM-DD`` is a date; a text of that shape that is not a real day
+  (``2027-02-30``) is a problem;
+* ``NaN``, ``Infinity``, ``inf``, ``sNaN`` (any case, any sign) are not numbers:
+  a problem, as are non-finite Decimals and floats;
+* anything else is a string (``1,000`` and ``3.5%`` stay strings).
+
+``partner_id`` and ``period`` are always strings (an integer becomes its
+digits); a missing one is a problem. JSON and API values keep their own type
+(``Decimal``/``int``/``float``/``bool``/``date``); a ``datetime`` is refused
+rather than silently truncated to its date. Nested mappings become dotted
+names; lists become tuples.
+
+Problems with one record never raise while reading a file: each record
+yields a :class:`FactRow` (or :class:`Claim`) carrying its ``problems``, which
+the engine turns into an ``error`` result. Problems with the file itself (not
+UTF-8, no header, duplicate or missing columns, a ragged row, malformed CSV
+quoting, a JSON line that is not an object) raise :class:`InputError` with the
+file and the 1-based line. Files are read as UTF-8 with an optional BOM and
+universal newlines; line numbers are physical lines where the record starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO, Union
+
+from .errors import InputError
+
+Value = Union[Decimal, str, bool, date, tuple["Value", ...]]
+
+PARTNER_ID = "partner_id"
+PERIOD = "period"
+CLAIM_COLUMNS = (
+    "claim_id", "partner_id", "period", "activity", "amount", "activity_end", "submitted_on", "preapproved",
+)
+OPTIONAL_CLAIM_COLUMNS = ("program_id",)
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
+_NON_FINITE = re.compile(r"[+-]?(?:s?nan\d*|inf|infinity)", re.ASCII | re.IGNORECASE).fullmatch
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII).fullmatch
+_BOOLEANS = {"true": True, "false": False}
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+# NaN/Infinity literals become non-finite Decimals so that they are reported as a
+# problem of their record, exactly like a "NaN" CSV cell, instead of failing the file.
+_decode_json = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal).decode
+
+
+class RecordError(ValueError):
+    """An API record that cannot be evaluated; ``problems`` says why (one message each)."""
+
+    def __init__(self, problems: Iterable[str], partner_id: str = "", period: str = ""):
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.partner_id = partner_id
+        self.period = period
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(slots=True)
+class FactRow:
+    """One facts record as read: ``facts`` holds every valid fact, ``partner_id`` and ``period`` included.
+
+    ``partner_id`` / ``period`` are ``""`` when missing (with a problem), so an
+    error row can always be written. ``line`` is the 1-based line where the record
+    starts in its file, ``None`` for API records. Non-empty ``problems`` make the
+    record an ``error``; the engine may append its own (duplicates).
+    """
+
+    line: int | None
+    partner_id: str
+    period: str
+    facts: dict[str, Value]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One MDF claim. ``problems`` (missing or unreadable fields, duplicate ids) are rejection reasons."""
+
+    claim_id: str
+    partner_id: str
+    period: str
+    activity: str
+    amount: Decimal | None
+    activity_end: date | None
+    submitted_on: date | None
+    preapproved: bool
+    program_id: str | None = None
+    line: int | None = None
+    problems: tuple[str, ...] = ()
+
+    def with_problem(self, message: str) -> "Claim":
+        """This claim with one more problem (claims are frozen: the engine adds its own this way)."""
+        return replace(self, problems=(*self.problems, message))
+
+
+# -- typing values ---------------------------------------------------------------------------
+
+
+# Facts files repeat most cells (counts, flags, dates, regions); typed values are
+# immutable, so a bounded cache of text -> value serves the repeats at a dict lookup.
+@lru_cache(maxsize=1 << 16)
+def _type_text(text: str) -> Value | None:
+    """The typed value of a cell or string (``None``: missing); raises ValueError for a bad one."""
+    text = text.strip()
+    if not text:
+        return None
+    if _DECIMAL(text):
+        return Decimal(text)
+    flag = _BOOLEANS.get(text.lower())
+    if flag is not None:
+        return flag
+    if _DATE(text):
+        return _iso_date(text)
+    if _NON_FINITE(text):
+        raise ValueError(f"{text!r} is not a number")
+    return text
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid date") from None
+
+
+def _finite_decimal(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a number")
+    return value
+
+
+def _float_decimal(value: float) -> Decimal:
+    # The shortest repr is what the user wrote: 0.1 -> Decimal("0.1"), not its binary expansion.
+    return _finite_decimal(Decimal(repr(value)))
+
+
+def _refuse_datetime(value: datetime) -> Value:
+    raise ValueError(f"{value.isoformat()} is a datetime; pass a date (value.date())")
+
+
+# Exact-type dispatch keeps the per-value cost to one dict lookup; subclasses take _convert_other.
+_SCALARS: dict[type, Callable[[Any], Value | None]] = {
+    Decimal: _finite_decimal,
+    str: _type_text,
+    bool: lambda value: value,
+    int: Decimal,
+    float: _float_decimal,
+    date: lambda value: value,
+    datetime: _refuse_datetime,
+    type(None): lambda value: None,
+}
+
+
+def _convert(value: Any) -> Value | None:
+    convert = _SCALARS.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_list_item(item) for item in value)
+    return _convert_other(value)
+
+
+def _convert_other(value: Any) -> Value | None:
+    for kind in (bool, int, Decimal, str, float, datetime, date):
+        if isinstance(value, kind):
+            return _SCALARS[kind](value)
+    raise ValueError(f"unsupported value of type {type(value).__name__}")
+
+
+def _list_item(item: Any) -> Value:
+    if isinstance(item, Mapping):
+        raise ValueError("a list of mappings cannot be flattened to named facts")
+    value = _convert(item)
+    if value is None:
+        raise ValueError("a list cannot hold a missing (empty or null) item")
+    return value
+
+
+def _identifier(value: Any, name: str, problems: list[str]) -> str:
+    """``partner_id``, ``period``, ``claim_id``...: a non-empty string; integers become their digits."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text:
+            return text
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))  # JSON numbers arrive as Decimal: 1001 -> "1001"
+    elif value is not None:
+        problems.append(f"{name} must be a string, not {type(value).__name__} {value!r}")
+        return ""
+    problems.append(f"missing {name}")
+    return ""
+
+
+# -- facts records ---------------------------------------------------------------------------
+
+
+def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
+    """Normalise one API or JSON record; never raises: problems go into the row."""
+    if not isinstance(record, Mapping):
+        return FactRow(line, "", "", {}, [f"a record must be a mapping, not {type(record).__name__}"])
+    problems: list[str] = []
+    partner_id = _identifier(record.get(PARTNER_ID), PARTNER_ID, problems)
+    period = _identifier(record.get(PERIOD), PERIOD, problems)
+    facts: dict[str, Value] = {}
+    if partner_id:
+        facts[PARTNER_ID] = partner_id
+    if period:
+        facts[PERIOD] = period
+    for name, value in record.items():
+        if name != PARTNER_ID and name != PERIOD:
+            _put(facts, problems, name, value)
+    return FactRow(line, partner_id, period, facts, problems)
+
+
+def _put(facts: dict[str, Value], problems: list[str], name: Any, value: Any) -> None:
+    if not isinstance(name, str):
+        problems.append(f"fact names must be strings, not {name!r}")
+        return
+    convert = _SCALARS.get(type(value))  # scalars first: the ABC check below is slower
+    if convert is None and isinstance(value, Mapping):
+        for key, item in value.items():
+            _put(facts, problems, f"{name}.{key}" if isinstance(key, str) else key, item)
+        return
+    try:
+        converted = convert(value) if convert is not None else _convert(value)
+    except ValueError as error:
+        problems.append(f"{name}: {error}")
+        return
+    if converted is None:
+        return
+    if name in facts:
+        problems.append(f"{name}: given twice (as a dotted name and inside a nested mapping)")
+        return
+    facts[name] = converted
+
+
+def normalize_record(record: Mapping[str, Any]) -> dict[str, Value]:
+    """The typed, flattened facts of an API record; raises :class:`RecordError` listing every problem."""
+    row = fact_row(record)
+    if row.problems:
+        raise RecordError(row.problems, row.partner_id, row.period)
+    return row.facts
+
+
+def read_facts(path: str | os.PathLike[str]) -> Iterator[FactRow]:
+    """Stream the records of a ``.csv``, ``.jsonl`` or ``.ndjson`` facts file, one :class:`FactRow` each.
+
+    The suffix and the file's existence are checked at once; everything else as
+    the rows are read, so an :class:`InputError` can come after some rows.
+    """
+    source = _existing(path)
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        return _csv_facts(source)
+    if suffix in (".jsonl", ".ndjson"):
+        return (fact_row(record, line) for line, record in _json_lines(source))
+    raise InputError(f"unsupported facts file type {suffix or '(none)'!r}: expected .csv, .jsonl or .ndjson",
+                     str(source))
+
+
+def _csv_facts(source: Path) -> Iterator[FactRow]:
+    file = str(source)
+    with _open_text(source) as stream:
+        rows = _csv_rows(csv.reader(stream, strict=True), file)
+        header = _csv_header(rows, file, (PARTNER_ID, PERIOD))
+        width = len(header)
+        partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
+        columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
+        for line, cells in rows:
+            _check_width(cells, width, file, line)
+            yield _csv_fact_row(line, cells, partner_at, period_at, columns)
+
+
+def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,
+                  columns: list[tuple[int, str]]) -> FactRow:
+    problems: list[str] = []
+    facts: dict[str, Value] = {}
+    partner_id = _identifier(cells[partner_at], PARTNER_ID, problems)
+    period = _identifier(cells[period_at], PERIOD, problems)
+    if partner_id:
+        facts[PARTNER_ID] = partner_id
+    if period:
+        facts[PERIOD] = period
+    for at, name in columns:
+        text = cells[at]
+        if not text:
+            continue
+        try:
+            value = _type_text(text)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+            continue
+        if value is not None:
+            facts[name] = value
+    return FactRow(line, partner_id, period, facts, problems)
+
+
+# -- claims ----------------------------------------------------------------------------------
+
+
+def normalize_claim(record: Mapping[str, Any], line: int | None = None) -> Claim:
+    """A :class:`Claim` from a mapping of raw strings (CSV) or typed values (JSON, API); never raises."""
+    if not isinstance(record, Mapping):
+        return Claim("", "", "", "", None, None, None, False, None, line,
+                     (f"a claim must be a mapping, not {type(record).__name__}",))
+    problems: list[str] = []
+    claim_id = _identifier(record.get("claim_id"), "claim_id", problems)
+    partner_id = _identifier(record.get(PARTNER_ID), PARTNER_ID, problems)
+    period = _identifier(record.get(PERIOD), PERIOD, problems)
+    activity = _identifier(record.get("activity"), "activity", problems)
+    amount = _claim_amount(record.get("amount"), problems)
+    activity_end = _claim_date(record.get("activity_end"), "activity_end", problems)
+    submitted_on = _claim_date(record.get("submitted_on"), "submitted_on", problems)
+    preapproved = _claim_flag(record.get("preapproved"), problems)
+    program_id = _optional_identifier(record.get("program_id"), "program_id", problems)
+    return Claim(claim_id, partner_id, period, activity, amount, activity_end, submitted_on,
+                 preapproved, program_id, line, tuple(problems))
+
+
+def _claim_amount(value: Any, problems: list[str]) -> Decimal | None:
+    try:
+        amount = _convert(value)
+    except ValueError as error:
+        problems.append(f"amount: {error}")
+        return None
+    if amount is None:
+        problems.append("missing amount")
+        return None
+    if type(amount) is not Decimal:
+        problems.append(f"amount: {value!r} is not a number")
+        return None
+    return amount
+
+
+def _claim_date(value: Any, name: str, problems: list[str]) -> date | None:
+    if isinstance(value, str):
+        value = value.strip()
+    if value is None or value == "":
+        problems.append(f"missing {name}")
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE(value):
+        try:
+            return _iso_date(value)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+            return None
+    problems.append(f"{name}: {value!r} is not a YYYY-MM-DD date")
+    return None
+
+
+def _claim_flag(value: Any, problems: list[str]) -> bool:
+    # No recorded pre-approval means not pre-approved: the calculator rejects the
+    # claim only where the program requires pre-approval.
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        flag = _BOOLEANS.get(text.lower())
+        if flag is not None:
+            return flag
+        if not text:
+            return False
+    problems.append(f"preapproved: {value!r} is not true or false")
+    return False
+
+
+def _optional_identifier(value: Any, name: str, problems: list[str]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _identifier(value, name, problems) or None
+
+
+def flag_duplicate_claims(claims: Iterable[Claim]) -> list[Claim]:
+    """The claims in order, each one whose ``claim_id`` occurs more than once getting a problem saying so.
+
+    Claim ids are unique across a claims set (all partners, periods and programs);
+    both copies of a duplicate are rejected so that neither can be paid twice.
+    Idempotent: claims from :func:`read_claims` can be flagged again by the engine.
+    """
+    claims = list(claims)
+    counts = Counter(claim.claim_id for claim in claims if claim.claim_id)
+    return [_flag_duplicate(claim, counts[claim.claim_id]) if counts[claim.claim_id] > 1 else claim
+            for claim in claims]
+
+
+def _flag_duplicate(claim: Claim, count: int) -> Claim:
+    message = f"claim_id {claim.claim_id!r} occurs {count} times"
+    return claim if message in claim.problems else claim.with_problem(message)
+
+
+def read_claims(path: str | os.PathLike[str]) -> list[Claim]:
+    """Every claim of a ``.csv``, ``.jsonl`` or ``.ndjson`` claims file, in file order, none dropped.
+
+    A CSV file must have every column of :data:`CLAIM_COLUMNS` (``program_id`` is
+    optional; other columns are ignored); in JSON Lines a missing field is a
+    problem of that claim. Duplicate claim ids are flagged (:func:`flag_duplicate_claims`).
+    """
+    source = _existing(path)
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        claims = list(_csv_claims(source))
+    elif suffix in (".jsonl", ".ndjson"):
+        claims = [normalize_claim(record, line) for line, record in _json_lines(source)]
+    else:
+        raise InputError(f"unsupported claims file type {suffix or '(none)'!r}: expected .csv, .jsonl or .ndjson",
+                         str(source))
+    return flag_duplicate_claims(claims)
+
+
+def _csv_claims(source: Path) -> Iterator[Claim]:
+    file = str(source)
+    with _open_text(source) as stream:
+        rows = _csv_rows(csv.reader(stream, strict=True), file)
+        header = _csv_header(rows, file, CLAIM_COLUMNS)
+        wanted = [(at, name) for at, name in enumerate(header) if name in CLAIM_COLUMNS + OPTIONAL_CLAIM_COLUMNS]
+        for line, cells in rows:
+            _check_width(cells, len(header), file, line)
+            yield normalize_claim({name: cells[at] for at, name in wanted}, line)
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    source = Path(path)
+    if not source.is_file():
+        raise InputError("no such file" if not source.exists() else "not a regular file", str(source))
+    return source
+
+
+@contextmanager
+def _open_text(source: Path) -> Iterator[TextIO]:
+    """The file as UTF-8 text (BOM stripped, universal newlines kept as read for ``csv``).
+
+    Decoding happens in chunks ahead of the reader, so the line of a bad byte is
+    found again by scanning the bytes.
+    """
+    try:
+        stream = open(source, encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise InputError(f"cannot read the file: {error.strerror or error}", str(source)) from None
+    with stream:
+        try:
+            yield stream
+        except UnicodeDecodeError:
+            raise InputError("the file is not UTF-8 text (save it as UTF-8)", str(source),
+                             _first_bad_utf8_line(source)) from None
+
+
+def _first_bad_utf8_line(source: Path) -> int | None:
+    line = 1
+    with open(source, "rb") as raw:
+        # Split at b"\n" only: that byte never occurs inside a multi-byte UTF-8 sequence.
+        for chunk in raw:
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return line + _line_breaks(chunk[: error.start])
+            line += _line_breaks(chunk)
+    return None
+
+
+def _line_breaks(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _csv_rows(reader: Any, file: str) -> Iterator[tuple[int, list[str]]]:
+    """``(first line, cells)`` of each row that is not blank; ``reader.line_num`` counts physical lines."""
+    last = 0
+    try:
+        for cells in reader:
+            start, last = last + 1, reader.line_num
+            if any(cells):
+                yield start, cells
+    except csv.Error as error:
+        raise InputError(f"malformed CSV: {error}", file, last + 1) from None
+
+
+def _csv_header(rows: Iterator[tuple[int, list[str]]], file: str, required: tuple[str, ...]) -> list[str]:
+    first = next(rows, None)
+    if first is None:
+        raise InputError("the file is empty: expected a header row", file, 1)
+    line, cells = first
+    header = [cell.strip() for cell in cells]
+    if len(header) == 1:
+        for delimiter, kind in _DELIMITERS.items():
+            if delimiter in header[0]:
+                raise InputError(f"expected comma-separated values; the header looks {kind}-separated", file, line)
+    for at, name in enumerate(header, 1):
+        if not name:
+            raise InputError(f"column {at} of the header has no name", file, line)
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise InputError(f"duplicate column name(s) in the header: {', '.join(repeated)}", file, line)
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)}; the header has: {', '.join(header)}",
+                         file, line)
+    return header
+
+
+def _check_width(cells: list[str], width: int, file: str, line: int) -> None:
+    if len(cells) != width:
+        raise InputError(f"this row has {len(cells)} cells but the header has {width} columns", file, line)
+
+
+def _json_lines(source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, object)`` for each non-blank line; a line that is not a JSON object fails the file."""
+    file = str(source)
+    with _open_text(source) as stream:
+        # Universal newlines as in CSV (a JSON value cannot hold a raw line break);
+        # the line ending left on each line is JSON whitespace.
+        for line, text in enumerate(stream, 1):
+            if text.isspace():
+                continue
+            try:
+                record = _decode_json(text)
+            except json.JSONDecodeError as error:
+                raise InputError(f"not valid JSON: {error.msg} (column {error.colno})", file, line) from None
+            if type(record) is not dict:
+                raise InputError(f"expected a JSON object, got {type(record).__name__}", file, line)
+            yield line, record
+

@@ -88,6 +88,16 @@ class PayoutResult(_Model):
             out.append(f"  attainment: {format_rate(self.attainment)}")
         if "proration" in self.details:
             out.append(f"  active fraction: {self.details['proration']}")
+        for goal in self.details.get("goals", []):
+            out.append(f"  goal {goal['id']}: {format_amount(goal['metric'], 0)} of "
+                       f"{format_amount(goal['target'], 0)} = {format_rate(goal['attainment'])}"
+                       f" (weight {format_rate(goal['weight'])})")
+        if "accrued" in self.details:
+            fund = self.details
+            out.append(f"  fund: opening {format_amount(fund['opening'], places)} + accrued "
+                       f"{format_amount(fund['accrued'], places)} ({fund['accrual_formula']}; "
+                       f"{fund['accrual_rate_source']}) = available {format_amount(fund['available'], places)}; "
+                       f"paid {format_amount(fund['paid'], places)}; closing {format_amount(fund['closing'], places)}")
         for line in self.lines:
             out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
                        f"   {line.formula}")

@@ -1,0 +1,503 @@
+"""The ``incentives`` command line: validate program files, run a payout, explain a partner, print the schema.
+
+Argument parsing, progress, tables and exit codes only; every number comes
+from the library (:class:`incentives.Engine`, :class:`incentives.PayoutRun`).
+
+Exit codes (SPEC "Command line"):
+
+* 0 -- success;
+* 1 -- an invalid program file, or a usage error (a bad option, an unknown
+  partner or program, an output folder holding another run);
+* 2 -- a facts or claims file that cannot be read (printed as ``file:line: message``);
+* 3 -- the run completed and its files were written, but some partner results
+  are ``error``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections import defaultdict
+from contextlib import nullcontext
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
+
+from .errors import InputError, ProgramError
+from .version import __version__
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_INPUT = 2
+EXIT_RESULT_ERRORS = 3
+
+_ERRORS_LISTED = 10
+"""How many error results ``run`` lists on the terminal (all of them are in payouts.csv and run.json)."""
+
+
+class UsageError(Exception):
+    """A problem with how the command was called: printed, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with 1 (the SPEC's code for usage), not argparse's 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+_MAIN_EPILOG = """\
+exit codes:
+  0  success
+  1  a program file is invalid, or the command was used wrongly
+  2  a facts or claims file cannot be read (file:line: message)
+  3  the run finished and wrote its files, but some partners' results are errors
+
+examples:
+  incentives validate programs/
+  incentives run --programs programs --facts examples/facts_2027Q1.csv \\
+                 --claims examples/claims_2027Q1.csv --out out/2027-Q1
+  incentives explain --programs programs --facts examples/facts_2027Q1.csv --partner P0001
+  incentives schema > program.schema.json
+
+Run "incentives COMMAND --help" for the details of one command.
+"""
+
+_RUN_DESCRIPTION = """\
+Compute one payout run: every partner record in the facts file against every
+program in the programs folder, then write three files into the output folder:
+
+  payouts.csv  one row per partner, period and program: status, tier, total
+  lines.csv    every amount that makes up a total, with the formula behind it
+  run.json     everything above plus the run id, program and facts checksums,
+               totals per program and counts per status
+
+A summary table (partners, ok / ineligible / error counts, total paid and paid
+by tier, per program) is printed when the run is done. The same inputs always
+give the same files, apart from the run id and creation time in run.json.
+"""
+
+_RUN_EPILOG = """\
+examples:
+  # the quarterly payout on the bundled example
+  incentives run --programs programs --facts examples/facts_2027Q1.csv \\
+                 --claims examples/claims_2027Q1.csv --out out/2027-Q1
+
+  # only the 2027-Q2 records of a file that holds several quarters
+  incentives run --programs programs --facts facts_2027.csv --period 2027-Q2 --out out/2027-Q2
+
+  # recompute into a folder that holds an earlier, different run
+  incentives run --programs programs --facts facts.csv --out out/2027-Q1 --force
+
+An output folder that already holds a run of different programs or facts is
+not overwritten unless --force is given. Exit code 3 means the files were
+written but some results are errors: look for status "error" in payouts.csv.
+"""
+
+_EXPLAIN_DESCRIPTION = """\
+Show how one partner's payout was computed: the tier reached, the next tier and
+how far away it is, every payout line with its formula, every eligibility rule
+that failed with the values it saw, and every rejected MDF claim with its
+reasons. The numbers are the ones "incentives run" writes for the same inputs.
+"""
+
+_EXPLAIN_EPILOG = """\
+examples:
+  incentives explain --programs programs --facts examples/facts_2027Q1.csv --partner P0001
+  incentives explain --programs programs --facts examples/facts_2027Q1.csv \\
+                     --claims examples/claims_2027Q1.csv --partner P0001 --program co_marketing_mdf
+"""
+
+_VALIDATE_DESCRIPTION = """\
+Check program files without computing anything. Every problem is printed as
+file:line:column: message, so it can be found in an editor; the exit code is 1
+if there is any problem. Folders are searched for *.yaml and *.yml files.
+"""
+
+_SCHEMA_DESCRIPTION = """\
+Print the JSON Schema of a program file. Editors that understand JSON Schema
+(VS Code with the YAML extension, JetBrains IDEs) use it to complete and check
+program files as they are typed.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="incentives",
+        description="Channel-partner incentive and rebate programs: validate program files, compute "
+                    "payouts from partner facts, and explain every number.",
+        epilog=_MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"incentives {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate", help="check program files and report every problem with its line and column",
+        description=_VALIDATE_DESCRIPTION, epilog="example:\n  incentives validate programs/\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="a program file or a folder of them")
+    validate.set_defaults(handler=_validate)
+
+    run = commands.add_parser(
+        "run", help="compute a payout run and write payouts.csv, lines.csv and run.json",
+        description=_RUN_DESCRIPTION, epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_inputs(run)
+    run.add_argument("--out", required=True, metavar="DIR",
+                     help="output folder for payouts.csv, lines.csv and run.json (created if needed)")
+    run.add_argument("--force", action="store_true",
+                     help="overwrite an output folder that holds a run of other programs or facts")
+    run.set_defaults(handler=_run)
+
+    explain = commands.add_parser(
+        "explain", help="show how one partner's payout was computed, line by line",
+        description=_EXPLAIN_DESCRIPTION, epilog=_EXPLAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_inputs(explain)
+    explain.add_argument("--partner", required=True, metavar="ID", help="the partner_id to explain")
+    explain.add_argument("--program", metavar="ID", help="only this program (default: every program)")
+    explain.set_defaults(handler=_explain)
+
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of a program file (for editors)",
+        description=_SCHEMA_DESCRIPTION, epilog="example:\n  incentives schema > program.schema.json\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--programs", required=True, metavar="DIR",
+                        help="folder of program files (*.yaml), or one program file")
+    parser.add_argument("--facts", required=True, metavar="FILE",
+                        help="partner facts: .csv with a header row, or .jsonl; one record per partner and period")
+    parser.add_argument("--claims", metavar="FILE", help="MDF claims (.csv or .jsonl), if any MDF program is run")
+    parser.add_argument("--period", metavar="P",
+                        help="only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
+                             "(default: every record in the file)")
+    parser.add_argument("--backend", choices=("compiled", "durable"), default="compiled",
+                        help="rule engine: compiled (default) or durable (durable_rules); same results")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``incentives`` console script and of ``python -m incentives``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and usage errors
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else EXIT_INVALID)
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"incentives {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except ProgramError as error:
+        _print_problems(error, sys.stderr)
+        return EXIT_INVALID
+    except InputError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`incentives schema | head`): stop quietly, without a traceback at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_INVALID
+
+
+# --- validate ------------------------------------------------------------------------
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .loading import load_programs
+
+    try:
+        programs = load_programs(args.paths)
+    except ProgramError as error:
+        _print_problems(error, sys.stdout)
+        return EXIT_INVALID
+    files = {loaded.file for loaded in programs}
+    print(f"{len(files)} program file{'s' if len(files) != 1 else ''} valid "
+          f"({_count(len(programs.ids), 'program')}, {_count(len(programs), 'version')})")
+    return EXIT_OK
+
+
+def _print_problems(error: ProgramError, stream: TextIO) -> None:
+    for problem in error.problems:
+        print(str(problem), file=stream)
+    files = {problem.file for problem in error.problems}
+    print(f"{_count(len(error.problems), 'problem')} in {_count(len(files), 'file')}", file=sys.stderr)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# --- schema --------------------------------------------------------------------------
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .models import Program
+
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              **Program.model_json_schema(by_alias=True)}
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+# --- run -----------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .export import OutputExistsError
+
+    programs, engine = _engine(args)
+    with engine:
+        claims = _claims(args.claims, args.period)
+        sha256, physical_lines = _digest(args.facts)
+        stats = _Stats()
+        with _progress(physical_lines - 1) as advance:
+            records = _records(args.facts, args.period, stats, advance)
+            run = engine.run(records, claims, facts_sha256=sha256)
+    if args.period is not None and stats.kept == 0:
+        run.notes.append(f"no facts records for period {args.period} "
+                         f"({_count(stats.skipped, 'record')} of other periods)")
+    elif stats.skipped:
+        run.notes.append(f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped")
+    try:
+        run.write(args.out, force=args.force)
+    except OutputExistsError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(f"cannot write to {args.out}: {error.strerror or error}") from None
+
+    console = _console(sys.stdout)
+    console.print(f"Payout run {', '.join(_periods(run)) or '(no records)'}", markup=False)
+    console.print(_summary_table(run, programs))
+    for note in run.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    console.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
+                  f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
+                  markup=False, highlight=False)
+    errors = [result for result in run.results if result.status == "error"]
+    if errors:
+        print(f"{_count(len(errors), 'result')} {'is an error' if len(errors) == 1 else 'are errors'} "
+              f"(status \"error\" in payouts.csv):", file=sys.stderr)
+        for result in errors[:_ERRORS_LISTED]:
+            print(f"  {result.partner_id or '(no partner_id)'} {result.period or '(no period)'} "
+                  f"{result.program_id}: {'; '.join(result.errors)}", file=sys.stderr)
+        if len(errors) > _ERRORS_LISTED:
+            print(f"  ... and {len(errors) - _ERRORS_LISTED} more", file=sys.stderr)
+        return EXIT_RESULT_ERRORS
+    return EXIT_OK
+
+
+class _Stats:
+    __slots__ = ("kept", "skipped")
+
+    def __init__(self) -> None:
+        self.kept = 0
+        self.skipped = 0
+
+
+def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[], None]) -> Iterator[Any]:
+    """The facts file's records, streamed; with ``--period`` only that period's.
+
+    A record without a period is kept even when filtering: it cannot be placed
+    in a period, so it becomes an error row instead of vanishing.
+    """
+    from .inputs import read_facts
+
+    for row in read_facts(facts):
+        advance()
+        if period is not None and row.period and row.period != period:
+            stats.skipped += 1
+            continue
+        stats.kept += 1
+        yield row
+
+
+def _claims(path: str | None, period: str | None) -> list[Any]:
+    if path is None:
+        return []
+    from .inputs import read_claims
+
+    claims = read_claims(path)
+    if period is not None:
+        claims = [claim for claim in claims if not claim.period or claim.period == period]
+    return claims
+
+
+def _engine(args: argparse.Namespace) -> tuple[Any, Any]:
+    from .engine import Engine
+    from .loading import load_programs
+    from .periods import PeriodError, parse_period
+
+    if args.period is not None:
+        try:
+            parse_period(args.period)
+        except PeriodError as error:
+            raise UsageError(f"--period: {error}") from None
+    programs = load_programs(args.programs)
+    try:
+        engine = Engine(programs, backend=args.backend)
+    except ImportError as error:
+        raise UsageError(f"the {args.backend} backend is not available here: {error}") from None
+    return programs, engine
+
+
+def _digest(path: str) -> tuple[str, int]:
+    """The file's sha256 and its number of physical lines (for the progress bar), in one pass."""
+    digest = hashlib.sha256()
+    lines = 0
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                lines += chunk.count(b"\n")
+    except OSError as error:
+        reason = "no such file" if isinstance(error, FileNotFoundError) else \
+            f"cannot read the file: {error.strerror or error}"
+        raise InputError(reason, path) from None
+    return digest.hexdigest(), lines
+
+
+def _progress(total: int) -> Any:
+    """A context giving an ``advance()`` callable: a rich progress bar on a terminal, nothing otherwise."""
+    if not sys.stderr.isatty():
+        return nullcontext(lambda: None)
+    return _TerminalProgress(max(total, 1))
+
+
+class _TerminalProgress:
+    def __init__(self, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("computing payouts"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=_console(sys.stderr), transient=True)
+        self._task = self._progress.add_task("records", total=total)
+        self._step = max(1, total // 500)
+        self._seen = 0
+
+    def __enter__(self) -> Callable[[], None]:
+        self._progress.start()
+        return self._advance
+
+    def _advance(self) -> None:
+        self._seen += 1
+        if self._seen % self._step == 0:
+            self._progress.update(self._task, completed=self._seen)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.update(self._task, completed=self._seen)
+        self._progress.stop()
+
+
+def _console(stream: TextIO) -> Any:
+    from rich.console import Console
+
+    # Not a terminal (a log, a pipe, a CI job): wide enough that the table does not wrap.
+    width = None if stream.isatty() else max(160, int(os.environ.get("COLUMNS", "0") or 0))
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def _summary_table(run: Any, programs: Any) -> Any:
+    from rich.table import Table
+
+    from .money import format_amount
+
+    info = _program_info(programs)
+    table = Table()
+    for header, justify in (("program", "left"), ("version", "right"), ("partners", "right"), ("ok", "right"),
+                            ("ineligible", "right"), ("error", "right"), ("total paid", "right"),
+                            ("paid by tier", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    by_program: dict[str, list[Any]] = defaultdict(list)
+    for result in run.results:
+        by_program[result.program_id].append(result)
+    grand: dict[str, Decimal] = defaultdict(Decimal)
+    for program_id in run.totals:
+        results = by_program.get(program_id, [])
+        places, currency, tier_order = info.get(program_id, (2, "", []))
+        counts = run.counts.get(program_id, {})
+        total = run.totals[program_id]
+        grand[currency] += total
+        versions = sorted({r.program_version for r in results if r.program_version is not None})
+        table.add_row(program_id, ", ".join(f"v{v}" for v in versions) or "-",
+                      str(len({r.partner_id for r in results})), str(counts.get("ok", 0)),
+                      str(counts.get("ineligible", 0)), str(counts.get("error", 0)),
+                      f"{format_amount(total, places)} {currency}".strip(),
+                      _by_tier(results, tier_order, places))
+    table.add_section()
+    for currency, total in sorted(grand.items()):
+        table.add_row(f"all programs{' (' + currency + ')' if currency else ''}", "", "", "", "", "",
+                      f"{format_amount(total, 2)} {currency}".strip(), "")
+    return table
+
+
+def _by_tier(results: Iterable[Any], tier_order: list[str], places: int) -> str:
+    paid: dict[str, tuple[int, Decimal]] = {}
+    for result in results:
+        if result.status == "ok" and result.tier is not None:
+            count, amount = paid.get(result.tier, (0, Decimal(0)))
+            paid[result.tier] = (count + 1, amount + result.total)
+    if not paid:
+        return "-"
+    from .money import format_amount
+
+    order = [tier for tier in tier_order if tier in paid] + sorted(set(paid) - set(tier_order))
+    return "\n".join(f"{tier} ({paid[tier][0]}): {format_amount(paid[tier][1], places)}" for tier in order)
+
+
+def _program_info(programs: Any) -> dict[str, tuple[int, str, list[str]]]:
+    info: dict[str, tuple[int, str, list[str]]] = {}
+    for loaded in programs:  # versions ascending: the newest version's settings win
+        program = loaded.program
+        tiers = [level.name for level in program.tiers.levels] if program.tiers is not None else []
+        previous = info.get(program.id, (0, "", []))[2]
+        order = tiers + [tier for tier in previous if tier not in tiers]
+        info[program.id] = (program.rounding.places, program.currency, order)
+    return info
+
+
+def _periods(run: Any) -> list[str]:
+    return sorted({result.period for result in run.results if result.period})
+
+
+# --- explain -------------------------------------------------------------------------
+
+
+def _explain(args: argparse.Namespace) -> int:
+    programs, engine = _engine(args)
+    if args.program is not None and args.program not in programs.ids:
+        raise UsageError(f"no program '{args.program}' in {args.programs}; "
+                         f"the programs are: {', '.join(programs.ids)}")
+    # A budget scales every partner of a program by the same factor, so the
+    # partner's numbers need the whole run; without a budget one partner's
+    # records (and claims) are enough.
+    whole_run = any(loaded.program.budget is not None for loaded in programs)
+    claims = _claims(args.claims, args.period)
+    if not whole_run:
+        claims = [claim for claim in claims if claim.partner_id == args.partner]
+    stats = _Stats()
+    with engine:
+        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None)
+        if not whole_run:
+            records = (row for row in records if row.partner_id == args.partner)
+        run = engine.run(records, claims)
+    results = [result for result in run.results if result.partner_id == args.partner
+               and (args.program is None or result.program_id == args.program)
+               and (args.period is None or result.period == args.period)]
+    if not results:
+        where = f" for period {args.period}" if args.period else ""
+        raise UsageError(f"no facts record for partner '{args.partner}'{where} in {args.facts}")
+    print("\n\n".join(result.explain() for result in results))
+    return EXIT_RESULT_ERRORS if any(result.status == "error" for result in results) else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

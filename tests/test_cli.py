@@ -1,0 +1,411 @@
+"""The command line, through a real subprocess: ``python -m incentives ...``.
+
+Totals of the bundled example are recomputed here from the facts CSV with
+plain Decimal code, independently of the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal as D
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTS = ROOT / "examples" / "facts_2027Q1.csv"
+CLAIMS = ROOT / "examples" / "claims_2027Q1.csv"
+CENT = D("0.01")
+
+REBATE = """\
+id: rebate
+name: Rebate
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Base, from: 0, rate: 2%}
+"""
+
+
+def cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "incentives", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def rebate(tmp_path: Path) -> Path:
+    return write(tmp_path / "programs" / "rebate.yaml", REBATE).parent
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory):
+    """The quick start's payout command, run once for the module."""
+    out = tmp_path_factory.mktemp("bundled") / "2027-Q1"
+    done = cli("run", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--out", out)
+    return done, out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def money(value: D) -> D:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# --- validate ----------------------------------------------------------------------------------
+
+
+def test_validate_every_example_program():
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "programs").glob("*.yaml"))
+    done = cli("validate", *files)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "13 program files valid (12 programs, 13 versions)\n"
+    assert cli("validate", "programs").stdout == done.stdout
+
+
+def test_validate_locates_every_problem(tmp_path: Path):
+    typo = write(tmp_path / "typo.yaml", """\
+        id: partner_tier
+        name: Partner Tier
+        kind: tier
+        version: 1
+        currency: USD
+        effective: {from: 2027-01-01}
+        period: quarter
+        tiers:
+          qualify_on: revenue
+          levles:
+            - {name: Registered, from: 0, rate: 0%}
+        """)
+    expression = write(tmp_path / "expression.yaml", """\
+        id: kicker
+        name: Kicker
+        kind: tier
+        version: 1
+        currency: USD
+        effective: {from: 2027-01-01}
+        period: quarter
+        eligibility:
+          - {id: big, when: "revenue >> 5"}
+        tiers:
+          qualify_on: revenue
+          levels:
+            - {name: Only, from: 0, rate: 150%}
+        """)
+    done = cli("validate", typo, expression)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{typo}:8:1: missing required key 'levels'",
+        f"{typo}:10:3: unknown key 'levles'; did you mean 'levels'?",
+        f"{expression}:9:30: invalid expression: the >> operator is not supported",
+        f"{expression}:13:35: rate: must be at most 100%, found '150%'",
+    ]
+    assert done.stderr == "4 problems in 2 files\n"
+
+
+def test_validate_a_program_without_the_program_it_uses():
+    done = cli("validate", "programs/co_marketing_mdf.yaml")
+    assert done.returncode == 1
+    assert done.stdout == "programs/co_marketing_mdf.yaml:15:8: uses 'networking_role_tier', which is not loaded\n"
+
+
+# --- run: the bundled quarter --------------------------------------------------------------------
+
+
+def certification_tier_by_partner() -> dict[str, D]:
+    """certification_tier recomputed from the facts CSV: tiers, requirements, bonus, minimum."""
+    paid = {}
+    for row in read_csv(FACTS):
+        staff, specializations = int(row["certified_staff"]), int(row["specializations"])
+        revenue, csat = D(row["revenue"]), D(row["csat"])
+        if staff < 1:
+            continue  # ineligible
+        rate = D(0)
+        if revenue >= 100_000 and staff >= 2:
+            rate = D("0.01")
+        if revenue >= 500_000 and staff >= 5 and specializations >= 1:
+            rate = D("0.02")
+        if revenue >= 2_000_000 and staff >= 10 and specializations >= 3 and csat >= D("4.2"):
+            rate = D("0.03")
+        total = money(revenue * rate)
+        if specializations >= 2:
+            total += 1000 * specializations
+        if 0 < total < 100:
+            total = D(0)
+        paid[row["partner_id"]] = total
+    return paid
+
+
+def cloud_service_provider_track_total() -> D:
+    total = D(0)
+    for row in read_csv(FACTS):
+        if row["track"] != "cloud_service_provider":
+            continue
+        recurring, churn = D(row["recurring_revenue"]), D(row["churn_rate"])
+        rate = D("0.01")
+        if recurring >= 100_000:
+            rate = D("0.02")
+        if recurring >= 400_000 and churn <= D("0.05"):
+            rate = D("0.03")
+        base = money(recurring * rate)
+        total += base + (money(base * D("0.05")) if churn <= D("0.02") else 0)
+    return total
+
+
+def test_run_bundled_quarter_exits_0_and_writes_the_files(bundled):
+    done, out = bundled
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["lines.csv", "payouts.csv", "run.json"]
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["facts_sha256"] == hashlib.sha256(FACTS.read_bytes()).hexdigest()
+    assert all(counts["error"] == 0 for counts in run["counts"].values())
+    assert "300 facts records and 219 claims computed" in done.stdout
+    assert "note: deal_registration_bonus v1 2027-Q1: budget 550000 applied" in done.stdout
+
+
+def test_bundled_totals_match_an_independent_computation(bundled):
+    _, out = bundled
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    payouts = read_csv(out / "payouts.csv")
+    expected = certification_tier_by_partner()
+    got = {row["partner_id"]: D(row["total"]) for row in payouts if row["program_id"] == "certification_tier"}
+    assert {pid: got[pid] for pid in expected} == expected
+    assert D(run["totals"]["certification_tier"]) == sum(expected.values())
+    assert D(run["totals"]["cloud_service_provider_track"]) == cloud_service_provider_track_total()
+    assert D(run["totals"]["deal_registration_bonus"]) == D("550000.00")  # scaled to the budget exactly
+
+
+def test_bundled_files_tie_out(bundled):
+    _, out = bundled
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    payouts = read_csv(out / "payouts.csv")
+    by_program: dict[str, D] = defaultdict(D)
+    by_result: dict[tuple[str, str], D] = {}
+    for row in payouts:
+        by_program[row["program_id"]] += D(row["total"])
+        by_result[(row["partner_id"], row["program_id"])] = D(row["total"])
+    assert {k: D(v) for k, v in run["totals"].items()} == dict(by_program)
+    lines: dict[tuple[str, str], D] = defaultdict(D)
+    for row in read_csv(out / "lines.csv"):
+        lines[(row["partner_id"], row["program_id"])] += D(row["amount"])
+    assert all(lines.get(key, D(0)) == total for key, total in by_result.items())
+
+
+def test_summary_table(bundled):
+    done, _ = bundled
+    totals = {"certification_tier": sum(certification_tier_by_partner().values()),
+              "cloud_service_provider_track": cloud_service_provider_track_total()}
+    for program_id, total in totals.items():
+        row = next(line for line in done.stdout.splitlines() if f" {program_id} " in line)
+        assert f"{total:,.2f} USD" in row
+    row = next(line for line in done.stdout.splitlines() if " certification_tier " in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[:6] == ["certification_tier", "v1", "300", "293", "7", "0"]
+    assert any("Platinum (1): " in line for line in done.stdout.splitlines())
+    assert "all programs (USD)" in done.stdout
+
+
+def test_same_inputs_give_identical_files_and_may_reuse_the_folder(bundled, tmp_path: Path):
+    _, out = bundled
+    again = tmp_path / "again"
+    assert cli("run", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--out", again).returncode == 0
+    for name in ("payouts.csv", "lines.csv"):
+        assert (again / name).read_bytes() == (out / name).read_bytes()
+    first = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    second = json.loads((again / "run.json").read_text(encoding="utf-8"))
+    for run in (first, second):
+        del run["run_id"], run["created_at"]
+    assert first == second
+
+
+def _durable_available() -> bool:
+    import importlib.util
+
+    try:
+        return (importlib.util.find_spec("durable") is not None
+                and importlib.util.find_spec("incentives.rules.durable") is not None)
+    except ImportError:
+        return False
+
+
+@pytest.mark.skipif(not _durable_available(), reason="durable_rules backend not installed here")
+def test_durable_backend_writes_the_same_payouts(bundled, tmp_path: Path):
+    _, out = bundled
+    durable = tmp_path / "durable"
+    done = cli("run", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--out", durable,
+               "--backend", "durable")
+    assert done.returncode == 0, done.stderr
+    for name in ("payouts.csv", "lines.csv"):
+        assert (durable / name).read_bytes() == (out / name).read_bytes()
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+
+def test_explain_a_partner():
+    done = cli("explain", "--programs", "programs", "--facts", FACTS, "--partner", "P0001",
+               "--program", "certification_tier")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "P0001 · certification_tier v1 · 2027-Q1 · ok",
+        "  tier: Gold",
+        "  next tier: Platinum (gap 981,594.39; unmet: certified_staff >= 10 and specializations >= 3 and csat >= 4.2)",
+        "    1. base       tier:Gold                       20,368.11   1,018,405.61 × 2% = 20,368.11",
+        "  total: 20,368.11 USD",
+    ]
+
+
+def test_explain_every_program_with_failed_rules_and_mdf_fund():
+    done = cli("explain", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--partner", "P0001")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.count("P0001 · ") == 12
+    assert ("  failed designated (holds at least one solutions-partner designation): designations >= 1  "
+            "[saw designations=0]") in text
+    assert ("  fund: opening 0.00 + accrued 20,368.11 (1,018,405.61 × 2% = 20,368.11; "
+            "networking_role_tier.tier = Premier) = available 20,368.11; paid 918.00; closing 19,450.11") in text
+    assert "  goal revenue: 1,018,405.61 of 934,000 = " in text
+
+
+def test_explain_a_budgeted_program_shows_the_run_numbers(bundled):
+    _, out = bundled
+    done = cli("explain", "--programs", "programs", "--facts", FACTS, "--partner", "P0001",
+               "--program", "deal_registration_bonus")
+    assert done.returncode == 0, done.stderr
+    paid = next(row["total"] for row in read_csv(out / "payouts.csv")
+                if row["partner_id"] == "P0001" and row["program_id"] == "deal_registration_bonus")
+    assert "budget" in done.stdout
+    assert done.stdout.rstrip().endswith(f"total: {D(paid):,.2f} USD")
+
+
+def test_explain_unknown_partner_or_program_is_a_usage_error():
+    done = cli("explain", "--programs", "programs", "--facts", FACTS, "--partner", "P9999")
+    assert done.returncode == 1
+    assert done.stderr == f"incentives explain: no facts record for partner 'P9999' in {FACTS}\n"
+    done = cli("explain", "--programs", "programs", "--facts", FACTS, "--partner", "P0001", "--program", "nope")
+    assert done.returncode == 1
+    assert "no program 'nope' in programs; the programs are: certification_tier," in done.stderr
+
+
+# --- schema --------------------------------------------------------------------------------------
+
+
+def test_schema_is_a_json_schema_of_a_program_file():
+    done = cli("schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert {"id", "kind", "tiers", "goals", "mdf", "bonuses"} <= set(schema["properties"])
+    assert {"id", "name", "kind", "version", "currency", "effective", "period"} <= set(schema["required"])
+
+
+# --- exit codes and options ----------------------------------------------------------------------
+
+
+def test_help_is_exit_0_and_has_examples():
+    done = cli("--help")
+    assert done.returncode == 0
+    assert "examples:" in done.stdout and "exit codes:" in done.stdout
+    run_help = cli("run", "--help")
+    assert run_help.returncode == 0
+    assert "payouts.csv" in run_help.stdout and "--force" in run_help.stdout
+
+
+@pytest.mark.parametrize("args", [(), ("run", "--programs", "programs"), ("frobnicate",),
+                                  ("validate", "programs", "--bogus")])
+def test_usage_errors_exit_1(args):
+    done = cli(*args)
+    assert done.returncode == 1
+    assert "usage: incentives" in done.stderr
+
+
+def test_invalid_program_exits_1_before_reading_facts(tmp_path: Path, rebate: Path):
+    write(rebate / "rebate.yaml", REBATE.replace("rate: 2%", "rate: 2%, requires: 'revenue >'"))
+    done = cli("run", "--programs", rebate, "--facts", tmp_path / "absent.csv", "--out", tmp_path / "out")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0].startswith(f"{rebate / 'rebate.yaml'}:11:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_period_option_exits_1(tmp_path: Path, rebate: Path):
+    done = cli("run", "--programs", rebate, "--facts", FACTS, "--period", "2027-Q5", "--out", tmp_path / "out")
+    assert done.returncode == 1
+    assert done.stderr.startswith("incentives run: --period: invalid period label '2027-Q5'")
+
+
+def test_unreadable_facts_exit_2_with_file_and_line(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,100\nB,2027-Q1,200,oops\n")
+    done = cli("run", "--programs", rebate, "--facts", facts, "--out", tmp_path / "out")
+    assert done.returncode == 2
+    assert done.stderr == f"{facts}:3: this row has 4 cells but the header has 3 columns\n"
+    assert not (tmp_path / "out" / "payouts.csv").exists()
+    missing = cli("run", "--programs", rebate, "--facts", tmp_path / "absent.csv", "--out", tmp_path / "out")
+    assert (missing.returncode, missing.stderr) == (2, f"{tmp_path / 'absent.csv'}: no such file\n")
+
+
+def test_unreadable_claims_exit_2(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,100\n")
+    claims = write(tmp_path / "claims.csv", "claim_id,partner_id,period\nC1,A,2027-Q1\n")
+    done = cli("run", "--programs", rebate, "--facts", facts, "--claims", claims, "--out", tmp_path / "out")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{claims}:1: missing required column(s) activity, amount,")
+
+
+def test_error_results_exit_3_and_the_files_are_still_written(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,1000\nB,2027-Q1,\n")
+    out = tmp_path / "out"
+    done = cli("run", "--programs", rebate, "--facts", facts, "--out", out)
+    assert done.returncode == 3
+    assert done.stderr == ('1 result is an error (status "error" in payouts.csv):\n'
+                           "  B 2027-Q1 rebate: missing facts: revenue\n")
+    rows = read_csv(out / "payouts.csv")
+    assert [(r["partner_id"], r["status"], r["total"]) for r in rows] == [("A", "ok", "20.00"), ("B", "error", "0.00")]
+    explained = cli("explain", "--programs", rebate, "--facts", facts, "--partner", "B")
+    assert explained.returncode == 3
+    assert "  error: missing facts: revenue" in explained.stdout
+
+
+def test_period_option_keeps_only_that_period(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,1000\nA,2027-Q2,3000\n")
+    out = tmp_path / "out"
+    done = cli("run", "--programs", rebate, "--facts", facts, "--period", "2027-Q2", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert [(r["period"], r["total"]) for r in read_csv(out / "payouts.csv")] == [("2027-Q2", "60.00")]
+    assert "note: --period 2027-Q2: 1 record of other periods skipped" in done.stdout
+    explained = cli("explain", "--programs", rebate, "--facts", facts, "--partner", "A", "--period", "2027-Q1")
+    assert explained.stdout.splitlines()[0] == "A · rebate v1 · 2027-Q1 · ok"
+
+
+def test_output_folder_of_another_run_needs_force(tmp_path: Path, rebate: Path):
+    out = tmp_path / "out"
+    first = write(tmp_path / "q1.csv", "partner_id,period,revenue\nA,2027-Q1,1000\n")
+    second = write(tmp_path / "q2.csv", "partner_id,period,revenue\nA,2027-Q2,5000\n")
+    assert cli("run", "--programs", rebate, "--facts", first, "--out", out).returncode == 0
+    assert cli("run", "--programs", rebate, "--facts", first, "--out", out).returncode == 0  # same run: fine
+    refused = cli("run", "--programs", rebate, "--facts", second, "--out", out)
+    assert refused.returncode == 1
+    assert "holds the output of a different run" in refused.stderr and "--force" in refused.stderr
+    assert read_csv(out / "payouts.csv")[0]["period"] == "2027-Q1"
+    forced = cli("run", "--programs", rebate, "--facts", second, "--out", out, "--force")
+    assert forced.returncode == 0
+    assert read_csv(out / "payouts.csv")[0]["period"] == "2027-Q2"

@@ -263,7 +263,9 @@ def _run(args: argparse.Namespace) -> int:
         with _progress(physical_lines - 1) as advance:
             records = _records(args.facts, args.period, stats, advance)
             run = engine.run(records, claims, facts_sha256=sha256)
-    if args.period is not None and stats.kept == 0:
+    if args.period is None and stats.kept == 0:
+        run.notes.append(f"the facts file {args.facts} has no records")
+    elif args.period is not None and stats.kept == 0:
         run.notes.append(f"no facts records for period {args.period} "
                          f"({_count(stats.skipped, 'record')} of other periods)")
     elif stats.skipped:
@@ -478,8 +480,10 @@ def _explain(args: argparse.Namespace) -> int:
                          f"the programs are: {', '.join(programs.ids)}")
     # A budget scales every partner of a program by the same factor, so the
     # partner's numbers need the whole run; without a budget one partner's
-    # records (and claims) are enough.
-    whole_run = any(loaded.program.budget is not None for loaded in programs)
+    # records (and claims) are enough. (A program that `uses` a budgeted one
+    # reads its total before the budget, so only the shown programs matter.)
+    whole_run = any(loaded.program.budget is not None for loaded in programs
+                    if args.program is None or loaded.program.id == args.program)
     claims = _claims(args.claims, args.period)
     if not whole_run:
         claims = [claim for claim in claims if claim.partner_id == args.partner]

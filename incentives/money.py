@@ -99,6 +99,20 @@ def format_rate(d: Decimal) -> str:
     return text + "%"
 
 
+def format_ratio(d: Decimal, decimals: int = 4) -> str:
+    """A computed ratio (attainment, curve factor) as a percent for people to read.
+
+    Shown exactly when it has at most ``decimals`` decimals as a percent
+    (``0.93`` -> ``93%``); otherwise rounded half-even and marked ``≈``
+    (``1/3`` -> ``≈33.3333%``). The exact value stays in the data.
+    """
+    percent = d.scaleb(2, _EXACT)
+    rounded = percent.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN)
+    if rounded == percent:
+        return format_rate(d)
+    return "≈" + format_rate(rounded.scaleb(-2, _EXACT))
+
+
 def _plain(d: Decimal) -> str:
     """``d`` in fixed-point notation with every digit it has, never ``-0``."""
     # str() is several times faster than format() (which the grouped form needs

@@ -100,3 +100,11 @@ def test_joined_before_period_is_not_prorated(engine_for):
     result = engine.evaluate(partner("1000000", "4", joined_on="2026-05-01"))["test"]
     assert result.details["proration"] == D("1")
     assert result.total == D("10000.00")
+
+
+def test_a_repeating_factor_is_shown_rounded_and_kept_exact(linear):
+    # revenue 2.8M of 3M = 0.9333…; weighted 0.65333… + 0.3 = 0.95333…; factor 0.5 + 0.5 × 0.15333… / 0.2 = 0.88333…
+    result = linear.evaluate(partner("2800000", "4", revenue_quota=D("3000000")))["test"]
+    line = result.lines[0]
+    assert line.rate == result.details["factor"] == D("0.8833333333333333333333333332")  # 28 significant digits
+    assert line.formula == "10,000.00 × ≈88.3333% = 8,833.33"

@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, strategies as st
 
-from incentives.money import Rounding, apportion, format_amount, format_rate, plain_amount
+from incentives.money import Rounding, apportion, format_amount, format_rate, format_ratio, plain_amount
 
 
 # -- Rounding -------------------------------------------------------------------------------
@@ -278,3 +278,12 @@ def test_apportion_matches_the_reference_method(amounts: list[tuple[str, D]], pl
         return
     target = D(target_units).scaleb(-places)
     assert apportion(amounts, target, places) == reference_apportion(amounts, target, places)
+
+
+@pytest.mark.parametrize("ratio, shown", [
+    ("0.93", "93%"), ("1", "100%"), ("0.825", "82.5%"), ("0.123456", "12.3456%"),
+    ("1.026361559420289855072463768", "≈102.6362%"), ("0.3333333333333333333333333333", "≈33.3333%"),
+    ("0.12345650", "≈12.3456%"),  # half-even on the fifth decimal
+])
+def test_format_ratio_is_exact_when_short_and_marked_when_rounded(ratio, shown):
+    assert format_ratio(D(ratio)) == shown

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from ..errors import EvaluationError
 from ..models import Program
-from ..money import format_amount, format_rate
+from ..money import format_amount, format_ratio
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
@@ -73,8 +73,8 @@ class GoalCalculator:
         amount = evaluation.rounding.round(basis * factor)
         evaluation.add_line(
             "base", "goal:payout",
-            f"{self._on.text} at factor {format_rate(factor)} for weighted attainment {format_rate(weighted)}",
-            amount, f"{format_amount(basis, places)} × {format_rate(factor)} = {format_amount(amount, places)}",
+            f"{self._on.text} at factor {format_ratio(factor)} for weighted attainment {format_ratio(weighted)}",
+            amount, f"{format_amount(basis, places)} × {format_ratio(factor)} = {format_amount(amount, places)}",
             basis=basis, rate=factor, inputs={goal["id"]: goal["attainment"] for goal in breakdown})
 
     def factor(self, weighted: Decimal) -> Decimal:

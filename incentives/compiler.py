@@ -6,10 +6,9 @@ data and prepared closures: no validation, no parsing, no logging.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from .calculators import CALCULATORS, Calculator, Evaluation
 from .calculators.base import ONE, ZERO
@@ -19,13 +18,12 @@ from .inputs import normalize_record
 from .loading import LoadedProgram
 from .money import Rounding
 from .periods import Period, active_fraction
-from .results import PayoutResult
+from .results import PayoutResult, new_result
 from .rules.backend import Matcher, RuleBackend
 from .rules.compiled import compile_expression
 
 
-@dataclass(frozen=True, slots=True)
-class UsedResult:
+class UsedResult(NamedTuple):
     """What a program that ``uses`` another may read of it."""
 
     tier: str | None
@@ -53,6 +51,10 @@ class CompiledProgram:
         conditions = self.eligibility.conditions() + self.calculator.conditions() + self.adjustments.conditions()
         self.matcher: Matcher = backend.compile(conditions, ruleset_name=ruleset_name)
         self.required = self._required_names(conditions)
+        self._required_keys = frozenset(self.required)
+        self.uses = tuple(program.uses)
+        self._used_keys = {program_id: (f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
+                           for program_id in self.uses}
         self.budget = program.budget
         self.prorate_by = program.prorate_by
 
@@ -75,19 +77,24 @@ class CompiledProgram:
         """The result of this program for one partner record (never raises for bad data)."""
         env = dict(self.defaults)
         env.update(facts)
-        for program_id, result in used.items():
-            env[f"{program_id}.tier"] = result.tier
-            env[f"{program_id}.total"] = result.total
-            env[f"{program_id}.eligible"] = result.eligible
-        missing = [name for name in self.required if name not in env]
-        if missing:
+        if used:
+            for program_id, result in used.items():
+                keys = self._used_keys.get(program_id) or (
+                    f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
+                env[keys[0]] = result.tier
+                env[keys[1]] = result.total
+                env[keys[2]] = result.eligible
+        if not self._required_keys <= env.keys():
+            missing = [name for name in self.required if name not in env]
             return self.error(partner_id, period.label, f"missing facts: {', '.join(missing)}")
         try:
             return self._evaluate(partner_id, period, env, claims)
         except EvaluationError as error:
             return self.error(partner_id, period.label, str(error))
         except ArithmeticError as error:
-            return self.error(partner_id, period.label, f"arithmetic error: {error!r}")
+            return self.error(partner_id, period.label,
+                              f"arithmetic error ({type(error).__name__}): a number is too large or has too "
+                              "many digits to compute exactly")
 
     def _evaluate(self, partner_id: str, period: Period, env: dict[str, Any],
                   claims: Sequence[Any]) -> PayoutResult:
@@ -101,17 +108,18 @@ class CompiledProgram:
             evaluation.details["proration"] = fraction
         failed = self.eligibility.failed(fired, env)
         if failed:
-            return PayoutResult.model_construct(
-                partner_id=partner_id, period=period.label, program_id=self.id, program_version=self.version,
-                currency=self.currency, status="ineligible", tier=None, next_tier=None, attainment=None,
-                lines=[], total=ZERO, reasons=failed, errors=[], details=evaluation.details)
+            return new_result({
+                "partner_id": partner_id, "period": period.label, "program_id": self.id,
+                "program_version": self.version, "currency": self.currency, "status": "ineligible", "tier": None,
+                "next_tier": None, "attainment": None, "lines": [], "total": ZERO, "reasons": failed, "errors": [],
+                "details": evaluation.details})
         self.calculator.base(evaluation)
         self.adjustments.apply(evaluation)
-        return PayoutResult.model_construct(
-            partner_id=partner_id, period=period.label, program_id=self.id, program_version=self.version,
-            currency=self.currency, status="ok", tier=evaluation.tier, next_tier=evaluation.next_tier,
-            attainment=evaluation.attainment, lines=evaluation.lines, total=evaluation.subtotal(),
-            reasons=[], errors=[], details=evaluation.details)
+        return new_result({
+            "partner_id": partner_id, "period": period.label, "program_id": self.id,
+            "program_version": self.version, "currency": self.currency, "status": "ok", "tier": evaluation.tier,
+            "next_tier": evaluation.next_tier, "attainment": evaluation.attainment, "lines": evaluation.lines,
+            "total": evaluation.subtotal(), "reasons": [], "errors": [], "details": evaluation.details})
 
     def _fraction(self, period: Period, env: Mapping[str, Any]) -> Decimal:
         if self.prorate_by is None:
@@ -133,10 +141,10 @@ class CompiledProgram:
 
 def error_result(partner_id: str, period: str, program_id: str, errors: list[str],
                  version: int | None = None, currency: str | None = None) -> PayoutResult:
-    return PayoutResult.model_construct(
-        partner_id=partner_id, period=period, program_id=program_id, program_version=version,
-        currency=currency, status="error", tier=None, next_tier=None, attainment=None, lines=[],
-        total=ZERO, reasons=[], errors=errors, details={})
+    return new_result({
+        "partner_id": partner_id, "period": period, "program_id": program_id, "program_version": version,
+        "currency": currency, "status": "error", "tier": None, "next_tier": None, "attainment": None, "lines": [],
+        "total": ZERO, "reasons": [], "errors": errors, "details": {}})
 
 
 def _compile(expression):  # type: ignore[no-untyped-def]

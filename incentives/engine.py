@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, UsedResult, error_result
@@ -25,7 +25,11 @@ from .results import PayoutResult, PayoutRun, ProgramInfo
 from .rules.backend import RuleBackend
 from .version import __version__
 
+if TYPE_CHECKING:
+    from .streaming import RunSummary
+
 _engine_ids = itertools.count(1)
+_NOTHING_USED: Mapping[str, UsedResult] = {}
 
 Record = Mapping[str, Any] | FactRow
 
@@ -68,6 +72,7 @@ class Engine:
             compiled = CompiledProgram(loaded, self._backend, name)
             self._programs.setdefault(loaded.program.id, []).append(compiled)
         self._selections: dict[tuple[str, str], _Selection] = {}
+        self._plans: dict[str, tuple[tuple[str, _Selection, bool], ...]] = {}
         self._mdf_ids = [pid for pid, versions in self._programs.items() if versions[0].program.kind == "mdf"]
 
     @property
@@ -98,11 +103,11 @@ class Engine:
                   claims: Sequence[Claim]) -> dict[str, PayoutResult]:
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
-        for program_id, versions in self._programs.items():
-            if problems:
+        if problems:
+            for program_id in self._programs:
                 results[program_id] = error_result(partner_id, period_label, program_id, list(problems))
-                continue
-            selection = self._select(program_id, period_label)
+            return results
+        for program_id, selection, mdf in self._plan(period_label):
             compiled = selection.version
             if compiled is None:
                 if selection.error is not None:
@@ -110,11 +115,14 @@ class Engine:
                 else:
                     uncovered.append(program_id)
                 continue
-            used, used_error = self._used(compiled, results, period_label)
-            if used_error is not None:
-                results[program_id] = compiled.error(partner_id, period_label, used_error)
-                continue
-            program_claims = self._claims_for(program_id, claims) if program_id in self._mdf_ids else ()
+            if compiled.uses:
+                used, used_error = self._used(compiled, results, period_label)
+                if used_error is not None:
+                    results[program_id] = compiled.error(partner_id, period_label, used_error)
+                    continue
+            else:
+                used = _NOTHING_USED
+            program_claims = self._claims_for(program_id, claims) if mdf else ()
             assert selection.period is not None
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
         if not results:
@@ -123,6 +131,15 @@ class Engine:
                     partner_id, period_label, program_id,
                     [f"no version of '{program_id}' is effective in period {period_label}"])
         return results
+
+    def _plan(self, label: str) -> tuple[tuple[str, _Selection, bool], ...]:
+        """Each program's version for a period label, in evaluation order, and whether it is an MDF program."""
+        plan = self._plans.get(label)
+        if plan is None:
+            plan = self._plans[label] = tuple(
+                (program_id, self._select(program_id, label), program_id in self._mdf_ids)
+                for program_id in self._programs)
+        return plan
 
     def _select(self, program_id: str, label: str) -> _Selection:
         key = (program_id, label)
@@ -175,16 +192,20 @@ class Engine:
             facts_sha256: str | None = None,
             progress: Callable[[int], None] | None = None) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order."""
-        claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-        normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
-        for claim in flag_duplicate_claims(normalized):
-            claims_by_key[(claim.partner_id, claim.period)].append(claim)
+        claims_by_key = self._group_claims(claims)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
         where: dict[tuple[str, str], list[str]] = defaultdict(list)
+        unkeyed: list[dict[str, PayoutResult]] = []
         notes: list[str] = []
         for index, record in enumerate(records, start=1):
             partner_id, period_label, facts, problems = _unpack(record)
             key = (partner_id, period_label)
+            if not partner_id or not period_label:
+                # Lacking an id, a record matches no claims and duplicates no other: it keeps its own errors.
+                unkeyed.append(self._evaluate(partner_id, period_label, facts, problems, ()))
+                if progress is not None:
+                    progress(index)
+                continue
             where[key].append(f"line {record.line}" if isinstance(record, FactRow) else f"record {index}")
             if key in by_key:
                 by_key[key] = self._duplicates(key, where[key])
@@ -192,18 +213,47 @@ class Engine:
                 by_key[key] = self._evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, ()))
             if progress is not None:
                 progress(index)
+        coverage = self._coverage_notes(by_key)  # of the records only, not of the orphan claims below
         for key, key_claims in claims_by_key.items():
             if key not in by_key:
                 by_key[key] = self._orphan_claims(key, key_claims)
-        results = sorted((result for per_key in by_key.values() for result in per_key.values()),
+        results = sorted((result for per_key in [*by_key.values(), *unkeyed] for result in per_key.values()),
                          key=lambda result: (result.partner_id, result.program_id, result.period))
         notes += self._apply_budgets(results)
-        notes += self._coverage_notes(by_key)
+        notes += coverage
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
             results=results, totals=_totals(results, self.program_ids), counts=_counts(results, self.program_ids),
             notes=notes)
+
+    def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
+               claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
+               facts_sha256: str | None = None, force: bool = False,
+               progress: Callable[[int], None] | None = None, workers: int | None = None) -> "RunSummary":
+        """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
+
+        The streaming form of ``self.run(records, claims).write(folder)``: the same
+        files byte for byte (run id and time aside), with a few numbers per result
+        in memory instead of every result. ``facts`` is a facts file (``.csv``,
+        ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
+        or an iterable of claims. A large CSV file is split over ``workers``
+        processes (default: one per CPU core; ``1`` evaluates in this process).
+        ``progress`` is called with the number of records evaluated so far. Raises
+        :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
+        """
+        from .streaming import run_to
+
+        return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, force=force, progress=progress,
+                      workers=workers)
+
+    def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
+        """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""
+        claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
+        normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
+        for claim in flag_duplicate_claims(normalized):
+            claims_by_key[(claim.partner_id, claim.period)].append(claim)
+        return claims_by_key
 
     def _duplicates(self, key: tuple[str, str], places: list[str]) -> dict[str, PayoutResult]:
         message = f"duplicate record for partner {key[0]} and period {key[1]} ({', '.join(places)})"
@@ -233,9 +283,14 @@ class Engine:
                 continue
             factor = apply_budget(group, compiled.budget, compiled.rounding.places)
             if factor is not None:
-                notes.append(f"{program_id} v{version} {period}: budget {compiled.budget} applied, "
-                             f"totals scaled by {factor:.6f}")
+                notes.append(self._budget_note(program_id, version, period, compiled, factor))
         return notes
+
+    @staticmethod
+    def _budget_note(program_id: str, version: int | None, period: str, compiled: CompiledProgram,
+                     factor: Decimal) -> str:
+        return (f"{program_id} v{version} {period}: budget {compiled.budget} applied, "
+                f"totals scaled by {factor:.6f}")
 
     def _version(self, program_id: str, version: int | None) -> CompiledProgram | None:
         for compiled in self._programs.get(program_id, ()):
@@ -249,6 +304,11 @@ class Engine:
             for program_id in self._programs:
                 if program_id not in per_program and not any(k.startswith(program_id + "#") for k in per_program):
                     missing[(program_id, period)] += 1
+        return self._coverage_text(missing)
+
+    @staticmethod
+    def _coverage_text(missing: Mapping[tuple[str, str], int]) -> list[str]:
+        """The coverage notes for ``(program_id, period) -> records without a result``."""
         return [f"{program_id}: no version effective in period {period} ({count} records without a result)"
                 for (program_id, period), count in sorted(missing.items())]
 

@@ -20,7 +20,7 @@ from .errors import IncentivesError
 from .money import plain_amount
 
 if TYPE_CHECKING:
-    from .results import PayoutResult, PayoutRun
+    from .results import PayoutLine, PayoutResult, PayoutRun
 
 PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "status", "tier", "attainment",
                   "total", "currency")
@@ -38,6 +38,9 @@ def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> N
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     _refuse_other_run(run, target, force)
+    # run.json is the commit mark, written last: while the CSVs are replaced, no run.json
+    # claims them, so a run killed between two renames never leaves a folder that mixes runs.
+    (target / "run.json").unlink(missing_ok=True)
     _write_atomic(target / "payouts.csv", _csv_text(PAYOUT_COLUMNS, map(payout_row, run.results)))
     _write_atomic(target / "lines.csv", _csv_text(LINE_COLUMNS, _line_rows(run.results)))
     _write_atomic(target / "run.json", run.model_dump_json(indent=1) + "\n")
@@ -57,7 +60,10 @@ def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
         previous = json.loads(existing.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
-    if fingerprint(previous) != fingerprint(json.loads(run.model_dump_json(include={"programs", "facts_sha256"}))):
+    current = json.loads(run.model_dump_json(include={"programs", "facts_sha256", "results"}))
+    # Same programs and facts file, but other claims (or API records without a facts sha256)
+    # are still another run: the results tell.
+    if fingerprint(previous) != fingerprint(current) or previous.get("results") != current["results"]:
         raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
                                 "or force the overwrite (--force)")
 
@@ -73,11 +79,17 @@ def payout_row(result: "PayoutResult") -> list[str]:
 def _line_rows(results: Iterable["PayoutResult"]) -> Iterable[list[str]]:
     for result in results:
         places = result.details.get("places", 2)
+        head = (result.partner_id, result.period, result.program_id)
         for line in result.lines:
-            yield [result.partner_id, result.period, result.program_id, str(line.n), line.kind, line.rule_id,
-                   line.description, "" if line.basis is None else plain_amount(line.basis, places),
-                   "" if line.rate is None else f"{line.rate.normalize():f}",
-                   plain_amount(line.amount, places), line.formula]
+            yield line_row(head, line, places)
+
+
+def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> list[str]:
+    """One ``lines.csv`` row: ``head`` is the result's partner_id, period and program_id."""
+    basis, rate = line.basis, line.rate
+    return [head[0], head[1], head[2], str(line.n), line.kind, line.rule_id, line.description,
+            "" if basis is None else plain_amount(basis, places), "" if rate is None else f"{rate.normalize():f}",
+            plain_amount(line.amount, places), line.formula]
 
 
 def _csv_text(columns: tuple[str, ...], rows: Iterable[list[str]]) -> str:
@@ -99,3 +111,4 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+

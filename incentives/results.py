@@ -142,3 +142,53 @@ class PayoutRun(_Model):
 
     def by_partner(self, partner_id: str) -> list[PayoutResult]:
         return [result for result in self.results if result.partner_id == partner_id]
+
+
+# --- fast construction for the engine's per-record path -------------------------------------
+
+_set = object.__setattr__
+
+
+def _trusted_constructor(model: type[_Model]) -> Any:
+    """A ``model_construct`` for values that are already exact and given for *every* field, in field order.
+
+    ``model_construct`` walks every field looking for aliases and defaults on
+    each call; the engine always passes every field, so this sets the same four
+    slots directly (``__dict__``, the fields set, no extra, no private). It is
+    checked once against ``model_construct`` at import; should a pydantic
+    release lay models out differently, the engine falls back to it.
+    """
+    fields = tuple(model.model_fields)
+    # Every field is set, so every instance's fields set is this same set: pydantic only
+    # ever adds a field name to it (already there) or copies it (model_copy), and one
+    # shared set spares an allocation (and the garbage collector a container) per model.
+    every_field = set(fields)
+
+    def construct(values: dict[str, Any]) -> Any:
+        instance = object.__new__(model)
+        _set(instance, "__dict__", values)
+        _set(instance, "__pydantic_fields_set__", every_field)
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        return instance
+
+    def fallback(values: dict[str, Any]) -> Any:
+        return model.model_construct(**values)
+
+    try:
+        sample = {name: None for name in fields}
+        fast, slow = construct(dict(sample)), model.model_construct(**sample)
+        same = (fast.__dict__ == slow.__dict__ and fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
+                and fast.__pydantic_extra__ == slow.__pydantic_extra__
+                and fast.__pydantic_private__ == slow.__pydantic_private__
+                and list(fast.__dict__) == list(slow.__dict__))
+    except Exception:  # pragma: no cover - a pydantic that refuses the direct layout
+        same = False
+    return construct if same else fallback
+
+
+#: ``new_line({...every PayoutLine field...})``: see :func:`_trusted_constructor`.
+new_line = _trusted_constructor(PayoutLine)
+new_next_tier = _trusted_constructor(NextTier)
+new_reason = _trusted_constructor(Reason)
+new_result = _trusted_constructor(PayoutResult)

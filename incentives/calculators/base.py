@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from ..errors import EvaluationError
 from ..money import Rounding
-from ..results import LineKind, NextTier, PayoutLine
+from ..results import LineKind, NextTier, PayoutLine, new_line
 
 if TYPE_CHECKING:
     from ..inputs import Claim
@@ -43,17 +43,22 @@ class Evaluation:
     next_tier: NextTier | None = None
     attainment: Decimal | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: The exact sum of the lines' amounts, kept as lines are added (in line order,
+    #: so it equals ``sum(line.amount for line in lines)`` to the last digit).
+    total: Decimal = ZERO
 
     def subtotal(self) -> Decimal:
-        return sum((line.amount for line in self.lines), ZERO)
+        return self.total
 
     def add_line(self, kind: LineKind, rule_id: str, description: str, amount: Decimal, formula: str,
                  *, basis: Decimal | None = None, rate: Decimal | None = None,
                  inputs: dict[str, Any] | None = None) -> PayoutLine:
-        line = PayoutLine.model_construct(
-            n=len(self.lines) + 1, kind=kind, rule_id=rule_id, description=description, basis=basis,
-            rate=rate, amount=amount, formula=formula, inputs=inputs if inputs is not None else {})
-        self.lines.append(line)
+        lines = self.lines
+        line = new_line({"n": len(lines) + 1, "kind": kind, "rule_id": rule_id, "description": description,
+                         "basis": basis, "rate": rate, "amount": amount, "formula": formula,
+                         "inputs": inputs if inputs is not None else {}})
+        lines.append(line)
+        self.total += amount
         return line
 
 
@@ -89,3 +94,14 @@ def _describe(value: Any) -> str:
 def inputs_of(expression: "Expression", facts: Mapping[str, Any]) -> dict[str, Any]:
     """The values an expression read, for the audit trail, in name order."""
     return {name: facts.get(name) for name in sorted(expression.names)}
+
+
+def input_names(expression: "Expression") -> tuple[str, ...]:
+    """The names :func:`inputs_of` reports, sorted once at compile time (see :func:`inputs_from`)."""
+    return tuple(sorted(expression.names))
+
+
+def inputs_from(names: tuple[str, ...], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """``inputs_of`` for names prepared by :func:`input_names`: the per-record half only."""
+    get = facts.get
+    return {name: get(name) for name in names}

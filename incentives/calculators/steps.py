@@ -8,16 +8,16 @@ runs over a whole run's results.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Sequence
 
 from ..errors import EvaluationError
 from ..models import Program
 from ..money import apportion, format_amount, format_rate
-from ..results import PayoutLine, PayoutResult, Reason
+from ..results import PayoutResult, Reason, new_line, new_reason
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
-from .base import ONE, ZERO, Compile, Evaluation, Evaluator, inputs_of, number
+from .base import ONE, ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
 
 
 def eligibility_id(rule_id: str) -> str:
@@ -34,20 +34,25 @@ class _Rule:
     condition_id: str
     when: Expression
     description: str | None
+    inputs: tuple[str, ...] = ()
 
 
 class Eligibility:
     def __init__(self, program: Program):
-        self._rules = tuple(_Rule(rule.id, eligibility_id(rule.id), rule.when, rule.description)
+        self._rules = tuple(_Rule(rule.id, eligibility_id(rule.id), rule.when, rule.description,
+                                  input_names(rule.when))
                             for rule in program.eligibility)
+        self._ids = frozenset(rule.condition_id for rule in self._rules)
 
     def conditions(self) -> list[Condition]:
         return [Condition(rule.condition_id, rule.when) for rule in self._rules]
 
     def failed(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
         """Every rule that does not hold, with the values it saw."""
-        return [Reason.model_construct(rule_id=rule.id, description=rule.description, when=rule.when.text,
-                                       values=inputs_of(rule.when, facts))
+        if self._ids <= fired:
+            return []
+        return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
+                            "values": inputs_from(rule.inputs, facts)})
                 for rule in self._rules if rule.condition_id not in fired]
 
 
@@ -57,6 +62,8 @@ class _Multiplier:
     condition_id: str
     factor: Decimal
     description: str
+    extra: Decimal
+    shown: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,7 @@ class _AdditiveBonus:
     amount: Expression
     value: Evaluator
     description: str
+    inputs: tuple[str, ...] = ()
 
 
 class Adjustments:
@@ -73,14 +81,20 @@ class Adjustments:
 
     def __init__(self, program: Program, compile: Compile):
         self._multipliers = tuple(
-            _Multiplier(b.id, bonus_id(b.id), b.multiplier, b.description or f"{b.id} ({b.when.text})")
+            _Multiplier(b.id, bonus_id(b.id), b.multiplier, b.description or f"{b.id} ({b.when.text})",
+                        b.multiplier - ONE, f" × ({format_rate(b.multiplier)} − 100%) = ")
             for b in program.bonuses if b.multiplier is not None)
         self._bonuses = tuple(
-            _AdditiveBonus(b.id, bonus_id(b.id), b.amount, compile(b.amount), b.description or f"{b.id} ({b.when.text})")
+            _AdditiveBonus(b.id, bonus_id(b.id), b.amount, compile(b.amount), b.description or f"{b.id} ({b.when.text})",
+                           input_names(b.amount))
             for b in program.bonuses if b.amount is not None)
         self._conditions = [Condition(bonus_id(b.id), b.when) for b in program.bonuses]
         self._cap = program.cap
         self._minimum = program.min_payout
+        places = program.rounding.places
+        self._quantum = Decimal(1).scaleb(-places)
+        self._full_cap = None if self._cap is None else self._cap.quantize(self._quantum, rounding=ROUND_DOWN)
+        self._minimum_text = None if self._minimum is None else format_amount(self._minimum, places)
 
     def conditions(self) -> list[Condition]:
         return list(self._conditions)
@@ -98,12 +112,12 @@ class Adjustments:
         for multiplier in self._multipliers:
             if multiplier.condition_id in fired:
                 subtotal = evaluation.subtotal()
-                extra = multiplier.factor - ONE
+                extra = multiplier.extra
                 amount = rounding.round(subtotal * extra)
                 evaluation.add_line(
                     "multiplier", multiplier.id, multiplier.description, amount,
-                    f"{format_amount(subtotal, places)} × ({format_rate(multiplier.factor)} − 100%) = "
-                    f"{format_amount(amount, places)}", basis=subtotal, rate=extra)
+                    f"{format_amount(subtotal, places)}{multiplier.shown}{format_amount(amount, places)}",
+                    basis=subtotal, rate=extra)
         for bonus in self._bonuses:
             if bonus.condition_id in fired:
                 raw = number(bonus.value(evaluation.facts), f"bonus '{bonus.id}' amount ({bonus.amount.text})")
@@ -112,7 +126,7 @@ class Adjustments:
                 amount = rounding.round(raw)
                 evaluation.add_line("bonus", bonus.id, bonus.description, amount,
                                     f"{bonus.amount.text} = {format_amount(amount, places)}",
-                                    basis=raw, inputs=inputs_of(bonus.amount, evaluation.facts))
+                                    basis=raw, inputs=inputs_from(bonus.inputs, evaluation.facts))
         if self._cap is not None:
             self._apply_cap(evaluation)
         if self._minimum is not None:
@@ -121,7 +135,9 @@ class Adjustments:
     def _apply_cap(self, evaluation: Evaluation) -> None:
         rounding = evaluation.rounding
         places = rounding.places
-        cap = rounding.round(self._cap * evaluation.fraction)
+        # A maximum is never exceeded: a prorated cap is rounded down to the program's places.
+        fraction = evaluation.fraction
+        cap = self._full_cap if fraction == ONE else (self._cap * fraction).quantize(self._quantum, rounding=ROUND_DOWN)
         subtotal = evaluation.subtotal()
         if subtotal > cap:
             prorated = "" if evaluation.fraction == ONE else f" (cap {format_amount(self._cap, places)} × active fraction)"
@@ -134,11 +150,61 @@ class Adjustments:
         places = evaluation.rounding.places
         subtotal = evaluation.subtotal()
         if ZERO < subtotal < self._minimum:
+            minimum = self._minimum_text
             evaluation.add_line("minimum", "min_payout",
-                                f"below the minimum payout of {format_amount(self._minimum, places)}",
+                                f"below the minimum payout of {minimum}",
                                 -subtotal, f"{format_amount(subtotal, places)} < "
-                                f"{format_amount(self._minimum, places)}: pays 0.00 = {format_amount(-subtotal, places)}",
+                                f"{minimum}: pays 0.00 = {format_amount(-subtotal, places)}",
                                 basis=subtotal, inputs={"min_payout": self._minimum})
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetScale:
+    """How one program's totals for one period are scaled down to its budget (SPEC "Budget").
+
+    Shared by :func:`apply_budget` (results in memory) and the streaming run
+    (compact totals), so both write the same budget line to the character.
+    """
+
+    budget: Decimal
+    requested: Decimal
+    factor: Decimal
+    places: int
+    description: str
+    budget_text: str
+    requested_text: str
+
+    @classmethod
+    def of(cls, budget: Decimal, requested: Decimal, places: int) -> "BudgetScale":
+        factor = budget / requested
+        budget_text, requested_text = format_amount(budget, places), format_amount(requested, places)
+        return cls(budget, requested, factor, places,
+                   f"program budget {budget_text} over {requested_text} "
+                   f"requested: scaled by {format_rate(factor.quantize(Decimal('1E-6')))}",
+                   budget_text, requested_text)
+
+    def line(self, n: int, total: Decimal, new_total: Decimal) -> dict[str, Any]:
+        """The fields of the budget line that takes a result from ``total`` to ``new_total``."""
+        places = self.places
+        adjustment = new_total - total
+        return {"n": n, "kind": "budget", "rule_id": "budget", "description": self.description,
+                "basis": total, "rate": self.factor, "amount": adjustment,
+                "formula": f"{format_amount(total, places)} × {self.budget_text} / {self.requested_text} → "
+                           f"{format_amount(new_total, places)} (largest remainder) = "
+                           f"{format_amount(adjustment, places)}",
+                "inputs": {"budget": self.budget, "requested": self.requested}}
+
+
+def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
+                    places: int) -> tuple[BudgetScale, list[Decimal]] | None:
+    """The budget scale and new totals for paying ``(partner_id, total)`` pairs sorted by partner_id.
+
+    ``None`` when their sum is within ``budget``.
+    """
+    requested = sum((total for _, total in totals), ZERO)
+    if requested <= budget:
+        return None
+    return BudgetScale.of(budget, requested, places), apportion(totals, budget, places)
 
 
 def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> Decimal | None:
@@ -149,22 +215,12 @@ def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) 
     new totals add up to the budget exactly.
     """
     paying = [result for result in results if result.status == "ok" and result.total > ZERO]
-    total = sum((result.total for result in paying), ZERO)
-    if total <= budget:
-        return None
     ordered = sorted(paying, key=lambda result: result.partner_id)
-    scaled = apportion([(result.partner_id, result.total) for result in ordered], budget, places)
-    factor = budget / total
-    for result, new_total in zip(ordered, scaled):
-        adjustment = new_total - result.total
-        result.lines.append(PayoutLine.model_construct(
-            n=len(result.lines) + 1, kind="budget", rule_id="budget",
-            description=f"program budget {format_amount(budget, places)} over {format_amount(total, places)} "
-                        f"requested: scaled by {format_rate(factor.quantize(Decimal('1E-6')))}",
-            basis=result.total, rate=factor, amount=adjustment,
-            formula=f"{format_amount(result.total, places)} × {format_amount(budget, places)} / "
-                    f"{format_amount(total, places)} → {format_amount(new_total, places)} "
-                    f"(largest remainder) = {format_amount(adjustment, places)}",
-            inputs={"budget": budget, "requested": total}))
+    scaled = scale_to_budget([(result.partner_id, result.total) for result in ordered], budget, places)
+    if scaled is None:
+        return None
+    scale, new_totals = scaled
+    for result, new_total in zip(ordered, new_totals):
+        result.lines.append(new_line(scale.line(len(result.lines) + 1, result.total, new_total)))
         result.total = new_total
-    return factor
+    return scale.factor

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from ..models import Program, TierLevel
 from ..money import format_amount, format_rate
-from ..results import NextTier
+from ..results import NextTier, new_next_tier
 from ..rules.backend import Condition
-from .base import ZERO, Compile, Evaluation, Evaluator, inputs_of, number
+from .base import ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,11 @@ class TierCalculator:
         self._qualify = compile(self._qualify_on)
         self._pay: Evaluator = self._qualify if tiers.pay_on is None else compile(tiers.pay_on)
         self._incremental = tiers.mode == "incremental"
+        self._pay_inputs = input_names(self._pay_on)
+        self._qualify_inputs = input_names(self._qualify_on)
+        self._pay_what = f"pay_on ({self._pay_on.text})"
+        self._qualify_what = f"qualify_on ({self._qualify_on.text})"
+        self._pay_description = f" tier rate on {self._pay_on.text}"
         self._levels = tuple(
             _Level(level.name, level.from_, level.rate, format_rate(level.rate),
                    requires_id(level) if level.requires is not None else None,
@@ -53,7 +58,7 @@ class TierCalculator:
 
     def base(self, evaluation: Evaluation) -> None:
         facts = evaluation.facts
-        qualify = number(self._qualify(facts), f"qualify_on ({self._qualify_on.text})")
+        qualify = number(self._qualify(facts), self._qualify_what)
         fired = evaluation.fired
         achieved = -1
         for index, level in enumerate(self._levels):
@@ -71,16 +76,16 @@ class TierCalculator:
     def _retroactive(self, evaluation: Evaluation, achieved: int) -> None:
         level = self._levels[achieved]
         places = evaluation.rounding.places
-        basis = number(self._pay(evaluation.facts), f"pay_on ({self._pay_on.text})")
+        basis = number(self._pay(evaluation.facts), self._pay_what)
         amount = evaluation.rounding.round(basis * level.rate)
         evaluation.add_line(
-            "base", f"tier:{level.name}", f"{level.name} tier rate on {self._pay_on.text}", amount,
+            "base", f"tier:{level.name}", level.name + self._pay_description, amount,
             f"{format_amount(basis, places)} × {level.rate_text} = {format_amount(amount, places)}",
-            basis=basis, rate=level.rate, inputs=inputs_of(self._pay_on, evaluation.facts))
+            basis=basis, rate=level.rate, inputs=inputs_from(self._pay_inputs, evaluation.facts))
 
     def _bands(self, evaluation: Evaluation, achieved: int, qualify: Decimal) -> None:
         places = evaluation.rounding.places
-        inputs = inputs_of(self._qualify_on, evaluation.facts)
+        inputs = inputs_from(self._qualify_inputs, evaluation.facts)
         for index in range(achieved + 1):
             level = self._levels[index]
             top = self._levels[index + 1].start if index < achieved else qualify
@@ -101,4 +106,4 @@ class TierCalculator:
         level = self._levels[achieved + 1]
         gap = max(level.start - qualify, ZERO)
         unmet = [level.requires_text] if level.condition_id is not None and level.condition_id not in fired else []
-        return NextTier.model_construct(name=level.name, gap=gap, unmet=unmet)
+        return new_next_tier({"name": level.name, "gap": gap, "unmet": unmet})

@@ -231,9 +231,12 @@ def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
         facts[PARTNER_ID] = partner_id
     if period:
         facts[PERIOD] = period
-    for name, value in record.items():
-        if name != PARTNER_ID and name != PERIOD:
-            _put(facts, problems, name, value)
+    try:
+        for name, value in record.items():
+            if name != PARTNER_ID and name != PERIOD:
+                _put(facts, problems, name, value)
+    except RecursionError:  # nested (or self-referencing) mappings or lists
+        problems.append("the record is nested too deeply")
     return FactRow(line, partner_id, period, facts, problems)
 
 
@@ -543,9 +546,12 @@ def _json_lines(source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if text.isspace():
                 continue
             try:
-                record = _decode_json(text)
+                # Without its line ending, an error at the end of the line keeps its column.
+                record = _decode_json(text.rstrip("\r\n"))
             except json.JSONDecodeError as error:
                 raise InputError(f"not valid JSON: {error.msg} (column {error.colno})", file, line) from None
+            except RecursionError:
+                raise InputError("not valid JSON: nested too deeply", file, line) from None
             if type(record) is not dict:
                 raise InputError(f"expected a JSON object, got {type(record).__name__}", file, line)
             yield line, record

@@ -229,6 +229,30 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
         if (bonus.multiplier is None) == (bonus.amount is None):
             found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
     found += _check_metric_order(program)
+    found += _check_money(program)
+    found += _check_defaults(program)
+    return found
+
+
+def _check_money(program: Program) -> list[tuple[Path, str]]:
+    """A cap or budget is an amount the engine pays exactly: it cannot be finer than a payout line."""
+    places = program.rounding.places
+    found = []
+    for key in ("cap", "budget"):
+        value = getattr(program, key)
+        if value is not None and len(format(value, "f").partition(".")[2].rstrip("0")) > places:
+            found.append(((key,), f"{key}: {value} has more decimals than rounding.places ({places})"))
+    return found
+
+
+def _check_defaults(program: Program) -> list[tuple[Path, str]]:
+    """Defaults are facts: each must be a value a partner record could hold."""
+    from .inputs import fact_row
+
+    found = []
+    for name, value in program.defaults.items():
+        for problem in fact_row({"partner_id": "-", "period": "-", name: value}).problems:
+            found.append((("defaults", name), f"defaults: {problem}"))
     return found
 
 

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import ExpressionError
 from .periods import validate_fiscal_year_start
-from .rules.expressions import Expression, parse_expression
+from .rules.expressions import MAX_DIGITS, MAX_EXPONENT, Expression, parse_expression
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 _PERCENT = re.compile(r"^\s*([+-]?(?:\d[\d_]*)?(?:\.\d+)?)\s*%\s*$")
@@ -43,9 +43,19 @@ def _to_decimal(value: Any) -> Decimal:
     elif isinstance(value, str) and _DECIMAL_TEXT.match(value):
         result = Decimal(value.strip().replace("_", ""))
     else:
-        raise PydanticCustomError("decimal_type", "expected a number, found {found!r}", {"found": value})
+        raise PydanticCustomError("decimal_type", "expected a number, found {found}", {"found": repr(value)})
     if not result.is_finite():
-        raise PydanticCustomError("decimal_type", "expected a finite number, found {found!r}", {"found": value})
+        raise PydanticCustomError("decimal_type", "expected a finite number, found {found}", {"found": repr(value)})
+    return _in_range(result)
+
+
+def _in_range(result: Decimal) -> Decimal:
+    """The bounds of the expression language's literals: no number that only overflows later."""
+    if len(result.as_tuple().digits) > MAX_DIGITS or abs(result.adjusted()) > MAX_EXPONENT:
+        shown = str(result) if len(str(result)) <= 24 else f"{str(result)[:21]}..."
+        raise PydanticCustomError("decimal_range", "number {found} is out of range (at most {digits} digits, "
+                                  "exponent within ±{exponent})",
+                                  {"found": shown, "digits": MAX_DIGITS, "exponent": MAX_EXPONENT})
     return result
 
 
@@ -54,12 +64,12 @@ def _to_rate(value: Any) -> Decimal:
         match = _PERCENT.match(value)
         if match and match.group(1) not in ("", "+", "-"):
             try:
-                return Decimal(match.group(1).replace("_", "")).scaleb(-2)
+                return _in_range(Decimal(match.group(1).replace("_", "")).scaleb(-2))
             except InvalidOperation:
                 pass
         elif "%" in value:
-            raise PydanticCustomError("rate_type", "expected a percentage such as 3.5%, found {found!r}",
-                                      {"found": value})
+            raise PydanticCustomError("rate_type", "expected a percentage such as 3.5%, found {found}",
+                                      {"found": repr(value)})
     return _to_decimal(value)
 
 
@@ -109,7 +119,7 @@ class StrictModel(BaseModel):
 
 
 class Rounding(StrictModel):
-    places: int = Field(2, ge=0, le=8)
+    places: int = Field(2, ge=0, le=8, strict=True)
     mode: Literal["half_up", "half_even", "down", "up"] = "half_up"
 
 
@@ -174,7 +184,7 @@ class ClaimRules(StrictModel):
     reimbursement: Annotated[Rate, Field(gt=0, le=1)]
     activities: list[str] = Field(min_length=1)
     requires_preapproval: bool = False
-    submit_within_days: int | None = Field(None, ge=0)
+    submit_within_days: int | None = Field(None, ge=0, strict=True)
 
 
 class Mdf(StrictModel):
@@ -194,7 +204,7 @@ class Program(StrictModel):
     id: Identifier
     name: str = Field(min_length=1)
     kind: Literal["tier", "goal", "mdf"]
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     effective: Effective
     period: Literal["month", "quarter", "half", "year"]
@@ -217,8 +227,8 @@ class Program(StrictModel):
     @classmethod
     def _fiscal_year_start(cls, value: Any) -> str:
         if not isinstance(value, str):
-            raise PydanticCustomError("fiscal_year_start", 'expected "MM-DD" in quotes, found {found!r}',
-                                      {"found": value})
+            raise PydanticCustomError("fiscal_year_start", 'expected "MM-DD" in quotes, found {found}',
+                                      {"found": repr(value)})
         try:
             return validate_fiscal_year_start(value)
         except ValueError as error:

@@ -31,6 +31,11 @@ _SEQ = "tag:yaml.org,2002:seq"
 
 _constructor = yaml.constructor.SafeConstructor()
 
+MAX_NESTING = 100
+"""Deepest nesting of mappings and lists a file may have."""
+MAX_VALUES = 20_000
+"""Most values (scalars and collections, aliases expanded) one file may hold: a bound against alias bombs."""
+
 
 @dataclass(frozen=True, slots=True)
 class Position:
@@ -86,15 +91,43 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         raise YamlSourceError([_marked_problem(error, file)]) from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        raise YamlSourceError([Problem(f"unacceptable character #x{error.character:04x}: "
+                                       "special characters are not allowed", file, line, column)]) from None
     except yaml.YAMLError as error:
         raise YamlSourceError([Problem(f"invalid YAML: {error}", file)]) from None
+    except RecursionError:
+        raise YamlSourceError([_too_deep(text, file)]) from None
     if node is None:
         raise YamlSourceError([Problem("the file is empty; expected a program mapping", file, 1, 1)])
     problems: list[Problem] = []
-    value = _build(node, (), source, problems)
+    try:
+        value = _build(node, (), source, problems)
+    except RecursionError:
+        raise YamlSourceError([_too_deep(text, file)]) from None
     if problems:
         raise YamlSourceError(problems)
     return value, source
+
+
+def _too_deep(text: str, file: str) -> Problem:
+    """Where the nesting first goes beyond ``MAX_NESTING`` (found with the parser's flat event stream)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_NESTING + 1:  # the top mapping is depth 1, its path is ()
+                    mark = event.start_mark
+                    return Problem(f"the file is nested too deeply (more than {MAX_NESTING} levels)", file,
+                                   mark.line + 1, mark.column + 1)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return Problem("the file is nested too deeply", file)
 
 
 def _marked_problem(error: yaml.MarkedYAMLError, file: str) -> Problem:
@@ -114,8 +147,21 @@ def _position(node: yaml.Node) -> Position:
 
 def _build(node: yaml.Node, path: Path, source: SourceMap, problems: list[Problem]) -> Any:
     source.values[path] = _position(node)
+    if len(source.values) > MAX_VALUES:
+        position = source.values[path]
+        raise YamlSourceError([Problem(f"the file holds more than {MAX_VALUES:,} values "
+                                       "(are aliases (*name) repeating a large anchor?)",
+                                       source.file, position.line, position.column)])
+    if len(path) > MAX_NESTING:
+        position = source.values[path]
+        raise YamlSourceError([Problem(f"the file is nested too deeply (more than {MAX_NESTING} levels)",
+                                       source.file, position.line, position.column)])
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
         source.collections.add(path)
+        if node.tag not in (_MAP, _SEQ):  # !!set, !!omap, !!python/...: never constructed, so refused
+            position = source.values[path]
+            problems.append(Problem(f"YAML tag '{node.tag}' is not supported", source.file,
+                                    position.line, position.column))
     if isinstance(node, yaml.MappingNode):
         return _build_mapping(node, path, source, problems)
     if isinstance(node, yaml.SequenceNode):
@@ -149,7 +195,15 @@ def _build_scalar(node: yaml.ScalarNode, path: Path, source: SourceMap, problems
     if node.tag == _FLOAT:
         return _exact_decimal(text, node, source, problems)
     if node.tag in (_INT, _BOOL, _NULL, _TIMESTAMP):
-        value = _constructor.construct_object(node)
+        try:
+            # The tag's constructor itself: construct_object would cache every node for ever.
+            value = _constructor.yaml_constructors[node.tag](_constructor, node)
+        except ValueError as error:  # 2027-02-30, or an integer of more than 4,300 digits
+            position = _position(node)
+            message = (f"'{text}' is not a valid date ({error})" if node.tag == _TIMESTAMP
+                       else f"'{text[:20]}...' is not a usable number ({len(text):,} characters)")
+            problems.append(Problem(message, source.file, position.line, position.column))
+            return None
         if isinstance(value, dt.datetime):
             position = _position(node)
             problems.append(Problem(f"expected a date (YYYY-MM-DD), found a date-time '{text}'",

@@ -42,6 +42,7 @@ class CompiledProgram:
         self.version = program.version
         self.currency = program.currency
         self.rounding = Rounding(program.rounding.places, program.rounding.mode)
+        self._places = program.rounding.places
         self.defaults: dict[str, Any] = _flat_defaults(program.defaults)
         self.metrics = tuple((name, compile_expression(expression.node))
                              for name, expression in program.metrics.items())
@@ -100,12 +101,14 @@ class CompiledProgram:
                   claims: Sequence[Any]) -> PayoutResult:
         for name, metric in self.metrics:
             env[name] = metric(env)
-        fraction = self._fraction(period, env)
+        if self.prorate_by is None:
+            fraction = ONE
+            details = {"places": self._places}
+        else:
+            fraction = self._fraction(period, env)
+            details = {"places": self._places, "proration": fraction}
         fired = self.matcher.matching(env)
-        evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims)
-        evaluation.details["places"] = self.rounding.places
-        if self.prorate_by is not None:
-            evaluation.details["proration"] = fraction
+        evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None, details)
         failed = self.eligibility.failed(fired, env)
         if failed:
             return new_result({

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -72,7 +73,7 @@ _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # In run.json a result's fields sit at indent 3 and its lines' fields at 5; the lines
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
 _LINES_END = b'\n   ],\n   "total": "'
-_WINDOW = 32 << 20
+_WINDOW = 4 << 20
 
 
 @dataclass
@@ -247,7 +248,8 @@ class _Renderer:
             rows.clear()
         else:
             line_text = b""
-        json_text = _RESULT_SERIALIZER.to_json(result, indent=1).replace(b"\n", b"\n  ")
+        # each result's run.json text starts with its separator (the very first drops the comma)
+        json_text = b",\n  " + _RESULT_SERIALIZER.to_json(result, indent=1).replace(b"\n", b"\n  ")
         at = len(segment.status)
         if candidate:
             segment.cand_result.append(at)
@@ -755,7 +757,10 @@ class _Assembly:
                 return text[:at].encode(), text[at + 1:].encode()
 
             head, _ = run_json({}, {}, [])
-            totals, counts, results = self._write_files(pay_path, lines_path, json_path, head)
+            if self.in_order() and _fork_available() and sum(1 for s in self.segments if s.status) > 1:
+                totals, counts, results = self._write_parts(pay_path, lines_path, json_path, head)
+            else:
+                totals, counts, results = self._write_files(pay_path, lines_path, json_path, head)
             _, tail = run_json(totals, counts, notes)
             with open(json_path, "ab") as handle:
                 handle.write(tail + b"\n")
@@ -777,71 +782,235 @@ class _Assembly:
 
     def _write_files(self, pay_path: Path, lines_path: Path, json_path: Path,
                      json_head: bytes) -> tuple[dict[str, Decimal], dict[str, dict[str, int]], int]:
-        program_ids = self.engine.program_ids
-        totals = {program_id: Decimal(0) for program_id in program_ids}
-        counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
+        """The three files in output order, from the spill files, in this process (any order of records)."""
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
         patches = self.patches
-        source, progs, status, result_totals = self.source, self.progs, self.status, self.totals
+        source = self.source
         (pay_at, lines_at, json_at), (pay_end, lines_end, json_end) = self.offsets, self.ends
-        count = 0
+        ordered = []
         try:
             with _Output(pay_path) as pay, _Output(lines_path) as lines, _Output(json_path) as out:
                 pay.write(_csv_line(PAYOUT_COLUMNS))
                 lines.write(_csv_line(LINE_COLUMNS))
                 out.write(json_head)
-                separator = b"\n  "
+                first = True
                 for result in self.ordered_results():
+                    ordered.append(result)
                     reader_pay, reader_lines, reader_json = readers[source[result]]
                     pay_text = reader_pay.get(pay_at[result], pay_end[result])
                     line_text = reader_lines.get(lines_at[result], lines_end[result])
                     json_text = reader_json.get(json_at[result], json_end[result])
-                    total = result_totals[result]
                     patch = patches.get(result)
                     if patch is not None:
-                        pay_text, line_text, json_text, total = self._patch(result, patch, pay_text, line_text,
-                                                                            json_text)
+                        pay_text, line_text, json_text = self._patched(result, patch, pay_text, line_text,
+                                                                       json_text)
                     pay.write(pay_text)
                     if line_text:
                         lines.write(line_text)
-                    out.write(separator)
-                    out.write(json_text)
-                    separator = b",\n  "
-                    program_id = progs[result]
-                    totals[program_id] = totals.get(program_id, Decimal(0)) + total
-                    counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[
-                        _STATUS_NAMES[status[result]]] += 1
-                    count += 1
-                out.write(b"\n ]" if count else b"]")
+                    out.write(json_text[1:] if first else json_text)
+                    first = False
+                out.write(b"]" if first else b"\n ]")
         finally:
             for trio in readers:
                 for reader in trio:
                     reader.close()
-        return totals, counts, count
+        totals, counts = self._totals(ordered)
+        return totals, counts, len(ordered)
 
-    def _patch(self, result: int, patch: tuple[Any, Decimal, int], pay_text: Any, line_text: Any,
-               json_text: Any) -> tuple[bytes, bytes, bytes, Decimal]:
-        """A budget candidate's rendered pieces with its budget line and scaled total."""
+    def _totals(self, ordered: Iterable[int]) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
+        """Totals and counts per program as ``_totals``/``_counts`` compute them: in output order."""
+        program_ids = self.engine.program_ids
+        totals = {program_id: Decimal(0) for program_id in program_ids}
+        counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
+        progs, status, result_totals, patches = self.progs, self.status, self.totals, self.patches
+        for result in ordered:
+            program_id = progs[result]
+            patch = patches.get(result)
+            totals[program_id] = totals.get(program_id, Decimal(0)) + (
+                result_totals[result] if patch is None else patch[1])
+            counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[_STATUS_NAMES[status[result]]] += 1
+        return totals, counts
+
+    def _budget_pieces(self, result: int, patch: tuple[Any, Decimal, int]) -> tuple[bytes, bytes, bytes, int]:
+        """What a budget candidate gains: its new total (CSV text), its budget line (CSV row, run.json text).
+
+        The last item is the length of its old total's text in payouts.csv.
+        """
         scale, new_total, number = patch
         unit, _, segment, at = self.candidates[number]
         total = self.totals[result]
         places = scale.places
+        line = new_line(scale.line(segment.cand_nlines[at] + 1, total, new_total))
+        row = _Collector()
+        csv.writer(row, lineterminator="\n").writerow(line_row(
+            (self.pids[unit], self.periods[unit], self.progs[result]), line, places))
+        line_json = (b",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
+                     + _LINES_END + str(new_total).encode())
+        return (plain_amount(new_total, places).encode(), row[0].encode(), line_json,
+                len(plain_amount(total, places).encode()))
+
+    def _patched(self, result: int, patch: tuple[Any, Decimal, int], pay_text: Any, line_text: Any,
+                 json_text: Any) -> tuple[bytes, bytes, bytes]:
+        """A budget candidate's rendered pieces with its budget line and scaled total."""
+        new_total, budget_row, line_json, old_length = self._budget_pieces(result, patch)
+        _, _, segment, at = self.candidates[patch[2]]
         split = segment.cand_pay[at]
         pay = bytes(pay_text)
-        old_total = plain_amount(total, places).encode()
-        pay = pay[:split] + plain_amount(new_total, places).encode() + pay[split + len(old_total):]
-        line = new_line(scale.line(segment.cand_nlines[at] + 1, total, new_total))
-        rendered = bytes(json_text)
         lines_end = segment.cand_json[at]
-        total_end = rendered.index(b'"', lines_end + len(_LINES_END))
-        rendered = (rendered[:lines_end] + b",\n    "
-                    + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
-                    + _LINES_END + str(new_total).encode() + rendered[total_end:])
-        row = _Collector()
-        head = (self.pids[unit], self.periods[unit], self.progs[result])
-        csv.writer(row, lineterminator="\n").writerow(line_row(head, line, places))
-        return pay, bytes(line_text) + row[0].encode(), rendered, new_total
+        json_bytes = bytes(json_text)
+        total_end = lines_end + len(_LINES_END) + len(str(self.totals[result]).encode())
+        return (pay[:split] + new_total + pay[split + old_length:], bytes(line_text) + budget_row,
+                json_bytes[:lines_end] + line_json + json_bytes[total_end:])
+
+    # -- the in-order case: every worker finishes its own part ----------------------------
+
+    def in_order(self) -> bool:
+        """Whether the output order is the records' order (partner ids strictly ascending, nothing made here)."""
+        if len(self.pids) != self.record_units or len(self.order) != self.record_units:
+            return False
+        pids = self.pids
+        return all(a < b for a, b in zip(pids, itertools.islice(pids, 1, None)))
+
+    def _write_parts(self, pay_path: Path, lines_path: Path, json_path: Path,
+                     json_head: bytes) -> tuple[dict[str, Decimal], dict[str, dict[str, int]], int]:
+        """The three files when records came in output order: one process per segment patches its spill
+        files into its part of each file (copying between budget candidates), then the parts are joined."""
+        segments = [number for number, segment in enumerate(self.segments) if segment.status]
+        context = multiprocessing.get_context("fork")
+        children = []
+        for number in segments:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=self._part_worker, args=(number, send), daemon=True,
+                                      name=f"incentives-write-{number}")
+            process.start()
+            send.close()
+            children.append((process, receive))
+        try:
+            totals, counts = self._totals(range(len(self.status)))  # meanwhile, in this process
+            for process, receive in children:
+                kind, payload = receive.recv()
+                if kind != "done":
+                    raise RuntimeError(f"a writer process failed: {payload}")
+                process.join()
+        except EOFError:
+            raise RuntimeError("a writer process ended without finishing its part") from None
+        finally:
+            for process, receive in children:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+                receive.close()
+        first = True
+        with open(pay_path, "wb") as pay, open(lines_path, "wb") as lines, open(json_path, "wb") as out:
+            pay.write(_csv_line(PAYOUT_COLUMNS))
+            lines.write(_csv_line(LINE_COLUMNS))
+            out.write(json_head)
+            for number in segments:
+                segment = self.segments[number]
+                _append(pay, self._part(segment, "pay"))
+                _append(lines, self._part(segment, "lines"))
+                _append(out, self._part(segment, "json"), skip=1 if first else 0)
+                first = False
+            out.write(b"]" if first else b"\n ]")
+            for handle in (pay, lines, out):
+                handle.flush()
+                os.fsync(handle.fileno())
+        return totals, counts, len(self.status)
+
+    def _part(self, segment: _Segment, stream: str) -> Path:
+        return self.directory / f"{segment.name}.part.{stream}"
+
+    def _part_worker(self, number: int, connection: Any) -> None:
+        try:
+            segment = self.segments[number]
+            base = self.source.index(number)
+            count = len(segment.status)
+            candidates = sorted(result for result in self.patches if base <= result < base + count)
+            (pay_at, lines_at, json_at), (_, lines_end, _) = self.offsets, self.ends
+            with _Copier(segment.spill(self.directory, "pay"), self._part(segment, "pay")) as pay, \
+                    _Copier(segment.spill(self.directory, "lines"), self._part(segment, "lines")) as lines, \
+                    _Copier(segment.spill(self.directory, "json"), self._part(segment, "json")) as out:
+                for result in candidates:
+                    patch = self.patches[result]
+                    new_total, budget_row, line_json, old_length = self._budget_pieces(result, patch)
+                    _, _, owner, at = self.candidates[patch[2]]
+                    split = pay_at[result] + owner.cand_pay[at]
+                    pay.copy_to(split)
+                    pay.write(new_total)
+                    pay.skip_to(split + old_length)
+                    lines.copy_to(lines_end[result])
+                    lines.write(budget_row)
+                    at_lines = json_at[result] + owner.cand_json[at]
+                    out.copy_to(at_lines)
+                    out.write(line_json)
+                    out.skip_to(at_lines + len(_LINES_END) + len(str(self.totals[result]).encode()))
+                pay.copy_rest()
+                lines.copy_rest()
+                out.copy_rest()
+        except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
+            connection.send(("crash", f"{type(error).__name__}: {error}"))
+        else:
+            connection.send(("done", None))
+        finally:
+            connection.close()
+            os._exit(0)
+
+
+def _append(target: Any, part: Path, skip: int = 0) -> None:
+    """Append the file ``part`` (less its first ``skip`` bytes) to the open file ``target``, in the kernel."""
+    target.flush()
+    with open(part, "rb") as source:
+        size = os.fstat(source.fileno()).st_size - skip
+        offset = skip
+        while size > 0:
+            try:
+                copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
+            except OSError:
+                copied = 0
+            if copied <= 0:  # not supported here: copy through memory
+                source.seek(offset)
+                shutil.copyfileobj(source, target, 1 << 22)
+                target.flush()
+                return
+            offset += copied
+            size -= copied
+
+
+class _Copier:
+    """Copies a spill file to a part file, with pieces written in and spans skipped on the way."""
+
+    def __init__(self, source: Path, target: Path):
+        self.source = open(source, "rb")
+        self.target = open(target, "wb", buffering=1 << 22)
+        self.position = 0
+
+    def copy_to(self, position: int) -> None:
+        remaining = position - self.position
+        while remaining > 0:
+            chunk = self.source.read(min(remaining, 1 << 22))
+            if not chunk:
+                raise RuntimeError("a spill file is shorter than its index")
+            self.target.write(chunk)
+            remaining -= len(chunk)
+        self.position = position
+
+    def skip_to(self, position: int) -> None:
+        self.source.seek(position)
+        self.position = position
+
+    def write(self, data: bytes) -> None:
+        self.target.write(data)
+
+    def copy_rest(self) -> None:
+        shutil.copyfileobj(self.source, self.target, 1 << 22)
+
+    def __enter__(self) -> "_Copier":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.source.close()
+        self.target.close()
 
 
 def _first(item: tuple) -> Any:

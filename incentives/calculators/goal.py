@@ -21,14 +21,19 @@ class _Goal:
     metric_value: Evaluator
     target_value: Evaluator
     weight: Decimal
+    metric_what: str = ""
+    target_what: str = ""
 
 
 class GoalCalculator:
     def __init__(self, program: Program, compile: Compile):
         goals = program.goals
         assert goals is not None
-        self._goals = tuple(_Goal(t.id, t.metric, t.target, compile(t.metric), compile(t.target), t.weight)
+        self._goals = tuple(_Goal(t.id, t.metric, t.target, compile(t.metric), compile(t.target), t.weight,
+                                  f"goal '{t.id}' metric ({t.metric.text})", f"goal '{t.id}' target ({t.target.text})")
                             for t in goals.targets)
+        self._on_what = f"payout basis ({goals.payout.on.text})"
+        self._described = f"{goals.payout.on.text} at factor "
         self._cap = goals.attainment_cap
         self._on = goals.payout.on
         self._on_value = compile(goals.payout.on)
@@ -50,8 +55,12 @@ class GoalCalculator:
         weighted = ZERO
         breakdown = []
         for goal in self._goals:
-            actual = number(goal.metric_value(facts), f"goal '{goal.id}' metric ({goal.metric.text})")
-            target = number(goal.target_value(facts), f"goal '{goal.id}' target ({goal.target.text})")
+            actual = goal.metric_value(facts)
+            if type(actual) is not Decimal:
+                number(actual, goal.metric_what)
+            target = goal.target_value(facts)
+            if type(target) is not Decimal:
+                number(target, goal.target_what)
             if target == ZERO:
                 raise EvaluationError(f"goal '{goal.id}' has a target of zero ({goal.target.text})")
             if fraction != ONE:
@@ -66,15 +75,18 @@ class GoalCalculator:
         evaluation.attainment = weighted
         evaluation.details["goals"] = breakdown
         evaluation.details["factor"] = factor
-        basis = number(self._on_value(facts), f"payout basis ({self._on.text})")
+        basis = self._on_value(facts)
+        if type(basis) is not Decimal:
+            number(basis, self._on_what)
         if fraction != ONE:
             basis *= fraction
         places = evaluation.rounding.places
         amount = evaluation.rounding.round(basis * factor)
+        factor_text = format_ratio(factor)
         evaluation.add_line(
             "base", "goal:payout",
-            f"{self._on.text} at factor {format_ratio(factor)} for weighted attainment {format_ratio(weighted)}",
-            amount, f"{format_amount(basis, places)} × {format_ratio(factor)} = {format_amount(amount, places)}",
+            f"{self._described}{factor_text} for weighted attainment {format_ratio(weighted)}",
+            amount, f"{format_amount(basis, places)} × {factor_text} = {format_amount(amount, places)}",
             basis=basis, rate=factor, inputs={goal["id"]: goal["attainment"] for goal in breakdown})
 
     def factor(self, weighted: Decimal) -> Decimal:

@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING, Any
 from ..models import Program
 from ..money import format_amount, format_rate
 from ..rules.backend import Condition
-from .base import ZERO, Compile, Evaluation, inputs_of, number
+from .base import ZERO, Compile, Evaluation, input_names, inputs_from, number
 
 if TYPE_CHECKING:
     from ..inputs import Claim
 
 OPENING_BALANCE_FACT = "mdf_balance"
+_OPENING_WHAT = f"opening balance ({OPENING_BALANCE_FACT})"
+
+
+def _claim_order(claim: "Claim") -> tuple:
+    return claim.submitted_on is None, claim.submitted_on or 0, claim.claim_id
 
 
 class MdfCalculator:
@@ -34,6 +39,10 @@ class MdfCalculator:
         self._activities_text = ", ".join(claims.activities)
         self._requires_preapproval = claims.requires_preapproval
         self._submit_within_days = claims.submit_within_days
+        self._on_what = f"accrual basis ({accrual.on.text})"
+        self._on_inputs = input_names(accrual.on)
+        self._rate_texts = {rate: format_rate(rate) for rate in
+                            [*self._rates.values(), *([self._rate] if self._rate is not None else []), ZERO]}
 
     def conditions(self) -> list[Condition]:
         return []
@@ -45,19 +54,26 @@ class MdfCalculator:
         facts = evaluation.facts
         rounding = evaluation.rounding
         places = rounding.places
-        opening = number(facts.get(OPENING_BALANCE_FACT, ZERO), f"opening balance ({OPENING_BALANCE_FACT})")
-        basis = number(self._on_value(facts), f"accrual basis ({self._on.text})")
+        opening = facts.get(OPENING_BALANCE_FACT, ZERO)
+        if type(opening) is not Decimal:
+            number(opening, _OPENING_WHAT)
+        basis = self._on_value(facts)
+        if type(basis) is not Decimal:
+            number(basis, self._on_what)
         rate, rate_source = self._accrual_rate(facts)
         raw = basis * rate
+        rounded = rounding.round(raw)
         capped = self._accrual_cap is not None and raw > self._accrual_cap
-        accrued = rounding.round(self._accrual_cap if capped else raw)
+        accrued = rounding.round(self._accrual_cap) if capped else rounded
         available = opening + accrued
-        accrual_formula = f"{format_amount(basis, places)} × {format_rate(rate)} = {format_amount(rounding.round(raw), places)}"
+        rate_text = self._rate_texts.get(rate) or format_rate(rate)
+        accrual_formula = f"{format_amount(basis, places)} × {rate_text} = {format_amount(rounded, places)}"
         if capped:
             accrual_formula += f", capped at {format_amount(accrued, places)}"
         paid = ZERO
         rejected: list[dict[str, Any]] = []
-        for claim in sorted(evaluation.claims, key=lambda c: (c.submitted_on is None, c.submitted_on or 0, c.claim_id)):
+        claims = evaluation.claims
+        for claim in (sorted(claims, key=_claim_order) if len(claims) > 1 else claims):
             reasons = self.rejection_reasons(claim)
             if reasons:
                 rejected.append({"claim_id": claim.claim_id, "reasons": reasons})
@@ -65,7 +81,7 @@ class MdfCalculator:
             paid += self._pay(evaluation, claim, available - paid)
         evaluation.details.update({
             "opening": opening, "accrued": accrued, "accrual_rate": rate, "accrual_rate_source": rate_source,
-            "accrual_formula": accrual_formula, "accrual_inputs": inputs_of(self._on, facts),
+            "accrual_formula": accrual_formula, "accrual_inputs": inputs_from(self._on_inputs, facts),
             "available": available, "paid": paid, "closing": available - paid, "rejected_claims": rejected,
         })
 

@@ -74,6 +74,7 @@ class _AdditiveBonus:
     value: Evaluator
     description: str
     inputs: tuple[str, ...] = ()
+    what: str = ""
 
 
 class Adjustments:
@@ -86,7 +87,7 @@ class Adjustments:
             for b in program.bonuses if b.multiplier is not None)
         self._bonuses = tuple(
             _AdditiveBonus(b.id, bonus_id(b.id), b.amount, compile(b.amount), b.description or f"{b.id} ({b.when.text})",
-                           input_names(b.amount))
+                           input_names(b.amount), f"bonus '{b.id}' amount ({b.amount.text})")
             for b in program.bonuses if b.amount is not None)
         self._conditions = [Condition(bonus_id(b.id), b.when) for b in program.bonuses]
         self._cap = program.cap
@@ -120,7 +121,9 @@ class Adjustments:
                     basis=subtotal, rate=extra)
         for bonus in self._bonuses:
             if bonus.condition_id in fired:
-                raw = number(bonus.value(evaluation.facts), f"bonus '{bonus.id}' amount ({bonus.amount.text})")
+                raw = bonus.value(evaluation.facts)
+                if type(raw) is not Decimal:
+                    number(raw, bonus.what)
                 if raw < ZERO:
                     raise EvaluationError(f"bonus '{bonus.id}' amount ({bonus.amount.text}) is negative: {raw}")
                 amount = rounding.round(raw)

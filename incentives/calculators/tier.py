@@ -58,7 +58,9 @@ class TierCalculator:
 
     def base(self, evaluation: Evaluation) -> None:
         facts = evaluation.facts
-        qualify = number(self._qualify(facts), self._qualify_what)
+        qualify = self._qualify(facts)
+        if type(qualify) is not Decimal:
+            number(qualify, self._qualify_what)
         fired = evaluation.fired
         achieved = -1
         for index, level in enumerate(self._levels):
@@ -76,7 +78,9 @@ class TierCalculator:
     def _retroactive(self, evaluation: Evaluation, achieved: int) -> None:
         level = self._levels[achieved]
         places = evaluation.rounding.places
-        basis = number(self._pay(evaluation.facts), self._pay_what)
+        basis = self._pay(evaluation.facts)
+        if type(basis) is not Decimal:
+            number(basis, self._pay_what)
         amount = evaluation.rounding.round(basis * level.rate)
         evaluation.add_line(
             "base", f"tier:{level.name}", level.name + self._pay_description, amount,

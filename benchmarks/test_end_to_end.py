@@ -1,0 +1,60 @@
+"""End to end: facts and claims CSV files in, ``payouts.csv``, ``lines.csv`` and ``run.json`` out.
+
+Each round runs ``python -m benchmarks.e2e`` in a fresh process (as the CLI
+would run), so that its peak memory is its own: the benchmark's ``extra_info``
+carries the peak resident memory of the process tree (main process plus
+workers), the CPU seconds and the worker count. The bar: 1m partners × 3
+programs under 60 s with a peak RSS under 2 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import HERE, SIZES, backends, files, record
+
+ROOT = HERE.parent
+
+
+def _run(size_id: str, *options: str) -> dict:
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.e2e", "--size", size_id, *options],
+                               cwd=ROOT, capture_output=True, text=True, check=False,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if completed.returncode != 0:
+        raise AssertionError(f"benchmarks.e2e failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("size_id", ["10k", "100k", "1m"])
+@pytest.mark.parametrize("backend", backends())
+def test_end_to_end_streaming(benchmark, backend, size_id):
+    files(size_id)  # generate the CSV files outside the timing
+    reports: list[dict] = []
+    benchmark.group = f"end to end {size_id}"
+    benchmark.pedantic(lambda: reports.append(_run(size_id, "--backend", backend)), rounds=1, iterations=1)
+    report = reports[-1]
+    record(benchmark, f"run_to end to end ({backend})", size_id, records=SIZES[size_id], backend=backend,
+           workers=report["workers"], seconds_in_process=report["seconds"], cpu_seconds=report["cpu_seconds"],
+           peak_rss_mb=report["peak_rss_mb_tree"], peak_rss_mb_main=report["peak_rss_mb_main"],
+           peak_rss_mb_worker=report["peak_rss_mb_worker"], output_mb=sum(report["output_mb"].values()))
+    assert report["results"] >= 3 * SIZES[size_id]
+    if size_id == "1m":
+        print(f"\n1m end to end: {report['seconds']} s in process, peak RSS {report['peak_rss_mb_tree']} MB "
+              f"(bar: < 60 s, < 2048 MB)")
+
+
+@pytest.mark.parametrize("size_id", ["10k"])
+def test_end_to_end_in_memory(benchmark, size_id):
+    """``Engine.run(...)`` then ``PayoutRun.write(...)``: what the streaming path replaces for big runs."""
+    files(size_id)
+    reports: list[dict] = []
+    benchmark.group = f"end to end {size_id}"
+    benchmark.pedantic(lambda: reports.append(_run(size_id, "--mode", "memory")), rounds=1, iterations=1)
+    report = reports[-1]
+    record(benchmark, "run + write end to end", size_id, records=SIZES[size_id],
+           seconds_in_process=report["seconds"], peak_rss_mb=report["peak_rss_mb_tree"])

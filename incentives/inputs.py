@@ -122,7 +122,7 @@ class Claim:
 # Facts files repeat most cells (counts, flags, dates, regions); typed values are
 # immutable, so a bounded cache of text -> value serves the repeats at a dict lookup.
 @lru_cache(maxsize=1 << 16)
-def _type_text(text: str) -> Value | None:
+def type_text(text: str) -> Value | None:
     """The typed value of a cell or string (``None``: missing); raises ValueError for a bad one."""
     text = text.strip()
     if not text:
@@ -164,7 +164,7 @@ def _refuse_datetime(value: datetime) -> Value:
 # Exact-type dispatch keeps the per-value cost to one dict lookup; subclasses take _convert_other.
 _SCALARS: dict[type, Callable[[Any], Value | None]] = {
     Decimal: _finite_decimal,
-    str: _type_text,
+    str: type_text,
     bool: lambda value: value,
     int: Decimal,
     float: _float_decimal,
@@ -314,7 +314,7 @@ def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,
         if not text:
             continue
         try:
-            value = _type_text(text)
+            value = type_text(text)
         except ValueError as error:
             problems.append(f"{name}: {error}")
             continue

@@ -8,9 +8,12 @@ validates as usual.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from typing_extensions import TypedDict
+
+from .inputs import type_text
 
 from .money import format_amount, format_rate
 
@@ -25,6 +28,56 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _typed_fact(value: Any) -> Any:
+    """A fact value read back from JSON, typed as a facts file types its cells.
+
+    JSON has no decimals or dates, so both are written as text; facts obey the
+    input typing rules (text that reads as a number is a number), so typing the
+    text again gives back exactly the value that was written.
+    """
+    if isinstance(value, str):
+        return type_text(value)
+    if isinstance(value, list):
+        return tuple(_typed_fact(item) for item in value)
+    return value
+
+
+FactValue = Annotated[Any, BeforeValidator(_typed_fact)]
+"""A value a rule read: Decimal, str, bool, date, None or a tuple of these."""
+
+
+class GoalDetail(TypedDict):
+    id: str
+    metric: Decimal
+    target: Decimal
+    attainment: Decimal
+    weight: Decimal
+
+
+class RejectedClaim(TypedDict):
+    claim_id: str
+    reasons: list[str]
+
+
+class Details(TypedDict, total=False):
+    """What a result carries beyond its lines; each key is set by the step or calculator that owns it."""
+
+    places: int
+    proration: Decimal
+    goals: list[GoalDetail]
+    factor: Decimal
+    opening: Decimal
+    accrued: Decimal
+    accrual_rate: Decimal
+    accrual_rate_source: str
+    accrual_formula: str
+    accrual_inputs: dict[str, FactValue]
+    available: Decimal
+    paid: Decimal
+    closing: Decimal
+    rejected_claims: list[RejectedClaim]
+
+
 class PayoutLine(_Model):
     """One rounded amount, with the rule that produced it and how."""
 
@@ -36,7 +89,7 @@ class PayoutLine(_Model):
     rate: Decimal | None = None
     amount: Decimal
     formula: str
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, FactValue] = Field(default_factory=dict)
 
 
 class NextTier(_Model):
@@ -53,7 +106,7 @@ class Reason(_Model):
     rule_id: str
     description: str | None = None
     when: str
-    values: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, FactValue] = Field(default_factory=dict)
 
 
 class PayoutResult(_Model):
@@ -70,7 +123,7 @@ class PayoutResult(_Model):
     total: Decimal = Decimal(0)
     reasons: list[Reason] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Details = Field(default_factory=lambda: Details())
 
     def explain(self) -> str:
         """A human-readable breakdown of this result."""

@@ -7,8 +7,10 @@
 
 Prints one JSON object: wall seconds (from loading the programs to the last
 rename), the CPU seconds of this process and its workers, and the peak
-resident memory of the whole process tree (sampled every 20 ms: the sum over
-this process and its live workers), next to each process's own peak.
+memory of the whole process tree (sampled every 50 ms: the sum of PSS over
+this process and its live workers, each shared page counted once; and the sum
+of RSS, which counts forked pages in every process), next to each process's
+own peak RSS.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _rss_kb(pid: int) -> int:
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB: PSS shares each page among the processes that map it."""
+    rss = pss = 0
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return rss, pss
 
 
 def _children(pid: int) -> list[int]:
@@ -52,29 +58,34 @@ def _children(pid: int) -> list[int]:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the resident memory of this process and its descendants; keeps the peak of the sum."""
+    """Samples the memory of this process and its descendants; keeps the peak of the sums.
 
-    def __init__(self, interval: float = 0.02):
+    Worker processes are forked: until written, their pages are the parent's,
+    so the sum of RSS counts them twice; the sum of PSS counts each page once.
+    """
+
+    def __init__(self, interval: float = 0.05):
         super().__init__(daemon=True)
         self.interval = interval
-        self.peak_kb = 0
+        self.peak_rss_kb = self.peak_pss_kb = 0
         self.stopped = threading.Event()
 
     def run(self) -> None:
         me = os.getpid()
         while not self.stopped.is_set():
-            pids, total = [me], 0
+            pids, rss, pss = [me], 0, 0
             while pids:
                 pid = pids.pop()
-                total += _rss_kb(pid)
+                one_rss, one_pss = _memory_kb(pid)
+                rss, pss = rss + one_rss, pss + one_pss
                 pids += _children(pid)
-            self.peak_kb = max(self.peak_kb, total)
+            self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
             self.stopped.wait(self.interval)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
         self.stopped.set()
         self.join()
-        return self.peak_kb
+        return self.peak_rss_kb, self.peak_pss_kb
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -106,13 +117,14 @@ def main(argv: list[str] | None = None) -> dict:
         run.write(out, force=True)
         workers, results, errors = 1, len(run.results), sum(c["error"] for c in run.counts.values())
     seconds = time.perf_counter() - started
-    peak_kb = memory.stop()
+    peak_rss_kb, peak_pss_kb = memory.stop()
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
         "mode": args.mode, "backend": args.backend, "facts": str(facts), "workers": workers, "results": results,
         "errors": errors, "seconds": round(seconds, 2),
         "cpu_seconds": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),
-        "peak_rss_mb_tree": round(peak_kb / 1024), "peak_rss_mb_main": round(own.ru_maxrss / 1024),
+        "peak_pss_mb_tree": round(peak_pss_kb / 1024), "peak_rss_mb_tree": round(peak_rss_kb / 1024),
+        "peak_rss_mb_main": round(own.ru_maxrss / 1024),
         "peak_rss_mb_worker": round(kids.ru_maxrss / 1024),
         "output_mb": {name: round((out / name).stat().st_size / 2**20) for name in summary_files(out)},
         "cpus": os.cpu_count(), "load_average": os.getloadavg(),

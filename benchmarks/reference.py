@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import Any, Iterable, Mapping
 
 ZERO = Decimal(0)
@@ -59,6 +59,18 @@ def rate_text(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text + "%"
+
+
+FOUR_PLACES = Decimal("0.0001")
+
+
+def ratio_text(value: Decimal) -> str:
+    """A computed ratio as a percent: exact up to 4 decimals, else rounded half-even and marked ``≈``."""
+    percent = value.scaleb(2, EXACT)
+    rounded = percent.quantize(FOUR_PLACES, rounding=ROUND_HALF_EVEN)
+    if rounded == percent:
+        return rate_text(value)
+    return "≈" + rate_text(rounded.scaleb(-2, EXACT))
 
 
 def line(n: int, kind: str, rule_id: str, description: str, amount: Decimal, formula: str,
@@ -285,9 +297,10 @@ def sales_goals(partner_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
     factor = curve_factor(weighted)
     basis = incentive * fraction if fraction != ONE else incentive
     amount = money(basis * factor)
+    factor_text = ratio_text(factor)
     lines = [line(1, "base", "goal:payout",
-                  f"target_incentive at factor {rate_text(factor)} for weighted attainment {rate_text(weighted)}",
-                  amount, f"{amount_text(basis)} × {rate_text(factor)} = {amount_text(amount)}", basis, factor,
+                  f"target_incentive at factor {factor_text} for weighted attainment {ratio_text(weighted)}",
+                  amount, f"{amount_text(basis)} × {factor_text} = {amount_text(amount)}", basis, factor,
                   {goal["id"]: goal["attainment"] for goal in goals})]
     subtotal = amount
     if revenue >= 2 * quota:

@@ -89,40 +89,37 @@ class CompiledProgram:
             missing = [name for name in self.required if name not in env]
             return self.error(partner_id, period.label, f"missing facts: {', '.join(missing)}")
         try:
-            return self._evaluate(partner_id, period, env, claims)
+            for name, metric in self.metrics:
+                env[name] = metric(env)
+            if self.prorate_by is None:
+                fraction = ONE
+                details = {"places": self._places}
+            else:
+                fraction = self._fraction(period, env)
+                details = {"places": self._places, "proration": fraction}
+            fired = self.matcher.matching(env)
+            evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None,
+                                    details)
+            failed = self.eligibility.failed(fired, env)
+            if failed:
+                return new_result({
+                    "partner_id": partner_id, "period": period.label, "program_id": self.id,
+                    "program_version": self.version, "currency": self.currency, "status": "ineligible",
+                    "tier": None, "next_tier": None, "attainment": None, "lines": [], "total": ZERO,
+                    "reasons": failed, "errors": [], "details": details})
+            self.calculator.base(evaluation)
+            self.adjustments.apply(evaluation)
         except EvaluationError as error:
             return self.error(partner_id, period.label, str(error))
         except ArithmeticError as error:
             return self.error(partner_id, period.label,
                               f"arithmetic error ({type(error).__name__}): a number is too large or has too "
                               "many digits to compute exactly")
-
-    def _evaluate(self, partner_id: str, period: Period, env: dict[str, Any],
-                  claims: Sequence[Any]) -> PayoutResult:
-        for name, metric in self.metrics:
-            env[name] = metric(env)
-        if self.prorate_by is None:
-            fraction = ONE
-            details = {"places": self._places}
-        else:
-            fraction = self._fraction(period, env)
-            details = {"places": self._places, "proration": fraction}
-        fired = self.matcher.matching(env)
-        evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None, details)
-        failed = self.eligibility.failed(fired, env)
-        if failed:
-            return new_result({
-                "partner_id": partner_id, "period": period.label, "program_id": self.id,
-                "program_version": self.version, "currency": self.currency, "status": "ineligible", "tier": None,
-                "next_tier": None, "attainment": None, "lines": [], "total": ZERO, "reasons": failed, "errors": [],
-                "details": evaluation.details})
-        self.calculator.base(evaluation)
-        self.adjustments.apply(evaluation)
         return new_result({
             "partner_id": partner_id, "period": period.label, "program_id": self.id,
             "program_version": self.version, "currency": self.currency, "status": "ok", "tier": evaluation.tier,
             "next_tier": evaluation.next_tier, "attainment": evaluation.attainment, "lines": evaluation.lines,
-            "total": evaluation.subtotal(), "reasons": [], "errors": [], "details": evaluation.details})
+            "total": evaluation.total, "reasons": [], "errors": [], "details": evaluation.details})
 
     def _fraction(self, period: Period, env: Mapping[str, Any]) -> Decimal:
         if self.prorate_by is None:

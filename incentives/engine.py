@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .calculators.steps import apply_budget
@@ -194,23 +195,28 @@ class Engine:
         """Evaluate every record, apply budgets, and return the run in output order."""
         claims_by_key = self._group_claims(claims)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
-        where: dict[tuple[str, str], list[str]] = defaultdict(list)
+        where: dict[tuple[str, str], Any] = {}  # the first place of each key; a list of places once repeated
         unkeyed: list[dict[str, PayoutResult]] = []
         notes: list[str] = []
+        evaluate = self._evaluate
+        no_claims = ()
         for index, record in enumerate(records, start=1):
             partner_id, period_label, facts, problems = _unpack(record)
             key = (partner_id, period_label)
             if not partner_id or not period_label:
                 # Lacking an id, a record matches no claims and duplicates no other: it keeps its own errors.
-                unkeyed.append(self._evaluate(partner_id, period_label, facts, problems, ()))
+                unkeyed.append(evaluate(partner_id, period_label, facts, problems, no_claims))
                 if progress is not None:
                     progress(index)
                 continue
-            where[key].append(f"line {record.line}" if isinstance(record, FactRow) else f"record {index}")
+            place = (record.line, None) if isinstance(record, FactRow) else (None, index)
             if key in by_key:
-                by_key[key] = self._duplicates(key, where[key])
+                seen = where[key]
+                places = where[key] = (seen if type(seen) is list else [seen]) + [place]
+                by_key[key] = self._duplicates(key, [_place_text(*at) for at in places])
             else:
-                by_key[key] = self._evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, ()))
+                where[key] = place
+                by_key[key] = evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, no_claims))
             if progress is not None:
                 progress(index)
         coverage = self._coverage_notes(by_key)  # of the records only, not of the orphan claims below
@@ -218,14 +224,14 @@ class Engine:
             if key not in by_key:
                 by_key[key] = self._orphan_claims(key, key_claims)
         results = sorted((result for per_key in [*by_key.values(), *unkeyed] for result in per_key.values()),
-                         key=lambda result: (result.partner_id, result.program_id, result.period))
+                         key=_output_order)
         notes += self._apply_budgets(results)
         notes += coverage
+        totals, counts = _totals_and_counts(results, self.program_ids)
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
-            results=results, totals=_totals(results, self.program_ids), counts=_counts(results, self.program_ids),
-            notes=notes)
+            results=results, totals=totals, counts=counts, notes=notes)
 
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
@@ -274,9 +280,14 @@ class Engine:
 
     def _apply_budgets(self, results: list[PayoutResult]) -> list[str]:
         notes = []
+        budgeted = {program_id for program_id, versions in self._programs.items()
+                    if any(compiled.budget is not None for compiled in versions)}
+        if not budgeted:
+            return notes
         groups: dict[tuple[str, int | None, str], list[PayoutResult]] = defaultdict(list)
         for result in results:
-            groups[(result.program_id, result.program_version, result.period)].append(result)
+            if result.program_id in budgeted:
+                groups[(result.program_id, result.program_version, result.period)].append(result)
         for (program_id, version, period), group in sorted(groups.items(), key=lambda item: str(item[0])):
             compiled = self._version(program_id, version)
             if compiled is None or compiled.budget is None:
@@ -320,6 +331,27 @@ class Engine:
 def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
     row = record if isinstance(record, FactRow) else fact_row(record)
     return row.partner_id, row.period, row.facts, list(row.problems)
+
+
+_output_order = attrgetter("partner_id", "program_id", "period")
+
+
+def _place_text(line: int | None, index: int | None) -> str:
+    """Where a record came from, for duplicate messages: ``line 12`` (a file) or ``record 3`` (the API)."""
+    return f"line {line}" if index is None else f"record {index}"
+
+
+def _totals_and_counts(results: Sequence[PayoutResult],
+                       program_ids: Sequence[str]) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
+    """``_totals`` and ``_counts`` in one pass over the results."""
+    totals = {program_id: Decimal(0) for program_id in program_ids}
+    counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
+    for result in results:
+        values = result.__dict__
+        program_id = values["program_id"]
+        totals[program_id] = totals.get(program_id, Decimal(0)) + values["total"]
+        counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[values["status"]] += 1
+    return totals, counts
 
 
 def _totals(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, Decimal]:

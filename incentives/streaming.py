@@ -4,23 +4,27 @@
 :meth:`PayoutRun.write` renders each file as one string: fine for thousands of
 partners, not for a million. :func:`run_to` (``Engine.run_to``) writes the same
 three files, byte for byte (``run_id`` and ``created_at`` aside), while keeping
-only a few numbers per result in memory:
+a few numbers per result in memory:
 
 1. Records are evaluated one at a time, exactly as ``Engine.run`` evaluates
    them, and each result is rendered at once — its ``payouts.csv`` row, its
-   ``lines.csv`` rows, its ``run.json`` object — into three *spill* files. What
-   stays in memory per result is its program, status, total and byte lengths;
-   per record its partner id, period and place (for duplicate messages).
-2. A large CSV facts file is split at line boundaries and its parts are
-   evaluated by worker processes, one per core (``workers``); each writes its
-   own spill files.
-3. At the end the run is resolved as ``Engine.run`` resolves it: duplicate
-   records, claims without a record, coverage notes, then budgets (the same
+   ``lines.csv`` rows, its ``run.json`` object — into three *spill* files. In
+   memory stay its program, status and byte lengths; per record its partner
+   id, period and place (for duplicate messages); per program the sum of the
+   totals; and, for results a budget may scale, their totals.
+2. A large CSV facts file is cut at line boundaries and the parts are
+   evaluated by worker processes, one per core (``workers``), each with its own
+   spill files.
+3. The run is then resolved as ``Engine.run`` resolves it: claims without a
+   record, the output order (partner_id, program_id, period), duplicate
+   records, coverage notes, budgets (the same
    :class:`~incentives.calculators.steps.BudgetScale` lines, largest remainder).
-4. The three files are written in output order (partner_id, program_id,
-   period) by copying the rendered pieces out of the spill files, patching in
-   the budget lines and scaled totals; each goes to a temporary file that is
-   flushed and renamed, ``run.json`` last.
+4. The three files are written in output order by copying the rendered pieces
+   out of the spill files, patching in budget lines and scaled totals. When the
+   records came in output order (a file sorted by partner_id, one record per
+   partner — the common case), each worker copies its own part, in parallel,
+   and the parts are joined in the kernel. Each file is written to a
+   temporary file and renamed, ``run.json`` last.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ import itertools
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import tempfile
 import time
 import uuid
 from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from json.encoder import encode_basestring as _json_text
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -76,6 +83,7 @@ _LINES_END = b'\n   ],\n   "total": "'
 _WINDOW = 4 << 20
 
 
+
 @dataclass
 class RunSummary:
     """What :func:`run_to` wrote, without the results themselves (they are in the files)."""
@@ -111,8 +119,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
     target.mkdir(parents=True, exist_ok=True)
     previous = _previous_run(target, force)
     programs = engine._program_infos()
-    if previous is not None and fingerprint(previous) != ((tuple((p.id, p.version, p.sha256) for p in programs)),
-                                                           facts_sha256):
+    if previous is not None and fingerprint(previous) != (tuple((p.id, p.version, p.sha256) for p in programs),
+                                                          facts_sha256):
         raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
                                 "or force the overwrite (--force)")
     if isinstance(claims, (str, os.PathLike)):
@@ -120,11 +128,12 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
 
         claims = read_claims(claims)
     claims_by_key = engine._group_claims(claims)
+    del claims
     spill = Path(tempfile.mkdtemp(prefix=".incentives-spill-", dir=target))
     try:
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
-        run = _Assembly(engine, segments, claims_by_key, spill)
-        summary = run.write(target, programs, facts_sha256, force=force or previous is None)
+        assembly = _Assembly(engine, segments, claims_by_key, spill)
+        summary = assembly.write(target, programs, facts_sha256, force=force or previous is None)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     summary.workers = used_workers
@@ -156,6 +165,34 @@ class _Collector(list):
     write = list.append
 
 
+class _Sums:
+    """Per program: the sum of the totals (less budget candidates, kept apart) and the count per status."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, Decimal] = {}
+        self.counts: dict[str, list[int]] = {}
+
+    def add(self, program_id: str, status: int, total: Decimal | None) -> None:
+        counts = self.counts.get(program_id)
+        if counts is None:
+            counts = self.counts[program_id] = [0, 0, 0]
+            self.totals[program_id] = Decimal(0)
+        counts[status] += 1
+        if total is not None:
+            self.totals[program_id] += total
+
+    def merge(self, other: "_Sums", sign: int = 1) -> None:
+        for program_id, counts in other.counts.items():
+            mine = self.counts.get(program_id)
+            if mine is None:
+                mine = self.counts[program_id] = [0, 0, 0]
+                self.totals[program_id] = Decimal(0)
+            for status in range(3):
+                mine[status] += sign * counts[status]
+            self.totals[program_id] = (self.totals[program_id] + other.totals[program_id] if sign > 0
+                                       else self.totals[program_id] - other.totals[program_id])
+
+
 @dataclass
 class _Segment:
     """One worker's (or the main process's) evaluated records: compact arrays plus spill files."""
@@ -164,34 +201,44 @@ class _Segment:
     records: int = 0
     # per unit (one evaluated record, or a group of results made at the end)
     pids: list[str] = field(default_factory=list)
-    periods: list[str] = field(default_factory=list)
+    periods: array = field(default_factory=lambda: array("H"))  # index into period_table
+    period_table: list[str] = field(default_factory=list)
     kinds: bytearray = field(default_factory=bytearray)
     places: array = field(default_factory=lambda: array("q"))
-    nres: array = field(default_factory=lambda: array("I"))
+    nres: array = field(default_factory=lambda: array("H"))
     missing: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # per result
-    progs: list[str] = field(default_factory=list)
+    progs: array = field(default_factory=lambda: array("H"))  # index into program_table
+    program_table: list[str] = field(default_factory=list)
     status: bytearray = field(default_factory=bytearray)
-    totals: list[Decimal] = field(default_factory=list)
-    len_pay: array = field(default_factory=lambda: array("Q"))
-    len_lines: array = field(default_factory=lambda: array("Q"))
-    len_json: array = field(default_factory=lambda: array("Q"))
-    # budget candidates: results of a program with a budget that pay something
+    len_pay: array = field(default_factory=lambda: array("I"))
+    len_lines: array = field(default_factory=lambda: array("I"))
+    len_json: array = field(default_factory=lambda: array("I"))
+    sums: _Sums = field(default_factory=_Sums)
+    # budget candidates: ok results of a program with a budget that pay something
     cand_result: array = field(default_factory=lambda: array("q"))
     cand_unit: array = field(default_factory=lambda: array("q"))
-    cand_group: list[tuple[str, int | None, str]] = field(default_factory=list)
+    cand_group: array = field(default_factory=lambda: array("H"))  # index into group_table
+    group_table: list[tuple[str, int | None, str]] = field(default_factory=list)
     cand_nlines: array = field(default_factory=lambda: array("I"))
-    cand_pay: array = field(default_factory=lambda: array("I"))
-    cand_json: array = field(default_factory=lambda: array("Q"))
+    cand_pay: array = field(default_factory=lambda: array("I"))  # where the total starts in the row
+    cand_json: array = field(default_factory=lambda: array("I"))  # where the lines array closes
+    cand_total: list[Decimal] = field(default_factory=list)
     matched: list[tuple[str, str]] = field(default_factory=list)
     error: tuple[str, str | None, int | None] | None = None
 
     def spill(self, directory: Path, stream: str) -> Path:
         return directory / f"{self.name}.{stream}"
 
+    def period(self, unit: int) -> str:
+        return self.period_table[self.periods[unit]]
+
+    def program(self, result: int) -> str:
+        return self.program_table[self.progs[result]]
+
 
 class _Renderer:
-    """Renders results into a segment's spill files and compact arrays."""
+    """Renders evaluated records into a segment's spill files and compact arrays."""
 
     def __init__(self, engine: "Engine", segment: _Segment, directory: Path):
         self.engine = engine
@@ -201,20 +248,36 @@ class _Renderer:
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
         self.rows = _Collector()
         self.writer = csv.writer(self.rows, lineterminator="\n")
-        self.budgets = {}  # (program_id, version) -> has a budget
-        self.periods: dict[str, str] = {}
+        self.budgets: dict[tuple[str, int | None], bool] = {}
+        self.period_index: dict[str, int] = {}
+        self.program_index: dict[str, int] = {}
+        self.group_index: dict[tuple[str, int | None, str], int] = {}
+        self.orders: dict[tuple[str, ...], tuple[int, ...] | None] = {}
 
     def close(self) -> None:
         for handle in (self.pay, self.lines, self.json):
             handle.close()
 
-    def unit(self, partner_id: str, period: str, kind: int, place: int, results: Iterable[PayoutResult],
+    def unit(self, partner_id: str, period: str, kind: int, place: int, results: Mapping[str, PayoutResult],
              missing: tuple[str, ...] = ()) -> None:
+        """One record's results (by key, as ``Engine._evaluate`` returns them), in program_id order."""
         segment = self.segment
-        ordered = sorted(results, key=_program_of)
+        keys = tuple(results)
+        order = self.orders.get(keys, False)
+        if order is False:  # the same programs come back for most records: sort their order once
+            values = list(results.values())
+            permutation = sorted(range(len(values)), key=lambda at: values[at].program_id)
+            order = self.orders[keys] = tuple(permutation) if all(
+                key == values[at].program_id for at, key in enumerate(keys)) else None
+        values = list(results.values())
+        ordered = [values[at] for at in order] if order is not None else sorted(values, key=_program_of)
         index = len(segment.pids)
         segment.pids.append(partner_id)
-        segment.periods.append(self.periods.setdefault(period, period))
+        at = self.period_index.get(period)
+        if at is None:
+            at = self.period_index[period] = len(segment.period_table)
+            segment.period_table.append(period)
+        segment.periods.append(at)
         segment.kinds.append(kind)
         segment.places.append(place)
         segment.nres.append(len(ordered))
@@ -228,39 +291,46 @@ class _Renderer:
         values = result.__dict__
         status = values["status"]
         total = values["total"]
+        program_id = values["program_id"]
         row = payout_row(result)
-        candidate = status == "ok" and total > 0 and self._has_budget(values["program_id"], values["program_version"])
-        if candidate:
-            writer.writerow(row[:7])
-            head = rows.pop()
-            writer.writerow(row)
-            pay = rows.pop().encode()
-            split = len(head.encode())  # the total column starts right after the head's line ending
-        else:
-            writer.writerow(row)
-            pay = rows.pop().encode()
+        candidate = status == "ok" and total > 0 and self._has_budget(program_id, values["program_version"])
+        writer.writerow(row)
+        pay = rows.pop().encode()
         places = values["details"].get("places", 2)
         lines = values["lines"]
         if lines:
-            head_fields = (values["partner_id"], values["period"], values["program_id"])
-            writer.writerows([line_row(head_fields, line, places) for line in lines])
-            line_text = "".join(rows).encode()
+            head = (values["partner_id"], values["period"], program_id)
+            writer.writerows([line_row(head, line, places) for line in lines])
+            line_text = "".join(rows).encode() if len(rows) > 1 else rows[0].encode()
             rows.clear()
         else:
             line_text = b""
         # each result's run.json text starts with its separator (the very first drops the comma)
         json_text = b",\n  " + _RESULT_SERIALIZER.to_json(result, indent=1).replace(b"\n", b"\n  ")
-        at = len(segment.status)
+        program = self.program_index.get(program_id)
+        if program is None:
+            program = self.program_index[program_id] = len(segment.program_table)
+            segment.program_table.append(program_id)
         if candidate:
-            segment.cand_result.append(at)
+            writer.writerow(row[:7])
+            split = len(rows.pop().encode())  # the total column starts right after the head's line ending
+            group_key = (program_id, values["program_version"], values["period"])
+            group = self.group_index.get(group_key)
+            if group is None:
+                group = self.group_index[group_key] = len(segment.group_table)
+                segment.group_table.append(group_key)
+            segment.cand_result.append(len(segment.status))
             segment.cand_unit.append(unit)
-            segment.cand_group.append((values["program_id"], values["program_version"], values["period"]))
+            segment.cand_group.append(group)
             segment.cand_nlines.append(len(lines))
             segment.cand_pay.append(split)
             segment.cand_json.append(json_text.index(_LINES_END))
-        segment.progs.append(values["program_id"])
+            segment.cand_total.append(total)
+            segment.sums.add(program_id, _OK, None)
+        else:
+            segment.sums.add(program_id, _STATUS[status], total)
+        segment.progs.append(program)
         segment.status.append(_STATUS[status])
-        segment.totals.append(total)
         segment.len_pay.append(len(pay))
         segment.len_lines.append(len(line_text))
         segment.len_json.append(len(json_text))
@@ -302,20 +372,23 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
 
     segment = renderer.segment
     programs = engine.program_ids
+    count = len(programs)
+    evaluate = engine._evaluate
+    unit = renderer.unit
     for index, record in enumerate(records, start=first_index):
         partner_id, period_label, facts, problems = _unpack(record)
         if not partner_id or not period_label:
-            results = engine._evaluate(partner_id, period_label, facts, problems, ())
-            renderer.unit(partner_id, period_label, _UNKEYED, _place(record, index), results.values())
+            unit(partner_id, period_label, _UNKEYED, _place(record, index),
+                 evaluate(partner_id, period_label, facts, problems, ()))
         else:
             key = (partner_id, period_label)
             claims = claims_by_key.get(key, ())
             if claims:
                 segment.matched.append(key)
-            results = engine._evaluate(partner_id, period_label, facts, problems, claims)
+            results = evaluate(partner_id, period_label, facts, problems, claims)
             missing = tuple(program_id for program_id in programs if program_id not in results) \
-                if len(results) < len(programs) else ()
-            renderer.unit(partner_id, period_label, _KEYED, _place(record, index), results.values(), missing)
+                if len(results) < count else ()
+            unit(partner_id, period_label, _KEYED, _place(record, index), results, missing)
         segment.records += 1
         if progress is not None:
             progress(index)
@@ -453,7 +526,10 @@ def _worker(engine: "Engine", path: Path, part: tuple[int, int, int], claims_by_
         connection.send(("crash", f"{type(error).__name__}: {error}"))
         connection.close()
         return
-    connection.send(("done", segment))
+    # the compact arrays go through a file: a pipe would hold the whole pickle in both processes
+    with open(directory / f"{name}.segment", "wb") as handle:
+        pickle.dump(segment, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    connection.send(("done", None))
     connection.close()
 
 
@@ -522,8 +598,9 @@ def _evaluate_parallel(engine: "Engine", path: Path, parts: list[tuple[int, int,
                     kind, payload = receive.recv()
                     if kind == "crash":
                         raise RuntimeError(f"a worker process failed: {payload}")
-                    segments[number] = payload
                     process.join()
+                    with open(directory / f"w{number}.segment", "rb") as handle:
+                        segments[number] = pickle.load(handle)
                     del pending[number]
                 elif not process.is_alive() and not receive.poll():
                     raise RuntimeError(f"worker process {process.name} ended with exit code {process.exitcode}")
@@ -544,15 +621,69 @@ def _evaluate_parallel(engine: "Engine", path: Path, parts: list[tuple[int, int,
     return [segment for segment in segments if segment is not None]
 
 
+
 # --- resolving the run and writing the files ------------------------------------------------
 
 
-class _Assembly:
-    """Every segment's units and results in one numbering, resolved as ``Engine.run`` resolves a run.
+class _BudgetLines:
+    """The budget lines of one :class:`BudgetScale`, rendered from a template cut out of pydantic's output.
 
-    Units are numbered segment after segment (file order), results likewise;
-    the units made here at the end (duplicates, claims without a record) come
-    last, in a segment of their own.
+    A probe line with sentinel values is serialised once; each candidate's line
+    is then the template with its own n, basis, amount and formula. The first
+    lines are checked against pydantic's own rendering; on any difference the
+    template is dropped and pydantic renders every line.
+    """
+
+    CHECKS = 3
+
+    def __init__(self, scale: Any):
+        self.scale = scale
+        self.rate_text = f"{scale.factor.normalize():f}"
+        self.checks = self.CHECKS
+        probe = dict(scale.line(987654321, Decimal(1), Decimal(1)), basis=Decimal("111111111.111111111"),
+                     amount=Decimal("-222222222.222222222"), formula="@@budget formula@@")
+        text = self._pydantic(new_line(probe))
+        sentinels = (b"987654321", b'"111111111.111111111"', b'"-222222222.222222222"', b'"@@budget formula@@"')
+        parts, rest = [], text
+        for sentinel in sentinels:
+            before, found, rest = rest.partition(sentinel)
+            if not found or sentinel in rest:
+                self.parts = None
+                return
+            parts.append(before)
+        self.parts = (*parts, rest)
+
+    @staticmethod
+    def _pydantic(line: PayoutLine) -> bytes:
+        return b",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
+
+    def render(self, head: tuple[str, str, str], n: int, total: Decimal, new_total: Decimal,
+               writer: Any, rows: _Collector) -> tuple[bytes, bytes]:
+        """The line's run.json text (with its leading separator) and its lines.csv row."""
+        scale = self.scale
+        adjustment = new_total - total
+        formula = scale.formula(total, new_total, adjustment)
+        parts = self.parts
+        if parts is not None:
+            text = b"".join((parts[0], str(n).encode(), parts[1], f'"{total}"'.encode(), parts[2],
+                             f'"{adjustment}"'.encode(), parts[3], _json_text(formula).encode(), parts[4]))
+            if self.checks:
+                self.checks -= 1
+                if text != self._pydantic(new_line(scale.line(n, total, new_total))):
+                    self.parts = None
+        if self.parts is None:
+            text = self._pydantic(new_line(scale.line(n, total, new_total)))
+        places = scale.places
+        writer.writerow([head[0], head[1], head[2], str(n), "budget", "budget", scale.description,
+                         plain_amount(total, places), self.rate_text, plain_amount(adjustment, places), formula])
+        return text, rows.pop().encode()
+
+
+class _Assembly:
+    """Every segment's units and results, resolved as ``Engine.run`` resolves a run, then written out.
+
+    Units (evaluated records, or results made here at the end) are numbered
+    segment after segment, in file order.
     """
 
     def __init__(self, engine: "Engine", segments: list[_Segment], claims_by_key: Mapping, directory: Path):
@@ -561,85 +692,64 @@ class _Assembly:
         self.claims_by_key = claims_by_key
         self.records = sum(segment.records for segment in segments)
         self.segments: list[_Segment] = []
+        self.unit_base: list[int] = []
         self.pids: list[str] = []
-        self.periods: list[str] = []
-        self.kinds = bytearray()
-        self.places = array("q")
-        self.first = array("q")  # each unit's first result
-        self.nres = array("I")
-        self.progs: list[str] = []
-        self.status = bytearray()
-        self.totals: list[Decimal] = []
-        self.source = array("H")  # each result's segment
-        self.offsets = (array("Q"), array("Q"), array("Q"))  # each result's start in its segment's spills
-        self.ends = (array("Q"), array("Q"), array("Q"))
-        self.candidates: list[tuple[int, int, _Segment, int]] = []  # (unit, result, segment, candidate)
-        self.missing: dict[int, tuple[str, ...]] = {}
-        self.matched: set[tuple[str, str]] = set()
+        self.unit_segment = array("H")
         for segment in segments:
             self._add(segment)
         self.record_units = len(self.pids)
+        self.replaced: dict[int, int] = {}
+        self.dropped: set[int] = set()
+        self.duplicate_keys: set[tuple[str, str]] = set()
+        self.order: list[int] | None = None  # None: the records' own order is the output order
+        self.scales: list[_BudgetLines] = []
 
     def _add(self, segment: _Segment) -> None:
         number = len(self.segments)
         self.segments.append(segment)
-        unit_base, result_base = len(self.pids), len(self.status)
+        self.unit_base.append(len(self.pids))
         self.pids += segment.pids
-        self.periods += segment.periods
-        self.kinds += segment.kinds
-        self.places += segment.places
-        self.nres += segment.nres
-        first = result_base
-        for count in segment.nres:
-            self.first.append(first)
-            first += count
-        self.progs += segment.progs
-        self.status += segment.status
-        self.totals += segment.totals
-        self.source += array("H", [number]) * len(segment.status)
-        for offsets, ends, lengths in zip(self.offsets, self.ends,
-                                          (segment.len_pay, segment.len_lines, segment.len_json)):
-            position = 0
-            for length in lengths:
-                offsets.append(position)
-                position += length
-                ends.append(position)
-        for at, (result, unit) in enumerate(zip(segment.cand_result, segment.cand_unit)):
-            self.candidates.append((unit_base + unit, result_base + result, segment, at))
-        for unit, programs in segment.missing.items():
-            self.missing[unit_base + unit] = programs
-        self.matched.update(segment.matched)
-        # the compact arrays now live here; the segment keeps what budgets need
-        segment.pids = segment.periods = segment.progs = []  # type: ignore[assignment]
-        segment.totals = []
-        segment.kinds = bytearray()
+        self.unit_segment += array("H", [number]) * len(segment.pids)
+
+    def _local(self, unit: int) -> tuple[_Segment, int]:
+        number = self.unit_segment[unit]
+        return self.segments[number], unit - self.unit_base[number]
+
+    # -- resolution --------------------------------------------------------------------------
 
     def resolve(self) -> list[str]:
-        """Orphan claims, output order, duplicates, coverage and budgets; returns the notes."""
+        """Claims without a record, output order, duplicates, coverage and budgets; returns the notes."""
         engine = self.engine
-        record_units = self.record_units
         orphans = self._made("orphans", lambda renderer: [
-            renderer.unit(key[0], key[1], _ORPHAN, 0, engine._orphan_claims(key, key_claims).values())
-            for key, key_claims in self.claims_by_key.items() if key not in self.matched])
-        kinds = self.kinds
-        keyed = [unit for unit in range(record_units) if kinds[unit] == _KEYED]
-        unkeyed = [unit for unit in range(record_units) if kinds[unit] != _KEYED]
-        order = sorted([*keyed, *orphans, *unkeyed], key=self.pids.__getitem__)
-        firsts: list[int] = []
-        made = self._made("duplicates", lambda renderer: self._duplicates(order, renderer, firsts))
-        self.replaced = dict(zip(firsts, made))
-        self.order = [self.replaced.get(unit, unit) for unit in order if unit not in self.dropped]
+            renderer.unit(key[0], key[1], _ORPHAN, 0, engine._orphan_claims(key, key_claims))
+            for key, key_claims in self.claims_by_key.items() if key not in self.matched()])
+        pids = self.pids
+        if orphans or not all(a < b for a, b in zip(pids, itertools.islice(pids, 1, self.record_units))):
+            kinds = bytearray().join(segment.kinds for segment in self.segments[:len(self.segments) - 1])
+            keyed = [unit for unit in range(self.record_units) if kinds[unit] == _KEYED]
+            unkeyed = [unit for unit in range(self.record_units) if kinds[unit] != _KEYED]
+            order = sorted([*keyed, *orphans, *unkeyed], key=pids.__getitem__)
+            firsts: list[int] = []
+            made = self._made("duplicates", lambda renderer: self._duplicates(order, renderer, firsts))
+            self.replaced = dict(zip(firsts, made))
+            self.order = [self.replaced.get(unit, unit) for unit in order if unit not in self.dropped]
         coverage: dict[tuple[str, str], int] = {}
-        for unit, programs in self.missing.items():
-            if (self.pids[unit], self.periods[unit]) in self.duplicate_keys:
-                continue
-            for program_id in programs:
-                key = (program_id, self.periods[unit])
-                coverage[key] = coverage.get(key, 0) + 1
+        for number, segment in enumerate(self.segments):
+            for local, programs in segment.missing.items():
+                period = segment.period(local)
+                if (segment.pids[local], period) in self.duplicate_keys:
+                    continue
+                for program_id in programs:
+                    coverage[(program_id, period)] = coverage.get((program_id, period), 0) + 1
         return self._budgets() + engine._coverage_text(coverage)
 
+    def matched(self) -> set[tuple[str, str]]:
+        if not hasattr(self, "_matched"):
+            self._matched = {key for segment in self.segments for key in segment.matched}
+        return self._matched
+
     def _made(self, name: str, make: Callable[[_Renderer], Any]) -> range:
-        """Units rendered here at the end (into a segment of their own); their unit numbers."""
+        """Units rendered here at the end, into a segment of their own; their unit numbers."""
         segment = _Segment(name)
         renderer = _Renderer(self.engine, segment, self.directory)
         try:
@@ -652,10 +762,7 @@ class _Assembly:
 
     def _duplicates(self, order: list[int], renderer: _Renderer, firsts: list[int]) -> None:
         """Records with the same partner and period: the first is replaced by error results, the rest dropped."""
-        pids, periods, kinds = self.pids, self.periods, self.kinds
-        record_units = self.record_units
-        self.dropped: set[int] = set()
-        self.duplicate_keys: set[tuple[str, str]] = set()
+        pids, record_units = self.pids, self.record_units
         count = len(order)
         at = 0
         while at < count:
@@ -668,31 +775,38 @@ class _Assembly:
             if end - at > 1:
                 by_period: dict[str, list[int]] = {}
                 for other in order[at:end]:
-                    if kinds[other] == _KEYED:
-                        by_period.setdefault(periods[other], []).append(other)
+                    segment, local = self._local(other)
+                    if segment.kinds[local] == _KEYED:
+                        by_period.setdefault(segment.period(local), []).append(other)
                 for period, units in by_period.items():
                     if len(units) < 2:
                         continue
+                    units.sort()
                     key = (pids[units[0]], period)
                     self.duplicate_keys.add(key)
-                    units.sort()
-                    places = [_place_text(self.places[other]) for other in units]
-                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places).values())
+                    places = [_place_text(segment.places[local]) for segment, local in map(self._local, units)]
+                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places))
                     firsts.append(units[0])
                     self.dropped.update(units[1:])
             at = end
+
+    def _dead(self, unit: int) -> bool:
+        return unit in self.dropped or unit in self.replaced
 
     def _budgets(self) -> list[str]:
         from .calculators.steps import scale_to_budget
 
         engine = self.engine
-        dead = self.dropped | set(self.replaced)
         groups: dict[tuple[str, int | None, str], list[tuple[str, int, int]]] = {}
-        for number, (unit, result, segment, at) in enumerate(self.candidates):
-            if unit in dead:
-                continue
-            groups.setdefault(segment.cand_group[at], []).append((self.pids[unit], result, number))
-        self.patches: dict[int, tuple[Any, Decimal, int]] = {}
+        for number, segment in enumerate(self.segments):
+            segment.cand_new = [None] * len(segment.cand_result)  # type: ignore[attr-defined]
+            segment.cand_scale = array("h", [-1]) * len(segment.cand_result)  # type: ignore[attr-defined]
+            base, pids, table = self.unit_base[number], segment.pids, segment.group_table
+            dead = self.dropped or self.replaced
+            for at, (unit, group) in enumerate(zip(segment.cand_unit, segment.cand_group)):
+                if dead and self._dead(base + unit):
+                    continue
+                groups.setdefault(table[group], []).append((pids[unit], number, at))
         notes = []
         for key in sorted(groups, key=str):
             program_id, version, period = key
@@ -700,19 +814,120 @@ class _Assembly:
             if compiled is None or compiled.budget is None:
                 continue
             members = sorted(groups[key], key=_first)
-            scaled = scale_to_budget([(pid, self.totals[result]) for pid, result, _ in members],
+            scaled = scale_to_budget([(pid, self.segments[number].cand_total[at]) for pid, number, at in members],
                                      compiled.budget, compiled.rounding.places)
             if scaled is None:
                 continue
             scale, new_totals = scaled
-            for (_, result, number), new_total in zip(members, new_totals):
-                self.patches[result] = (scale, new_total, number)
+            self.scales.append(_BudgetLines(scale))
+            for (_, number, at), new_total in zip(members, new_totals):
+                segment = self.segments[number]
+                segment.cand_new[at] = new_total  # type: ignore[attr-defined]
+                segment.cand_scale[at] = len(self.scales) - 1  # type: ignore[attr-defined]
             notes.append(engine._budget_note(program_id, version, period, compiled, scale.factor))
         return notes
 
-    def ordered_results(self) -> Iterator[int]:
-        """Results in output order: partner_id, program_id, period; ties in Engine.run's list order."""
-        order, pids, first, nres = self.order, self.pids, self.first, self.nres
+    # -- totals and counts -------------------------------------------------------------------
+
+    def totals(self) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
+        """Totals and counts per program, equal to ``_totals``/``_counts`` over the run's results.
+
+        A sum of exact decimals is the same whatever the order (short of 28
+        significant digits), and its exponent is the least of its terms': so the
+        segments' sums, plus the candidates' final totals, give the same Decimal.
+        Duplicates take their first record's results out; then the totals are
+        summed again from the rendered results, so that no exponent of a result
+        taken out remains.
+        """
+        program_ids = self.engine.program_ids
+        sums = _Sums()
+        for program_id in program_ids:
+            sums.counts[program_id] = [0, 0, 0]
+            sums.totals[program_id] = Decimal(0)
+        for segment in self.segments:
+            sums.merge(segment.sums)
+        extra = [program_id for program_id in sums.counts if program_id not in program_ids]
+        if extra:  # programs met only in claims without a record: in the order the output meets them
+            first_seen = {}
+            for position, unit in enumerate(self.order or ()):
+                segment, local = self._local(unit)
+                if segment.name == "orphans":
+                    for program_id in self._unit_programs(segment, local):
+                        first_seen.setdefault(program_id, position)
+            for program_id in sorted(extra, key=lambda pid: first_seen.get(pid, 0)):
+                sums.counts[program_id] = sums.counts.pop(program_id)
+                sums.totals[program_id] = sums.totals.pop(program_id)
+        for unit in [*self.dropped, *self.replaced]:
+            segment, local = self._local(unit)
+            for result in self._unit_results(segment, local):
+                sums.counts[segment.program(result)][segment.status[result]] -= 1
+        exact = not (self.dropped or self.replaced)
+        if exact:
+            for number, segment in enumerate(self.segments):
+                for total, new_total, program in zip(segment.cand_total, segment.cand_new,  # type: ignore
+                                                     (segment.progs[r] for r in segment.cand_result)):
+                    program_id = segment.program_table[program]
+                    sums.totals[program_id] += total if new_total is None else new_total
+            totals = sums.totals
+        else:
+            totals = {program_id: Decimal(0) for program_id in sums.totals}
+            for number, result in self.ordered_results():
+                segment = self.segments[number]
+                program_id = segment.program(result)
+                totals[program_id] = totals[program_id] + self._total_of(number, result)
+        counts = {program_id: dict(zip(_STATUS_NAMES, sums.counts[program_id])) for program_id in sums.counts}
+        return dict(totals), counts
+
+    def _unit_programs(self, segment: _Segment, local: int) -> list[str]:
+        return [segment.program(result) for result in self._unit_results(segment, local)]
+
+    def _unit_results(self, segment: _Segment, local: int) -> range:
+        starts = getattr(segment, "unit_starts", None)
+        if starts is None:
+            starts = segment.unit_starts = array("q", _running(segment.nres))  # type: ignore[attr-defined]
+        start = starts[local]
+        return range(start, start + segment.nres[local])
+
+    def _total_of(self, number: int, result: int) -> Decimal:
+        """A result's final total (its scaled total when a budget applies), read back from its rendering."""
+        segment = self.segments[number]
+        candidate = self._candidate_of(number).get(result)
+        if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore[attr-defined]
+            return segment.cand_new[candidate]  # type: ignore[attr-defined]
+        if candidate is not None:
+            return segment.cand_total[candidate]
+        offsets = self._offsets(number)[2]
+        with open(segment.spill(self.directory, "json"), "rb") as handle:
+            handle.seek(offsets[result])
+            text = handle.read(offsets[result + 1] - offsets[result])
+        at = text.rindex(b'\n   "total": "') + len(b'\n   "total": "')
+        return Decimal(text[at:text.index(b'"', at)].decode())
+
+    def _candidate_of(self, number: int) -> dict[int, int]:
+        segment = self.segments[number]
+        known = getattr(segment, "candidate_of", None)
+        if known is None:
+            known = segment.candidate_of = {result: at for at, result in  # type: ignore[attr-defined]
+                                            enumerate(segment.cand_result)}
+        return known
+
+    def _offsets(self, number: int) -> tuple[array, array, array]:
+        segment = self.segments[number]
+        known = getattr(segment, "offsets", None)
+        if known is None:
+            known = segment.offsets = tuple(array("Q", _running(lengths, final=True))  # type: ignore
+                                            for lengths in (segment.len_pay, segment.len_lines, segment.len_json))
+        return known
+
+    # -- the output order ----------------------------------------------------------------------
+
+    def ordered_results(self) -> Iterator[tuple[int, int]]:
+        """``(segment, result)`` in output order: partner_id, program_id, period; ties in Engine.run's order."""
+        if self.order is None:
+            for number, segment in enumerate(self.segments):
+                yield from zip(itertools.repeat(number), range(len(segment.status)))
+            return
+        order, pids = self.order, self.pids
         count = len(order)
         at = 0
         while at < count:
@@ -722,17 +937,20 @@ class _Assembly:
             while end < count and pids[order[end]] == partner:
                 end += 1
             if end == at + 1:
-                start = first[unit]
-                yield from range(start, start + nres[unit])
+                segment, local = self._local(unit)
+                number = self.unit_segment[unit]
+                yield from zip(itertools.repeat(number), self._unit_results(segment, local))
             else:
                 group = []
                 for other in order[at:end]:
-                    start = first[other]
-                    period = self.periods[other]
-                    group.extend((self.progs[result], period, result) for result in range(start, start + nres[other]))
+                    segment, local = self._local(other)
+                    number = self.unit_segment[other]
+                    period = segment.period(local)
+                    group.extend((segment.program(result), period, number, result)
+                                 for result in self._unit_results(segment, local))
                 group.sort(key=_program_and_period)
-                for item in group:
-                    yield item[2]
+                for _, _, number, result in group:
+                    yield number, result
             at = end
 
     # -- writing -----------------------------------------------------------------------------
@@ -740,71 +958,84 @@ class _Assembly:
     def write(self, target: Path, programs: list[ProgramInfo], facts_sha256: str | None, *,
               force: bool) -> RunSummary:
         notes = self.resolve()
+        totals, counts = self.totals()
+        results = sum(count for program_counts in counts.values() for count in program_counts.values())
         run_id = uuid.uuid4().hex
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        text = PayoutRun.model_construct(
+            run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
+            facts_sha256=facts_sha256, results=[], totals=totals, counts=counts, notes=notes).model_dump_json(indent=1)
+        at = text.index('\n "results": []') + len('\n "results": [')
+        head, tail = text[:at].encode(), text[at + 1:].encode() + b"\n"
         temporaries: list[Path] = []
         try:
-            pay_path = _temporary(target, "payouts.csv", temporaries)
-            lines_path = _temporary(target, "lines.csv", temporaries)
-            json_path = _temporary(target, "run.json", temporaries)
-
-            def run_json(totals: dict, counts: dict, notes: list[str]) -> tuple[bytes, bytes]:
-                text = PayoutRun.model_construct(
-                    run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
-                    facts_sha256=facts_sha256, results=[], totals=totals, counts=counts,
-                    notes=notes).model_dump_json(indent=1)
-                at = text.index('\n "results": []') + len('\n "results": [')
-                return text[:at].encode(), text[at + 1:].encode()
-
-            head, _ = run_json({}, {}, [])
-            if self.in_order() and _fork_available() and sum(1 for s in self.segments if s.status) > 1:
-                totals, counts, results = self._write_parts(pay_path, lines_path, json_path, head)
+            paths = [_temporary(target, name, temporaries) for name in ("payouts.csv", "lines.csv", "run.json")]
+            with_results = [number for number, segment in enumerate(self.segments) if segment.status]
+            if self.order is None and with_results:
+                self._write_parts(paths, head, with_results)
             else:
-                totals, counts, results = self._write_files(pay_path, lines_path, json_path, head)
-            _, tail = run_json(totals, counts, notes)
-            with open(json_path, "ab") as handle:
-                handle.write(tail + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            if not force and not _same_results(target / "run.json", json_path):
+                self._write_here(paths, head)
+            with open(paths[2], "ab") as handle:
+                handle.write(tail)
+            for path in paths:
+                _fsync(path)
+            if not force and not _same_results(target / "run.json", paths[2]):
                 raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
                                         "or force the overwrite (--force)")
             # run.json is the commit mark, replaced last (as PayoutRun.write does)
             (target / "run.json").unlink(missing_ok=True)
-            os.replace(pay_path, target / "payouts.csv")
-            os.replace(lines_path, target / "lines.csv")
-            os.replace(json_path, target / "run.json")
+            for path, name in zip(paths, ("payouts.csv", "lines.csv", "run.json")):
+                os.replace(path, target / name)
         finally:
             for path in temporaries:
                 path.unlink(missing_ok=True)
         return RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, totals, counts, notes,
                           self.records, results, 1)
 
-    def _write_files(self, pay_path: Path, lines_path: Path, json_path: Path,
-                     json_head: bytes) -> tuple[dict[str, Decimal], dict[str, dict[str, int]], int]:
-        """The three files in output order, from the spill files, in this process (any order of records)."""
+    def _patch(self, number: int, at: int, head: tuple[str, str, str], rows: _Collector,
+               writer: Any) -> tuple[bytes, bytes, bytes, int, int, int]:
+        """A budget candidate's new total (payouts.csv), budget row (lines.csv) and run.json insertion,
+        with the lengths of the old text they replace: the old total in the row and in run.json."""
+        segment = self.segments[number]
+        lines = self.scales[segment.cand_scale[at]]  # type: ignore[attr-defined]
+        total, new_total = segment.cand_total[at], segment.cand_new[at]  # type: ignore[attr-defined]
+        line_json, row = lines.render(head, segment.cand_nlines[at] + 1, total, new_total, writer, rows)
+        places = lines.scale.places
+        old_total = str(total).encode()
+        return (plain_amount(new_total, places).encode(), row,
+                line_json + _LINES_END + str(new_total).encode(),
+                len(plain_amount(total, places).encode()), len(_LINES_END) + len(old_total), 0)
+
+    def _write_here(self, paths: list[Path], json_head: bytes) -> None:
+        """The three files in output order, in this process, from any order of records."""
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
-        patches = self.patches
-        source = self.source
-        (pay_at, lines_at, json_at), (pay_end, lines_end, json_end) = self.offsets, self.ends
-        ordered = []
+        rows = _Collector()
+        writer = csv.writer(rows, lineterminator="\n")
         try:
-            with _Output(pay_path) as pay, _Output(lines_path) as lines, _Output(json_path) as out:
+            with _Output(paths[0]) as pay, _Output(paths[1]) as lines, _Output(paths[2]) as out:
                 pay.write(_csv_line(PAYOUT_COLUMNS))
                 lines.write(_csv_line(LINE_COLUMNS))
                 out.write(json_head)
                 first = True
-                for result in self.ordered_results():
-                    ordered.append(result)
-                    reader_pay, reader_lines, reader_json = readers[source[result]]
-                    pay_text = reader_pay.get(pay_at[result], pay_end[result])
-                    line_text = reader_lines.get(lines_at[result], lines_end[result])
-                    json_text = reader_json.get(json_at[result], json_end[result])
-                    patch = patches.get(result)
-                    if patch is not None:
-                        pay_text, line_text, json_text = self._patched(result, patch, pay_text, line_text,
-                                                                       json_text)
+                for number, result in self.ordered_results():
+                    segment = self.segments[number]
+                    pay_at, lines_at, json_at = self._offsets(number)
+                    reader_pay, reader_lines, reader_json = readers[number]
+                    pay_text = reader_pay.get(pay_at[result], pay_at[result + 1])
+                    line_text = reader_lines.get(lines_at[result], lines_at[result + 1])
+                    json_text = reader_json.get(json_at[result], json_at[result + 1])
+                    candidate = self._candidate_of(number).get(result) if segment.cand_result else None
+                    if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore
+                        unit = bisect_right(self._unit_results_starts(segment), result) - 1
+                        head = (segment.pids[unit], segment.period(unit), segment.program(result))
+                        new_total, row, insertion, old_pay, old_json, _ = self._patch(
+                            number, candidate, head, rows, writer)
+                        split, lines_end = segment.cand_pay[candidate], segment.cand_json[candidate]
+                        pay_text = bytes(pay_text[:split]) + new_total + bytes(pay_text[split + old_pay:])
+                        line_text = bytes(line_text) + row
+                        json_text = (bytes(json_text[:lines_end]) + insertion
+                                     + bytes(json_text[lines_end + old_json:]))
                     pay.write(pay_text)
                     if line_text:
                         lines.write(line_text)
@@ -815,68 +1046,31 @@ class _Assembly:
             for trio in readers:
                 for reader in trio:
                     reader.close()
-        totals, counts = self._totals(ordered)
-        return totals, counts, len(ordered)
 
-    def _totals(self, ordered: Iterable[int]) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
-        """Totals and counts per program as ``_totals``/``_counts`` compute them: in output order."""
-        program_ids = self.engine.program_ids
-        totals = {program_id: Decimal(0) for program_id in program_ids}
-        counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
-        progs, status, result_totals, patches = self.progs, self.status, self.totals, self.patches
-        for result in ordered:
-            program_id = progs[result]
-            patch = patches.get(result)
-            totals[program_id] = totals.get(program_id, Decimal(0)) + (
-                result_totals[result] if patch is None else patch[1])
-            counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[_STATUS_NAMES[status[result]]] += 1
-        return totals, counts
+    def _unit_results_starts(self, segment: _Segment) -> array:
+        self._unit_results(segment, 0) if segment.nres else None
+        return getattr(segment, "unit_starts", array("q"))
 
-    def _budget_pieces(self, result: int, patch: tuple[Any, Decimal, int]) -> tuple[bytes, bytes, bytes, int]:
-        """What a budget candidate gains: its new total (CSV text), its budget line (CSV row, run.json text).
+    def _write_parts(self, paths: list[Path], json_head: bytes, segments: list[int]) -> None:
+        """The three files when the records came in output order: one process per segment copies its
+        spill files into its part of each file (patching in budget lines); the parts are then joined."""
+        if len(segments) == 1 or not _fork_available():
+            for number in segments:
+                self._part_worker(number, None)
+        else:
+            self._parts_in_parallel(segments)
+        with open(paths[0], "wb") as pay, open(paths[1], "wb") as lines, open(paths[2], "wb") as out:
+            pay.write(_csv_line(PAYOUT_COLUMNS))
+            lines.write(_csv_line(LINE_COLUMNS))
+            out.write(json_head)
+            for position, number in enumerate(segments):
+                segment = self.segments[number]
+                _append(pay, self._part(segment, "pay"))
+                _append(lines, self._part(segment, "lines"))
+                _append(out, self._part(segment, "json"), skip=1 if position == 0 else 0)
+            out.write(b"\n ]")
 
-        The last item is the length of its old total's text in payouts.csv.
-        """
-        scale, new_total, number = patch
-        unit, _, segment, at = self.candidates[number]
-        total = self.totals[result]
-        places = scale.places
-        line = new_line(scale.line(segment.cand_nlines[at] + 1, total, new_total))
-        row = _Collector()
-        csv.writer(row, lineterminator="\n").writerow(line_row(
-            (self.pids[unit], self.periods[unit], self.progs[result]), line, places))
-        line_json = (b",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
-                     + _LINES_END + str(new_total).encode())
-        return (plain_amount(new_total, places).encode(), row[0].encode(), line_json,
-                len(plain_amount(total, places).encode()))
-
-    def _patched(self, result: int, patch: tuple[Any, Decimal, int], pay_text: Any, line_text: Any,
-                 json_text: Any) -> tuple[bytes, bytes, bytes]:
-        """A budget candidate's rendered pieces with its budget line and scaled total."""
-        new_total, budget_row, line_json, old_length = self._budget_pieces(result, patch)
-        _, _, segment, at = self.candidates[patch[2]]
-        split = segment.cand_pay[at]
-        pay = bytes(pay_text)
-        lines_end = segment.cand_json[at]
-        json_bytes = bytes(json_text)
-        total_end = lines_end + len(_LINES_END) + len(str(self.totals[result]).encode())
-        return (pay[:split] + new_total + pay[split + old_length:], bytes(line_text) + budget_row,
-                json_bytes[:lines_end] + line_json + json_bytes[total_end:])
-
-    # -- the in-order case: every worker finishes its own part ----------------------------
-
-    def in_order(self) -> bool:
-        """Whether the output order is the records' order (partner ids strictly ascending, nothing made here)."""
-        if len(self.pids) != self.record_units or len(self.order) != self.record_units:
-            return False
-        pids = self.pids
-        return all(a < b for a, b in zip(pids, itertools.islice(pids, 1, None)))
-
-    def _write_parts(self, pay_path: Path, lines_path: Path, json_path: Path,
-                     json_head: bytes) -> tuple[dict[str, Decimal], dict[str, dict[str, int]], int]:
-        """The three files when records came in output order: one process per segment patches its spill
-        files into its part of each file (copying between budget candidates), then the parts are joined."""
-        segments = [number for number, segment in enumerate(self.segments) if segment.status]
+    def _parts_in_parallel(self, segments: list[int]) -> None:
         context = multiprocessing.get_context("fork")
         children = []
         for number in segments:
@@ -887,7 +1081,6 @@ class _Assembly:
             send.close()
             children.append((process, receive))
         try:
-            totals, counts = self._totals(range(len(self.status)))  # meanwhile, in this process
             for process, receive in children:
                 kind, payload = receive.recv()
                 if kind != "done":
@@ -901,60 +1094,66 @@ class _Assembly:
                     process.terminate()
                 process.join()
                 receive.close()
-        first = True
-        with open(pay_path, "wb") as pay, open(lines_path, "wb") as lines, open(json_path, "wb") as out:
-            pay.write(_csv_line(PAYOUT_COLUMNS))
-            lines.write(_csv_line(LINE_COLUMNS))
-            out.write(json_head)
-            for number in segments:
-                segment = self.segments[number]
-                _append(pay, self._part(segment, "pay"))
-                _append(lines, self._part(segment, "lines"))
-                _append(out, self._part(segment, "json"), skip=1 if first else 0)
-                first = False
-            out.write(b"]" if first else b"\n ]")
-            for handle in (pay, lines, out):
-                handle.flush()
-                os.fsync(handle.fileno())
-        return totals, counts, len(self.status)
 
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
 
     def _part_worker(self, number: int, connection: Any) -> None:
+        """Copy one segment's spill files into its parts; ``connection``: report to the parent (a fork)."""
+        if connection is None:
+            self._copy_part(number)
+            return
         try:
-            segment = self.segments[number]
-            base = self.source.index(number)
-            count = len(segment.status)
-            candidates = sorted(result for result in self.patches if base <= result < base + count)
-            (pay_at, lines_at, json_at), (_, lines_end, _) = self.offsets, self.ends
-            with _Copier(segment.spill(self.directory, "pay"), self._part(segment, "pay")) as pay, \
-                    _Copier(segment.spill(self.directory, "lines"), self._part(segment, "lines")) as lines, \
-                    _Copier(segment.spill(self.directory, "json"), self._part(segment, "json")) as out:
-                for result in candidates:
-                    patch = self.patches[result]
-                    new_total, budget_row, line_json, old_length = self._budget_pieces(result, patch)
-                    _, _, owner, at = self.candidates[patch[2]]
-                    split = pay_at[result] + owner.cand_pay[at]
-                    pay.copy_to(split)
-                    pay.write(new_total)
-                    pay.skip_to(split + old_length)
-                    lines.copy_to(lines_end[result])
-                    lines.write(budget_row)
-                    at_lines = json_at[result] + owner.cand_json[at]
-                    out.copy_to(at_lines)
-                    out.write(line_json)
-                    out.skip_to(at_lines + len(_LINES_END) + len(str(self.totals[result]).encode()))
-                pay.copy_rest()
-                lines.copy_rest()
-                out.copy_rest()
+            self._copy_part(number)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
             connection.send(("crash", f"{type(error).__name__}: {error}"))
         else:
             connection.send(("done", None))
         finally:
             connection.close()
-            os._exit(0)
+
+    def _copy_part(self, number: int) -> None:
+        segment = self.segments[number]
+        pay_at, lines_at, json_at = self._offsets(number)
+        rows = _Collector()
+        writer = csv.writer(rows, lineterminator="\n")
+        with _Copier(segment.spill(self.directory, "pay"), self._part(segment, "pay")) as pay, \
+                _Copier(segment.spill(self.directory, "lines"), self._part(segment, "lines")) as lines, \
+                _Copier(segment.spill(self.directory, "json"), self._part(segment, "json")) as out:
+            for at, result in enumerate(segment.cand_result):
+                if segment.cand_new[at] is None:  # type: ignore[attr-defined]
+                    continue
+                unit = segment.cand_unit[at]
+                head = (segment.pids[unit], segment.period(unit), segment.program(result))
+                new_total, row, insertion, old_pay, old_json, _ = self._patch(number, at, head, rows, writer)
+                split = pay_at[result] + segment.cand_pay[at]
+                pay.copy_to(split)
+                pay.write(new_total)
+                pay.skip_to(split + old_pay)
+                lines.copy_to(lines_at[result + 1])
+                lines.write(row)
+                lines_end = json_at[result] + segment.cand_json[at]
+                out.copy_to(lines_end)
+                out.write(insertion)
+                out.skip_to(lines_end + old_json)
+            pay.copy_rest()
+            lines.copy_rest()
+            out.copy_rest()
+
+
+def _running(counts: Iterable[int], final: bool = False) -> Iterator[int]:
+    """Running sums before each count (and, with ``final``, the grand total after the last)."""
+    total = 0
+    for count in counts:
+        yield total
+        total += count
+    if final:
+        yield total
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 def _append(target: Any, part: Path, skip: int = 0) -> None:
@@ -966,7 +1165,7 @@ def _append(target: Any, part: Path, skip: int = 0) -> None:
         while size > 0:
             try:
                 copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
-            except OSError:
+            except (AttributeError, OSError):
                 copied = 0
             if copied <= 0:  # not supported here: copy through memory
                 source.seek(offset)
@@ -1109,7 +1308,7 @@ class _Reader:
 
 
 class _Output:
-    """A buffered binary output file, flushed and fsync'ed when closed without an error."""
+    """A buffered binary output file."""
 
     def __init__(self, path: Path):
         self.handle = open(path, "wb")
@@ -1134,7 +1333,5 @@ class _Output:
         try:
             if exc_info[0] is None:
                 self.flush()
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
         finally:
             self.handle.close()

@@ -254,3 +254,51 @@ def test_progress_counts_records(engine, tmp_path):
     seen = []
     engine.run_to(tmp_path / "out", records, progress=seen.append)
     assert seen == list(range(1, len(records) + 1))
+
+
+def sorted_partners(count: int, seed: int = 29) -> list[dict]:
+    """One record per partner, in partner_id order: the order the output takes (no duplicates, no orphans)."""
+    records = partners(count, seed)
+    unique = {}
+    for number, record in enumerate(records):
+        record = dict(record, partner_id=f"Q{number:05d}")
+        if record["period"] == "2027-Q9":
+            record["period"] = "2027-Q1"
+        unique[record["partner_id"]] = record
+    return [unique[key] for key in sorted(unique)]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_records_in_output_order_are_finished_by_each_worker(engine, tmp_path, workers):
+    records = sorted_partners(500)
+    claims = [claim for claim in claims_for(records, seed=31) if claim["partner_id"]
+              and claim["partner_id"] != "P99999"]
+    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
+    claims_file = write_csv(tmp_path / "claims.csv", ("claim_id", "partner_id", "period", "activity", "amount",
+                                                        "activity_end", "submitted_on", "preapproved"), claims)
+    expected = in_memory(engine, read_facts(facts_file), read_claims(claims_file), tmp_path / "memory")
+    assert any("budget" in note for note in json.loads(expected["run.json"])["notes"])
+    summary = engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
+    assert summary.workers == workers
+    assert files(tmp_path / "stream") == expected
+
+
+def test_a_duplicate_takes_its_first_records_totals_out_exactly(engine, tmp_path):
+    records = sorted_partners(120, seed=37)
+    # the only total with three decimals is the first record of a duplicated key: once it is out,
+    # the program's total keeps two decimals, as Engine.run's sum does
+    for record in records:
+        record["mdf_balance"] = ""
+    records[7].update(mdf_balance="100.125", revenue="1000.00", status="active", period="2027-Q1")
+    alone = engine.run(records, [{"claim_id": "K1", "partner_id": records[7]["partner_id"], "period": "2027-Q1",
+                                  "activity": "event", "amount": "5000.00", "activity_end": "2027-01-10",
+                                  "submitted_on": "2027-01-20", "preapproved": "true"}])
+    assert alone.totals["co_marketing"].as_tuple().exponent == -3  # the fund ran out at 110.125
+    records.append(dict(records[7], mdf_balance=""))
+    claims = [{"claim_id": "K1", "partner_id": records[7]["partner_id"], "period": records[7]["period"],
+               "activity": "event", "amount": "5000.00", "activity_end": "2027-01-10", "submitted_on": "2027-01-20",
+               "preapproved": "true"}]
+    expected = in_memory(engine, records, claims, tmp_path / "memory", sha=None)
+    assert json.loads(expected["run.json"])["totals"]["co_marketing"] == "0"  # not 0.000
+    engine.run_to(tmp_path / "stream", records, claims)
+    assert files(tmp_path / "stream") == expected

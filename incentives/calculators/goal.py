@@ -83,11 +83,11 @@ class GoalCalculator:
         places = evaluation.rounding.places
         amount = evaluation.rounding.round(basis * factor)
         factor_text = format_ratio(factor)
-        evaluation.add_line(
+        evaluation.line(
             "base", "goal:payout",
             f"{self._described}{factor_text} for weighted attainment {format_ratio(weighted)}",
             amount, f"{format_amount(basis, places)} × {factor_text} = {format_amount(amount, places)}",
-            basis=basis, rate=factor, inputs={goal["id"]: goal["attainment"] for goal in breakdown})
+            basis, factor, {goal["id"]: goal["attainment"] for goal in breakdown})
 
     def factor(self, weighted: Decimal) -> Decimal:
         """The curve's factor at ``weighted`` attainment: 0 below the first point, flat after the last."""

@@ -124,8 +124,7 @@ class MdfCalculator:
         if amount < due:
             formula += f", limited to the {format_amount(amount, places)} still available"
             description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
-        evaluation.add_line("mdf_claim", f"claim:{claim.claim_id}", description, amount, formula,
-                            basis=claim.amount, rate=self._reimbursement,
-                            inputs={"claim_id": claim.claim_id, "activity": claim.activity,
-                                    "submitted_on": claim.submitted_on})
+        evaluation.line("mdf_claim", f"claim:{claim.claim_id}", description, amount, formula,
+                        claim.amount, self._reimbursement,
+                        {"claim_id": claim.claim_id, "activity": claim.activity, "submitted_on": claim.submitted_on})
         return amount

@@ -112,13 +112,13 @@ class Adjustments:
         places = rounding.places
         for multiplier in self._multipliers:
             if multiplier.condition_id in fired:
-                subtotal = evaluation.subtotal()
+                subtotal = evaluation.total
                 extra = multiplier.extra
                 amount = rounding.round(subtotal * extra)
-                evaluation.add_line(
+                evaluation.line(
                     "multiplier", multiplier.id, multiplier.description, amount,
                     f"{format_amount(subtotal, places)}{multiplier.shown}{format_amount(amount, places)}",
-                    basis=subtotal, rate=extra)
+                    subtotal, extra, {})
         for bonus in self._bonuses:
             if bonus.condition_id in fired:
                 raw = bonus.value(evaluation.facts)
@@ -127,38 +127,39 @@ class Adjustments:
                 if raw < ZERO:
                     raise EvaluationError(f"bonus '{bonus.id}' amount ({bonus.amount.text}) is negative: {raw}")
                 amount = rounding.round(raw)
-                evaluation.add_line("bonus", bonus.id, bonus.description, amount,
-                                    f"{bonus.amount.text} = {format_amount(amount, places)}",
-                                    basis=raw, inputs=inputs_from(bonus.inputs, evaluation.facts))
-        if self._cap is not None:
-            self._apply_cap(evaluation)
-        if self._minimum is not None:
+                evaluation.line("bonus", bonus.id, bonus.description, amount,
+                                f"{bonus.amount.text} = {format_amount(amount, places)}",
+                                raw, None, inputs_from(bonus.inputs, evaluation.facts))
+        cap = self._full_cap
+        if cap is not None:
+            fraction = evaluation.fraction
+            if fraction != ONE:
+                # A maximum is never exceeded: a prorated cap is rounded down to the program's places.
+                cap = (self._cap * fraction).quantize(self._quantum, rounding=ROUND_DOWN)
+            if evaluation.total > cap:
+                self._apply_cap(evaluation, cap)
+        minimum = self._minimum
+        if minimum is not None and ZERO < evaluation.total < minimum:
             self._apply_minimum(evaluation)
 
-    def _apply_cap(self, evaluation: Evaluation) -> None:
-        rounding = evaluation.rounding
-        places = rounding.places
-        # A maximum is never exceeded: a prorated cap is rounded down to the program's places.
-        fraction = evaluation.fraction
-        cap = self._full_cap if fraction == ONE else (self._cap * fraction).quantize(self._quantum, rounding=ROUND_DOWN)
-        subtotal = evaluation.subtotal()
-        if subtotal > cap:
-            prorated = "" if evaluation.fraction == ONE else f" (cap {format_amount(self._cap, places)} × active fraction)"
-            evaluation.add_line("cap", "cap", f"cap of {format_amount(cap, places)} per partner and period{prorated}",
-                                cap - subtotal,
-                                f"{format_amount(cap, places)} − {format_amount(subtotal, places)} = "
-                                f"{format_amount(cap - subtotal, places)}", basis=subtotal, inputs={"cap": cap})
+    def _apply_cap(self, evaluation: Evaluation, cap: Decimal) -> None:
+        places = evaluation.rounding.places
+        subtotal = evaluation.total
+        prorated = "" if evaluation.fraction == ONE else f" (cap {format_amount(self._cap, places)} × active fraction)"
+        evaluation.add_line("cap", "cap", f"cap of {format_amount(cap, places)} per partner and period{prorated}",
+                            cap - subtotal,
+                            f"{format_amount(cap, places)} − {format_amount(subtotal, places)} = "
+                            f"{format_amount(cap - subtotal, places)}", basis=subtotal, inputs={"cap": cap})
 
     def _apply_minimum(self, evaluation: Evaluation) -> None:
         places = evaluation.rounding.places
-        subtotal = evaluation.subtotal()
-        if ZERO < subtotal < self._minimum:
-            minimum = self._minimum_text
-            evaluation.add_line("minimum", "min_payout",
-                                f"below the minimum payout of {minimum}",
-                                -subtotal, f"{format_amount(subtotal, places)} < "
-                                f"{minimum}: pays 0.00 = {format_amount(-subtotal, places)}",
-                                basis=subtotal, inputs={"min_payout": self._minimum})
+        subtotal = evaluation.total
+        minimum = self._minimum_text
+        evaluation.add_line("minimum", "min_payout",
+                            f"below the minimum payout of {minimum}",
+                            -subtotal, f"{format_amount(subtotal, places)} < "
+                            f"{minimum}: pays 0.00 = {format_amount(-subtotal, places)}",
+                            basis=subtotal, inputs={"min_payout": self._minimum})
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +189,16 @@ class BudgetScale:
 
     def line(self, n: int, total: Decimal, new_total: Decimal) -> dict[str, Any]:
         """The fields of the budget line that takes a result from ``total`` to ``new_total``."""
-        places = self.places
         adjustment = new_total - total
         return {"n": n, "kind": "budget", "rule_id": "budget", "description": self.description,
                 "basis": total, "rate": self.factor, "amount": adjustment,
-                "formula": f"{format_amount(total, places)} × {self.budget_text} / {self.requested_text} → "
-                           f"{format_amount(new_total, places)} (largest remainder) = "
-                           f"{format_amount(adjustment, places)}",
+                "formula": self.formula(total, new_total, adjustment),
                 "inputs": {"budget": self.budget, "requested": self.requested}}
+
+    def formula(self, total: Decimal, new_total: Decimal, adjustment: Decimal) -> str:
+        places = self.places
+        return (f"{format_amount(total, places)} × {self.budget_text} / {self.requested_text} → "
+                f"{format_amount(new_total, places)} (largest remainder) = {format_amount(adjustment, places)}")
 
 
 def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
@@ -225,5 +228,7 @@ def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) 
     scale, new_totals = scaled
     for result, new_total in zip(ordered, new_totals):
         result.lines.append(new_line(scale.line(len(result.lines) + 1, result.total, new_total)))
-        result.total = new_total
+        # what ``result.total = new_total`` does for a model without validate_assignment, minus its lookups
+        result.__dict__["total"] = new_total
+        result.__pydantic_fields_set__.add("total")
     return scale.factor

@@ -20,6 +20,8 @@ class _Level:
     rate_text: str
     condition_id: str | None
     requires_text: str | None
+    rule_id: str = ""
+    description: str = ""
 
 
 def requires_id(level: TierLevel) -> str:
@@ -44,8 +46,10 @@ class TierCalculator:
         self._levels = tuple(
             _Level(level.name, level.from_, level.rate, format_rate(level.rate),
                    requires_id(level) if level.requires is not None else None,
-                   level.requires.text if level.requires is not None else None)
+                   level.requires.text if level.requires is not None else None,
+                   f"tier:{level.name}", f"{level.name} tier rate on {self._pay_on.text}")
             for level in tiers.levels)
+        self._thresholds = tuple((level.start, level.condition_id) for level in self._levels)
 
     def conditions(self) -> list[Condition]:
         tiers = self._program.tiers
@@ -63,9 +67,11 @@ class TierCalculator:
             number(qualify, self._qualify_what)
         fired = evaluation.fired
         achieved = -1
-        for index, level in enumerate(self._levels):
-            if level.start <= qualify and (level.condition_id is None or level.condition_id in fired):
+        index = 0
+        for start, condition_id in self._thresholds:
+            if start <= qualify and (condition_id is None or condition_id in fired):
                 achieved = index
+            index += 1
         evaluation.next_tier = self._next_tier(achieved, qualify, fired)
         if achieved < 0:
             return
@@ -82,10 +88,10 @@ class TierCalculator:
         if type(basis) is not Decimal:
             number(basis, self._pay_what)
         amount = evaluation.rounding.round(basis * level.rate)
-        evaluation.add_line(
-            "base", f"tier:{level.name}", level.name + self._pay_description, amount,
+        evaluation.line(
+            "base", level.rule_id, level.description, amount,
             f"{format_amount(basis, places)} × {level.rate_text} = {format_amount(amount, places)}",
-            basis=basis, rate=level.rate, inputs=inputs_from(self._pay_inputs, evaluation.facts))
+            basis, level.rate, inputs_from(self._pay_inputs, evaluation.facts))
 
     def _bands(self, evaluation: Evaluation, achieved: int, qualify: Decimal) -> None:
         places = evaluation.rounding.places

@@ -32,6 +32,7 @@ Semantics (exact and strict; the durable backend must match them):
 from __future__ import annotations
 
 import operator
+from itertools import compress
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ Evaluator = Callable[[Mapping[str, Any]], Any]
 _Check = Callable[[Any, Any], bool]
 
 _NO_FACTS: Mapping[str, Any] = {}
+_BOOLEAN = frozenset({bool})
 _ORDERED = frozenset({Decimal, str, date})
 _LISTS = frozenset({tuple, list})
 
@@ -68,12 +70,25 @@ def compile_expression(node: Node) -> Evaluator:
 class CompiledMatcher:
     """Evaluates every condition in order; see :class:`incentives.rules.backend.Matcher`."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_rules", "_ids", "_evaluators")
 
     def __init__(self, rules: Sequence[tuple[str, Evaluator]]):
         self._rules = tuple(rules)
+        self._ids = tuple(rule_id for rule_id, _ in self._rules)
+        self._evaluators = tuple(evaluate for _, evaluate in self._rules)
 
     def matching(self, facts: Mapping[str, Any]) -> frozenset[str]:
+        # Every condition at once; should one fail or give a non-boolean, the rules are
+        # evaluated again one by one (they are pure) to report the first problem in order.
+        try:
+            values = [evaluate(facts) for evaluate in self._evaluators]
+        except EvaluationError:
+            return self._one_by_one(facts)
+        if not _BOOLEAN.issuperset(map(type, values)):
+            return self._one_by_one(facts)
+        return frozenset(compress(self._ids, values))
+
+    def _one_by_one(self, facts: Mapping[str, Any]) -> frozenset[str]:
         matched = []
         for rule_id, evaluate in self._rules:
             try:

@@ -260,40 +260,59 @@ def _run(args: argparse.Namespace) -> int:
         claims = _claims(args.claims, args.period)
         sha256, physical_lines = _digest(args.facts)
         stats = _Stats()
+
+        def notes(evaluated: int) -> list[str]:
+            if args.period is None:
+                stats.kept = evaluated  # the whole file went to the engine (split over the cores)
+            if args.period is None and stats.kept == 0:
+                return [f"the facts file {args.facts} has no records"]
+            if args.period is not None and stats.kept == 0:
+                return [f"no facts records for period {args.period} "
+                        f"({_count(stats.skipped, 'record')} of other periods)"]
+            if stats.skipped:
+                return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped"]
+            return []
+
         with _progress(physical_lines - 1) as advance:
-            records = _records(args.facts, args.period, stats, advance)
-            run = engine.run(records, claims, facts_sha256=sha256)
-    if args.period is None and stats.kept == 0:
-        run.notes.append(f"the facts file {args.facts} has no records")
-    elif args.period is not None and stats.kept == 0:
-        run.notes.append(f"no facts records for period {args.period} "
-                         f"({_count(stats.skipped, 'record')} of other periods)")
-    elif stats.skipped:
-        run.notes.append(f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped")
-    try:
-        run.write(args.out, force=args.force)
-    except OutputExistsError as error:
-        raise UsageError(str(error)) from None
-    except OSError as error:
-        raise UsageError(f"cannot write to {args.out}: {error.strerror or error}") from None
+            done = 0
+
+            def progressed(count: int) -> None:
+                nonlocal done
+                for _ in range(count - done):
+                    advance()
+                done = max(done, count)
+
+            # Without --period the engine reads the file itself (and splits a large one over the cores);
+            # with it, only that period's records are handed over.
+            if args.period is None:
+                facts, progress = args.facts, progressed
+            else:
+                facts, progress = _records(args.facts, args.period, stats, advance), None
+            try:
+                run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, force=args.force,
+                                    progress=progress, notes=notes)
+            except OutputExistsError as error:
+                raise UsageError(str(error)) from None
+            except OSError as error:
+                raise UsageError(f"cannot write to {args.out}: {error.strerror or error}") from None
 
     console = _console(sys.stdout)
-    console.print(f"Payout run {', '.join(_periods(run)) or '(no records)'}", markup=False)
+    console.print(f"Payout run {', '.join(run.periods) or '(no records)'}", markup=False)
     console.print(_summary_table(run, programs))
     for note in run.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     console.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
                   f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
                   markup=False, highlight=False)
-    errors = [result for result in run.results if result.status == "error"]
-    if errors:
-        print(f"{_count(len(errors), 'result')} {'is an error' if len(errors) == 1 else 'are errors'} "
+    if run.errors:
+        errors = run.errors
+        print(f"{_count(errors, 'result')} {'is an error' if errors == 1 else 'are errors'} "
               f"(status \"error\" in payouts.csv):", file=sys.stderr)
-        for result in errors[:_ERRORS_LISTED]:
-            print(f"  {result.partner_id or '(no partner_id)'} {result.period or '(no period)'} "
-                  f"{result.program_id}: {'; '.join(result.errors)}", file=sys.stderr)
-        if len(errors) > _ERRORS_LISTED:
-            print(f"  ... and {len(errors) - _ERRORS_LISTED} more", file=sys.stderr)
+        for partner_id, period, program_id, messages in run.first_errors[:_ERRORS_LISTED]:
+            print(f"  {partner_id or '(no partner_id)'} {period or '(no period)'} "
+                  f"{program_id}: {'; '.join(messages)}", file=sys.stderr)
+        if errors > _ERRORS_LISTED:
+            print(f"  ... and {errors - _ERRORS_LISTED} more", file=sys.stderr)
         return EXIT_RESULT_ERRORS
     return EXIT_OK
 
@@ -408,6 +427,7 @@ def _console(stream: TextIO) -> Any:
 
 
 def _summary_table(run: Any, programs: Any) -> Any:
+    """The per-program table of a run's summary (``Engine.run_to``'s :class:`RunSummary`)."""
     from rich.table import Table
 
     from .money import format_amount
@@ -418,22 +438,18 @@ def _summary_table(run: Any, programs: Any) -> Any:
                             ("ineligible", "right"), ("error", "right"), ("total paid", "right"),
                             ("paid by tier", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    by_program: dict[str, list[Any]] = defaultdict(list)
-    for result in run.results:
-        by_program[result.program_id].append(result)
     grand: dict[str, Decimal] = defaultdict(Decimal)
     for program_id in run.totals:
-        results = by_program.get(program_id, [])
         places, currency, tier_order = info.get(program_id, (2, "", []))
         counts = run.counts.get(program_id, {})
         total = run.totals[program_id]
         grand[currency] += total
-        versions = sorted({r.program_version for r in results if r.program_version is not None})
+        versions = run.versions.get(program_id, [])
         table.add_row(program_id, ", ".join(f"v{v}" for v in versions) or "-",
-                      str(len({r.partner_id for r in results})), str(counts.get("ok", 0)),
+                      str(run.partners.get(program_id, 0)), str(counts.get("ok", 0)),
                       str(counts.get("ineligible", 0)), str(counts.get("error", 0)),
                       f"{format_amount(total, places)} {currency}".strip(),
-                      _by_tier(results, tier_order, places))
+                      _by_tier(run.by_tier.get(program_id, {}), tier_order, places))
     table.add_section()
     for currency, total in sorted(grand.items()):
         table.add_row(f"all programs{' (' + currency + ')' if currency else ''}", "", "", "", "", "",
@@ -441,12 +457,8 @@ def _summary_table(run: Any, programs: Any) -> Any:
     return table
 
 
-def _by_tier(results: Iterable[Any], tier_order: list[str], places: int) -> str:
-    paid: dict[str, tuple[int, Decimal]] = {}
-    for result in results:
-        if result.status == "ok" and result.tier is not None:
-            count, amount = paid.get(result.tier, (0, Decimal(0)))
-            paid[result.tier] = (count + 1, amount + result.total)
+def _by_tier(paid: dict[str, tuple[int, Decimal]], tier_order: list[str], places: int) -> str:
+    """``paid``: tier -> (ok results, total paid)."""
     if not paid:
         return "-"
     from .money import format_amount
@@ -464,10 +476,6 @@ def _program_info(programs: Any) -> dict[str, tuple[int, str, list[str]]]:
         order = tiers + [tier for tier in previous if tier not in tiers]
         info[program.id] = (program.rounding.places, program.currency, order)
     return info
-
-
-def _periods(run: Any) -> list[str]:
-    return sorted({result.period for result in run.results if result.period})
 
 
 # --- explain -------------------------------------------------------------------------

@@ -236,7 +236,8 @@ class Engine:
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
                facts_sha256: str | None = None, force: bool = False,
-               progress: Callable[[int], None] | None = None, workers: int | None = None) -> "RunSummary":
+               progress: Callable[[int], None] | None = None, workers: int | None = None,
+               notes: Callable[[int], Iterable[str]] | None = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
 
         The streaming form of ``self.run(records, claims).write(folder)``: the same
@@ -245,13 +246,17 @@ class Engine:
         ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
         or an iterable of claims. A large CSV file is split over ``workers``
         processes (default: one per CPU core; ``1`` evaluates in this process).
-        ``progress`` is called with the number of records evaluated so far. Raises
+        ``progress`` is called with the number of records evaluated so far;
+        ``notes``, once every record is evaluated, with their number: the notes it
+        returns follow the run's own in run.json. Returns a
+        :class:`~incentives.streaming.RunSummary` (totals, counts, notes and the
+        per-program figures a summary table needs). Raises
         :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
         """
         from .streaming import run_to
 
         return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, force=force, progress=progress,
-                      workers=workers)
+                      workers=workers, notes=notes)
 
     def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
         """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""

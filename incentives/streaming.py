@@ -81,6 +81,7 @@ _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
 _LINES_END = b'\n   ],\n   "total": "'
 _WINDOW = 4 << 20
+_ERROR_SAMPLES = 50
 
 
 
@@ -102,6 +103,15 @@ class RunSummary:
     workers: int
     seconds: float = 0.0
     files: tuple[str, ...] = ("payouts.csv", "lines.csv", "run.json")
+    #: per program: how many distinct partners have a result, and which versions were used
+    partners: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, list[int]] = field(default_factory=dict)
+    #: per program and tier: how many ``ok`` results reached it and their total (budget applied)
+    by_tier: dict[str, dict[str, tuple[int, Decimal]]] = field(default_factory=dict)
+    #: the periods of the results, sorted
+    periods: list[str] = field(default_factory=list)
+    #: the first ``error`` results in output order: (partner_id, period, program_id, errors)
+    first_errors: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -112,7 +122,8 @@ class RunSummary:
 def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Record] | str | os.PathLike[str]",
            claims: Iterable[Mapping[str, Any]] | str | os.PathLike[str] = (), *,
            facts_sha256: str | None = None, force: bool = False,
-           progress: Callable[[int], None] | None = None, workers: int | None = None) -> RunSummary:
+           progress: Callable[[int], None] | None = None, workers: int | None = None,
+           notes: Callable[[int], Iterable[str]] | None = None) -> RunSummary:
     """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`."""
     started = time.perf_counter()
     target = Path(folder)
@@ -133,7 +144,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
     try:
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
         assembly = _Assembly(engine, segments, claims_by_key, spill)
-        summary = assembly.write(target, programs, facts_sha256, force=force or previous is None)
+        extra = list(notes(assembly.records)) if notes is not None else []
+        summary = assembly.write(target, programs, facts_sha256, force=force or previous is None, notes=extra)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     summary.workers = used_workers
@@ -224,8 +236,14 @@ class _Segment:
     cand_pay: array = field(default_factory=lambda: array("I"))  # where the total starts in the row
     cand_json: array = field(default_factory=lambda: array("I"))  # where the lines array closes
     cand_total: list[Decimal] = field(default_factory=list)
+    cand_tier: list[str | None] = field(default_factory=list)
     matched: list[tuple[str, str]] = field(default_factory=list)
     error: tuple[str, str | None, int | None] | None = None
+    # for the run's summary
+    versions: dict[str, set] = field(default_factory=dict)
+    partners: dict[str, int] = field(default_factory=dict)  # units with a result, per program
+    by_tier: dict[tuple[str, str], list] = field(default_factory=dict)  # [count, total] less candidates
+    errors: list[tuple[int, int, str, str, str, list[str]]] = field(default_factory=list)
 
     def spill(self, directory: Path, stream: str) -> Path:
         return directory / f"{self.name}.{stream}"
@@ -283,8 +301,14 @@ class _Renderer:
         segment.nres.append(len(ordered))
         if missing:
             segment.missing[index] = missing
+        partners = segment.partners
+        seen = None
         for result in ordered:
             self.result(result, index)
+            program_id = result.program_id
+            if program_id != seen:
+                partners[program_id] = partners.get(program_id, 0) + 1
+                seen = program_id
 
     def result(self, result: PayoutResult, unit: int) -> None:
         segment, rows, writer = self.segment, self.rows, self.writer
@@ -326,9 +350,28 @@ class _Renderer:
             segment.cand_pay.append(split)
             segment.cand_json.append(json_text.index(_LINES_END))
             segment.cand_total.append(total)
+            segment.cand_tier.append(values["tier"])
             segment.sums.add(program_id, _OK, None)
         else:
             segment.sums.add(program_id, _STATUS[status], total)
+            if status == "ok":
+                tier = values["tier"]
+                if tier is not None:
+                    paid = segment.by_tier.get((program_id, tier))
+                    if paid is None:
+                        segment.by_tier[(program_id, tier)] = [1, total]
+                    else:
+                        paid[0] += 1
+                        paid[1] += total
+            elif status == "error" and len(segment.errors) < _ERROR_SAMPLES:
+                segment.errors.append((unit, len(segment.status), values["partner_id"], values["period"],
+                                       program_id, list(values["errors"])))
+        version = values["program_version"]
+        versions = segment.versions.get(program_id)
+        if versions is None:
+            segment.versions[program_id] = {version}
+        elif version not in versions:
+            versions.add(version)
         segment.progs.append(program)
         segment.status.append(_STATUS[status])
         segment.len_pay.append(len(pay))
@@ -956,9 +999,10 @@ class _Assembly:
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, target: Path, programs: list[ProgramInfo], facts_sha256: str | None, *,
-              force: bool) -> RunSummary:
-        notes = self.resolve()
+              force: bool, notes: Sequence[str] = ()) -> RunSummary:
+        notes = self.resolve() + list(notes)
         totals, counts = self.totals()
+        self.aggregate = _Aggregate()
         results = sum(count for program_counts in counts.values() for count in program_counts.values())
         run_id = uuid.uuid4().hex
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -989,8 +1033,42 @@ class _Assembly:
         finally:
             for path in temporaries:
                 path.unlink(missing_ok=True)
-        return RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, totals, counts, notes,
-                          self.records, results, 1)
+        summary = RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, totals, counts,
+                             notes, self.records, results, 1)
+        if self.order is None:
+            self._aggregate_in_order(summary)
+        else:
+            self.aggregate.fill(summary)
+        return summary
+
+    def _aggregate_in_order(self, summary: RunSummary) -> None:
+        """The summary's per-program figures from the segments' own (records in output order, nothing taken out)."""
+        versions: dict[str, set] = {}
+        by_tier: dict[tuple[str, str], list] = {}
+        periods: set[str] = set()
+        for segment in self.segments:
+            for program_id, seen in segment.versions.items():
+                versions.setdefault(program_id, set()).update(seen)
+            for program_id, count in segment.partners.items():
+                summary.partners[program_id] = summary.partners.get(program_id, 0) + count
+            for key, (count, total) in segment.by_tier.items():
+                paid = by_tier.setdefault(key, [0, Decimal(0)])
+                paid[0] += count
+                paid[1] += total
+            for at, (tier, total) in enumerate(zip(segment.cand_tier, segment.cand_total)):
+                if tier is not None:
+                    new_total = segment.cand_new[at]  # type: ignore[attr-defined]
+                    paid = by_tier.setdefault((segment.program(segment.cand_result[at]), tier), [0, Decimal(0)])
+                    paid[0] += 1
+                    paid[1] += total if new_total is None else new_total
+            periods.update(segment.period_table)
+            summary.first_errors += [error[2:] for error in segment.errors]
+        summary.versions = {program_id: sorted(v for v in seen if v is not None)
+                            for program_id, seen in versions.items()}
+        for (program_id, tier), (count, total) in by_tier.items():
+            summary.by_tier.setdefault(program_id, {})[tier] = (count, total)
+        summary.periods = sorted(period for period in periods if period)
+        summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
 
     def _patch(self, number: int, at: int, head: tuple[str, str, str], rows: _Collector,
                writer: Any) -> tuple[bytes, bytes, bytes, int, int, int]:
@@ -1041,6 +1119,7 @@ class _Assembly:
                         lines.write(line_text)
                     out.write(json_text[1:] if first else json_text)
                     first = False
+                    self.aggregate.add(pay_text, json_text)
                 out.write(b"]" if first else b"\n ]")
         finally:
             for trio in readers:
@@ -1139,6 +1218,43 @@ class _Assembly:
             pay.copy_rest()
             lines.copy_rest()
             out.copy_rest()
+
+
+class _Aggregate:
+    """The summary's per-program figures, gathered from the final rows as they are written (any order)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, set[int]] = {}
+        self.partners: dict[str, int] = {}
+        self.last_partner: dict[str, str] = {}
+        self.by_tier: dict[str, dict[str, tuple[int, Decimal]]] = {}
+        self.periods: set[str] = set()
+        self.first_errors: list[tuple[str, str, str, list[str]]] = []
+
+    def add(self, pay_text: Any, json_text: Any) -> None:
+        partner_id, period, program_id, version, status, tier, _, total, _ = next(csv.reader(
+            [bytes(pay_text).decode()]))
+        if self.last_partner.get(program_id) != partner_id:  # rows come sorted by partner_id
+            self.last_partner[program_id] = partner_id
+            self.partners[program_id] = self.partners.get(program_id, 0) + 1
+        if version:
+            self.versions.setdefault(program_id, set()).add(int(version))
+        if period:
+            self.periods.add(period)
+        if status == "ok" and tier:
+            tiers = self.by_tier.setdefault(program_id, {})
+            count, paid = tiers.get(tier, (0, Decimal(0)))
+            tiers[tier] = (count + 1, paid + Decimal(total))
+        elif status == "error" and len(self.first_errors) < _ERROR_SAMPLES:
+            result = json.loads(bytes(json_text)[1:])
+            self.first_errors.append((partner_id, period, program_id, result["errors"]))
+
+    def fill(self, summary: RunSummary) -> None:
+        summary.partners = dict(self.partners)
+        summary.versions = {program_id: sorted(seen) for program_id, seen in self.versions.items()}
+        summary.by_tier = self.by_tier
+        summary.periods = sorted(self.periods)
+        summary.first_errors = self.first_errors
 
 
 def _running(counts: Iterable[int], final: bool = False) -> Iterator[int]:

@@ -302,3 +302,34 @@ def test_a_duplicate_takes_its_first_records_totals_out_exactly(engine, tmp_path
     assert json.loads(expected["run.json"])["totals"]["co_marketing"] == "0"  # not 0.000
     engine.run_to(tmp_path / "stream", records, claims)
     assert files(tmp_path / "stream") == expected
+
+
+def summary_of(run) -> dict:
+    """What RunSummary reports, computed from an in-memory run."""
+    partners, versions, by_tier = {}, {}, {}
+    for result in run.results:
+        partners.setdefault(result.program_id, set()).add(result.partner_id)
+        if result.program_version is not None:
+            versions.setdefault(result.program_id, set()).add(result.program_version)
+        if result.status == "ok" and result.tier is not None:
+            count, total = by_tier.setdefault(result.program_id, {}).get(result.tier, (0, D(0)))
+            by_tier[result.program_id][result.tier] = (count + 1, total + result.total)
+    return {"partners": {k: len(v) for k, v in partners.items()},
+            "versions": {k: sorted(v) for k, v in versions.items()},
+            "by_tier": by_tier, "periods": sorted({r.period for r in run.results if r.period}),
+            "first_errors": [(r.partner_id, r.period, r.program_id, r.errors)
+                             for r in run.results if r.status == "error"][:50]}
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_the_summary_reports_what_the_results_hold(engine, tmp_path, in_order):
+    records = sorted_partners(400) if in_order else partners(400, seed=41)
+    claims = claims_for(records, seed=43)
+    if in_order:
+        claims = [claim for claim in claims if claim["partner_id"] not in ("", "P99999")]
+    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
+    expected = summary_of(engine.run(read_facts(facts_file), claims))
+    summary = engine.run_to(tmp_path / "stream", facts_file, claims, workers=2)
+    got = {name: getattr(summary, name) for name in expected}
+    got["partners"] = {k: v for k, v in got["partners"].items()}
+    assert got == expected

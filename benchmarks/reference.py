@@ -233,8 +233,8 @@ def co_marketing(partner_id: str, facts: Mapping[str, Any], tier: dict[str, Any]
             description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
         lines.append(line(len(lines) + 1, "mdf_claim", f"claim:{claim['claim_id']}", description, amount, formula,
                           claim["amount"], REIMBURSEMENT,
-                          {"claim_id": claim["claim_id"], "activity": claim["activity"],
-                           "submitted_on": claim["submitted_on"]}))
+                          {"amount": claim["amount"], "still_available": available - paid,
+                           "activity_end": claim["activity_end"], "submitted_on": claim["submitted_on"]}))
         paid += amount
     details = {"places": 2, "opening": opening, "accrued": accrued, "accrual_rate": rate,
                "accrual_rate_source": f"partner_tier.tier = {selector}", "accrual_formula": accrual_formula,

@@ -106,3 +106,15 @@ def test_claims_dates_are_compared_in_days(engine_for):
     result = engine.evaluate(RECORD, claims=[on_limit, over])["test"]
     assert [line.rule_id for line in result.lines] == ["claim:C1"]
     assert result.details["rejected_claims"][0]["reasons"] == ["submitted 61 days after the activity ended (limit 60)"]
+
+
+def test_numeric_claim_ids_survive_json_and_back(engine_for):
+    engine = engine_for(program_text(MDF, kind="mdf"))
+    result = engine.evaluate(RECORD, claims=[claim("1001", "event", "300", "2027-02-01"),
+                                             claim("1002", "webinar", "300", "2027-02-01")])["test"]
+    assert result.lines[0].rule_id == "claim:1001"
+    assert result.lines[0].inputs == {"amount": D("300"), "still_available": D("2500.00"),
+                                      "activity_end": date(2027, 1, 20), "submitted_on": date(2027, 2, 1)}
+    assert result.details["rejected_claims"][0]["claim_id"] == "1002"
+    again = type(result).model_validate_json(result.model_dump_json())
+    assert again == result

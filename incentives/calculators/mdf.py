@@ -126,5 +126,7 @@ class MdfCalculator:
             description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
         evaluation.line("mdf_claim", f"claim:{claim.claim_id}", description, amount, formula,
                         claim.amount, self._reimbursement,
-                        {"claim_id": claim.claim_id, "activity": claim.activity, "submitted_on": claim.submitted_on})
+                        # the claim id is in rule_id; inputs hold only typed values, so they read back exactly
+                        {"amount": claim.amount, "still_available": still_available,
+                         "activity_end": claim.activity_end, "submitted_on": claim.submitted_on})
         return amount

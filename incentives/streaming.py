@@ -1296,7 +1296,8 @@ class _Copier:
     """Copies a spill file to a part file, with pieces written in and spans skipped on the way."""
 
     def __init__(self, source: Path, target: Path):
-        self.source = open(source, "rb")
+        # big buffers: the pieces between two budget candidates are small, and each would be a system call
+        self.source = open(source, "rb", buffering=1 << 22)
         self.target = open(target, "wb", buffering=1 << 22)
         self.position = 0
 

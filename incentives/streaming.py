@@ -650,11 +650,7 @@ def _evaluate_parallel(engine: "Engine", path: Path, parts: list[tuple[int, int,
             if progress is not None:
                 progress(counter.value)
     finally:
-        for process, receive in children:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-            receive.close()
+        _stop(children)
     failed = [segment.error for segment in segments if segment is not None and segment.error is not None]
     if failed:
         message, error_file, line = failed[0]  # the first part with an error holds the file's first error
@@ -1168,11 +1164,7 @@ class _Assembly:
         except EOFError:
             raise RuntimeError("a writer process ended without finishing its part") from None
         finally:
-            for process, receive in children:
-                if process.is_alive():
-                    process.terminate()
-                process.join()
-                receive.close()
+            _stop(children)
 
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
@@ -1452,3 +1444,12 @@ class _Output:
                 self.flush()
         finally:
             self.handle.close()
+
+
+def _stop(children: Sequence[tuple[Any, Any]]) -> None:
+    """End worker processes (those still running are terminated) and close their pipes."""
+    for process, receive in children:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        receive.close()

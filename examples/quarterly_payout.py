@@ -55,9 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. Inputs: facts are streamed, claims read whole (they are few).
     try:
-        claims = read_claims(args.claims) if args.claims.exists() else []
+        has_claims = args.claims.exists()
+        claims = read_claims(args.claims) if has_claims else []
         engine = incentives.Engine(programs)
-        run = engine.run(read_facts(args.facts), claims, facts_sha256=sha256_of(args.facts))
+        run = engine.run(read_facts(args.facts), claims, facts_sha256=sha256_of(args.facts),
+                         claims_sha256=sha256_of(args.claims) if has_claims else None)
     except incentives.InputError as error:
         print(error, file=sys.stderr)  # file:line: message
         return 2

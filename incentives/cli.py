@@ -259,6 +259,7 @@ def _run(args: argparse.Namespace) -> int:
     with engine:
         claims = _claims(args.claims, args.period)
         sha256, physical_lines = _digest(args.facts)
+        claims_sha256 = _digest(args.claims)[0] if args.claims else None
         stats = _Stats()
 
         def notes(evaluated: int) -> list[str]:
@@ -289,8 +290,8 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 facts, progress = _records(args.facts, args.period, stats, advance), None
             try:
-                run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, force=args.force,
-                                    progress=progress, notes=notes)
+                run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
+                                    force=args.force, progress=progress, notes=notes)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:

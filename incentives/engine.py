@@ -190,7 +190,7 @@ class Engine:
     # --- a run -------------------------------------------------------------------------
 
     def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
-            facts_sha256: str | None = None,
+            facts_sha256: str | None = None, claims_sha256: str | None = None,
             progress: Callable[[int], None] | None = None) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order."""
         claims_by_key = self._group_claims(claims)
@@ -231,11 +231,11 @@ class Engine:
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
-            results=results, totals=totals, counts=counts, notes=notes)
+            claims_sha256=claims_sha256, results=results, totals=totals, counts=counts, notes=notes)
 
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
-               facts_sha256: str | None = None, force: bool = False,
+               facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
                progress: Callable[[int], None] | None = None, workers: int | None = None,
                notes: Callable[[int], Iterable[str]] | None = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
@@ -255,8 +255,8 @@ class Engine:
         """
         from .streaming import run_to
 
-        return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, force=force, progress=progress,
-                      workers=workers, notes=notes)
+        return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
+                      force=force, progress=progress, workers=workers, notes=notes)
 
     def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
         """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""

@@ -47,9 +47,9 @@ def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> N
 
 
 def fingerprint(run_json: dict[str, Any]) -> tuple:
-    """What identifies a run's inputs: programs (id, version, sha256) and facts sha256."""
+    """What identifies a run's inputs: programs (id, version, sha256), facts and claims sha256."""
     programs = tuple((p["id"], p["version"], p["sha256"]) for p in run_json.get("programs", []))
-    return programs, run_json.get("facts_sha256")
+    return programs, run_json.get("facts_sha256"), run_json.get("claims_sha256")
 
 
 def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
@@ -60,7 +60,7 @@ def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
         previous = json.loads(existing.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
-    current = json.loads(run.model_dump_json(include={"programs", "facts_sha256", "results"}))
+    current = json.loads(run.model_dump_json(include={"programs", "facts_sha256", "claims_sha256", "results"}))
     # Same programs and facts file, but other claims (or API records without a facts sha256)
     # are still another run: the results tell.
     if fingerprint(previous) != fingerprint(current) or previous.get("results") != current["results"]:

@@ -182,6 +182,7 @@ class PayoutRun(_Model):
     engine_version: str
     programs: list[ProgramInfo]
     facts_sha256: str | None = None
+    claims_sha256: str | None = None
     results: list[PayoutResult]
     totals: dict[str, Decimal]
     counts: dict[str, dict[str, int]]

@@ -95,6 +95,7 @@ class RunSummary:
     engine_version: str
     programs: list[ProgramInfo]
     facts_sha256: str | None
+    claims_sha256: str | None
     totals: dict[str, Decimal]
     counts: dict[str, dict[str, int]]
     notes: list[str]
@@ -121,7 +122,7 @@ class RunSummary:
 
 def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Record] | str | os.PathLike[str]",
            claims: Iterable[Mapping[str, Any]] | str | os.PathLike[str] = (), *,
-           facts_sha256: str | None = None, force: bool = False,
+           facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
            progress: Callable[[int], None] | None = None, workers: int | None = None,
            notes: Callable[[int], Iterable[str]] | None = None) -> RunSummary:
     """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`."""
@@ -131,7 +132,7 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
     previous = _previous_run(target, force)
     programs = engine._program_infos()
     if previous is not None and fingerprint(previous) != (tuple((p.id, p.version, p.sha256) for p in programs),
-                                                          facts_sha256):
+                                                          facts_sha256, claims_sha256):
         raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
                                 "or force the overwrite (--force)")
     if isinstance(claims, (str, os.PathLike)):
@@ -145,7 +146,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
         assembly = _Assembly(engine, segments, claims_by_key, spill)
         extra = list(notes(assembly.records)) if notes is not None else []
-        summary = assembly.write(target, programs, facts_sha256, force=force or previous is None, notes=extra)
+        summary = assembly.write(target, programs, facts_sha256, claims_sha256, force=force or previous is None,
+                                 notes=extra)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
     summary.workers = used_workers
@@ -994,8 +996,8 @@ class _Assembly:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(self, target: Path, programs: list[ProgramInfo], facts_sha256: str | None, *,
-              force: bool, notes: Sequence[str] = ()) -> RunSummary:
+    def write(self, target: Path, programs: list[ProgramInfo], facts_sha256: str | None,
+              claims_sha256: str | None, *, force: bool, notes: Sequence[str] = ()) -> RunSummary:
         notes = self.resolve() + list(notes)
         totals, counts = self.totals()
         self.aggregate = _Aggregate()
@@ -1004,7 +1006,8 @@ class _Assembly:
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         text = PayoutRun.model_construct(
             run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
-            facts_sha256=facts_sha256, results=[], totals=totals, counts=counts, notes=notes).model_dump_json(indent=1)
+            facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=[], totals=totals, counts=counts,
+            notes=notes).model_dump_json(indent=1)
         at = text.index('\n "results": []') + len('\n "results": [')
         head, tail = text[:at].encode(), text[at + 1:].encode() + b"\n"
         temporaries: list[Path] = []
@@ -1029,7 +1032,8 @@ class _Assembly:
         finally:
             for path in temporaries:
                 path.unlink(missing_ok=True)
-        summary = RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, totals, counts,
+        summary = RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
+                             totals, counts,
                              notes, self.records, results, 1)
         if self.order is None:
             self._aggregate_in_order(summary)

@@ -156,3 +156,14 @@ def test_result_survives_a_json_round_trip(engine_for):
     again = incentives.PayoutResult.model_validate_json(result.model_dump_json())
     assert again.total == result.total and again.lines[0].amount == D("21437.50")
     assert again.lines[0].formula == result.lines[0].formula
+
+
+def test_run_json_records_the_claims_file_and_a_different_claims_file_is_another_run(engine_for, tmp_path):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    engine.run([record()], facts_sha256="f" * 64, claims_sha256="c" * 64).write(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["claims_sha256"] == "c" * 64
+    with pytest.raises(incentives.IncentivesError, match="different run"):
+        engine.run([record()], facts_sha256="f" * 64, claims_sha256="d" * 64).write(tmp_path / "out")
+    with pytest.raises(incentives.IncentivesError, match="different run"):
+        engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="d" * 64)
+    engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="c" * 64)

@@ -76,8 +76,7 @@ class CompiledProgram:
     def evaluate(self, partner_id: str, period: Period, facts: Mapping[str, Any],
                  used: Mapping[str, UsedResult], claims: Sequence[Any] = ()) -> PayoutResult:
         """The result of this program for one partner record (never raises for bad data)."""
-        env = dict(self.defaults)
-        env.update(facts)
+        env = {**self.defaults, **facts}  # one merge: faster than dict(defaults) then update(facts)
         if used:
             for program_id, result in used.items():
                 keys = self._used_keys.get(program_id) or (

@@ -12,7 +12,7 @@ import pytest
 from incentives.errors import EvaluationError
 from incentives.rules.ast import Binary, Call, Compare, Literal, Name
 from incentives.rules.backend import Condition
-from incentives.rules.compiled import CompiledBackend, compile_expression
+from incentives.rules.compiled import CompiledBackend, _is_boolean, compile_expression
 from incentives.rules.expressions import parse_expression
 
 D = Decimal
@@ -367,6 +367,32 @@ def test_backend_prefixes_evaluation_errors_with_the_rule() -> None:
     )
     with pytest.raises(EvaluationError, match="^rule 'nps': missing fact 'nps'$"):
         matcher.matching({})
+
+
+@pytest.mark.parametrize("text, facts", [
+    ("x < 2", {"x": D(1)}), ("x >= 2", {"x": D(1)}), ("1 < x <= 3", {"x": D(2)}), ("x == 'a'", {"x": "a"}),
+    ("x != 1", {"x": True}), ("x == [1, 2]", {"x": (D(1), D(2))}), ("x in [1, 2]", {"x": D(3)}),
+    ("'b' in x", {"x": "abc"}), ("x not in ['a']", {"x": "b"}), ("not x", {"x": False}),
+    ("x and y", {"x": True, "y": False}), ("x or y", {"x": False, "y": True}), ("1 < 2", {}), ("true", {}),
+    ("x * 2 > 1", {"x": D(1)}), ("min(x, 2) == 1", {"x": D(1)}),
+])
+def test_conditions_taken_as_boolean_give_a_bool(text: str, facts: dict[str, Any]) -> None:
+    """The matcher skips its per-record type check for these: they must give a ``bool``, never a truthy value."""
+    node = parse_expression(text).node
+    assert _is_boolean(node)
+    assert type(compile_expression(node)(facts)) is bool
+
+
+@pytest.mark.parametrize("text", ["x", "x * 2", "min(x, 1)", "-x", "1", "'a'", "[true]"])
+def test_conditions_not_taken_as_boolean(text: str) -> None:
+    assert not _is_boolean(parse_expression(text).node)
+
+
+def test_backend_rejects_a_non_boolean_name_among_boolean_conditions() -> None:
+    matcher = CompiledBackend().compile(conditions(ok="x >= 1", flag="flag"), ruleset_name="r")
+    assert matcher.matching({"x": D(1), "flag": True}) == frozenset({"ok", "flag"})
+    with pytest.raises(EvaluationError, match="^rule 'flag' must be true or false, got number 1$"):
+        matcher.matching({"x": D(1), "flag": D(1)})
 
 
 def test_backend_rejects_duplicate_rule_ids() -> None:

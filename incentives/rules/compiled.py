@@ -70,12 +70,14 @@ def compile_expression(node: Node) -> Evaluator:
 class CompiledMatcher:
     """Evaluates every condition in order; see :class:`incentives.rules.backend.Matcher`."""
 
-    __slots__ = ("_rules", "_ids", "_evaluators")
+    __slots__ = ("_rules", "_ids", "_evaluators", "_boolean")
 
-    def __init__(self, rules: Sequence[tuple[str, Evaluator]]):
+    def __init__(self, rules: Sequence[tuple[str, Evaluator]], *, boolean: bool = False):
+        """``boolean``: every evaluator is known to return a ``bool`` or raise (see :func:`_is_boolean`)."""
         self._rules = tuple(rules)
         self._ids = tuple(rule_id for rule_id, _ in self._rules)
         self._evaluators = tuple(evaluate for _, evaluate in self._rules)
+        self._boolean = boolean
 
     def matching(self, facts: Mapping[str, Any]) -> frozenset[str]:
         # Every condition at once; should one fail or give a non-boolean, the rules are
@@ -84,7 +86,7 @@ class CompiledMatcher:
             values = [evaluate(facts) for evaluate in self._evaluators]
         except EvaluationError:
             return self._one_by_one(facts)
-        if not _BOOLEAN.issuperset(map(type, values)):
+        if not self._boolean and not _BOOLEAN.issuperset(map(type, values)):
             return self._one_by_one(facts)
         return frozenset(compress(self._ids, values))
 
@@ -117,7 +119,8 @@ class CompiledBackend:
         if duplicates:
             raise ValueError(f"duplicate rule ids in {ruleset_name}: {', '.join(duplicates)}")
         return CompiledMatcher(
-            [(condition.rule_id, compile_expression(condition.expression.node)) for condition in conditions]
+            [(condition.rule_id, compile_expression(condition.expression.node)) for condition in conditions],
+            boolean=all(_is_boolean(condition.expression.node) for condition in conditions),
         )
 
 
@@ -455,3 +458,14 @@ def _children(node: Node) -> tuple[Node, ...]:
 
 def _is_constant(node: Node) -> bool:
     return not isinstance(node, Name) and all(_is_constant(child) for child in _children(node))
+
+
+def _is_boolean(node: Node) -> bool:
+    """Whether ``node``'s evaluator always returns a ``bool`` (or raises): no per-record type check needed.
+
+    Comparisons, ``and``/``or`` and ``not`` build their results with ``bool``
+    semantics whatever their operands; a name, a call or arithmetic can give anything.
+    """
+    if isinstance(node, Literal):
+        return type(node.value) is bool
+    return isinstance(node, (Compare, BoolOp)) or isinstance(node, Unary) and node.op == "not"

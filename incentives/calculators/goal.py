@@ -39,6 +39,7 @@ class GoalCalculator:
         self._on_value = compile(goals.payout.on)
         self._step = goals.payout.interpolation == "step"
         self._curve = tuple((point.attainment, point.factor) for point in goals.payout.curve)
+        self._segments = tuple(zip(self._curve, self._curve[1:]))  # neighbouring points, paired once
 
     def conditions(self) -> list[Condition]:
         return []
@@ -96,7 +97,7 @@ class GoalCalculator:
             return ZERO
         if weighted >= curve[-1][0]:
             return curve[-1][1]
-        for (low, low_factor), (high, high_factor) in zip(curve, curve[1:]):
+        for (low, low_factor), (high, high_factor) in self._segments:
             if low <= weighted < high:
                 if self._step:
                     return low_factor

@@ -55,6 +55,7 @@ class GoalCalculator:
         fraction = evaluation.fraction
         weighted = ZERO
         breakdown = []
+        attainments: dict[str, Decimal] = {}  # the base line's inputs, filled in the same loop as the breakdown
         for goal in self._goals:
             actual = goal.metric_value(facts)
             if type(actual) is not Decimal:
@@ -72,6 +73,7 @@ class GoalCalculator:
             weighted += goal.weight * attainment
             breakdown.append({"id": goal.id, "metric": actual, "target": target,
                               "attainment": attainment, "weight": goal.weight})
+            attainments[goal.id] = attainment
         factor = self.factor(weighted)
         evaluation.attainment = weighted
         evaluation.details["goals"] = breakdown
@@ -88,7 +90,7 @@ class GoalCalculator:
             "base", "goal:payout",
             f"{self._described}{factor_text} for weighted attainment {format_ratio(weighted)}",
             amount, f"{format_amount(basis, places)} × {factor_text} = {format_amount(amount, places)}",
-            basis, factor, {goal["id"]: goal["attainment"] for goal in breakdown})
+            basis, factor, attainments)
 
     def factor(self, weighted: Decimal) -> Decimal:
         """The curve's factor at ``weighted`` attainment: 0 below the first point, flat after the last."""

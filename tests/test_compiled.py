@@ -395,6 +395,16 @@ def test_backend_rejects_a_non_boolean_name_among_boolean_conditions() -> None:
         matcher.matching({"x": D(1), "flag": D(1)})
 
 
+def test_a_single_condition_matches_like_many() -> None:
+    matcher = CompiledBackend().compile(conditions(flag="flag"), ruleset_name="r")
+    assert matcher.matching({"flag": True}) == frozenset({"flag"})
+    assert matcher.matching({"flag": False}) == frozenset()
+    with pytest.raises(EvaluationError, match="^rule 'flag' must be true or false, got number 1$"):
+        matcher.matching({"flag": D(1)})
+    with pytest.raises(EvaluationError, match="^rule 'flag': missing fact 'flag'$"):
+        matcher.matching({})
+
+
 def test_backend_rejects_duplicate_rule_ids() -> None:
     duplicated = [*conditions(a="true"), *conditions(a="false")]
     with pytest.raises(ValueError, match="duplicate rule ids in r: a"):

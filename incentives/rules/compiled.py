@@ -50,6 +50,7 @@ _NO_FACTS: Mapping[str, Any] = {}
 _BOOLEAN = frozenset({bool})
 _ORDERED = frozenset({Decimal, str, date})
 _LISTS = frozenset({tuple, list})
+_NOTHING: frozenset[str] = frozenset()
 
 
 def compile_expression(node: Node) -> Evaluator:
@@ -70,7 +71,7 @@ def compile_expression(node: Node) -> Evaluator:
 class CompiledMatcher:
     """Evaluates every condition in order; see :class:`incentives.rules.backend.Matcher`."""
 
-    __slots__ = ("_rules", "_ids", "_evaluators", "_boolean")
+    __slots__ = ("_rules", "_ids", "_evaluators", "_boolean", "_only")
 
     def __init__(self, rules: Sequence[tuple[str, Evaluator]], *, boolean: bool = False):
         """``boolean``: every evaluator is known to return a ``bool`` or raise (see :func:`_is_boolean`)."""
@@ -78,8 +79,21 @@ class CompiledMatcher:
         self._ids = tuple(rule_id for rule_id, _ in self._rules)
         self._evaluators = tuple(evaluate for _, evaluate in self._rules)
         self._boolean = boolean
+        self._only = frozenset(self._ids) if len(self._ids) == 1 else None
 
     def matching(self, facts: Mapping[str, Any]) -> frozenset[str]:
+        only = self._only
+        if only is not None:
+            # A single condition (one eligibility rule, one bonus) is common: no list, no set to build.
+            try:
+                value = self._evaluators[0](facts)
+            except EvaluationError:
+                return self._one_by_one(facts)
+            if value is True:
+                return only
+            if value is False:
+                return _NOTHING
+            return self._one_by_one(facts)
         # Every condition at once; should one fail or give a non-boolean, the rules are
         # evaluated again one by one (they are pure) to report the first problem in order.
         try:

@@ -23,7 +23,6 @@ import sys
 from collections import defaultdict
 from contextlib import nullcontext
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from .errors import InputError, ProgramError

@@ -30,7 +30,6 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import incentives

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal as Lit, Union
 
-Value = Union[Decimal, str, bool, tuple]
-
 ArithmeticOp = Lit["+", "-", "*", "/"]
 CompareOp = Lit["<", "<=", ">", ">=", "==", "!=", "in", "not in"]
 FunctionName = Lit["min", "max", "abs"]

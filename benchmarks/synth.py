@@ -31,7 +31,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 PERIOD = "2027-Q1"
 QUARTER_START = date(2027, 1, 1)
@@ -151,23 +151,21 @@ def _cell(value: Any) -> str:
 
 def write_facts_csv(path: str | Path, n: int, seed: int = 2027) -> Path:
     """Write ``n`` partner records as a facts CSV (dotted headers, empty cells for missing facts)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(FACT_COLUMNS)
-        for record in partner_facts(n, seed):
-            writer.writerow([_cell(record.get(column)) for column in FACT_COLUMNS])
-    return target
+    rows = ([record.get(column) for column in FACT_COLUMNS] for record in partner_facts(n, seed))
+    return _write_csv(path, FACT_COLUMNS, rows)
 
 
 def write_claims_csv(path: str | Path, n: int, seed: int = 2027) -> Path:
     """Write the claims of partners 1..n as a claims CSV."""
+    rows = ([claim[column] for column in CLAIM_COLUMNS] for claim in claims_for(n, seed))
+    return _write_csv(path, CLAIM_COLUMNS, rows)
+
+
+def _write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[list[Any]]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CLAIM_COLUMNS)
-        for claim in claims_for(n, seed):
-            writer.writerow([_cell(claim[column]) for column in CLAIM_COLUMNS])
+        writer.writerow(columns)
+        writer.writerows([_cell(value) for value in row] for row in rows)
     return target

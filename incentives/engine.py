@@ -7,15 +7,17 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, UsedResult, error_result
@@ -192,7 +194,16 @@ class Engine:
     def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
             facts_sha256: str | None = None, claims_sha256: str | None = None,
             progress: Callable[[int], None] | None = None) -> PayoutRun:
-        """Evaluate every record, apply budgets, and return the run in output order."""
+        """Evaluate every record, apply budgets, and return the run in output order.
+
+        Python's cyclic garbage collector is paused meanwhile (see :func:`_collector_paused`).
+        """
+        with _collector_paused():
+            return self._run(records, claims, facts_sha256, claims_sha256, progress)
+
+    def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],
+             facts_sha256: str | None, claims_sha256: str | None,
+             progress: Callable[[int], None] | None) -> PayoutRun:
         claims_by_key = self._group_claims(claims)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
         where: dict[tuple[str, str], Any] = {}  # the first place of each key; a list of places once repeated
@@ -333,6 +344,27 @@ class Engine:
                 for versions in self._programs.values() for c in versions]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a run builds its results, if it was running.
+
+    A run keeps every result it builds, so each collection traverses more live
+    objects than the last: with the collector running, ``Engine.run`` over 100k
+    partners took about twice as long as evaluating the same records and
+    dropping the results. Results hold no reference cycles, so reference
+    counting frees everything a run discards; any cycle made meanwhile (by a
+    progress callback, say) is collected once the collector runs again.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
     row = record if isinstance(record, FactRow) else fact_row(record)
     return row.partner_id, row.period, row.facts, list(row.problems)
@@ -348,7 +380,7 @@ def _place_text(line: int | None, index: int | None) -> str:
 
 def _totals_and_counts(results: Sequence[PayoutResult],
                        program_ids: Sequence[str]) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
-    """``_totals`` and ``_counts`` in one pass over the results."""
+    """Each program's sum of totals and number of results per status, in one pass over the results."""
     totals = {program_id: Decimal(0) for program_id in program_ids}
     counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
     for result in results:
@@ -357,17 +389,3 @@ def _totals_and_counts(results: Sequence[PayoutResult],
         totals[program_id] = totals.get(program_id, Decimal(0)) + values["total"]
         counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[values["status"]] += 1
     return totals, counts
-
-
-def _totals(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, Decimal]:
-    totals = {program_id: Decimal(0) for program_id in program_ids}
-    for result in results:
-        totals[result.program_id] = totals.get(result.program_id, Decimal(0)) + result.total
-    return totals
-
-
-def _counts(results: Sequence[PayoutResult], program_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
-    for result in results:
-        counts.setdefault(result.program_id, {"ok": 0, "ineligible": 0, "error": 0})[result.status] += 1
-    return counts

@@ -93,10 +93,7 @@ def plain_amount(d: Decimal, places: int) -> str:
 
 def format_rate(d: Decimal) -> str:
     """A rate shown as a percent with no trailing zeros: ``0.035`` -> ``3.5%``, ``1.1`` -> ``110%``."""
-    text = _plain(d.scaleb(2, _EXACT))
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text + "%"
+    return _percent_text(d.scaleb(2, _EXACT))
 
 
 def format_ratio(d: Decimal, decimals: int = 4) -> str:
@@ -107,10 +104,22 @@ def format_ratio(d: Decimal, decimals: int = 4) -> str:
     (``1/3`` -> ``≈33.3333%``). The exact value stays in the data.
     """
     percent = d.scaleb(2, _EXACT)
-    rounded = percent.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN)
+    quantum = _RATIO_QUANTA.get(decimals) or Decimal(1).scaleb(-decimals)
+    rounded = percent.quantize(quantum, ROUND_HALF_EVEN)
     if rounded == percent:
-        return format_rate(d)
-    return "≈" + format_rate(rounded.scaleb(-2, _EXACT))
+        return _percent_text(percent)
+    return "≈" + _percent_text(rounded)
+
+
+_RATIO_QUANTA = {4: Decimal("1E-4")}
+
+
+def _percent_text(percent: Decimal) -> str:
+    """A number already scaled to percent, with no trailing zeros: what :func:`format_rate` shows."""
+    text = _plain(percent)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "%"
 
 
 def _plain(d: Decimal) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 from .calculators import CALCULATORS, Calculator, Evaluation
 from .calculators.base import ONE, ZERO
@@ -21,14 +21,6 @@ from .periods import Period, active_fraction
 from .results import PayoutResult, new_result
 from .rules.backend import Matcher, RuleBackend
 from .rules.compiled import compile_expression
-
-
-class UsedResult(NamedTuple):
-    """What a program that ``uses`` another may read of it."""
-
-    tier: str | None
-    total: Decimal
-    eligible: bool
 
 
 class CompiledProgram:
@@ -54,8 +46,9 @@ class CompiledProgram:
         self.required = self._required_names(conditions)
         self._required_keys = frozenset(self.required)
         self.uses = tuple(program.uses)
-        self._used_keys = {program_id: (f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
-                           for program_id in self.uses}
+        #: What each used program's result gives this one's rules: ``(program_id, tier, total, eligible)`` names.
+        self.used_names = tuple((program_id, f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
+                                for program_id in self.uses)
         self.budget = program.budget
         self.prorate_by = program.prorate_by
 
@@ -74,16 +67,14 @@ class CompiledProgram:
         return effective.from_ <= period.start and (effective.to is None or period.start <= effective.to)
 
     def evaluate(self, partner_id: str, period: Period, facts: Mapping[str, Any],
-                 used: Mapping[str, UsedResult], claims: Sequence[Any] = ()) -> PayoutResult:
-        """The result of this program for one partner record (never raises for bad data)."""
-        env = {**self.defaults, **facts}  # one merge: faster than dict(defaults) then update(facts)
-        if used:
-            for program_id, result in used.items():
-                keys = self._used_keys.get(program_id) or (
-                    f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
-                env[keys[0]] = result.tier
-                env[keys[1]] = result.total
-                env[keys[2]] = result.eligible
+                 used: Mapping[str, Any], claims: Sequence[Any] = ()) -> PayoutResult:
+        """The result of this program for one partner record (never raises for bad data).
+
+        ``used``: the values this program's rules read of the programs it uses,
+        by name (``partner_tier.tier``, ...; see :attr:`used_names`).
+        """
+        # One merge: faster than dict(defaults) then update(facts); used values win over facts.
+        env = {**self.defaults, **facts, **used} if used else {**self.defaults, **facts}
         if not self._required_keys <= env.keys():
             missing = [name for name in self.required if name not in env]
             return self.error(partner_id, period.label, f"missing facts: {', '.join(missing)}")

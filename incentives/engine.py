@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .calculators.steps import apply_budget
-from .compiler import CompiledProgram, UsedResult, error_result
+from .compiler import CompiledProgram, error_result
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .periods import Period, PeriodError, parse_period
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .streaming import RunSummary
 
 _engine_ids = itertools.count(1)
-_NOTHING_USED: Mapping[str, UsedResult] = {}
+_NOTHING_USED: Mapping[str, Any] = {}
 
 Record = Mapping[str, Any] | FactRow
 
@@ -165,15 +165,20 @@ class Engine:
         return _Selection(None, None)
 
     def _used(self, compiled: CompiledProgram, results: Mapping[str, PayoutResult],
-              period_label: str) -> tuple[dict[str, UsedResult], str | None]:
-        used: dict[str, UsedResult] = {}
-        for used_id in compiled.program.uses:
+              period_label: str) -> tuple[dict[str, Any], str | None]:
+        """What ``compiled`` reads of the results of the programs it uses, or why it cannot read them."""
+        used: dict[str, Any] = {}
+        for used_id, tier, total, eligible in compiled.used_names:
             result = results.get(used_id)
             if result is None:
                 return used, f"uses '{used_id}', which has no version effective in period {period_label}"
-            if result.status == "error":
+            values = result.__dict__
+            status = values["status"]
+            if status == "error":
                 return used, f"uses '{used_id}', whose result for this record is an error"
-            used[used_id] = UsedResult(result.tier, result.total, result.status == "ok")
+            used[tier] = values["tier"]
+            used[total] = values["total"]
+            used[eligible] = status == "ok"
         return used, None
 
     def _claims_for(self, program_id: str, claims: Sequence[Claim]) -> list[Claim]:

@@ -47,10 +47,10 @@ class Eligibility:
     def conditions(self) -> list[Condition]:
         return [Condition(rule.condition_id, rule.when) for rule in self._rules]
 
-    def failed(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
-        """Every rule that does not hold, with the values it saw."""
+    def failed(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason] | tuple[()]:
+        """Every rule that does not hold, with the values it saw (an empty tuple, not a new list, when all do)."""
         if self._ids <= fired:
-            return []
+            return ()
         return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
                             "values": inputs_from(rule.inputs, facts)})
                 for rule in self._rules if rule.condition_id not in fired]

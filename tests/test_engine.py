@@ -1,5 +1,6 @@
 """Engine orchestration: versions by period, fiscal calendars, uses, duplicates, runs and their files."""
 
+import gc
 import json
 from decimal import Decimal as D
 
@@ -76,6 +77,45 @@ def test_uses_reads_the_used_program_result(engine_for):
     results = engine.evaluate(record(revenue="1000"))
     assert results["partner_tier"].total == D("20.00")
     assert results["kicker"].total == D("10.00")
+
+
+def test_a_used_program_result_wins_over_a_fact_of_the_same_name(engine_for):
+    tier = program_text(FLAT.format(rate="2%"), id="partner_tier")
+    kicker = program_text("""
+        uses: [partner_tier]
+        tiers:
+          qualify_on: partner_tier.total
+          levels:
+            - {name: Kick, from: 0, rate: 50%}
+        """, id="kicker")
+    results = engine_for(tier, kicker).evaluate(record(revenue="1000", **{"partner_tier.total": D("999")}))
+    assert results["kicker"].lines[0].inputs == {"partner_tier.total": D("20.00")}
+    assert results["kicker"].total == D("10.00")
+
+
+def test_run_pauses_the_garbage_collector_and_restores_it(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    seen = []
+    engine.run([record("P1"), record("P2")], progress=lambda done: seen.append(gc.isenabled()))
+    assert seen == [False, False]
+    assert gc.isenabled()
+
+
+def test_run_leaves_a_disabled_collector_disabled_and_restores_it_after_an_exception(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    gc.disable()
+    try:
+        engine.run([record("P1")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def stop(done):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.run([record("P1")], progress=stop)
+    assert gc.isenabled()
 
 
 def test_duplicate_partner_period_makes_both_records_errors(engine_for):

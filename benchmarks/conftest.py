@@ -104,8 +104,10 @@ def record(benchmark: Any, name: str, size_id: str, **info: Any) -> None:
     benchmark.extra_info.update(info)
 
 
-def timing(name: str, size_id: str) -> float | None:
-    return _timings.get((name, size_id))
+def note(name: str, size_id: str, seconds: float, **info: Any) -> None:
+    """Remember a timing measured outside pytest-benchmark's own (e.g. the reference, interleaved)."""
+    _timings[(name, size_id)] = seconds
+    _notes[(name, size_id)] = info
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -51,6 +51,11 @@ class CompiledProgram:
                                 for program_id in self.uses)
         self.budget = program.budget
         self.prorate_by = program.prorate_by
+        # Per-record shortcuts, decided once: which steps can be skipped or answered from a set test.
+        self._eligibility_ids = self.eligibility.condition_ids
+        self._adjusts = self.adjustments.any
+        self._base = self.calculator.base
+        self._matching = self.matcher.matching
 
     def _required_names(self, conditions: Sequence[Any]) -> tuple[str, ...]:
         names: set[str] = set(self.calculator.names()) | self.adjustments.names()
@@ -87,18 +92,18 @@ class CompiledProgram:
             else:
                 fraction = self._fraction(period, env)
                 details = {"places": self._places, "proration": fraction}
-            fired = self.matcher.matching(env)
-            evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None,
-                                    details)
-            failed = self.eligibility.failed(fired, env)
-            if failed:
+            fired = self._matching(env)
+            if not self._eligibility_ids <= fired:
                 return new_result({
                     "partner_id": partner_id, "period": period.label, "program_id": self.id,
                     "program_version": self.version, "currency": self.currency, "status": "ineligible",
                     "tier": None, "next_tier": None, "attainment": None, "lines": [], "total": ZERO,
-                    "reasons": failed, "errors": [], "details": details})
-            self.calculator.base(evaluation)
-            self.adjustments.apply(evaluation)
+                    "reasons": self.eligibility.failed(fired, env), "errors": [], "details": details})
+            evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None,
+                                    details)
+            self._base(evaluation)
+            if self._adjusts:
+                self.adjustments.apply(evaluation)
         except EvaluationError as error:
             return self.error(partner_id, period.label, str(error))
         except ArithmeticError as error:

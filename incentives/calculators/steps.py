@@ -42,15 +42,14 @@ class Eligibility:
         self._rules = tuple(_Rule(rule.id, eligibility_id(rule.id), rule.when, rule.description,
                                   input_names(rule.when))
                             for rule in program.eligibility)
-        self._ids = frozenset(rule.condition_id for rule in self._rules)
+        #: The condition ids that must all fire for a record to be eligible.
+        self.condition_ids = frozenset(rule.condition_id for rule in self._rules)
 
     def conditions(self) -> list[Condition]:
         return [Condition(rule.condition_id, rule.when) for rule in self._rules]
 
-    def failed(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason] | tuple[()]:
-        """Every rule that does not hold, with the values it saw (an empty tuple, not a new list, when all do)."""
-        if self._ids <= fired:
-            return ()
+    def failed(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
+        """Every rule that does not hold, with the values it saw."""
         return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
                             "values": inputs_from(rule.inputs, facts)})
                 for rule in self._rules if rule.condition_id not in fired]
@@ -96,6 +95,8 @@ class Adjustments:
         self._quantum = Decimal(1).scaleb(-places)
         self._full_cap = None if self._cap is None else self._cap.quantize(self._quantum, rounding=ROUND_DOWN)
         self._minimum_text = None if self._minimum is None else format_amount(self._minimum, places)
+        #: Whether :meth:`apply` can change anything: a program without bonuses, cap or minimum skips it.
+        self.any = bool(self._multipliers or self._bonuses or self._cap is not None or self._minimum is not None)
 
     def conditions(self) -> list[Condition]:
         return list(self._conditions)

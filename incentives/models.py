@@ -78,8 +78,12 @@ def _to_expression(value: Any) -> Expression:
         return value
     if isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, (int, Decimal)):
+    elif isinstance(value, int):
         text = str(value)
+    elif isinstance(value, Decimal):
+        # ``1e3`` in YAML is Decimal('1E+3'): audit formulas show it as 1000. Beyond the expression
+        # language's range the exponent form is kept, and the parser refuses it with its usual message.
+        text = format(value, "f") if value.is_finite() and abs(value.adjusted()) <= 100 else str(value)
     elif isinstance(value, str):
         text = value
     else:

@@ -10,6 +10,7 @@ with its line and column so validation errors can point at it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,6 +29,10 @@ _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+
+# YAML 1.2 floats that YAML 1.1 (PyYAML) reads as text: an exponent without a dot or
+# without a sign (``1e5``, ``2.5e6``). A designer who writes ``from: 1e5`` means 100000.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
 
 _constructor = yaml.constructor.SafeConstructor()
 
@@ -209,6 +214,8 @@ def _build_scalar(node: yaml.ScalarNode, path: Path, source: SourceMap, problems
             problems.append(Problem(f"expected a date (YYYY-MM-DD), found a date-time '{text}'",
                                     source.file, position.line, position.column))
         return value
+    if node.tag == _STR and node.style is None and _EXPONENT_FLOAT.fullmatch(text):
+        return _exact_decimal(text, node, source, problems)
     if node.tag not in (_STR, _MAP, _SEQ):
         position = _position(node)
         problems.append(Problem(f"YAML tag '{node.tag}' is not supported", source.file,

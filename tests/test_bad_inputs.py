@@ -151,7 +151,7 @@ PROGRAM_CASES = [
         ["11:32: rate: expected a number, found a boolean"]),
     Bad("percent_without_a_number", tier(level="{name: S, from: 0, rate: '%'}"),
         ["11:32: rate: expected a percentage such as 3.5%, found '%'"]),
-    Bad("threshold_in_e_notation_is_text_in_yaml", tier(level="{name: S, from: 1e5, rate: 1%}"),
+    Bad("quoted_threshold_in_e_notation_is_text", tier(level="{name: S, from: '1e5', rate: 1%}"),
         ["11:23: from: expected a number, found '1e5'"]),
     Bad("effective_from_is_not_a_date", program_text(TIERS).replace("{from: 2027-01-01}", "{from: soon}"),
         ["6:19: from: Input should be a valid date or datetime, input is too short, found 'soon'"]),

@@ -36,6 +36,24 @@ def test_numbers_are_exact_decimals_and_percentages(write_program):
     assert loaded.sha256 == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
 
 
+def test_exponent_numbers_are_read_as_yaml_1_2_reads_them(write_program):
+    path = write_program(program_text("""
+        tiers:
+          qualify_on: revenue
+          levels:
+            - {name: Silver, from: 1e5, rate: 2%}
+            - {name: Gold,   from: 2.5E6, rate: 35e-3}
+        bonuses:
+          - {id: logo, when: "revenue > 0", amount: 1e3}
+        cap: 1.5e+6
+        """))
+    [loaded] = incentives.load_programs(path)
+    silver, gold = loaded.program.tiers.levels
+    assert (silver.from_, gold.from_, gold.rate) == (D("1E+5"), D("2.5E+6"), D("0.035"))
+    assert loaded.program.cap == D("1500000")
+    assert loaded.program.bonuses[0].amount.text == "1000"  # what the audit formula shows, not 1E+3
+
+
 def test_every_problem_of_a_file_is_located(write_program):
     path = write_program(program_text("""
         tiers:

@@ -49,17 +49,21 @@ from json.encoder import encode_basestring as _json_text
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from pydantic import TypeAdapter
+
 from .errors import InputError
 from .export import (
     LINE_COLUMNS,
     PAYOUT_COLUMNS,
     OutputExistsError,
+    amount_text,
+    csv_cell,
+    csv_line,
     fingerprint,
-    line_row,
-    payout_row,
+    lines_text,
+    payout_text,
 )
 from .inputs import FactRow
-from .money import plain_amount
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
 from .version import __version__
 
@@ -75,7 +79,11 @@ _KEYED, _ORPHAN, _UNKEYED = 0, 1, 2
 
 #: Below this size a facts file is evaluated in-process: starting workers costs more than it saves.
 PARALLEL_MIN_BYTES = 4 << 20
-_RESULT_SERIALIZER = PayoutResult.__pydantic_serializer__
+# A unit's results are serialised in one call, as the one item of a one-item list: at indent 1
+# that puts them at indent 2, as run.json's results array holds them, with no re-indenting.
+_RECORD_JSON = TypeAdapter(list[list[PayoutResult]]).serializer
+_RECORD_START, _RECORD_END = b"[\n [", b"\n ]\n]"
+_RESULT_END = b"\n  },"  # a closing brace at indent 2 ends a result: anything nested is deeper
 _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # In run.json a result's fields sit at indent 3 and its lines' fields at 5; the lines
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
@@ -173,12 +181,6 @@ def _previous_run(target: Path, force: bool) -> dict[str, Any] | None:
 # --- evaluating records into spill files ----------------------------------------------------
 
 
-class _Collector(list):
-    """A file-like list: ``csv.writer(collector)`` appends each row's text."""
-
-    write = list.append
-
-
 class _Sums:
     """Per program: the sum of the totals (less budget candidates, kept apart) and the count per status."""
 
@@ -266,11 +268,9 @@ class _Renderer:
         self.pay = open(segment.spill(directory, "pay"), "wb", buffering=1 << 20)
         self.lines = open(segment.spill(directory, "lines"), "wb", buffering=1 << 20)
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
-        self.rows = _Collector()
-        self.writer = csv.writer(self.rows, lineterminator="\n")
-        self.budgets: dict[tuple[str, int | None], bool] = {}
+        # per program and version: its index in the program table and whether it has a budget
+        self.programs: dict[tuple[str, int | None], tuple[int, bool]] = {}
         self.period_index: dict[str, int] = {}
-        self.program_index: dict[str, int] = {}
         self.group_index: dict[tuple[str, int | None, str], int] = {}
         self.orders: dict[tuple[str, ...], tuple[int, ...] | None] = {}
 
@@ -303,94 +303,102 @@ class _Renderer:
         segment.nres.append(len(ordered))
         if missing:
             segment.missing[index] = missing
-        partners = segment.partners
+        if ordered:
+            self._results(ordered, index)
+
+    def _results(self, ordered: list[PayoutResult], unit: int) -> None:
+        """Render one unit's results; their run.json texts come from one serializer call (see _RECORD_JSON)."""
+        segment = self.segment
+        programs, partners, sums, by_tier = self.programs, segment.partners, segment.sums, segment.by_tier
+        progs, statuses, len_pay, len_lines, len_json = (segment.progs, segment.status, segment.len_pay,
+                                                        segment.len_lines, segment.len_json)
+        json_text = _RECORD_JSON.to_json([ordered], indent=1)
+        # one unit's results as run.json holds them, each after its separator: the array's opening
+        # bracket stands in for the first comma; a result ends at its closing brace at indent 2
+        end = len(json_text) - len(_RECORD_END)
+        start = len(_RECORD_START) - 1
+        last = len(ordered) - 1
+        pay_texts, line_texts = [], []
         seen = None
-        for result in ordered:
-            self.result(result, index)
-            program_id = result.program_id
+        for position, result in enumerate(ordered):
+            values = result.__dict__
+            status = values["status"]
+            total = values["total"]
+            program_id = values["program_id"]
+            version = values["program_version"]
+            known = programs.get((program_id, version))
+            if known is None:
+                known = self._program(program_id, version)
+            program, budget = known
+            pay = payout_text(result).encode()
+            lines = lines_text(result).encode()
+            stop = end if position == last else json_text.index(_RESULT_END, start + 1) + len(_RESULT_END) - 1
+            if status == "ok" and budget and total > 0:
+                self._candidate(result, unit, len(statuses), pay, json_text.index(_LINES_END, start) - start)
+            else:
+                sums.add(program_id, _STATUS[status], total)
+                if status == "ok":
+                    tier = values["tier"]
+                    if tier is not None:
+                        paid = by_tier.get((program_id, tier))
+                        if paid is None:
+                            by_tier[(program_id, tier)] = [1, total]
+                        else:
+                            paid[0] += 1
+                            paid[1] += total
+                elif status == "error" and len(segment.errors) < _ERROR_SAMPLES:
+                    segment.errors.append((unit, len(statuses), values["partner_id"], values["period"],
+                                           program_id, list(values["errors"])))
             if program_id != seen:
                 partners[program_id] = partners.get(program_id, 0) + 1
                 seen = program_id
+            progs.append(program)
+            statuses.append(_STATUS[status])
+            len_pay.append(len(pay))
+            len_lines.append(len(lines))
+            len_json.append(stop - start)
+            pay_texts.append(pay)
+            line_texts.append(lines)
+            start = stop
+        self.pay.write(b"".join(pay_texts))
+        self.lines.write(b"".join(line_texts))
+        self.json.write(b",")
+        self.json.write(memoryview(json_text)[len(_RECORD_START):end])
 
-    def result(self, result: PayoutResult, unit: int) -> None:
-        segment, rows, writer = self.segment, self.rows, self.writer
-        values = result.__dict__
-        status = values["status"]
-        total = values["total"]
-        program_id = values["program_id"]
-        row = payout_row(result)
-        candidate = status == "ok" and total > 0 and self._has_budget(program_id, values["program_version"])
-        writer.writerow(row)
-        pay = rows.pop().encode()
-        places = values["details"].get("places", 2)
-        lines = values["lines"]
-        if lines:
-            head = (values["partner_id"], values["period"], program_id)
-            writer.writerows([line_row(head, line, places) for line in lines])
-            line_text = "".join(rows).encode() if len(rows) > 1 else rows[0].encode()
-            rows.clear()
-        else:
-            line_text = b""
-        # each result's run.json text starts with its separator (the very first drops the comma)
-        json_text = b",\n  " + _RESULT_SERIALIZER.to_json(result, indent=1).replace(b"\n", b"\n  ")
-        program = self.program_index.get(program_id)
-        if program is None:
-            program = self.program_index[program_id] = len(segment.program_table)
+    def _program(self, program_id: str, version: int | None) -> tuple[int, bool]:
+        """A program version met for the first time: its index, whether it has a budget, its version noted."""
+        segment = self.segment
+        try:
+            program = segment.program_table.index(program_id)
+        except ValueError:
+            program = len(segment.program_table)
             segment.program_table.append(program_id)
-        if candidate:
-            writer.writerow(row[:7])
-            split = len(rows.pop().encode())  # the total column starts right after the head's line ending
-            group_key = (program_id, values["program_version"], values["period"])
-            group = self.group_index.get(group_key)
-            if group is None:
-                group = self.group_index[group_key] = len(segment.group_table)
-                segment.group_table.append(group_key)
-            segment.cand_result.append(len(segment.status))
-            segment.cand_unit.append(unit)
-            segment.cand_group.append(group)
-            segment.cand_nlines.append(len(lines))
-            segment.cand_pay.append(split)
-            segment.cand_json.append(json_text.index(_LINES_END))
-            segment.cand_total.append(total)
-            segment.cand_tier.append(values["tier"])
-            segment.sums.add(program_id, _OK, None)
-        else:
-            segment.sums.add(program_id, _STATUS[status], total)
-            if status == "ok":
-                tier = values["tier"]
-                if tier is not None:
-                    paid = segment.by_tier.get((program_id, tier))
-                    if paid is None:
-                        segment.by_tier[(program_id, tier)] = [1, total]
-                    else:
-                        paid[0] += 1
-                        paid[1] += total
-            elif status == "error" and len(segment.errors) < _ERROR_SAMPLES:
-                segment.errors.append((unit, len(segment.status), values["partner_id"], values["period"],
-                                       program_id, list(values["errors"])))
-        version = values["program_version"]
-        versions = segment.versions.get(program_id)
-        if versions is None:
-            segment.versions[program_id] = {version}
-        elif version not in versions:
-            versions.add(version)
-        segment.progs.append(program)
-        segment.status.append(_STATUS[status])
-        segment.len_pay.append(len(pay))
-        segment.len_lines.append(len(line_text))
-        segment.len_json.append(len(json_text))
-        self.pay.write(pay)
-        if line_text:
-            self.lines.write(line_text)
-        self.json.write(json_text)
-
-    def _has_budget(self, program_id: str, version: int | None) -> bool:
-        key = (program_id, version)
-        known = self.budgets.get(key)
-        if known is None:
-            compiled = self.engine._version(program_id, version)
-            known = self.budgets[key] = compiled is not None and compiled.budget is not None
+        compiled = self.engine._version(program_id, version)
+        known = self.programs[(program_id, version)] = (program, compiled is not None and compiled.budget is not None)
+        segment.versions.setdefault(program_id, set()).add(version)
         return known
+
+    def _candidate(self, result: PayoutResult, unit: int, number: int, pay: bytes, lines_end: int) -> None:
+        """An ok result of a program with a budget that pays something: the budget may scale it."""
+        segment = self.segment
+        values = result.__dict__
+        program_id, version, total = values["program_id"], values["program_version"], values["total"]
+        # the total column starts where the row's last two cells (total, currency) do
+        tail = f'{amount_text(total, values["details"].get("places", 2))},{csv_cell(values["currency"] or "")}\n'
+        group_key = (program_id, version, values["period"])
+        group = self.group_index.get(group_key)
+        if group is None:
+            group = self.group_index[group_key] = len(segment.group_table)
+            segment.group_table.append(group_key)
+        segment.cand_result.append(number)
+        segment.cand_unit.append(unit)
+        segment.cand_group.append(group)
+        segment.cand_nlines.append(len(values["lines"]))
+        segment.cand_pay.append(len(pay) - len(tail.encode()))
+        segment.cand_json.append(lines_end)
+        segment.cand_total.append(total)
+        segment.cand_tier.append(values["tier"])
+        segment.sums.add(program_id, _OK, None)
 
 
 def _program_of(result: PayoutResult) -> str:
@@ -698,8 +706,7 @@ class _BudgetLines:
     def _pydantic(line: PayoutLine) -> bytes:
         return b",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
 
-    def render(self, head: tuple[str, str, str], n: int, total: Decimal, new_total: Decimal,
-               writer: Any, rows: _Collector) -> tuple[bytes, bytes]:
+    def render(self, head: tuple[str, str, str], n: int, total: Decimal, new_total: Decimal) -> tuple[bytes, bytes]:
         """The line's run.json text (with its leading separator) and its lines.csv row."""
         scale = self.scale
         adjustment = new_total - total
@@ -715,9 +722,9 @@ class _BudgetLines:
         if self.parts is None:
             text = self._pydantic(new_line(scale.line(n, total, new_total)))
         places = scale.places
-        writer.writerow([head[0], head[1], head[2], str(n), "budget", "budget", scale.description,
-                         plain_amount(total, places), self.rate_text, plain_amount(adjustment, places), formula])
-        return text, rows.pop().encode()
+        row = csv_line((head[0], head[1], head[2], str(n), "budget", "budget", scale.description,
+                        amount_text(total, places), self.rate_text, amount_text(adjustment, places), formula))
+        return text, row.encode()
 
 
 class _Assembly:
@@ -1070,30 +1077,27 @@ class _Assembly:
         summary.periods = sorted(period for period in periods if period)
         summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
 
-    def _patch(self, number: int, at: int, head: tuple[str, str, str], rows: _Collector,
-               writer: Any) -> tuple[bytes, bytes, bytes, int, int, int]:
+    def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int, int]:
         """A budget candidate's new total (payouts.csv), budget row (lines.csv) and run.json insertion,
         with the lengths of the old text they replace: the old total in the row and in run.json."""
         segment = self.segments[number]
         lines = self.scales[segment.cand_scale[at]]  # type: ignore[attr-defined]
         total, new_total = segment.cand_total[at], segment.cand_new[at]  # type: ignore[attr-defined]
-        line_json, row = lines.render(head, segment.cand_nlines[at] + 1, total, new_total, writer, rows)
+        line_json, row = lines.render(head, segment.cand_nlines[at] + 1, total, new_total)
         places = lines.scale.places
         old_total = str(total).encode()
-        return (plain_amount(new_total, places).encode(), row,
+        return (amount_text(new_total, places).encode(), row,
                 line_json + _LINES_END + str(new_total).encode(),
-                len(plain_amount(total, places).encode()), len(_LINES_END) + len(old_total), 0)
+                len(amount_text(total, places).encode()), len(_LINES_END) + len(old_total), 0)
 
     def _write_here(self, paths: list[Path], json_head: bytes) -> None:
         """The three files in output order, in this process, from any order of records."""
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
-        rows = _Collector()
-        writer = csv.writer(rows, lineterminator="\n")
         try:
             with _Output(paths[0]) as pay, _Output(paths[1]) as lines, _Output(paths[2]) as out:
-                pay.write(_csv_line(PAYOUT_COLUMNS))
-                lines.write(_csv_line(LINE_COLUMNS))
+                pay.write(csv_line(PAYOUT_COLUMNS).encode())
+                lines.write(csv_line(LINE_COLUMNS).encode())
                 out.write(json_head)
                 first = True
                 for number, result in self.ordered_results():
@@ -1107,8 +1111,7 @@ class _Assembly:
                     if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore
                         unit = bisect_right(self._unit_results_starts(segment), result) - 1
                         head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                        new_total, row, insertion, old_pay, old_json, _ = self._patch(
-                            number, candidate, head, rows, writer)
+                        new_total, row, insertion, old_pay, old_json, _ = self._patch(number, candidate, head)
                         split, lines_end = segment.cand_pay[candidate], segment.cand_json[candidate]
                         pay_text = bytes(pay_text[:split]) + new_total + bytes(pay_text[split + old_pay:])
                         line_text = bytes(line_text) + row
@@ -1139,8 +1142,8 @@ class _Assembly:
         else:
             self._parts_in_parallel(segments)
         with open(paths[0], "wb") as pay, open(paths[1], "wb") as lines, open(paths[2], "wb") as out:
-            pay.write(_csv_line(PAYOUT_COLUMNS))
-            lines.write(_csv_line(LINE_COLUMNS))
+            pay.write(csv_line(PAYOUT_COLUMNS).encode())
+            lines.write(csv_line(LINE_COLUMNS).encode())
             out.write(json_head)
             for position, number in enumerate(segments):
                 segment = self.segments[number]
@@ -1190,8 +1193,6 @@ class _Assembly:
     def _copy_part(self, number: int) -> None:
         segment = self.segments[number]
         pay_at, lines_at, json_at = self._offsets(number)
-        rows = _Collector()
-        writer = csv.writer(rows, lineterminator="\n")
         with _Copier(segment.spill(self.directory, "pay"), self._part(segment, "pay")) as pay, \
                 _Copier(segment.spill(self.directory, "lines"), self._part(segment, "lines")) as lines, \
                 _Copier(segment.spill(self.directory, "json"), self._part(segment, "json")) as out:
@@ -1200,7 +1201,7 @@ class _Assembly:
                     continue
                 unit = segment.cand_unit[at]
                 head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                new_total, row, insertion, old_pay, old_json, _ = self._patch(number, at, head, rows, writer)
+                new_total, row, insertion, old_pay, old_json, _ = self._patch(number, at, head)
                 split = pay_at[result] + segment.cand_pay[at]
                 pay.copy_to(split)
                 pay.write(new_total)
@@ -1331,12 +1332,6 @@ def _first(item: tuple) -> Any:
 
 def _program_and_period(item: tuple) -> tuple[str, str]:
     return item[0], item[1]
-
-
-def _csv_line(columns: Sequence[str]) -> bytes:
-    rows = _Collector()
-    csv.writer(rows, lineterminator="\n").writerow(columns)
-    return rows[0].encode()
 
 
 def _temporary(target: Path, name: str, temporaries: list[Path]) -> Path:

@@ -38,13 +38,14 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Mapping  # typing.Mapping's isinstance is several times slower
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO, Union
+from typing import Any, Callable, Iterable, Iterator, TextIO, Union
 
 from .errors import InputError
 
@@ -120,10 +121,39 @@ class Claim:
 
 
 # Facts files repeat most cells (counts, flags, dates, regions); typed values are
-# immutable, so a bounded cache of text -> value serves the repeats at a dict lookup.
-@lru_cache(maxsize=1 << 16)
+# immutable, so the value of a text is kept for its next occurrence and a repeat
+# costs one dict lookup. A plain dict (emptied when full, to bound memory) rather
+# than functools.lru_cache: the CSV readers look it up inline, without a call per
+# cell, and a miss does not pay for keeping recency order.
+_TYPED_TEXTS: dict[str, Value] = {}
+_TYPED_TEXTS_LIMIT = 1 << 16
+
+
 def type_text(text: str) -> Value | None:
     """The typed value of a cell or string (``None``: missing); raises ValueError for a bad one."""
+    value = _TYPED_TEXTS.get(text)
+    return value if value is not None else _type_new_text(text)
+
+
+def _type_new_text(text: str) -> Value | None:
+    """:func:`type_text` of a text not in :data:`_TYPED_TEXTS`, which keeps the value from now on."""
+    # Most cells that miss the cache are amounts such as 380486.37: ASCII digits
+    # with at most one point always have the decimal syntax (and no surrounding
+    # space), so two string tests replace the general path's regular expressions.
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        value: Value | None = Decimal(text)
+    else:
+        value = _type_text_general(text)
+        if value is None:
+            return None
+    if len(_TYPED_TEXTS) >= _TYPED_TEXTS_LIMIT:
+        _TYPED_TEXTS.clear()
+    _TYPED_TEXTS[text] = value
+    return value
+
+
+def _type_text_general(text: str) -> Value | None:
+    """:func:`type_text` by the typing rules alone, for any text (the reference the fast path must agree with)."""
     text = text.strip()
     if not text:
         return None
@@ -231,10 +261,28 @@ def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
         facts[PARTNER_ID] = partner_id
     if period:
         facts[PERIOD] = period
+    typed = _TYPED_TEXTS.get
     try:
         for name, value in record.items():
-            if name != PARTNER_ID and name != PERIOD:
-                _put(facts, problems, name, value)
+            if name == PARTNER_ID or name == PERIOD:
+                continue
+            # The usual fact, a new name with a finite Decimal, a bool or an already
+            # typed text, is stored here; _put does the rest (and words the problems).
+            if type(name) is str and name not in facts:
+                kind = type(value)
+                if kind is Decimal:
+                    if value.is_finite():
+                        facts[name] = value
+                        continue
+                elif kind is str:
+                    text_value = typed(value)
+                    if text_value is not None:
+                        facts[name] = text_value
+                        continue
+                elif kind is bool:
+                    facts[name] = value
+                    continue
+            _put(facts, problems, name, value)
     except RecursionError:  # nested (or self-referencing) mappings or lists
         problems.append("the record is nested too deeply")
     return FactRow(line, partner_id, period, facts, problems)
@@ -295,30 +343,40 @@ def _csv_facts(source: Path) -> Iterator[FactRow]:
         partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
         columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
         for line, cells in rows:
-            _check_width(cells, width, file, line)
+            if len(cells) != width:
+                _check_width(cells, width, file, line)
             yield _csv_fact_row(line, cells, partner_at, period_at, columns)
 
 
 def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,
                   columns: list[tuple[int, str]]) -> FactRow:
+    # The per-cell work of type_text is inlined (a cache lookup, a call only on a
+    # miss): a facts file has a dozen cells per row and millions of rows.
+    partner_id = cells[partner_at].strip()
+    period = cells[period_at].strip()
     problems: list[str] = []
-    facts: dict[str, Value] = {}
-    partner_id = _identifier(cells[partner_at], PARTNER_ID, problems)
-    period = _identifier(cells[period_at], PERIOD, problems)
-    if partner_id:
-        facts[PARTNER_ID] = partner_id
-    if period:
-        facts[PERIOD] = period
+    if partner_id and period:
+        facts: dict[str, Value] = {PARTNER_ID: partner_id, PERIOD: period}
+    else:
+        facts = {}
+        for name, text in ((PARTNER_ID, partner_id), (PERIOD, period)):
+            if text:
+                facts[name] = text
+            else:
+                problems.append(f"missing {name}")
+    typed = _TYPED_TEXTS.get
     for at, name in columns:
         text = cells[at]
-        if not text:
-            continue
-        try:
-            value = type_text(text)
-        except ValueError as error:
-            problems.append(f"{name}: {error}")
-            continue
-        if value is not None:
+        if text:
+            value = typed(text)
+            if value is None:
+                try:
+                    value = _type_new_text(text)
+                except ValueError as error:
+                    problems.append(f"{name}: {error}")
+                    continue
+                if value is None:
+                    continue
             facts[name] = value
     return FactRow(line, partner_id, period, facts, problems)
 
@@ -402,6 +460,9 @@ def _optional_identifier(value: Any, name: str, problems: list[str]) -> str | No
     return _identifier(value, name, problems) or None
 
 
+_CLAIM_ID = attrgetter("claim_id")
+
+
 def flag_duplicate_claims(claims: Iterable[Claim]) -> list[Claim]:
     """The claims in order, each one whose ``claim_id`` occurs more than once getting a problem saying so.
 
@@ -410,8 +471,11 @@ def flag_duplicate_claims(claims: Iterable[Claim]) -> list[Claim]:
     Idempotent: claims from :func:`read_claims` can be flagged again by the engine.
     """
     claims = list(claims)
-    counts = Counter(claim.claim_id for claim in claims if claim.claim_id)
-    return [_flag_duplicate(claim, counts[claim.claim_id]) if counts[claim.claim_id] > 1 else claim
+    counts = Counter(map(_CLAIM_ID, claims))
+    repeated = {claim_id for claim_id, count in counts.items() if count > 1 and claim_id}
+    if not repeated:
+        return claims
+    return [_flag_duplicate(claim, counts[claim.claim_id]) if claim.claim_id in repeated else claim
             for claim in claims]
 
 
@@ -445,9 +509,73 @@ def _csv_claims(source: Path) -> Iterator[Claim]:
         rows = _csv_rows(csv.reader(stream, strict=True), file)
         header = _csv_header(rows, file, CLAIM_COLUMNS)
         wanted = [(at, name) for at, name in enumerate(header) if name in CLAIM_COLUMNS + OPTIONAL_CLAIM_COLUMNS]
+        width = len(header)
+        usual_cells = itemgetter(*(header.index(name) for name in CLAIM_COLUMNS))
+        program_at = header.index("program_id") if "program_id" in header else None
         for line, cells in rows:
-            _check_width(cells, len(header), file, line)
-            yield normalize_claim({name: cells[at] for at, name in wanted}, line)
+            if len(cells) != width:
+                _check_width(cells, width, file, line)
+            claim = _usual_csv_claim(line, cells, usual_cells, program_at)
+            yield claim if claim is not None else normalize_claim({name: cells[at] for at, name in wanted}, line)
+
+
+def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[str]], tuple[str, ...]],
+                     program_at: int | None) -> Claim | None:
+    """The claim of a CSV row whose cells all have their usual shape, else ``None`` (:func:`normalize_claim` decides).
+
+    Equal to what :func:`normalize_claim` makes of the row, at a fraction of the
+    cost: identifiers are stripped texts, the amount and dates are typed as by
+    :func:`type_text` (for a text of date shape it gives exactly
+    ``_claim_date``'s date), the flag is a literal ``true`` / ``false``.
+    Anything else (a blank, a bad date, ``TRUE``...) goes the general way, which
+    words the problems. ``usual_cells`` picks the cells of :data:`CLAIM_COLUMNS`.
+    """
+    claim_id, partner_id, period, activity, amount, activity_end, submitted_on, preapproved = map(
+        str.strip, usual_cells(cells))
+    # Claims repeat their dates: most are found in the cache without type_text's call
+    # (a falsy value, 0 or false, is not a date and only takes type_text's way).
+    typed = _TYPED_TEXTS.get
+    try:
+        amount_value = type_text(amount)
+        activity_end_value = typed(activity_end) or type_text(activity_end)
+        submitted_on_value = typed(submitted_on) or type_text(submitted_on)
+    except ValueError:
+        return None
+    flag = _BOOLEANS.get(preapproved)
+    if (claim_id and partner_id and period and activity and flag is not None and type(amount_value) is Decimal
+            and type(activity_end_value) is date and type(submitted_on_value) is date):
+        program_id = (cells[program_at].strip() or None) if program_at is not None else None
+        return _problem_free_claim(claim_id, partner_id, period, activity, amount_value, activity_end_value,
+                                   submitted_on_value, flag, program_id, line)
+    return None
+
+
+# A frozen dataclass's __init__ sets every field through object.__setattr__, half of
+# what a usual claim costs to read; the reader writes the slots directly instead.
+# The unpacking fails at import if Claim's fields change; tests/test_reading.py
+# checks that the result equals Claim(...).
+(_set_claim_id, _set_partner_id, _set_period, _set_activity, _set_amount, _set_activity_end, _set_submitted_on,
+ _set_preapproved, _set_program_id, _set_line, _set_problems) = (
+    Claim.__dict__[name].__set__ for name in Claim.__slots__)
+
+
+def _problem_free_claim(claim_id: str, partner_id: str, period: str, activity: str, amount: Decimal,
+                        activity_end: date, submitted_on: date, preapproved: bool, program_id: str | None,
+                        line: int) -> Claim:
+    """``Claim(claim_id, ..., line)`` (no problems) for values already checked, without ``Claim.__init__``."""
+    claim = object.__new__(Claim)
+    _set_claim_id(claim, claim_id)
+    _set_partner_id(claim, partner_id)
+    _set_period(claim, period)
+    _set_activity(claim, activity)
+    _set_amount(claim, amount)
+    _set_activity_end(claim, activity_end)
+    _set_submitted_on(claim, submitted_on)
+    _set_preapproved(claim, preapproved)
+    _set_program_id(claim, program_id)
+    _set_line(claim, line)
+    _set_problems(claim, ())
+    return claim
 
 
 # -- files -----------------------------------------------------------------------------------

@@ -35,11 +35,14 @@ import operator
 from itertools import compress
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import EvaluationError
 from .ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
 from .backend import Condition
+
+if TYPE_CHECKING:
+    from .generated import GeneratedMatcher
 
 __all__ = ["Evaluator", "compile_expression", "CompiledBackend", "CompiledMatcher"]
 
@@ -126,16 +129,15 @@ class CompiledBackend:
 
     name = "compiled"
 
-    def compile(self, conditions: Sequence[Condition], *, ruleset_name: str) -> CompiledMatcher:
-        """``ruleset_name`` is part of the backend interface; closures need no name."""
+    def compile(self, conditions: Sequence[Condition], *, ruleset_name: str) -> "GeneratedMatcher":
+        """``ruleset_name`` is part of the backend interface; generated functions need no name."""
+        from .generated import GeneratedMatcher  # generated.py builds on this module
+
         ids = [condition.rule_id for condition in conditions]
         duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
         if duplicates:
             raise ValueError(f"duplicate rule ids in {ruleset_name}: {', '.join(duplicates)}")
-        return CompiledMatcher(
-            [(condition.rule_id, compile_expression(condition.expression.node)) for condition in conditions],
-            boolean=all(_is_boolean(condition.expression.node) for condition in conditions),
-        )
+        return GeneratedMatcher(conditions)
 
 
 # --- describing values in error messages -------------------------------------------------

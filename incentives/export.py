@@ -42,8 +42,9 @@ def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> N
     # run.json is the commit mark, written last: while the CSVs are replaced, no run.json
     # claims them, so a run killed between two renames never leaves a folder that mixes runs.
     (target / "run.json").unlink(missing_ok=True)
-    _write_atomic(target / "payouts.csv", "".join([csv_line(PAYOUT_COLUMNS), *map(payout_text, run.results)]))
-    _write_atomic(target / "lines.csv", "".join([csv_line(LINE_COLUMNS), *map(lines_text, run.results)]))
+    rows = [result_rows(result) for result in run.results]
+    _write_atomic(target / "payouts.csv", "".join([csv_line(PAYOUT_COLUMNS), *(payout for payout, _ in rows)]))
+    _write_atomic(target / "lines.csv", "".join([csv_line(LINE_COLUMNS), *(lines for _, lines in rows)]))
     _write_atomic(target / "run.json", run.model_dump_json(indent=1) + "\n")
 
 
@@ -88,8 +89,8 @@ def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> lis
 # --- CSV text without csv.writer ---------------------------------------------------------------
 #
 # csv.writer is the definition of the files' text (``payout_row`` and ``line_row`` through
-# ``csv.writer(lineterminator="\n")``, QUOTE_MINIMAL); ``payout_text`` and ``lines_text``
-# write the same text several times faster: most cells need no quoting, and the
+# ``csv.writer(lineterminator="\n")``, QUOTE_MINIMAL); ``result_rows`` writes the same
+# text several times faster: most cells need no quoting, and the
 # cells that may (ids, texts, formulas) are checked by one regular expression.
 
 
@@ -120,9 +121,10 @@ def _csv_special() -> tuple[str, bool]:
 
 
 _CSV_SPECIAL, _CSV_QUOTING_KNOWN = _csv_special()
-_CSV_NEEDS_QUOTES = re.compile("|".join(map(re.escape, _CSV_SPECIAL)) or "(?!)").search
+_CSV_NEEDS_QUOTES = re.compile(f"[{re.escape(_CSV_SPECIAL)}]" if _CSV_SPECIAL else "(?!)").search
 # in cells joined with their commas: a special character other than the delimiter
-_CSV_NEEDS_CARE = re.compile("|".join(map(re.escape, _CSV_SPECIAL.replace(",", ""))) or "(?!)").search
+_CSV_NEEDS_CARE = re.compile(f"[{re.escape(_CSV_SPECIAL.replace(',', ''))}]" if _CSV_SPECIAL.strip(",")
+                             else "(?!)").search
 
 
 def csv_line(cells: Iterable[str]) -> str:
@@ -136,49 +138,58 @@ def csv_line(cells: Iterable[str]) -> str:
 
 
 def csv_cell(text: str) -> str:
-    """One cell as csv.writer writes it (in a row of two cells or more)."""
-    return text if _CSV_NEEDS_QUOTES(text) is None else '"' + text.replace('"', '""') + '"'
+    """One cell as csv.writer writes it in a row of two cells or more (cells are quoted one by one)."""
+    if _CSV_NEEDS_QUOTES(text) is None:
+        return text
+    if _CSV_QUOTING_KNOWN:
+        return '"' + text.replace('"', '""') + '"'
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]
 
 
-def payout_text(result: "PayoutResult") -> str:
-    """The result's ``payouts.csv`` row with its line ending: ``payout_row`` as csv.writer writes it."""
+def result_rows(result: "PayoutResult") -> tuple[str, str]:
+    """The result's ``payouts.csv`` row and ``lines.csv`` rows, with their line endings, as csv.writer
+    writes ``payout_row`` and ``line_row``.
+
+    Cells are joined with their commas, then the joined text is checked: as many
+    commas as cells call for and no other character csv.writer quotes means no
+    cell needed quotes. The formula, often quoted (thousands separators), is
+    quoted on its own; anything else quoted goes through csv.writer's rules cell by cell.
+    """
     values = result.__dict__
+    places = values["details"].get("places", 2)
+    head = f'{values["partner_id"]},{values["period"]},{values["program_id"]},'
+    if head.count(",") != 3 or _CSV_NEEDS_CARE(head) is not None or not _CSV_QUOTING_KNOWN:
+        ids = (values["partner_id"], values["period"], values["program_id"])
+        return (csv_line(payout_row(result)),
+                "".join([csv_line(line_row(ids, line, places)) for line in values["lines"]]))
     attainment, version, tier, currency = (values["attainment"], values["program_version"], values["tier"],
                                            values["currency"])
-    text = (f'{values["partner_id"]},{values["period"]},{values["program_id"]},'
-            f'{"" if version is None else version},{values["status"]},{tier or ""},'
+    rest = (f'{"" if version is None else version},{values["status"]},{tier or ""},'
             f'{"" if attainment is None else format(attainment.quantize(ATTAINMENT_PLACES), "f")},'
-            f'{amount_text(values["total"], values["details"].get("places", 2))},{currency or ""}\n')
-    if text.count(",") == 8 and _CSV_NEEDS_CARE(text, 0, len(text) - 1) is None and _CSV_QUOTING_KNOWN:
-        return text
-    return csv_line(payout_row(result))
-
-
-def lines_text(result: "PayoutResult") -> str:
-    """The result's ``lines.csv`` rows with their line endings: ``line_row`` as csv.writer writes it."""
-    values = result.__dict__
+            f'{amount_text(values["total"], places)},{currency or ""}\n')
+    if rest.count(",") == 5 and _CSV_NEEDS_CARE(rest, 0, len(rest) - 1) is None:
+        payout = head + rest
+    else:
+        payout = csv_line(payout_row(result))
     lines = values["lines"]
     if not lines:
-        return ""
-    places = values["details"].get("places", 2)
-    head = (values["partner_id"], values["period"], values["program_id"])
-    prefix = f"{head[0]},{head[1]},{head[2]},"
-    if prefix.count(",") != 3 or _CSV_NEEDS_CARE(prefix) is not None or not _CSV_QUOTING_KNOWN:
-        return "".join([csv_line(line_row(head, line, places)) for line in lines])
+        return payout, ""
     rows = []
     for line in lines:
         fields = line.__dict__
         basis, rate = fields["basis"], fields["rate"]
-        # the formula is the one cell often quoted (thousands separators): it is quoted on its own
         middle = (f'{fields["n"]},{fields["kind"]},{fields["rule_id"]},{fields["description"]},'
                   f'{"" if basis is None else amount_text(basis, places)},'
                   f'{"" if rate is None else format(rate.normalize(), "f")},'
                   f'{amount_text(fields["amount"], places)},')
-        if middle.count(",") != 7 or _CSV_NEEDS_CARE(middle) is not None:
-            rows.append(csv_line(line_row(head, line, places)))
+        if middle.count(",") == 7 and _CSV_NEEDS_CARE(middle) is None:
+            rows.append(f"{head}{middle}{csv_cell(fields['formula'])}\n")
         else:
-            rows.append(f"{prefix}{middle}{csv_cell(fields['formula'])}\n")
-    return "".join(rows)
+            ids = (values["partner_id"], values["period"], values["program_id"])
+            rows.append(csv_line(line_row(ids, line, places)))
+    return payout, "".join(rows)
 
 
 def amount_text(amount: Decimal, places: int) -> str:

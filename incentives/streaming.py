@@ -33,6 +33,7 @@ import csv
 import io
 import itertools
 import json
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -60,8 +61,7 @@ from .export import (
     csv_cell,
     csv_line,
     fingerprint,
-    lines_text,
-    payout_text,
+    result_rows,
 )
 from .inputs import FactRow
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
@@ -330,8 +330,8 @@ class _Renderer:
             if known is None:
                 known = self._program(program_id, version)
             program, budget = known
-            pay = payout_text(result).encode()
-            lines = lines_text(result).encode()
+            pay, lines = result_rows(result)
+            pay, lines = pay.encode(), lines.encode()
             stop = end if position == last else json_text.index(_RESULT_END, start + 1) + len(_RESULT_END) - 1
             if status == "ok" and budget and total > 0:
                 self._candidate(result, unit, len(statuses), pay, json_text.index(_LINES_END, start) - start)
@@ -688,6 +688,8 @@ class _BudgetLines:
     def __init__(self, scale: Any):
         self.scale = scale
         self.rate_text = f"{scale.factor.normalize():f}"
+        # the row's cells between n and basis: kind, rule_id, description
+        self.row_middle = f",budget,budget,{csv_cell(scale.description)},"
         self.checks = self.CHECKS
         probe = dict(scale.line(987654321, Decimal(1), Decimal(1)), basis=Decimal("111111111.111111111"),
                      amount=Decimal("-222222222.222222222"), formula="@@budget formula@@")
@@ -722,8 +724,8 @@ class _BudgetLines:
         if self.parts is None:
             text = self._pydantic(new_line(scale.line(n, total, new_total)))
         places = scale.places
-        row = csv_line((head[0], head[1], head[2], str(n), "budget", "budget", scale.description,
-                        amount_text(total, places), self.rate_text, amount_text(adjustment, places), formula))
+        row = (f"{csv_cell(head[0])},{csv_cell(head[1])},{csv_cell(head[2])},{n}{self.row_middle}"
+               f"{amount_text(total, places)},{self.rate_text},{amount_text(adjustment, places)},{csv_cell(formula)}\n")
         return text, row.encode()
 
 
@@ -1077,7 +1079,7 @@ class _Assembly:
         summary.periods = sorted(period for period in periods if period)
         summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
 
-    def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int, int]:
+    def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int]:
         """A budget candidate's new total (payouts.csv), budget row (lines.csv) and run.json insertion,
         with the lengths of the old text they replace: the old total in the row and in run.json."""
         segment = self.segments[number]
@@ -1085,10 +1087,9 @@ class _Assembly:
         total, new_total = segment.cand_total[at], segment.cand_new[at]  # type: ignore[attr-defined]
         line_json, row = lines.render(head, segment.cand_nlines[at] + 1, total, new_total)
         places = lines.scale.places
-        old_total = str(total).encode()
         return (amount_text(new_total, places).encode(), row,
-                line_json + _LINES_END + str(new_total).encode(),
-                len(amount_text(total, places).encode()), len(_LINES_END) + len(old_total), 0)
+                b"".join((line_json, _LINES_END, str(new_total).encode())),
+                len(amount_text(total, places)), len(_LINES_END) + len(str(total)))
 
     def _write_here(self, paths: list[Path], json_head: bytes) -> None:
         """The three files in output order, in this process, from any order of records."""
@@ -1111,7 +1112,7 @@ class _Assembly:
                     if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore
                         unit = bisect_right(self._unit_results_starts(segment), result) - 1
                         head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                        new_total, row, insertion, old_pay, old_json, _ = self._patch(number, candidate, head)
+                        new_total, row, insertion, old_pay, old_json = self._patch(number, candidate, head)
                         split, lines_end = segment.cand_pay[candidate], segment.cand_json[candidate]
                         pay_text = bytes(pay_text[:split]) + new_total + bytes(pay_text[split + old_pay:])
                         line_text = bytes(line_text) + row
@@ -1135,29 +1136,30 @@ class _Assembly:
 
     def _write_parts(self, paths: list[Path], json_head: bytes, segments: list[int]) -> None:
         """The three files when the records came in output order: one process per segment copies its
-        spill files into its part of each file (patching in budget lines); the parts are then joined."""
+        spill files into its part of each file (patching in budget lines); the first part, which the
+        files' heads begin, becomes each file, and the others are appended to it."""
+        heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
         if len(segments) == 1 or not _fork_available():
-            for number in segments:
-                self._part_worker(number, None)
-        else:
-            self._parts_in_parallel(segments)
-        with open(paths[0], "wb") as pay, open(paths[1], "wb") as lines, open(paths[2], "wb") as out:
-            pay.write(csv_line(PAYOUT_COLUMNS).encode())
-            lines.write(csv_line(LINE_COLUMNS).encode())
-            out.write(json_head)
             for position, number in enumerate(segments):
-                segment = self.segments[number]
-                _append(pay, self._part(segment, "pay"))
-                _append(lines, self._part(segment, "lines"))
-                _append(out, self._part(segment, "json"), skip=1 if position == 0 else 0)
-            out.write(b"\n ]")
+                self._part_worker(number, heads if position == 0 else None, None)
+        else:
+            self._parts_in_parallel(segments, heads)
+        first = self.segments[segments[0]]
+        for path, stream in zip(paths, ("pay", "lines", "json")):
+            with open(self._part(first, stream), "ab") as joined:
+                for number in segments[1:]:
+                    _append(joined, self._part(self.segments[number], stream))
+                if stream == "json":
+                    joined.write(b"\n ]")
+            os.replace(self._part(first, stream), path)
 
-    def _parts_in_parallel(self, segments: list[int]) -> None:
+    def _parts_in_parallel(self, segments: list[int], heads: tuple[bytes, bytes, bytes]) -> None:
         context = multiprocessing.get_context("fork")
         children = []
-        for number in segments:
+        for position, number in enumerate(segments):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=self._part_worker, args=(number, send), daemon=True,
+            process = context.Process(target=self._part_worker, daemon=True,
+                                      args=(number, heads if position == 0 else None, send),
                                       name=f"incentives-write-{number}")
             process.start()
             send.close()
@@ -1176,13 +1178,13 @@ class _Assembly:
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
 
-    def _part_worker(self, number: int, connection: Any) -> None:
+    def _part_worker(self, number: int, heads: tuple[bytes, bytes, bytes] | None, connection: Any) -> None:
         """Copy one segment's spill files into its parts; ``connection``: report to the parent (a fork)."""
         if connection is None:
-            self._copy_part(number)
+            self._copy_part(number, heads)
             return
         try:
-            self._copy_part(number)
+            self._copy_part(number, heads)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
             connection.send(("crash", f"{type(error).__name__}: {error}"))
         else:
@@ -1190,31 +1192,29 @@ class _Assembly:
         finally:
             connection.close()
 
-    def _copy_part(self, number: int) -> None:
+    def _copy_part(self, number: int, heads: tuple[bytes, bytes, bytes] | None) -> None:
+        """One segment's spill files, budget lines patched in, into its part files; ``heads``: the files'
+        beginnings, for the first part (which becomes the file: its run.json part starts without a comma)."""
         segment = self.segments[number]
         pay_at, lines_at, json_at = self._offsets(number)
-        with _Copier(segment.spill(self.directory, "pay"), self._part(segment, "pay")) as pay, \
-                _Copier(segment.spill(self.directory, "lines"), self._part(segment, "lines")) as lines, \
-                _Copier(segment.spill(self.directory, "json"), self._part(segment, "json")) as out:
+        pay_head, lines_head, json_head = heads or (b"", b"", b"")
+        directory = self.directory
+        with _Splicer(segment.spill(directory, "pay"), self._part(segment, "pay"), pay_head) as pay, \
+                _Splicer(segment.spill(directory, "lines"), self._part(segment, "lines"), lines_head) as lines, \
+                _Splicer(segment.spill(directory, "json"), self._part(segment, "json"), json_head,
+                         skip=1 if heads else 0) as out:
             for at, result in enumerate(segment.cand_result):
                 if segment.cand_new[at] is None:  # type: ignore[attr-defined]
                     continue
                 unit = segment.cand_unit[at]
                 head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                new_total, row, insertion, old_pay, old_json, _ = self._patch(number, at, head)
+                new_total, row, insertion, old_pay, old_json = self._patch(number, at, head)
                 split = pay_at[result] + segment.cand_pay[at]
-                pay.copy_to(split)
-                pay.write(new_total)
-                pay.skip_to(split + old_pay)
-                lines.copy_to(lines_at[result + 1])
-                lines.write(row)
+                pay.replace(split, split + old_pay, new_total)
+                lines_end = lines_at[result + 1]
+                lines.replace(lines_end, lines_end, row)
                 lines_end = json_at[result] + segment.cand_json[at]
-                out.copy_to(lines_end)
-                out.write(insertion)
-                out.skip_to(lines_end + old_json)
-            pay.copy_rest()
-            lines.copy_rest()
-            out.copy_rest()
+                out.replace(lines_end, lines_end + old_json, insertion)
 
 
 class _Aggregate:
@@ -1289,41 +1289,65 @@ def _append(target: Any, part: Path, skip: int = 0) -> None:
             size -= copied
 
 
-class _Copier:
-    """Copies a spill file to a part file, with pieces written in and spans skipped on the way."""
+class _Splicer:
+    """Writes a spill file into a part file with spans replaced on the way.
 
-    def __init__(self, source: Path, target: Path):
-        # big buffers: the pieces between two budget candidates are small, and each would be a system call
-        self.source = open(source, "rb", buffering=1 << 22)
-        self.target = open(target, "wb", buffering=1 << 22)
-        self.position = 0
+    The spill file is mapped into memory; the slices between replacements and the
+    new pieces are gathered and written out a few megabytes at a time, so a
+    replacement costs two list appends rather than reads, writes and seeks.
+    """
 
-    def copy_to(self, position: int) -> None:
-        remaining = position - self.position
-        while remaining > 0:
-            chunk = self.source.read(min(remaining, 1 << 22))
-            if not chunk:
-                raise RuntimeError("a spill file is shorter than its index")
-            self.target.write(chunk)
-            remaining -= len(chunk)
-        self.position = position
+    BLOCK = 4 << 20
 
-    def skip_to(self, position: int) -> None:
-        self.source.seek(position)
-        self.position = position
+    def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
+        with open(source, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            self.map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self.view = memoryview(self.map) if self.map is not None else memoryview(b"")
+        self.target = open(target, "wb", buffering=0)
+        self.pieces: list[Any] = [head]
+        self.size = len(head)
+        self.position = skip
 
-    def write(self, data: bytes) -> None:
-        self.target.write(data)
+    def replace(self, start: int, end: int, data: bytes) -> None:
+        """Copy the spill file up to ``start``, write ``data``, and go on from ``end``."""
+        if start < self.position or end > len(self.view):
+            raise RuntimeError("a spill file does not match its index")
+        self._emit(self.view[self.position:start])
+        self.pieces.append(data)
+        self.size += len(data)
+        self.position = end
 
-    def copy_rest(self) -> None:
-        shutil.copyfileobj(self.source, self.target, 1 << 22)
+    def _emit(self, piece: memoryview) -> None:
+        if len(piece) >= self.BLOCK:  # a long stretch without replacements: written as it is
+            self._flush()
+            self.target.write(piece)
+            return
+        self.pieces.append(piece)
+        self.size += len(piece)
+        if self.size >= self.BLOCK:
+            self._flush()
 
-    def __enter__(self) -> "_Copier":
+    def _flush(self) -> None:
+        if self.pieces:
+            self.target.write(b"".join(self.pieces))
+            self.pieces.clear()
+            self.size = 0
+
+    def __enter__(self) -> "_Splicer":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.source.close()
-        self.target.close()
+        try:
+            if exc_info[0] is None:
+                self._emit(self.view[self.position:])
+                self._flush()
+        finally:
+            self.pieces.clear()
+            self.view.release()
+            if self.map is not None:
+                self.map.close()
+            self.target.close()
 
 
 def _first(item: tuple) -> Any:

@@ -83,7 +83,11 @@ def format_amount(d: Decimal, places: int) -> str:
     """
     if not d.is_finite():
         raise ValueError(f"{d} is not an amount")
-    return _fixed(format(d, "z,f"), places)
+    text = format(d, "z,f")
+    point = text.find(".")
+    if point >= 0 and len(text) - point - 1 == places:  # a rounded amount: already as shown
+        return text
+    return _fixed(text, places)
 
 
 def plain_amount(d: Decimal, places: int) -> str:

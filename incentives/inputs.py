@@ -472,9 +472,9 @@ def flag_duplicate_claims(claims: Iterable[Claim]) -> list[Claim]:
     """
     claims = list(claims)
     counts = Counter(map(_CLAIM_ID, claims))
-    repeated = {claim_id for claim_id, count in counts.items() if count > 1 and claim_id}
-    if not repeated:
+    if len(counts) == len(claims):
         return claims
+    repeated = {claim_id for claim_id, count in counts.items() if count > 1 and claim_id}
     return [_flag_duplicate(claim, counts[claim.claim_id]) if claim.claim_id in repeated else claim
             for claim in claims]
 
@@ -527,18 +527,18 @@ def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[st
     cost: identifiers are stripped texts, the amount and dates are typed as by
     :func:`type_text` (for a text of date shape it gives exactly
     ``_claim_date``'s date), the flag is a literal ``true`` / ``false``.
-    Anything else (a blank, a bad date, ``TRUE``...) goes the general way, which
-    words the problems. ``usual_cells`` picks the cells of :data:`CLAIM_COLUMNS`.
+    Anything else (a blank, a bad date, `` true``, ``TRUE``...) goes the general
+    way, which words the problems. ``usual_cells`` picks the cells of :data:`CLAIM_COLUMNS`.
     """
-    claim_id, partner_id, period, activity, amount, activity_end, submitted_on, preapproved = map(
-        str.strip, usual_cells(cells))
-    # Claims repeat their dates: most are found in the cache without type_text's call
-    # (a falsy value, 0 or false, is not a date and only takes type_text's way).
+    claim_id, partner_id, period, activity, amount, activity_end, submitted_on, preapproved = usual_cells(cells)
+    claim_id, partner_id, period, activity = claim_id.strip(), partner_id.strip(), period.strip(), activity.strip()
+    # type_text inlined: claims repeat their dates, found by the lookup alone (a falsy
+    # value, 0 or false, is not a date and is only typed again).
     typed = _TYPED_TEXTS.get
     try:
-        amount_value = type_text(amount)
-        activity_end_value = typed(activity_end) or type_text(activity_end)
-        submitted_on_value = typed(submitted_on) or type_text(submitted_on)
+        amount_value = typed(amount) or _type_new_text(amount)
+        activity_end_value = typed(activity_end) or _type_new_text(activity_end)
+        submitted_on_value = typed(submitted_on) or _type_new_text(submitted_on)
     except ValueError:
         return None
     flag = _BOOLEANS.get(preapproved)

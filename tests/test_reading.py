@@ -239,6 +239,14 @@ def test_read_claims_mixes_fast_and_general_claims_in_file_order(tmp_path: Path)
     assert claims[3].problems == ("missing claim_id",)
 
 
+def test_the_example_claims_read_as_normalize_claim_reads_them() -> None:
+    path = Path(__file__).parent.parent / "examples" / "claims_2027Q1.csv"
+    with path.open(encoding="utf-8", newline="") as stream:
+        records = list(csv.DictReader(stream))
+    expected = flag_duplicate_claims(normalize_claim(record, line) for line, record in enumerate(records, 2))
+    assert [claim_fields(claim) for claim in read_claims(path)] == [claim_fields(claim) for claim in expected]
+
+
 @given(st.lists(st.sampled_from(["C1", "C2", "C3", ""]), max_size=8))
 def test_duplicate_claim_ids_are_flagged_once_each_and_blank_ids_never(claim_ids: list[str]) -> None:
     claims = [Claim(claim_id, "P1", "2027-Q1", "event", Decimal(1), None, None, False) for claim_id in claim_ids]

@@ -391,6 +391,9 @@ def _totals_and_counts(results: Sequence[PayoutResult],
     for result in results:
         values = result.__dict__
         program_id = values["program_id"]
-        totals[program_id] = totals.get(program_id, Decimal(0)) + values["total"]
-        counts.setdefault(program_id, {"ok": 0, "ineligible": 0, "error": 0})[values["status"]] += 1
+        if program_id not in totals:  # an orphan claim's "(no MDF program)": no default built per result
+            totals[program_id] = Decimal(0)
+            counts[program_id] = {"ok": 0, "ineligible": 0, "error": 0}
+        totals[program_id] += values["total"]
+        counts[program_id][values["status"]] += 1
     return totals, counts

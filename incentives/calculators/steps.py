@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from operator import attrgetter
 from typing import Any, Sequence
 
 from ..errors import EvaluationError
@@ -214,6 +215,9 @@ def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
     return BudgetScale.of(budget, requested, places), apportion(totals, budget, places)
 
 
+_partner_id = attrgetter("partner_id")
+
+
 def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> Decimal | None:
     """Scale ``results`` (one program, one period) down to ``budget`` if their total exceeds it.
 
@@ -222,7 +226,7 @@ def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) 
     new totals add up to the budget exactly.
     """
     paying = [result for result in results if result.status == "ok" and result.total > ZERO]
-    ordered = sorted(paying, key=lambda result: result.partner_id)
+    ordered = sorted(paying, key=_partner_id)
     scaled = scale_to_budget([(result.partner_id, result.total) for result in ordered], budget, places)
     if scaled is None:
         return None

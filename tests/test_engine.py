@@ -101,6 +101,15 @@ def test_run_pauses_the_garbage_collector_and_restores_it(engine_for):
     assert gc.isenabled()
 
 
+def test_run_to_pauses_the_garbage_collector_and_restores_it(engine_for, tmp_path):
+    engine = engine_for(program_text(FLAT.format(rate="1%")))
+    seen = []
+    engine.run_to(tmp_path / "out", [record("P1"), record("P2")], progress=lambda done: seen.append(gc.isenabled()))
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    assert (tmp_path / "out" / "run.json").exists()
+
+
 def test_run_leaves_a_disabled_collector_disabled_and_restores_it_after_an_exception(engine_for):
     engine = engine_for(program_text(FLAT.format(rate="1%")))
     gc.disable()

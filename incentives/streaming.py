@@ -33,7 +33,6 @@ import csv
 import io
 import itertools
 import json
-import mmap
 import multiprocessing
 import os
 import pickle
@@ -1292,47 +1291,57 @@ def _append(target: Any, part: Path, skip: int = 0) -> None:
 class _Splicer:
     """Writes a spill file into a part file with spans replaced on the way.
 
-    The spill file is mapped into memory; the slices between replacements and the
-    new pieces are gathered and written out a few megabytes at a time, so a
-    replacement costs two list appends rather than reads, writes and seeks.
+    The spill file is read a few megabytes at a time; the slices between
+    replacements (views of what was read) and the new pieces are gathered and
+    written out a few megabytes at a time, so a replacement costs a few list
+    appends rather than reads, writes and seeks of its own.
     """
 
     BLOCK = 4 << 20
 
     def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
-        with open(source, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            self.map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        self.view = memoryview(self.map) if self.map is not None else memoryview(b"")
+        self.source = os.open(source, os.O_RDONLY)
         self.target = open(target, "wb", buffering=0)
+        self.window = memoryview(b"")
+        self.window_start = 0
         self.pieces: list[Any] = [head]
         self.size = len(head)
         self.position = skip
 
     def replace(self, start: int, end: int, data: bytes) -> None:
         """Copy the spill file up to ``start``, write ``data``, and go on from ``end``."""
-        if start < self.position or end > len(self.view):
+        if start < self.position:
             raise RuntimeError("a spill file does not match its index")
-        self._emit(self.view[self.position:start])
+        self._copy(start)
         self.pieces.append(data)
         self.size += len(data)
         self.position = end
 
-    def _emit(self, piece: memoryview) -> None:
-        if len(piece) >= self.BLOCK:  # a long stretch without replacements: written as it is
-            self._flush()
-            self.target.write(piece)
-            return
-        self.pieces.append(piece)
-        self.size += len(piece)
-        if self.size >= self.BLOCK:
-            self._flush()
+    def _copy(self, end: int | None) -> None:
+        """The spill file from the current position up to ``end`` (None: its end)."""
+        position = self.position
+        while end is None or position < end:
+            offset = position - self.window_start
+            if not 0 <= offset < len(self.window):
+                # the views already gathered keep the previous window alive until written
+                self.window = memoryview(os.pread(self.source, self.BLOCK, position))
+                self.window_start, offset = position, 0
+                if not self.window:
+                    if end is None:
+                        break
+                    raise RuntimeError("a spill file is shorter than its index")
+            piece = self.window[offset:offset + (end - position) if end is not None else None]
+            self.pieces.append(piece)
+            self.size += len(piece)
+            position += len(piece)
+            if self.size >= self.BLOCK:
+                self._flush()
+        self.position = position
 
     def _flush(self) -> None:
-        if self.pieces:
-            self.target.write(b"".join(self.pieces))
-            self.pieces.clear()
-            self.size = 0
+        self.target.write(b"".join(self.pieces))
+        self.pieces.clear()
+        self.size = 0
 
     def __enter__(self) -> "_Splicer":
         return self
@@ -1340,13 +1349,11 @@ class _Splicer:
     def __exit__(self, *exc_info: object) -> None:
         try:
             if exc_info[0] is None:
-                self._emit(self.view[self.position:])
+                self._copy(None)
                 self._flush()
         finally:
             self.pieces.clear()
-            self.view.release()
-            if self.map is not None:
-                self.map.close()
+            os.close(self.source)
             self.target.close()
 
 

@@ -368,6 +368,11 @@ def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,
     for at, name in columns:
         text = cells[at]
         if text:
+            # A number with a point is usually an amount, seen once: typed (as in
+            # _type_new_text) without a cache lookup or entry.
+            if "." in text and text.isascii() and text.replace(".", "", 1).isdigit():
+                facts[name] = Decimal(text)
+                continue
             value = typed(text)
             if value is None:
                 try:
@@ -532,11 +537,13 @@ def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[st
     """
     claim_id, partner_id, period, activity, amount, activity_end, submitted_on, preapproved = usual_cells(cells)
     claim_id, partner_id, period, activity = claim_id.strip(), partner_id.strip(), period.strip(), activity.strip()
-    # type_text inlined: claims repeat their dates, found by the lookup alone (a falsy
-    # value, 0 or false, is not a date and is only typed again).
+    # type_text inlined: an amount is seldom repeated, so a plain one is typed (as in
+    # _type_new_text) without the cache; dates repeat and are found by the lookup
+    # alone (a falsy value, 0 or false, is not a date and is only typed again).
     typed = _TYPED_TEXTS.get
     try:
-        amount_value = typed(amount) or _type_new_text(amount)
+        amount_value = (Decimal(amount) if amount.isascii() and amount.replace(".", "", 1).isdigit()
+                        else typed(amount) or _type_new_text(amount))
         activity_end_value = typed(activity_end) or _type_new_text(activity_end)
         submitted_on_value = typed(submitted_on) or _type_new_text(submitted_on)
     except ValueError:

@@ -148,6 +148,14 @@ def csv_cell(text: str) -> str:
     return buffer.getvalue()[:-2]
 
 
+def csv_head(partner_id: str, period: str, program_id: str) -> str:
+    """The first three cells of a ``payouts.csv`` or ``lines.csv`` row, with the comma after them."""
+    head = f"{partner_id},{period},{program_id},"
+    if head.count(",") == 3 and _CSV_NEEDS_CARE(head) is None:
+        return head
+    return f"{csv_cell(partner_id)},{csv_cell(period)},{csv_cell(program_id)},"
+
+
 def result_rows(result: "PayoutResult") -> tuple[str, str]:
     """The result's ``payouts.csv`` row and ``lines.csv`` rows, with their line endings, as csv.writer
     writes ``payout_row`` and ``line_row``.
@@ -159,8 +167,8 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
     """
     values = result.__dict__
     places = values["details"].get("places", 2)
-    head = f'{values["partner_id"]},{values["period"]},{values["program_id"]},'
-    if head.count(",") != 3 or _CSV_NEEDS_CARE(head) is not None or not _CSV_QUOTING_KNOWN:
+    head = csv_head(values["partner_id"], values["period"], values["program_id"])
+    if not _CSV_QUOTING_KNOWN:
         ids = (values["partner_id"], values["period"], values["program_id"])
         return (csv_line(payout_row(result)),
                 "".join([csv_line(line_row(ids, line, places)) for line in values["lines"]]))

@@ -58,6 +58,7 @@ from .export import (
     OutputExistsError,
     amount_text,
     csv_cell,
+    csv_head,
     csv_line,
     fingerprint,
     result_rows,
@@ -86,7 +87,8 @@ _RESULT_END = b"\n  },"  # a closing brace at indent 2 ends a result: anything n
 _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # In run.json a result's fields sit at indent 3 and its lines' fields at 5; the lines
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
-_LINES_END = b'\n   ],\n   "total": "'
+_LINES_END_TEXT = '\n   ],\n   "total": "'
+_LINES_END = _LINES_END_TEXT.encode()
 _WINDOW = 4 << 20
 _ERROR_SAMPLES = 50
 
@@ -693,7 +695,7 @@ class _BudgetLines:
         probe = dict(scale.line(987654321, Decimal(1), Decimal(1)), basis=Decimal("111111111.111111111"),
                      amount=Decimal("-222222222.222222222"), formula="@@budget formula@@")
         text = self._pydantic(new_line(probe))
-        sentinels = (b"987654321", b'"111111111.111111111"', b'"-222222222.222222222"', b'"@@budget formula@@"')
+        sentinels = ("987654321", '"111111111.111111111"', '"-222222222.222222222"', '"@@budget formula@@"')
         parts, rest = [], text
         for sentinel in sentinels:
             before, found, rest = rest.partition(sentinel)
@@ -704,28 +706,32 @@ class _BudgetLines:
         self.parts = (*parts, rest)
 
     @staticmethod
-    def _pydantic(line: PayoutLine) -> bytes:
-        return b",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).replace(b"\n", b"\n    ")
+    def _pydantic(line: PayoutLine) -> str:
+        return ",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).decode().replace("\n", "\n    ")
 
-    def render(self, head: tuple[str, str, str], n: int, total: Decimal, new_total: Decimal) -> tuple[bytes, bytes]:
-        """The line's run.json text (with its leading separator) and its lines.csv row."""
+    def patch(self, head: tuple[str, str, str], n: int, total: Decimal,
+              new_total: Decimal) -> tuple[bytes, bytes, bytes, int, int]:
+        """What a scaled result's texts take: its new total cell (payouts.csv), its budget row (lines.csv)
+        and what follows its lines in run.json (the budget line, the lines' end, the new total); with
+        the lengths of what they replace: the old total cell, and the lines' end and old total in run.json."""
         scale = self.scale
+        places = scale.places
         adjustment = new_total - total
         formula = scale.formula(total, new_total, adjustment)
         parts = self.parts
         if parts is not None:
-            text = b"".join((parts[0], str(n).encode(), parts[1], f'"{total}"'.encode(), parts[2],
-                             f'"{adjustment}"'.encode(), parts[3], _json_text(formula).encode(), parts[4]))
+            line = f'{parts[0]}{n}{parts[1]}"{total}"{parts[2]}"{adjustment}"{parts[3]}{_json_text(formula)}{parts[4]}'
             if self.checks:
                 self.checks -= 1
-                if text != self._pydantic(new_line(scale.line(n, total, new_total))):
+                if line != self._pydantic(new_line(scale.line(n, total, new_total))):
                     self.parts = None
         if self.parts is None:
-            text = self._pydantic(new_line(scale.line(n, total, new_total)))
-        places = scale.places
-        row = (f"{csv_cell(head[0])},{csv_cell(head[1])},{csv_cell(head[2])},{n}{self.row_middle}"
-               f"{amount_text(total, places)},{self.rate_text},{amount_text(adjustment, places)},{csv_cell(formula)}\n")
-        return text, row.encode()
+            line = self._pydantic(new_line(scale.line(n, total, new_total)))
+        row = (f"{csv_head(*head)}{n}{self.row_middle}{amount_text(total, places)},{self.rate_text},"
+               f"{amount_text(adjustment, places)},{csv_cell(formula)}\n")
+        return (amount_text(new_total, places).encode(), row.encode(),
+                f"{line}{_LINES_END_TEXT}{new_total}".encode(),
+                len(amount_text(total, places)), len(_LINES_END) + len(str(total)))
 
 
 class _Assembly:
@@ -1079,16 +1085,11 @@ class _Assembly:
         summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
 
     def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int]:
-        """A budget candidate's new total (payouts.csv), budget row (lines.csv) and run.json insertion,
-        with the lengths of the old text they replace: the old total in the row and in run.json."""
+        """A budget candidate's patches: see :meth:`_BudgetLines.patch`."""
         segment = self.segments[number]
         lines = self.scales[segment.cand_scale[at]]  # type: ignore[attr-defined]
-        total, new_total = segment.cand_total[at], segment.cand_new[at]  # type: ignore[attr-defined]
-        line_json, row = lines.render(head, segment.cand_nlines[at] + 1, total, new_total)
-        places = lines.scale.places
-        return (amount_text(new_total, places).encode(), row,
-                b"".join((line_json, _LINES_END, str(new_total).encode())),
-                len(amount_text(total, places)), len(_LINES_END) + len(str(total)))
+        return lines.patch(head, segment.cand_nlines[at] + 1, segment.cand_total[at],
+                           segment.cand_new[at])  # type: ignore[attr-defined]
 
     def _write_here(self, paths: list[Path], json_head: bytes) -> None:
         """The three files in output order, in this process, from any order of records."""

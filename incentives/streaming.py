@@ -1229,8 +1229,7 @@ class _Aggregate:
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
 
     def add(self, pay_text: Any, json_text: Any) -> None:
-        partner_id, period, program_id, version, status, tier, _, total, _ = next(csv.reader(
-            [bytes(pay_text).decode()]))
+        partner_id, period, program_id, version, status, tier, _, total, _ = _csv_cells(bytes(pay_text).decode())
         if self.last_partner.get(program_id) != partner_id:  # rows come sorted by partner_id
             self.last_partner[program_id] = partner_id
             self.partners[program_id] = self.partners.get(program_id, 0) + 1
@@ -1252,6 +1251,15 @@ class _Aggregate:
         summary.by_tier = self.by_tier
         summary.periods = sorted(self.periods)
         summary.first_errors = self.first_errors
+
+
+def _csv_cells(row: str) -> list[str]:
+    """The cells of one written CSV row. csv.writer leaves a carriage return in a cell unquoted (it only
+    quotes the line terminator, here a newline), which csv.reader refuses: it reads a stand-in instead."""
+    if "\r" not in row:
+        return next(csv.reader([row]))
+    stand_in = next(character for character in map(chr, range(0xE000, 0xF900)) if character not in row)
+    return [cell.replace(stand_in, "\r") for cell in next(csv.reader([row.replace("\r", stand_in)]))]
 
 
 def _running(counts: Iterable[int], final: bool = False) -> Iterator[int]:

@@ -400,12 +400,17 @@ def normalize_claim(record: Mapping[str, Any], line: int | None = None) -> Claim
     period = _identifier(record.get(PERIOD), PERIOD, problems)
     activity = _identifier(record.get("activity"), "activity", problems)
     amount = _claim_amount(record.get("amount"), problems)
-    activity_end = _claim_date(record.get("activity_end"), "activity_end", problems)
-    submitted_on = _claim_date(record.get("submitted_on"), "submitted_on", problems)
+    activity_end = _usual_date(record.get("activity_end")) or _claim_date(
+        record.get("activity_end"), "activity_end", problems)
+    submitted_on = _usual_date(record.get("submitted_on")) or _claim_date(
+        record.get("submitted_on"), "submitted_on", problems)
     preapproved = _claim_flag(record.get("preapproved"), problems)
     program_id = _optional_identifier(record.get("program_id"), "program_id", problems)
-    return Claim(claim_id, partner_id, period, activity, amount, activity_end, submitted_on,
-                 preapproved, program_id, line, tuple(problems))
+    if problems:
+        return Claim(claim_id, partner_id, period, activity, amount, activity_end, submitted_on,
+                     preapproved, program_id, line, tuple(problems))
+    return _problem_free_claim(claim_id, partner_id, period, activity, amount, activity_end,  # type: ignore[arg-type]
+                               submitted_on, preapproved, program_id, line)  # no problem: no None among them
 
 
 def _claim_amount(value: Any, problems: list[str]) -> Decimal | None:
@@ -421,6 +426,21 @@ def _claim_amount(value: Any, problems: list[str]) -> Decimal | None:
         problems.append(f"amount: {value!r} is not a number")
         return None
     return amount
+
+
+def _usual_date(value: Any) -> date | None:
+    """The date of a claim's date text, found in type_text's cache (claims repeat their dates), else ``None``.
+
+    Where type_text gives a text a date, :func:`_claim_date` gives it the same
+    one; anything else (another type, a blank, a bad date) is left to it.
+    """
+    if type(value) is not str:
+        return None
+    try:
+        typed = type_text(value)
+    except ValueError:
+        return None
+    return typed if type(typed) is date else None
 
 
 def _claim_date(value: Any, name: str, problems: list[str]) -> date | None:

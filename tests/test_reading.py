@@ -208,6 +208,53 @@ def test_usual_csv_claims_are_the_claims_normalize_claim_makes(row: dict[str, st
         assert general.problems or row["preapproved"].strip() not in ("true", "false")
 
 
+def general_normalize_claim(record: dict[str, Any], line: int | None = None) -> Claim:
+    """``normalize_claim`` by its field checks alone and ``Claim(...)`` (as it was before its fast paths)."""
+    problems: list[str] = []
+    claim_id = inputs._identifier(record.get("claim_id"), "claim_id", problems)
+    partner_id = inputs._identifier(record.get("partner_id"), "partner_id", problems)
+    period = inputs._identifier(record.get("period"), "period", problems)
+    activity = inputs._identifier(record.get("activity"), "activity", problems)
+    amount = inputs._claim_amount(record.get("amount"), problems)
+    activity_end = inputs._claim_date(record.get("activity_end"), "activity_end", problems)
+    submitted_on = inputs._claim_date(record.get("submitted_on"), "submitted_on", problems)
+    preapproved = inputs._claim_flag(record.get("preapproved"), problems)
+    program_id = inputs._optional_identifier(record.get("program_id"), "program_id", problems)
+    return Claim(claim_id, partner_id, period, activity, amount, activity_end, submitted_on, preapproved, program_id,
+                 line, tuple(problems))
+
+
+typed_claim_values = st.one_of(
+    cells, st.none(), st.booleans(), st.integers(), st.dates(), st.datetimes(),
+    st.decimals(allow_nan=True, allow_infinity=True), st.sampled_from([Decimal("914.39"), 12.5, float("nan")]))
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "claim_id": st.one_of(typed_claim_values, st.just("C1")),
+    "partner_id": st.one_of(typed_claim_values, st.just("P1")),
+    "period": st.one_of(typed_claim_values, st.just("2027-Q1")),
+    "activity": st.one_of(typed_claim_values, st.just("event")),
+    "amount": typed_claim_values, "activity_end": typed_claim_values, "submitted_on": typed_claim_values,
+    "preapproved": typed_claim_values, "program_id": typed_claim_values,
+}))
+@settings(max_examples=400, deadline=None)
+@example({"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": Decimal("914.39"),
+          "activity_end": "2027-01-23", "submitted_on": date(2027, 2, 14), "preapproved": True})
+@example({"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": Decimal("1"),
+          "activity_end": " 2027-01-23", "submitted_on": "2027-02-30", "preapproved": "TRUE"})
+def test_normalize_claim_agrees_with_its_field_checks(record: dict[str, Any]) -> None:
+    assert claim_fields(normalize_claim(record, 5)) == claim_fields(general_normalize_claim(record, 5))
+
+
+@given(typed_claim_values)
+@settings(max_examples=400, deadline=None)
+def test_usual_dates_are_the_dates_claim_date_gives(value: Any) -> None:
+    problems: list[str] = []
+    general = inputs._claim_date(value, "activity_end", problems)
+    usual = inputs._usual_date(value)
+    assert usual is None or (type(usual) is date and usual == general and not problems)
+
+
 def test_the_usual_claim_takes_the_fast_path() -> None:
     cells = ["C1", "P1", "2027-Q1", "event", "914.39", "2027-01-23", "2027-02-14", "false"]
     claim = inputs._usual_csv_claim(2, cells, itemgetter(*range(8)), None)

@@ -1,9 +1,11 @@
 """The fast paths of the facts and claims readers agree with the general typing rules, cell by cell.
 
-``inputs.type_text`` and the CSV readers take shortcuts for the usual cells (a
-cache, a plain-decimal test, a claim whose cells all have their usual shape);
-these properties compare them with the general path they must never differ from:
-same value of the same type written the same way, or the same problem.
+``inputs.type_text``, the CSV readers, ``fact_row`` and ``normalize_claim`` take
+shortcuts for the usual cells and values (a cache, a plain-decimal test, a
+claim whose cells all have their usual shape, a claim built without its frozen
+``__init__``); these properties compare them with the general path they must
+never differ from: same value of the same type written the same way, or the
+same problem.
 """
 
 from __future__ import annotations

@@ -720,7 +720,8 @@ class _BudgetLines:
         formula = scale.formula(total, new_total, adjustment)
         parts = self.parts
         if parts is not None:
-            line = f'{parts[0]}{n}{parts[1]}"{total}"{parts[2]}"{adjustment}"{parts[3]}{_json_text(formula)}{parts[4]}'
+            line = (f'{parts[0]}{n}{parts[1]}"{total}"{parts[2]}"{adjustment}"{parts[3]}'
+                    f'{_json_text(formula)}{parts[4]}')
             if self.checks:
                 self.checks -= 1
                 if line != self._pydantic(new_line(scale.line(n, total, new_total))):
@@ -1151,6 +1152,8 @@ class _Assembly:
                     _append(joined, self._part(self.segments[number], stream))
                 if stream == "json":
                     joined.write(b"\n ]")
+            # the file keeps the permissions of the temporary file made for it, as the other path's does
+            os.chmod(self._part(first, stream), os.stat(path).st_mode & 0o7777)
             os.replace(self._part(first, stream), path)
 
     def _parts_in_parallel(self, segments: list[int], heads: tuple[bytes, bytes, bytes]) -> None:
@@ -1277,12 +1280,12 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _append(target: Any, part: Path, skip: int = 0) -> None:
-    """Append the file ``part`` (less its first ``skip`` bytes) to the open file ``target``, in the kernel."""
+def _append(target: Any, part: Path) -> None:
+    """Append the file ``part`` to the open file ``target``, in the kernel."""
     target.flush()
     with open(part, "rb") as source:
-        size = os.fstat(source.fileno()).st_size - skip
-        offset = skip
+        size = os.fstat(source.fileno()).st_size
+        offset = 0
         while size > 0:
             try:
                 copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
@@ -1310,7 +1313,7 @@ class _Splicer:
 
     def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
         self.source = os.open(source, os.O_RDONLY)
-        self.target = open(target, "wb", buffering=0)
+        self.target = open(target, "wb")  # buffered: it writes what the system call leaves, if anything
         self.window = memoryview(b"")
         self.window_start = 0
         self.pieces: list[Any] = [head]

@@ -45,6 +45,8 @@ def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_pat
     engine.run_to(tmp_path / "stream", facts, claims, workers=workers)
     expected = _files(tmp_path / "memory")
     assert _files(tmp_path / "stream") == expected
+    for name in expected:  # the files are made alike, permissions included
+        assert (tmp_path / "stream" / name).stat().st_mode == (tmp_path / "memory" / name).stat().st_mode
     return json.loads(expected["run.json"])
 
 

@@ -189,15 +189,6 @@ class _Sums:
         self.totals: dict[str, Decimal] = {}
         self.counts: dict[str, list[int]] = {}
 
-    def add(self, program_id: str, status: int, total: Decimal | None) -> None:
-        counts = self.counts.get(program_id)
-        if counts is None:
-            counts = self.counts[program_id] = [0, 0, 0]
-            self.totals[program_id] = Decimal(0)
-        counts[status] += 1
-        if total is not None:
-            self.totals[program_id] += total
-
     def merge(self, other: "_Sums", sign: int = 1) -> None:
         for program_id, counts in other.counts.items():
             mine = self.counts.get(program_id)
@@ -269,8 +260,8 @@ class _Renderer:
         self.pay = open(segment.spill(directory, "pay"), "wb", buffering=1 << 20)
         self.lines = open(segment.spill(directory, "lines"), "wb", buffering=1 << 20)
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
-        # per program and version: its index in the program table and whether it has a budget
-        self.programs: dict[tuple[str, int | None], tuple[int, bool]] = {}
+        # per program and version: its index in the program table, whether it has a budget, its counts
+        self.programs: dict[tuple[str, int | None], tuple[int, bool, list[int]]] = {}
         self.period_index: dict[str, int] = {}
         self.group_index: dict[tuple[str, int | None, str], int] = {}
         self.orders: dict[tuple[str, ...], tuple[int, ...] | None] = {}
@@ -310,7 +301,7 @@ class _Renderer:
     def _results(self, ordered: list[PayoutResult], unit: int) -> None:
         """Render one unit's results; their run.json texts come from one serializer call (see _RECORD_JSON)."""
         segment = self.segment
-        programs, partners, sums, by_tier = self.programs, segment.partners, segment.sums, segment.by_tier
+        programs, partners, totals, by_tier = self.programs, segment.partners, segment.sums.totals, segment.by_tier
         progs, statuses, len_pay, len_lines, len_json = (segment.progs, segment.status, segment.len_pay,
                                                         segment.len_lines, segment.len_json)
         json_text = _RECORD_JSON.to_json([ordered], indent=1)
@@ -330,14 +321,16 @@ class _Renderer:
             known = programs.get((program_id, version))
             if known is None:
                 known = self._program(program_id, version)
-            program, budget = known
+            program, budget, counts = known
             pay, lines = result_rows(result)
             pay, lines = pay.encode(), lines.encode()
             stop = end if position == last else json_text.index(_RESULT_END, start + 1) + len(_RESULT_END) - 1
+            code = _STATUS[status]
+            counts[code] += 1
             if status == "ok" and budget and total > 0:
                 self._candidate(result, unit, len(statuses), pay, json_text.index(_LINES_END, start) - start)
             else:
-                sums.add(program_id, _STATUS[status], total)
+                totals[program_id] += total
                 if status == "ok":
                     tier = values["tier"]
                     if tier is not None:
@@ -354,7 +347,7 @@ class _Renderer:
                 partners[program_id] = partners.get(program_id, 0) + 1
                 seen = program_id
             progs.append(program)
-            statuses.append(_STATUS[status])
+            statuses.append(code)
             len_pay.append(len(pay))
             len_lines.append(len(lines))
             len_json.append(stop - start)
@@ -366,8 +359,9 @@ class _Renderer:
         self.json.write(b",")
         self.json.write(memoryview(json_text)[len(_RECORD_START):end])
 
-    def _program(self, program_id: str, version: int | None) -> tuple[int, bool]:
-        """A program version met for the first time: its index, whether it has a budget, its version noted."""
+    def _program(self, program_id: str, version: int | None) -> tuple[int, bool, list[int]]:
+        """A program version met for the first time: its index, whether it has a budget and its counts per
+        status (the segment's); its version is noted."""
         segment = self.segment
         try:
             program = segment.program_table.index(program_id)
@@ -375,7 +369,13 @@ class _Renderer:
             program = len(segment.program_table)
             segment.program_table.append(program_id)
         compiled = self.engine._version(program_id, version)
-        known = self.programs[(program_id, version)] = (program, compiled is not None and compiled.budget is not None)
+        sums = segment.sums
+        counts = sums.counts.get(program_id)
+        if counts is None:
+            counts = sums.counts[program_id] = [0, 0, 0]
+            sums.totals[program_id] = Decimal(0)
+        known = self.programs[(program_id, version)] = (
+            program, compiled is not None and compiled.budget is not None, counts)
         segment.versions.setdefault(program_id, set()).add(version)
         return known
 
@@ -399,7 +399,6 @@ class _Renderer:
         segment.cand_json.append(lines_end)
         segment.cand_total.append(total)
         segment.cand_tier.append(values["tier"])
-        segment.sums.add(program_id, _OK, None)
 
 
 def _program_of(result: PayoutResult) -> str:

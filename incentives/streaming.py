@@ -1308,7 +1308,7 @@ class _Splicer:
     appends rather than reads, writes and seeks of its own.
     """
 
-    BLOCK = 4 << 20
+    BLOCK = 1 << 20
 
     def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
         self.source = os.open(source, os.O_RDONLY)

@@ -89,9 +89,9 @@ def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> lis
 # --- CSV text without csv.writer ---------------------------------------------------------------
 #
 # csv.writer is the definition of the files' text (``payout_row`` and ``line_row`` through
-# ``csv.writer(lineterminator="\n")``, QUOTE_MINIMAL); ``result_rows`` writes the same
-# text several times faster: most cells need no quoting, and the
-# cells that may (ids, texts, formulas) are checked by one regular expression.
+# ``csv.writer(lineterminator="\n")``, QUOTE_MINIMAL); ``result_rows`` writes the same text
+# several times faster: most cells need no quoting, and the cells that may (ids, texts,
+# formulas) are checked with one regular expression for the characters csv.writer quotes.
 
 
 def _csv_special() -> tuple[str, bool]:
@@ -128,7 +128,7 @@ _CSV_NEEDS_CARE = re.compile(f"[{re.escape(_CSV_SPECIAL.replace(',', ''))}]" if 
 
 
 def csv_line(cells: Iterable[str]) -> str:
-    """One CSV row's text, as ``csv.writer(lineterminator="\n").writerow(cells)`` writes it."""
+    r"""One CSV row's text, as ``csv.writer(lineterminator="\n").writerow(cells)`` writes it."""
     cells = list(cells)
     if not _CSV_QUOTING_KNOWN or len(cells) < 2:  # a lone empty cell is written as "" by csv.writer
         buffer = io.StringIO()
@@ -167,11 +167,11 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
     """
     values = result.__dict__
     places = values["details"].get("places", 2)
-    head = csv_head(values["partner_id"], values["period"], values["program_id"])
     if not _CSV_QUOTING_KNOWN:
         ids = (values["partner_id"], values["period"], values["program_id"])
         return (csv_line(payout_row(result)),
                 "".join([csv_line(line_row(ids, line, places)) for line in values["lines"]]))
+    head = csv_head(values["partner_id"], values["period"], values["program_id"])
     attainment, version, tier, currency = (values["attainment"], values["program_version"], values["tier"],
                                            values["currency"])
     rest = (f'{"" if version is None else version},{values["status"]},{tier or ""},'

@@ -80,3 +80,14 @@ def test_cells_that_need_quotes():
     assert payout == _written([payout_row(result)])
     assert lines == _written([line_row(("P,1", 'Q"1', "x\ny"), result.lines[0], 2)])
     assert payout.startswith('"P,1","Q""1","x\ny",3,ok,"Gold, inc",')
+
+
+def test_rows_follow_csv_writer_when_its_quoting_is_not_the_known_one(monkeypatch):
+    import incentives.export as export
+
+    monkeypatch.setattr(export, "_CSV_QUOTING_KNOWN", False)
+    result = _result(('P,1', 'Q"1', "x\ny"), None, "ok", None, None, D("12.50"), None, 2,
+                     [_line(1, "base", "r\r1", "plain", None, D("0.050"), D("5.00"), "1,000 × 5% = 50")])
+    assert result_rows(result) == (_written([payout_row(result)]),
+                                   _written([line_row(("P,1", 'Q"1', "x\ny"), result.lines[0], 2)]))
+    assert export.csv_cell('a"b') == '"a""b"' and export.csv_line(["", ""]) == ",\n"

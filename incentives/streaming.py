@@ -940,6 +940,7 @@ class _Assembly:
         starts = getattr(segment, "unit_starts", None)
         if starts is None:
             starts = segment.unit_starts = array("q", _running(segment.nres))  # type: ignore[attr-defined]
+            starts.pop()  # the grand total: no unit starts there
         start = starts[local]
         return range(start, start + segment.nres[local])
 
@@ -970,7 +971,7 @@ class _Assembly:
         segment = self.segments[number]
         known = getattr(segment, "offsets", None)
         if known is None:
-            known = segment.offsets = tuple(array("Q", _running(lengths, final=True))  # type: ignore
+            known = segment.offsets = tuple(array("Q", _running(lengths))  # type: ignore
                                             for lengths in (segment.len_pay, segment.len_lines, segment.len_json))
         return known
 
@@ -1205,12 +1206,16 @@ class _Assembly:
                 _Splicer(segment.spill(directory, "lines"), self._part(segment, "lines"), lines_head) as lines, \
                 _Splicer(segment.spill(directory, "json"), self._part(segment, "json"), json_head,
                          skip=1 if heads else 0) as out:
-            for at, result in enumerate(segment.cand_result):
-                if segment.cand_new[at] is None:  # type: ignore[attr-defined]
+            pids, periods, period_table = segment.pids, segment.periods, segment.period_table
+            progs, program_table, scales = segment.progs, segment.program_table, self.scales
+            for at, (result, new, unit, scale) in enumerate(zip(
+                    segment.cand_result, segment.cand_new, segment.cand_unit,  # type: ignore[attr-defined]
+                    segment.cand_scale)):  # type: ignore[attr-defined]
+                if new is None:
                     continue
-                unit = segment.cand_unit[at]
-                head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                new_total, row, insertion, old_pay, old_json = self._patch(number, at, head)
+                head = (pids[unit], period_table[periods[unit]], program_table[progs[result]])
+                new_total, row, insertion, old_pay, old_json = scales[scale].patch(
+                    head, segment.cand_nlines[at] + 1, segment.cand_total[at], new)
                 split = pay_at[result] + segment.cand_pay[at]
                 pay.replace(split, split + old_pay, new_total)
                 lines_end = lines_at[result + 1]
@@ -1264,14 +1269,9 @@ def _csv_cells(row: str) -> list[str]:
     return [cell.replace(stand_in, "\r") for cell in next(csv.reader([row.replace("\r", stand_in)]))]
 
 
-def _running(counts: Iterable[int], final: bool = False) -> Iterator[int]:
-    """Running sums before each count (and, with ``final``, the grand total after the last)."""
-    total = 0
-    for count in counts:
-        yield total
-        total += count
-    if final:
-        yield total
+def _running(counts: Iterable[int]) -> Iterator[int]:
+    """Running sums before each count, and the grand total after the last."""
+    return itertools.accumulate(counts, initial=0)
 
 
 def _fsync(path: Path) -> None:

@@ -29,11 +29,11 @@ from typing import Any, Callable
 import pytest
 
 from . import reference
-from .conftest import ROUNDS, backends, clock, dataset, engine, note
+from .conftest import ROUNDS, WARMUP_ROUNDS, backends, clock, dataset, engine, note
 
 
 def _rounds(size_id: str) -> dict:
-    return {"rounds": ROUNDS[size_id], "iterations": 1, "warmup_rounds": 0}
+    return {"rounds": ROUNDS[size_id], "iterations": 1, "warmup_rounds": WARMUP_ROUNDS[size_id]}
 
 
 class _Interleaved:

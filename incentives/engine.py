@@ -241,9 +241,9 @@ class Engine:
                 by_key[key] = self._orphan_claims(key, key_claims)
         results = sorted((result for per_key in [*by_key.values(), *unkeyed] for result in per_key.values()),
                          key=_output_order)
-        notes += self._apply_budgets(results)
+        totals, counts, budget_notes = self._totals_and_budgets(results)
+        notes += budget_notes
         notes += coverage
-        totals, counts = _totals_and_counts(results, self.program_ids)
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
@@ -302,24 +302,39 @@ class Engine:
                 [f"claims {ids} have no facts record for partner {key[0]} and period {key[1]}"])
         return results
 
-    def _apply_budgets(self, results: list[PayoutResult]) -> list[str]:
-        notes = []
+    def _totals_and_budgets(self, results: list[PayoutResult]) -> tuple[dict[str, Decimal],
+                                                                        dict[str, dict[str, int]], list[str]]:
+        """Each program's totals and counts per status, with its budgets applied, in one pass over the results.
+
+        Totals are summed before the budgets scale results; a scaled group then
+        sums to its budget exactly, so its program's total moves by budget −
+        requested. Returns the totals, the counts and the budget notes.
+        """
         budgeted = {program_id for program_id, versions in self._programs.items()
                     if any(compiled.budget is not None for compiled in versions)}
-        if not budgeted:
-            return notes
+        totals = {program_id: Decimal(0) for program_id in self._programs}
+        counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in self._programs}
         groups: dict[tuple[str, int | None, str], list[PayoutResult]] = defaultdict(list)
         for result in results:
-            if result.program_id in budgeted:
-                groups[(result.program_id, result.program_version, result.period)].append(result)
+            values = result.__dict__
+            program_id = values["program_id"]
+            if program_id not in totals:  # an orphan claim's "(no MDF program)": no default built per result
+                totals[program_id] = Decimal(0)
+                counts[program_id] = {"ok": 0, "ineligible": 0, "error": 0}
+            totals[program_id] += values["total"]
+            counts[program_id][values["status"]] += 1
+            if program_id in budgeted:
+                groups[(program_id, values["program_version"], values["period"])].append(result)
+        notes = []
         for (program_id, version, period), group in sorted(groups.items(), key=lambda item: str(item[0])):
             compiled = self._version(program_id, version)
             if compiled is None or compiled.budget is None:
                 continue
-            factor = apply_budget(group, compiled.budget, compiled.rounding.places)
-            if factor is not None:
-                notes.append(self._budget_note(program_id, version, period, compiled, factor))
-        return notes
+            scale = apply_budget(group, compiled.budget, compiled.rounding.places)
+            if scale is not None:
+                totals[program_id] += scale.budget - scale.requested
+                notes.append(self._budget_note(program_id, version, period, compiled, scale.factor))
+        return totals, counts, notes
 
     @staticmethod
     def _budget_note(program_id: str, version: int | None, period: str, compiled: CompiledProgram,
@@ -385,19 +400,3 @@ _output_order = attrgetter("partner_id", "program_id", "period")
 def _place_text(line: int | None, index: int | None) -> str:
     """Where a record came from, for duplicate messages: ``line 12`` (a file) or ``record 3`` (the API)."""
     return f"line {line}" if index is None else f"record {index}"
-
-
-def _totals_and_counts(results: Sequence[PayoutResult],
-                       program_ids: Sequence[str]) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
-    """Each program's sum of totals and number of results per status, in one pass over the results."""
-    totals = {program_id: Decimal(0) for program_id in program_ids}
-    counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in program_ids}
-    for result in results:
-        values = result.__dict__
-        program_id = values["program_id"]
-        if program_id not in totals:  # an orphan claim's "(no MDF program)": no default built per result
-            totals[program_id] = Decimal(0)
-            counts[program_id] = {"ok": 0, "ineligible": 0, "error": 0}
-        totals[program_id] += values["total"]
-        counts[program_id][values["status"]] += 1
-    return totals, counts

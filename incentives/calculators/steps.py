@@ -218,12 +218,13 @@ def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
 _partner_id = attrgetter("partner_id")
 
 
-def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> Decimal | None:
+def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> BudgetScale | None:
     """Scale ``results`` (one program, one period) down to ``budget`` if their total exceeds it.
 
-    Returns the scale factor applied, or ``None`` when the budget holds. Cents
-    are apportioned by largest remainder, ties broken by partner_id, so the
-    new totals add up to the budget exactly.
+    Returns the scale applied (its ``factor``, and the ``requested`` total that
+    now sums to ``budget``), or ``None`` when the budget holds. Cents are
+    apportioned by largest remainder, ties broken by partner_id, so the new
+    totals add up to the budget exactly.
     """
     paying = [result for result in results if result.status == "ok" and result.total > ZERO]
     ordered = sorted(paying, key=_partner_id)
@@ -236,4 +237,4 @@ def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) 
         # what ``result.total = new_total`` does for a model without validate_assignment, minus its lookups
         result.__dict__["total"] = new_total
         result.__pydantic_fields_set__.add("total")
-    return scale.factor
+    return scale

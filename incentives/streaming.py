@@ -285,11 +285,7 @@ class _Renderer:
         ordered = [values[at] for at in order] if order is not None else sorted(values, key=_program_of)
         index = len(segment.pids)
         segment.pids.append(partner_id)
-        at = self.period_index.get(period)
-        if at is None:
-            at = self.period_index[period] = len(segment.period_table)
-            segment.period_table.append(period)
-        segment.periods.append(at)
+        segment.periods.append(_intern(period, self.period_index, segment.period_table))
         segment.kinds.append(kind)
         segment.places.append(place)
         segment.nres.append(len(ordered))
@@ -386,11 +382,7 @@ class _Renderer:
         program_id, version, total = values["program_id"], values["program_version"], values["total"]
         # the total column starts where the row's last two cells (total, currency) do
         tail = f'{amount_text(total, values["details"].get("places", 2))},{csv_cell(values["currency"] or "")}\n'
-        group_key = (program_id, version, values["period"])
-        group = self.group_index.get(group_key)
-        if group is None:
-            group = self.group_index[group_key] = len(segment.group_table)
-            segment.group_table.append(group_key)
+        group = _intern((program_id, version, values["period"]), self.group_index, segment.group_table)
         segment.cand_result.append(number)
         segment.cand_unit.append(unit)
         segment.cand_group.append(group)
@@ -399,6 +391,15 @@ class _Renderer:
         segment.cand_json.append(lines_end)
         segment.cand_total.append(total)
         segment.cand_tier.append(values["tier"])
+
+
+def _intern(key: Any, index: dict[Any, int], table: list[Any]) -> int:
+    """``key``'s position in ``table``, appended on first sight (``index`` maps keys to positions)."""
+    at = index.get(key)
+    if at is None:
+        at = index[key] = len(table)
+        table.append(key)
+    return at
 
 
 def _program_of(result: PayoutResult) -> str:

@@ -54,7 +54,23 @@ def fingerprint(run_json: dict[str, Any]) -> tuple:
     return programs, run_json.get("facts_sha256"), run_json.get("claims_sha256")
 
 
+def refuse_unclaimed_outputs(target: Path, force: bool) -> None:
+    """Refuse a folder whose CSV outputs no run.json claims, unless forced.
+
+    They are another program's files, or what a killed run left behind (run.json
+    is removed first and written last): either way nobody can tell which run
+    they belong to, so replacing them is the user's call.
+    """
+    if force or (target / "run.json").exists():
+        return
+    found = [name for name in OUTPUT_FILES[:2] if (target / name).exists()]
+    if found:
+        raise OutputExistsError(f"{target} holds {' and '.join(found)} but no run.json (an unfinished run, or "
+                                "files of something else); choose another folder or force the overwrite (--force)")
+
+
 def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
+    refuse_unclaimed_outputs(target, force)
     existing = target / "run.json"
     if force or not existing.exists():
         return

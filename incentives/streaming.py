@@ -61,6 +61,7 @@ from .export import (
     csv_head,
     csv_line,
     fingerprint,
+    refuse_unclaimed_outputs,
     result_rows,
 )
 from .inputs import FactRow
@@ -138,6 +139,7 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
     started = time.perf_counter()
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
+    refuse_unclaimed_outputs(target, force)
     previous = _previous_run(target, force)
     programs = engine._program_infos()
     if previous is not None and fingerprint(previous) != (tuple((p.id, p.version, p.sha256) for p in programs),

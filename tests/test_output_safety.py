@@ -242,6 +242,35 @@ def test_a_folder_holding_another_run_is_not_overwritten_unless_forced(setup: di
     assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
 
 
+def test_csv_outputs_without_a_run_json_are_not_overwritten_unless_forced(setup: dict[str, Any],
+                                                                            tmp_path: Path) -> None:
+    run_a = setup["expected"]["A"]["run"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "payouts.csv").write_text("someone else's payouts\n", encoding="utf-8")
+    (out / "notes.txt").write_text("kept\n", encoding="utf-8")
+    with pytest.raises(OutputExistsError, match="holds payouts.csv but no run.json"):
+        run_a.write(out)
+    with pytest.raises(OutputExistsError, match="holds payouts.csv but no run.json"):
+        setup["engine"].run_to(out, setup["expected"]["A"]["facts"])
+    assert (out / "payouts.csv").read_text(encoding="utf-8") == "someone else's payouts\n"
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt", "payouts.csv"]  # nothing left behind
+    run_a.write(out, force=True)
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "kept\n"
+    (out / "notes.txt").unlink()  # _check_folder allows only outputs and hidden temporaries
+    assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
+
+
+def test_a_folder_of_other_files_is_written_into(setup: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.txt").write_text("quarterly payouts\n", encoding="utf-8")
+    setup["expected"]["A"]["run"].write(out)
+    assert (out / "README.txt").read_text(encoding="utf-8") == "quarterly payouts\n"
+    (out / "README.txt").unlink()
+    assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
+
+
 def test_the_same_run_may_be_written_again(setup: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "out"
     setup["expected"]["A"]["run"].write(out)

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,7 @@ def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> N
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     _refuse_other_run(run, target, force)
+    remove_stale_temporaries(target)
     # run.json is the commit mark, written last: while the CSVs are replaced, no run.json
     # claims them, so a run killed between two renames never leaves a folder that mixes runs.
     (target / "run.json").unlink(missing_ok=True)
@@ -52,6 +54,51 @@ def fingerprint(run_json: dict[str, Any]) -> tuple:
     """What identifies a run's inputs: programs (id, version, sha256), facts and claims sha256."""
     programs = tuple((p["id"], p["version"], p["sha256"]) for p in run_json.get("programs", []))
     return programs, run_json.get("facts_sha256"), run_json.get("claims_sha256")
+
+
+SPILL_PREFIX = ".incentives-spill-"
+# A temporary output file or spill folder, named with the id of the process that made it.
+_TEMPORARY = re.compile(r"\.(?:payouts\.csv|lines\.csv|run\.json)\.(\d+)\..*\.tmp|"
+                        + re.escape(SPILL_PREFIX) + r"(\d+)-.*")
+
+
+def temporary_prefix(name: str) -> str:
+    """How a temporary for the output ``name`` starts: hidden, with this process's id."""
+    return f".{name}.{os.getpid()}."
+
+
+def spill_prefix() -> str:
+    """How this process's spill folder starts."""
+    return f"{SPILL_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove the hidden temporaries and spill folders that killed runs left in ``target``.
+
+    Each is named with the id of the process that made it, and only those whose
+    process is gone are removed: a run writing into the same folder at the same
+    time keeps its own.
+    """
+    for entry in os.scandir(target):
+        found = _TEMPORARY.fullmatch(entry.name)
+        if found is None or _running(int(found.group(1) or found.group(2))):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def refuse_unclaimed_outputs(target: Path, force: bool) -> None:
@@ -226,7 +273,7 @@ def amount_text(amount: Decimal, places: int) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)

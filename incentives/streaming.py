@@ -62,7 +62,10 @@ from .export import (
     csv_line,
     fingerprint,
     refuse_unclaimed_outputs,
+    remove_stale_temporaries,
     result_rows,
+    spill_prefix,
+    temporary_prefix,
 )
 from .inputs import FactRow
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
@@ -152,7 +155,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
         claims = read_claims(claims)
     claims_by_key = engine._group_claims(claims)
     del claims
-    spill = Path(tempfile.mkdtemp(prefix=".incentives-spill-", dir=target))
+    remove_stale_temporaries(target)
+    spill = Path(tempfile.mkdtemp(prefix=spill_prefix(), dir=target))
     try:
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
         assembly = _Assembly(engine, segments, claims_by_key, spill)
@@ -1380,7 +1384,7 @@ def _program_and_period(item: tuple) -> tuple[str, str]:
 
 
 def _temporary(target: Path, name: str, temporaries: list[Path]) -> Path:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target)
+    descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), suffix=".tmp", dir=target)
     os.close(descriptor)
     path = Path(temporary)
     temporaries.append(path)

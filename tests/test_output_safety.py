@@ -271,6 +271,35 @@ def test_a_folder_of_other_files_is_written_into(setup: dict[str, Any], tmp_path
     assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
 
 
+def _ended_process_id() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_temporaries_left_by_killed_runs_are_removed_by_the_next_run(setup: dict[str, Any], tmp_path: Path,
+                                                                       streaming: bool) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    gone, running = _ended_process_id(), os.getpid()
+    stale = [out / f".payouts.csv.{gone}.x1y2.tmp", out / f".run.json.{gone}.abc.tmp"]
+    stale_spill = out / f".incentives-spill-{gone}-q9"
+    live = [out / f".lines.csv.{running}.zz.tmp", out / f".incentives-spill-{running}-r1"]
+    unknown = [out / ".payouts.csv.x1y2.tmp", out / ".mine.tmp"]  # not named by a process id: not ours to judge
+    for path in [*stale, live[0], *unknown]:
+        path.write_text("partial", encoding="utf-8")
+    for folder in (stale_spill, live[1]):
+        folder.mkdir()
+        (folder / "w0.pay").write_bytes(b"spilled")
+    if streaming:
+        setup["engine"].run_to(out, setup["expected"]["A"]["facts"])
+    else:
+        setup["expected"]["A"]["run"].write(out)
+    left = {path.name for path in out.iterdir()}
+    assert left == {*OUTPUT_FILES, *(path.name for path in live), *(path.name for path in unknown)}
+
+
 def test_the_same_run_may_be_written_again(setup: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "out"
     setup["expected"]["A"]["run"].write(out)

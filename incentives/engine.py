@@ -260,7 +260,7 @@ class Engine:
         files byte for byte (run id and time aside), with a few numbers per result
         in memory instead of every result. ``facts`` is a facts file (``.csv``,
         ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
-        or an iterable of claims. A large CSV file is split over ``workers``
+        or an iterable of claims. A large facts file is split over ``workers``
         processes (default: one per CPU core; ``1`` evaluates in this process).
         ``progress`` is called with the number of records evaluated so far;
         ``notes``, once every record is evaluated, with their number: the notes it

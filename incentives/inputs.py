@@ -693,21 +693,25 @@ def _check_width(cells: list[str], width: int, file: str, line: int) -> None:
 
 def _json_lines(source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line; a line that is not a JSON object fails the file."""
-    file = str(source)
     with _open_text(source) as stream:
-        # Universal newlines as in CSV (a JSON value cannot hold a raw line break);
-        # the line ending left on each line is JSON whitespace.
-        for line, text in enumerate(stream, 1):
-            if text.isspace():
-                continue
-            try:
-                # Without its line ending, an error at the end of the line keeps its column.
-                record = _decode_json(text.rstrip("\r\n"))
-            except json.JSONDecodeError as error:
-                raise InputError(f"not valid JSON: {error.msg} (column {error.colno})", file, line) from None
-            except RecursionError:
-                raise InputError("not valid JSON: nested too deeply", file, line) from None
-            if type(record) is not dict:
-                raise InputError(f"expected a JSON object, got {type(record).__name__}", file, line)
-            yield line, record
+        yield from _json_objects(stream, str(source), 0)
+
+
+def _json_objects(stream: Iterable[str], file: str, lines_before: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`_json_lines` over a text stream whose first line is line ``lines_before + 1`` of ``file``."""
+    # Universal newlines as in CSV (a JSON value cannot hold a raw line break);
+    # the line ending left on each line is JSON whitespace.
+    for line, text in enumerate(stream, lines_before + 1):
+        if text.isspace():
+            continue
+        try:
+            # Without its line ending, an error at the end of the line keeps its column.
+            record = _decode_json(text.rstrip("\r\n"))
+        except json.JSONDecodeError as error:
+            raise InputError(f"not valid JSON: {error.msg} (column {error.colno})", file, line) from None
+        except RecursionError:
+            raise InputError("not valid JSON: nested too deeply", file, line) from None
+        if type(record) is not dict:
+            raise InputError(f"expected a JSON object, got {type(record).__name__}", file, line)
+        yield line, record
 

@@ -12,9 +12,9 @@ a few numbers per result in memory:
    memory stay its program, status and byte lengths; per record its partner
    id, period and place (for duplicate messages); per program the sum of the
    totals; and, for results a budget may scale, their totals.
-2. A large CSV facts file is cut at line boundaries and the parts are
-   evaluated by worker processes, one per core (``workers``), each with its own
-   spill files.
+2. A large facts file (CSV without quotes, or JSON Lines) is cut at line
+   boundaries and the parts are evaluated by worker processes, one per core
+   (``workers``), each with its own spill files.
 3. The run is then resolved as ``Engine.run`` resolves it: claims without a
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same
@@ -457,12 +457,15 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
 # --- splitting a CSV facts file over worker processes ---------------------------------------
 
 
-def _split_csv(path: Path, parts: int) -> list[tuple[int, int, int]] | None:
+def _split_lines(path: Path, parts: int, *, csv_header: bool) -> list[tuple[int, int, int]] | None:
     """``(start, end, lines before start)`` byte ranges of ``path`` cut after a ``\\n``, or None.
 
-    Only a file without any double quote is split: then every line break ends a
-    record, so each part parses exactly as it would in one pass. Lines are
-    counted as the csv module counts them (``\\r\\n``, ``\\r`` and ``\\n`` each end one).
+    A CSV file (``csv_header``: its first line is the header, never in a part)
+    is split only when it holds no double quote: then every line break ends a
+    record, so each part parses exactly as it would in one pass. A JSON Lines
+    file is one record per line whatever it holds (a JSON value cannot contain
+    a raw line break). Lines are counted as the csv module and universal
+    newlines count them (``\\r\\n``, ``\\r`` and ``\\n`` each end one).
     """
     size = path.stat().st_size
     targets = [size * part // parts for part in range(1, parts)]
@@ -471,22 +474,24 @@ def _split_csv(path: Path, parts: int) -> list[tuple[int, int, int]] | None:
     counted = 0  # line breaks before ``position``
     position = 0
     previous_cr = False
-    header_end = -1
+    header_end = -1 if csv_header else None  # None: no header, the first part starts at byte 0
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(1 << 24)
             if not chunk:
                 break
-            if b'"' in chunk or chunk.count(b"\r") != chunk.count(b"\r\n"):
-                return None  # quoted fields (may hold line breaks) or lone \r line ends: read in one pass
-            if header_end < 0:
+            if csv_header and b'"' in chunk:
+                return None  # quoted fields may hold line breaks: read in one pass
+            if chunk.count(b"\r") != chunk.count(b"\r\n"):
+                return None  # lone \r line ends: read in one pass
+            if header_end is not None and header_end < 0:
                 at = chunk.find(b"\n")
                 if at >= 0:
                     header_end = position + at
                     if not chunk[:at].rstrip(b"\r").strip(b","):
                         return None  # a blank first line: the header is further down
-            while targets and header_end >= 0:
-                wanted = max(targets[0], header_end + 1, cuts[-1] if cuts else 0)
+            while targets and (header_end is None or header_end >= 0):
+                wanted = max(targets[0], 0 if header_end is None else header_end + 1, cuts[-1] if cuts else 0)
                 if wanted >= position + len(chunk):
                     break
                 at = chunk.find(b"\n", wanted - position)
@@ -500,10 +505,15 @@ def _split_csv(path: Path, parts: int) -> list[tuple[int, int, int]] | None:
             counted += _line_breaks(chunk, previous_cr)
             previous_cr = chunk.endswith(b"\r")
             position += len(chunk)
-    if header_end < 0 or not cuts:
-        return None
-    starts = [header_end + 1, *cuts]
-    lines_before = [_header_lines(path, header_end), *breaks]
+    if header_end is None:
+        if not cuts:
+            return None
+        starts, lines_before = [0, *cuts], [0, *breaks]
+    else:
+        if header_end < 0 or not cuts:
+            return None
+        starts = [header_end + 1, *cuts]
+        lines_before = [_header_lines(path, header_end), *breaks]
     ends = [*cuts, size]
     return [(start, end, lines) for start, end, lines in zip(starts, ends, lines_before) if end > start]
 
@@ -547,6 +557,25 @@ def _csv_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
         yield _csv_fact_row(line, cells, partner_at, period_at, columns)
 
 
+def _jsonl_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[FactRow]:
+    """The facts records in bytes ``start:end`` of a JSON Lines file, as ``read_facts`` reads them."""
+    from .inputs import _json_objects, fact_row
+
+    file = str(path)
+    with open(path, "rb") as raw:
+        raw.seek(start)
+        data = raw.read(end - start)
+    try:
+        text = data.decode("utf-8-sig" if start == 0 else "utf-8")  # a BOM can only open the file
+    except UnicodeDecodeError:
+        from .inputs import _first_bad_utf8_line
+
+        raise InputError("the file is not UTF-8 text (save it as UTF-8)", file, _first_bad_utf8_line(path)) from None
+    del data
+    for line, record in _json_objects(io.StringIO(text, newline=""), file, lines_before):
+        yield fact_row(record, line)
+
+
 def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list[str]]]:
     """``inputs._csv_rows`` starting after ``lines_before`` physical lines."""
     last = lines_before
@@ -559,8 +588,8 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
         raise InputError(f"malformed CSV: {error}", file, last + 1) from None
 
 
-def _worker(engine: "Engine", path: Path, part: tuple[int, int, int], claims_by_key: Mapping, directory: Path,
-            name: str, counter: Any, connection: Any) -> None:
+def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
+            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any) -> None:
     segment = _Segment(name)
     try:
         renderer = _Renderer(engine, segment, directory)
@@ -575,7 +604,7 @@ def _worker(engine: "Engine", path: Path, part: tuple[int, int, int], claims_by_
                 step = 0
 
         try:
-            _evaluate_records(engine, _csv_range(path, *part), claims_by_key, renderer, tick)
+            _evaluate_records(engine, read(path, *part), claims_by_key, renderer, tick)
         finally:
             renderer.close()
         with counter.get_lock():
@@ -599,13 +628,15 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
     if isinstance(facts, (str, os.PathLike)):
         path = Path(facts)
         parts = None
-        if path.suffix.lower() == ".csv":
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".jsonl", ".ndjson"):
             wanted = workers if workers is not None else _cores()
             if wanted > 1 and path.is_file() and (workers is not None or
                                                    path.stat().st_size >= PARALLEL_MIN_BYTES):
-                parts = _split_csv(path, wanted)
+                parts = _split_lines(path, wanted, csv_header=suffix == ".csv")
         if parts is not None and _fork_available():
-            return _evaluate_parallel(engine, path, parts, claims_by_key, directory, progress), len(parts)
+            read = _csv_range if suffix == ".csv" else _jsonl_range
+            return _evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress), len(parts)
         from .inputs import read_facts
 
         records: Iterable[Any] = read_facts(path)
@@ -631,20 +662,23 @@ def _fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _evaluate_parallel(engine: "Engine", path: Path, parts: list[tuple[int, int, int]], claims_by_key: Mapping,
-                       directory: Path, progress: Callable[[int], None] | None) -> list[_Segment]:
+def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path,
+                       parts: list[tuple[int, int, int]], claims_by_key: Mapping, directory: Path,
+                       progress: Callable[[int], None] | None) -> list[_Segment]:
     from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
 
     file = str(path)
-    with _open_text(path) as stream:  # a bad header fails here, in the parent, as read_facts would
-        _csv_header(_rows(csv.reader(stream, strict=True), file, 0), file, (PARTNER_ID, PERIOD))
+    if read is _csv_range:
+        with _open_text(path) as stream:  # a bad header fails here, in the parent, as read_facts would
+            _csv_header(_rows(csv.reader(stream, strict=True), file, 0), file, (PARTNER_ID, PERIOD))
     context = multiprocessing.get_context("fork")
     counter = context.Value("q", 0)
     children = []
     for number, part in enumerate(parts):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, name=f"incentives-run-{number}",
-                                  args=(engine, path, part, claims_by_key, directory, f"w{number}", counter, send),
+                                  args=(engine, read, path, part, claims_by_key, directory, f"w{number}", counter,
+                                        send),
                                   daemon=True)
         process.start()
         send.close()

@@ -333,3 +333,41 @@ def test_the_summary_reports_what_the_results_hold(engine, tmp_path, in_order):
     got = {name: getattr(summary, name) for name in expected}
     got["partners"] = {k: v for k, v in got["partners"].items()}
     assert got == expected
+
+
+def write_jsonl(path: Path, rows: list[dict], newline: str = "\n", bom: bool = False) -> Path:
+    """One JSON object a line, blank lines and odd keys included; empty CSV-style cells are left out."""
+    lines = [json.dumps({key: value for key, value in row.items() if value != ""}, ensure_ascii=False)
+             for row in rows]
+    lines.insert(len(lines) // 3, "")  # a blank line counts as a line and holds no record
+    text = newline.join(lines) + newline
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_json_lines_file_is_split_over_workers_with_the_same_files(engine, tmp_path, newline):
+    records = partners(300, seed=23)
+    records[7]["status"] = 'active "gold",\u00e9'  # quotes and commas are nothing special in JSON
+    facts_file = write_jsonl(tmp_path / "facts.jsonl", records, newline=newline, bom=True)
+    claims = claims_for(records, seed=23)
+    expected = in_memory(engine, read_facts(facts_file), claims, tmp_path / "memory")
+    summary = engine.run_to(tmp_path / "stream", facts_file, iter(claims), facts_sha256="f" * 64, workers=2)
+    assert summary.workers == 2
+    assert files(tmp_path / "stream") == expected
+
+
+def test_a_bad_json_line_fails_the_split_run_at_its_line(engine, tmp_path):
+    records = partners(200, seed=31)
+    facts_file = write_jsonl(tmp_path / "facts.jsonl", records)
+    lines = facts_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[170] = '{"partner_id": "P1", "period": \n'
+    lines[140] = "[1, 2]\n"
+    facts_file.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(incentives.InputError) as serial:
+        engine.run(read_facts(facts_file))
+    assert serial.value.line == 141
+    for workers in (1, 2):
+        with pytest.raises(incentives.InputError) as streamed:
+            engine.run_to(tmp_path / "out", facts_file, workers=workers)
+        assert str(streamed.value) == str(serial.value)

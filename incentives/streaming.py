@@ -1353,11 +1353,10 @@ class _Splicer:
 
     def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
         self.source = os.open(source, os.O_RDONLY)
-        self.target = open(target, "wb")  # buffered: it writes what the system call leaves, if anything
+        self.target = _Output(target, block=self.BLOCK)
+        self.target.write(head)
         self.window = memoryview(b"")
         self.window_start = 0
-        self.pieces: list[Any] = [head]
-        self.size = len(head)
         self.position = skip
 
     def replace(self, start: int, end: int, data: bytes) -> None:
@@ -1365,8 +1364,7 @@ class _Splicer:
         if start < self.position:
             raise RuntimeError("a spill file does not match its index")
         self._copy(start)
-        self.pieces.append(data)
-        self.size += len(data)
+        self.target.write(data)
         self.position = end
 
     def _copy(self, end: int | None) -> None:
@@ -1383,17 +1381,9 @@ class _Splicer:
                         break
                     raise RuntimeError("a spill file is shorter than its index")
             piece = self.window[offset:offset + (end - position) if end is not None else None]
-            self.pieces.append(piece)
-            self.size += len(piece)
+            self.target.write(piece)
             position += len(piece)
-            if self.size >= self.BLOCK:
-                self._flush()
         self.position = position
-
-    def _flush(self) -> None:
-        self.target.write(b"".join(self.pieces))
-        self.pieces.clear()
-        self.size = 0
 
     def __enter__(self) -> "_Splicer":
         return self
@@ -1402,9 +1392,8 @@ class _Splicer:
         try:
             if exc_info[0] is None:
                 self._copy(None)
-                self._flush()
+                self.target.flush()
         finally:
-            self.pieces.clear()
             os.close(self.source)
             self.target.close()
 
@@ -1499,23 +1488,29 @@ class _Reader:
 
 
 class _Output:
-    """A buffered binary output file."""
+    """A binary output file that gathers what it is given (bytes or views) and writes ``block`` bytes at a time."""
 
-    def __init__(self, path: Path):
-        self.handle = open(path, "wb")
+    def __init__(self, path: Path, block: int = 8 << 20):
+        self.handle = open(path, "wb")  # buffered: it writes what a system call leaves, if anything
+        self.block = block
         self.parts: list[Any] = []
         self.size = 0
 
     def write(self, data: Any) -> None:
         self.parts.append(data)
         self.size += len(data)
-        if self.size >= (8 << 20):
+        if self.size >= self.block:
             self.flush()
 
     def flush(self) -> None:
         self.handle.write(b"".join(self.parts))
         self.parts.clear()
         self.size = 0
+
+    def close(self) -> None:
+        """Close without writing what is still gathered (flush first to keep it)."""
+        self.parts.clear()  # views into spill windows: released with them
+        self.handle.close()
 
     def __enter__(self) -> "_Output":
         return self
@@ -1525,7 +1520,7 @@ class _Output:
             if exc_info[0] is None:
                 self.flush()
         finally:
-            self.handle.close()
+            self.close()
 
 
 def _stop(children: Sequence[tuple[Any, Any]]) -> None:

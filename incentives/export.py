@@ -239,7 +239,7 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
                                            values["currency"])
     rest = (f'{"" if version is None else version},{values["status"]},{tier or ""},'
             f'{"" if attainment is None else format(attainment.quantize(ATTAINMENT_PLACES), "f")},'
-            f'{amount_text(values["total"], places)},{currency or ""}\n')
+            f'{plain_amount(values["total"], places)},{currency or ""}\n')
     if rest.count(",") == 5 and _CSV_NEEDS_CARE(rest, 0, len(rest) - 1) is None:
         payout = head + rest
     else:
@@ -252,24 +252,15 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
         fields = line.__dict__
         basis, rate = fields["basis"], fields["rate"]
         middle = (f'{fields["n"]},{fields["kind"]},{fields["rule_id"]},{fields["description"]},'
-                  f'{"" if basis is None else amount_text(basis, places)},'
+                  f'{"" if basis is None else plain_amount(basis, places)},'
                   f'{"" if rate is None else format(rate.normalize(), "f")},'
-                  f'{amount_text(fields["amount"], places)},')
+                  f'{plain_amount(fields["amount"], places)},')
         if middle.count(",") == 7 and _CSV_NEEDS_CARE(middle) is None:
             rows.append(f"{head}{middle}{csv_cell(fields['formula'])}\n")
         else:
             ids = (values["partner_id"], values["period"], values["program_id"])
             rows.append(csv_line(line_row(ids, line, places)))
     return payout, "".join(rows)
-
-
-def amount_text(amount: Decimal, places: int) -> str:
-    """``plain_amount(amount, places)``, at once for the usual amount: rounded to ``places``, not negative zero."""
-    text = str(amount)
-    if places and len(text) > places and text[-places - 1] == "." and "E" not in text and (
-            text[0] != "-" or amount):
-        return text
-    return plain_amount(amount, places)
 
 
 def _write_atomic(path: Path, text: str) -> None:

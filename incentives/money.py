@@ -92,6 +92,10 @@ def format_amount(d: Decimal, places: int) -> str:
 
 def plain_amount(d: Decimal, places: int) -> str:
     """Like :func:`format_amount` without thousands separators, for CSV: ``21437.50``."""
+    text = str(d)
+    # the usual amount, rounded to ``places`` and not a negative zero, is its own text
+    if places and text[-places - 1:-places] == "." and "E" not in text and (text[0] != "-" or d):
+        return text
     return _fixed(_plain(d), places)
 
 

@@ -56,7 +56,6 @@ from .export import (
     LINE_COLUMNS,
     PAYOUT_COLUMNS,
     OutputExistsError,
-    amount_text,
     csv_cell,
     csv_head,
     csv_line,
@@ -68,6 +67,7 @@ from .export import (
     temporary_prefix,
 )
 from .inputs import FactRow
+from .money import plain_amount
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
 from .version import __version__
 
@@ -387,7 +387,7 @@ class _Renderer:
         values = result.__dict__
         program_id, version, total = values["program_id"], values["program_version"], values["total"]
         # the total column starts where the row's last two cells (total, currency) do
-        tail = f'{amount_text(total, values["details"].get("places", 2))},{csv_cell(values["currency"] or "")}\n'
+        tail = f'{plain_amount(total, values["details"].get("places", 2))},{csv_cell(values["currency"] or "")}\n'
         group = _intern((program_id, version, values["period"]), self.group_index, segment.group_table)
         segment.cand_result.append(number)
         segment.cand_unit.append(unit)
@@ -768,11 +768,11 @@ class _BudgetLines:
                     self.parts = None
         if self.parts is None:
             line = self._pydantic(new_line(scale.line(n, total, new_total)))
-        row = (f"{csv_head(*head)}{n}{self.row_middle}{amount_text(total, places)},{self.rate_text},"
-               f"{amount_text(adjustment, places)},{csv_cell(formula)}\n")
-        return (amount_text(new_total, places).encode(), row.encode(),
+        row = (f"{csv_head(*head)}{n}{self.row_middle}{plain_amount(total, places)},{self.rate_text},"
+               f"{plain_amount(adjustment, places)},{csv_cell(formula)}\n")
+        return (plain_amount(new_total, places).encode(), row.encode(),
                 f"{line}{_LINES_END_TEXT}{new_total}".encode(),
-                len(amount_text(total, places)), len(_LINES_END) + len(str(total)))
+                len(plain_amount(total, places)), len(_LINES_END) + len(str(total)))
 
 
 class _Assembly:

@@ -9,8 +9,8 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incentives.export import amount_text, csv_line, line_row, payout_row, result_rows
-from incentives.money import plain_amount
+from incentives.export import csv_line, line_row, payout_row, result_rows
+from incentives.money import _fixed, _plain, plain_amount
 from incentives.results import new_line, new_result
 
 
@@ -69,8 +69,8 @@ def test_csv_line_is_csv_writer(cells):
 
 @settings(max_examples=1000, deadline=None)
 @given(amounts, st.integers(0, 8))
-def test_amount_text_is_plain_amount(amount, places):
-    assert amount_text(amount, places) == plain_amount(amount, places)
+def test_plain_amount_shortcut_gives_the_general_text(amount, places):
+    assert plain_amount(amount, places) == _fixed(_plain(amount), places)
 
 
 def test_cells_that_need_quotes():

@@ -541,19 +541,9 @@ def _csv_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
     width = len(header)
     partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
     columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
-    with open(path, "rb") as raw:
-        raw.seek(start)
-        data = raw.read(end - start)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        from .inputs import _first_bad_utf8_line
-
-        raise InputError("the file is not UTF-8 text (save it as UTF-8)", file, _first_bad_utf8_line(path)) from None
-    del data
-    stream = io.StringIO(text, newline="")
-    for line, cells in _rows(csv.reader(stream, strict=True), file, lines_before):
-        _check_width(cells, width, file, line)
+    for line, cells in _rows(csv.reader(_range_text(path, start, end), strict=True), file, lines_before):
+        if len(cells) != width:
+            _check_width(cells, width, file, line)
         yield _csv_fact_row(line, cells, partner_at, period_at, columns)
 
 
@@ -561,7 +551,12 @@ def _jsonl_range(path: Path, start: int, end: int, lines_before: int) -> Iterato
     """The facts records in bytes ``start:end`` of a JSON Lines file, as ``read_facts`` reads them."""
     from .inputs import _json_objects, fact_row
 
-    file = str(path)
+    for line, record in _json_objects(_range_text(path, start, end), str(path), lines_before):
+        yield fact_row(record, line)
+
+
+def _range_text(path: Path, start: int, end: int) -> io.StringIO:
+    """Bytes ``start:end`` of a facts file as text, line endings kept as read (as ``_open_text`` reads them)."""
     with open(path, "rb") as raw:
         raw.seek(start)
         data = raw.read(end - start)
@@ -570,10 +565,10 @@ def _jsonl_range(path: Path, start: int, end: int, lines_before: int) -> Iterato
     except UnicodeDecodeError:
         from .inputs import _first_bad_utf8_line
 
-        raise InputError("the file is not UTF-8 text (save it as UTF-8)", file, _first_bad_utf8_line(path)) from None
+        raise InputError("the file is not UTF-8 text (save it as UTF-8)", str(path),
+                         _first_bad_utf8_line(path)) from None
     del data
-    for line, record in _json_objects(io.StringIO(text, newline=""), file, lines_before):
-        yield fact_row(record, line)
+    return io.StringIO(text, newline="")
 
 
 def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list[str]]]:

@@ -12,7 +12,7 @@ import pytest
 from incentives.errors import EvaluationError
 from incentives.rules.ast import Binary, Call, Compare, Literal, Name
 from incentives.rules.backend import Condition
-from incentives.rules.compiled import CompiledBackend, _is_boolean, compile_expression
+from incentives.rules.compiled import CompiledBackend, compile_expression
 from incentives.rules.expressions import parse_expression
 
 D = Decimal
@@ -376,16 +376,9 @@ def test_backend_prefixes_evaluation_errors_with_the_rule() -> None:
     ("x and y", {"x": True, "y": False}), ("x or y", {"x": False, "y": True}), ("1 < 2", {}), ("true", {}),
     ("x * 2 > 1", {"x": D(1)}), ("min(x, 2) == 1", {"x": D(1)}),
 ])
-def test_conditions_taken_as_boolean_give_a_bool(text: str, facts: dict[str, Any]) -> None:
-    """The matcher skips its per-record type check for these: they must give a ``bool``, never a truthy value."""
-    node = parse_expression(text).node
-    assert _is_boolean(node)
-    assert type(compile_expression(node)(facts)) is bool
-
-
-@pytest.mark.parametrize("text", ["x", "x * 2", "min(x, 1)", "-x", "1", "'a'", "[true]"])
-def test_conditions_not_taken_as_boolean(text: str) -> None:
-    assert not _is_boolean(parse_expression(text).node)
+def test_comparisons_and_logic_give_a_bool(text: str, facts: dict[str, Any]) -> None:
+    """Comparisons, ``and``/``or`` and ``not`` give a ``bool``, never a merely truthy value."""
+    assert type(compile_expression(parse_expression(text).node)(facts)) is bool
 
 
 def test_backend_rejects_a_non_boolean_name_among_boolean_conditions() -> None:

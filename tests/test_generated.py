@@ -42,7 +42,7 @@ def closures_answer(texts: tuple[str, ...], facts: dict[str, Any]) -> Any:
     matcher = CompiledMatcher([(condition.rule_id, compile_expression(condition.expression.node))
                                for condition in conditions(*texts)])
     try:
-        return matcher._one_by_one(facts)
+        return matcher.matching(facts)
     except EvaluationError as error:
         return ("error", str(error))
     except ArithmeticError as error:  # a signalling NaN in ``in``: the engine makes it the record's error
@@ -68,7 +68,7 @@ def test_inline_shapes_answer_without_the_closures(monkeypatch):
     def handed_over(self, facts):
         raise AssertionError(f"handed over to the closures: {facts}")
 
-    monkeypatch.setattr(CompiledMatcher, "_one_by_one", handed_over)
+    monkeypatch.setattr(CompiledMatcher, "matching", handed_over)
     matcher = GeneratedMatcher(conditions("nps >= 50", "status == 'active'", "segment in ['smb']", "flag"))
     assert matcher.matching({"nps": D("50.00"), "status": "active", "segment": "smb", "flag": True}) == {
         "r0", "r1", "r2", "r3"}

@@ -32,7 +32,6 @@ Semantics (exact and strict; the durable backend must match them):
 from __future__ import annotations
 
 import operator
-from itertools import compress
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -50,10 +49,8 @@ Evaluator = Callable[[Mapping[str, Any]], Any]
 _Check = Callable[[Any, Any], bool]
 
 _NO_FACTS: Mapping[str, Any] = {}
-_BOOLEAN = frozenset({bool})
 _ORDERED = frozenset({Decimal, str, date})
 _LISTS = frozenset({tuple, list})
-_NOTHING: frozenset[str] = frozenset()
 
 
 def compile_expression(node: Node) -> Evaluator:
@@ -72,42 +69,21 @@ def compile_expression(node: Node) -> Evaluator:
 
 
 class CompiledMatcher:
-    """Evaluates every condition in order; see :class:`incentives.rules.backend.Matcher`."""
+    """Evaluates each condition's closure in order, one at a time; see :class:`incentives.rules.backend.Matcher`.
 
-    __slots__ = ("_rules", "_ids", "_evaluators", "_boolean", "_only")
+    The exact reference: the compiled backend's generated matcher
+    (:mod:`incentives.rules.generated`) hands a record to it whenever a value
+    needs its checks, and the durable backend evaluates with it a condition
+    whose values it cannot post.
+    """
 
-    def __init__(self, rules: Sequence[tuple[str, Evaluator]], *, boolean: bool = False):
-        """``boolean``: every evaluator is known to return a ``bool`` or raise (see :func:`_is_boolean`)."""
+    __slots__ = ("_rules",)
+
+    def __init__(self, rules: Sequence[tuple[str, Evaluator]]):
         self._rules = tuple(rules)
-        self._ids = tuple(rule_id for rule_id, _ in self._rules)
-        self._evaluators = tuple(evaluate for _, evaluate in self._rules)
-        self._boolean = boolean
-        self._only = frozenset(self._ids) if len(self._ids) == 1 else None
 
     def matching(self, facts: Mapping[str, Any]) -> frozenset[str]:
-        only = self._only
-        if only is not None:
-            # A single condition (one eligibility rule, one bonus) is common: no list, no set to build.
-            try:
-                value = self._evaluators[0](facts)
-            except EvaluationError:
-                return self._one_by_one(facts)
-            if value is True:
-                return only
-            if value is False:
-                return _NOTHING
-            return self._one_by_one(facts)
-        # Every condition at once; should one fail or give a non-boolean, the rules are
-        # evaluated again one by one (they are pure) to report the first problem in order.
-        try:
-            values = [evaluate(facts) for evaluate in self._evaluators]
-        except EvaluationError:
-            return self._one_by_one(facts)
-        if not self._boolean and not _BOOLEAN.issuperset(map(type, values)):
-            return self._one_by_one(facts)
-        return frozenset(compress(self._ids, values))
-
-    def _one_by_one(self, facts: Mapping[str, Any]) -> frozenset[str]:
+        """The ids that hold; the first rule (in order) that fails or gives a non-boolean raises, named."""
         matched = []
         for rule_id, evaluate in self._rules:
             try:
@@ -474,14 +450,3 @@ def _children(node: Node) -> tuple[Node, ...]:
 
 def _is_constant(node: Node) -> bool:
     return not isinstance(node, Name) and all(_is_constant(child) for child in _children(node))
-
-
-def _is_boolean(node: Node) -> bool:
-    """Whether ``node``'s evaluator always returns a ``bool`` (or raises): no per-record type check needed.
-
-    Comparisons, ``and``/``or`` and ``not`` build their results with ``bool``
-    semantics whatever their operands; a name, a call or arithmetic can give anything.
-    """
-    if isinstance(node, Literal):
-        return type(node.value) is bool
-    return isinstance(node, (Compare, BoolOp)) or isinstance(node, Unary) and node.op == "not"

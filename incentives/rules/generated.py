@@ -10,7 +10,7 @@ the common shapes inline — a fact compared with a constant (``nps >= 50``,
 The generated code is optimistic: it *gives up* whenever a value is not of the
 type its shape needs, a fact is missing, arithmetic fails or a closure raises,
 and the record is then evaluated by the closures, one rule at a time
-(``CompiledMatcher._one_by_one``), which answer or raise exactly as they always
+(:class:`~incentives.rules.compiled.CompiledMatcher`), which answer or raise exactly as they always
 have. So whenever the generated function answers, its answer is the closures'
 answer; it never decides an error case itself.
 
@@ -164,7 +164,7 @@ class GeneratedMatcher:
         #: The same conditions as closures: the exact evaluation the generated code falls back on.
         self.closures = CompiledMatcher(
             [(condition.rule_id, compile_expression(condition.expression.node)) for condition in conditions])
-        self.matching = _generate(conditions, self.closures._one_by_one,
+        self.matching = _generate(conditions, self.closures.matching,
                                   tuple(condition.rule_id for condition in conditions))
 
     def close(self) -> None:

@@ -283,7 +283,8 @@ def _check_tiers(program: Program) -> list[tuple[Path, str]]:
     for index, name in enumerate(names):
         if name in names[:index]:
             found.append((("tiers", "levels", index, "name"), f"duplicate tier name '{name}'"))
-    if tiers.mode == "incremental" and tiers.pay_on is not None and tiers.pay_on.text.strip() != tiers.qualify_on.text.strip():
+    pays_on_other = tiers.pay_on is not None and tiers.pay_on.text.strip() != tiers.qualify_on.text.strip()
+    if tiers.mode == "incremental" and pays_on_other:
         found.append((("tiers", "pay_on"), "incremental mode pays each band on its own width, so 'pay_on' "
                                            f"must equal 'qualify_on' ('{tiers.qualify_on.text}')"))
     return found

@@ -348,6 +348,19 @@ def _compare(node: Compare) -> Evaluator:
 _FAST_ORDERING: dict[str, _Check] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
+def constant_value(node: Node) -> tuple[bool, Any]:
+    """``(True, value)`` for a node that reads no fact and evaluates (``50``, ``-5``, ``3.5%``, ``['a']``).
+
+    ``(False, None)`` otherwise.
+    """
+    if not _is_constant(node):
+        return False, None
+    try:
+        return True, compile_expression(node)(_NO_FACTS)
+    except EvaluationError:  # e.g. 1/0: it fails per record, like every other evaluation error
+        return False, None
+
+
 def _name_against_constant(left: Node, op: str, right: Node, check: _Check) -> Evaluator | None:
     """``name OP constant`` (``nps >= 50``, ``status == 'active'``), the commonest condition, as one closure.
 
@@ -355,11 +368,10 @@ def _name_against_constant(left: Node, op: str, right: Node, check: _Check) -> E
     directly when it has the constant's type, and handed to ``check`` otherwise
     (which then raises its usual error, or answers ``==`` with false).
     """
-    if not isinstance(left, Name) or not _is_constant(right):
+    if not isinstance(left, Name):
         return None
-    try:
-        constant = compile_expression(right)(_NO_FACTS)
-    except EvaluationError:
+    known, constant = constant_value(right)
+    if not known:
         return None
     key = left.name
     kind = type(constant)

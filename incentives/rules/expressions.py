@@ -184,7 +184,8 @@ class _Source:
             code = f"{code[:index]}j{code[index + 1:]}"
         if not scan.complete:
             _parse(code, lead)
-            raise ExpressionError("syntax error: invalid syntax", lead)  # the parser accepted what the tokenizer did not
+            # the parser accepted what the tokenizer did not
+            raise ExpressionError("syntax error: invalid syntax", lead)
         return cls(text, code, lead, frozenset(scan.percents), scan.names, _byte_to_char(code))
 
     def parse(self) -> py.Expression:

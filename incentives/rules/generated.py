@@ -21,23 +21,21 @@ as ``b0``, ``b1``, ... in its source, so a program cannot inject code.
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
-from itertools import compress
+from itertools import compress, product
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import EvaluationError
 from .ast import BoolOp, Compare, ListLiteral, Literal, Name, Node, Unary
 from .backend import Condition
-from .compiled import CompiledMatcher, _is_constant, compile_expression
+from .compiled import CompiledMatcher, compile_expression, constant_value
 
 __all__ = ["GeneratedMatcher"]
 
 #: Up to this many conditions, every combination of outcomes maps to its prepared frozenset.
 TABLE_LIMIT = 10
 
-_ORDERING = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_NO_FACTS: Mapping[str, Any] = {}
+_ORDERING = ("<", "<=", ">", ">=")
 
 
 class _GiveUp(Exception):
@@ -65,21 +63,11 @@ class _Source:
         return f"b{len(self.values) - 1}"
 
 
-def _constant_of(node: Node) -> tuple[bool, Any]:
-    """``(True, value)`` for a constant operand (``50``, ``-5``, ``3.5%``, ``'x'``, ``['a', 'b']``)."""
-    if isinstance(node, Name) or not _is_constant(node):
-        return False, None
-    try:
-        return True, compile_expression(node)(_NO_FACTS)
-    except EvaluationError:
-        return False, None
-
-
 def _comparison(node: Compare, source: _Source) -> str | None:
     """Inline Python for ``name OP constant``, or None when the closures must compare."""
     if len(node.ops) != 1 or not isinstance(node.left, Name):
         return None
-    known, constant = _constant_of(node.comparators[0])
+    known, constant = constant_value(node.comparators[0])
     if not known:
         return None
     op = node.ops[0]
@@ -87,7 +75,7 @@ def _comparison(node: Compare, source: _Source) -> str | None:
     kind = type(constant)
     if op in _ORDERING and kind in (Decimal, str):
         # Ordering two values of different types is an error: the closures report it.
-        return (f"(x {_ORDERING[op]} {source.bind(constant)} if type(x := {fact}) is {source.bind(kind)} "
+        return (f"(x {op} {source.bind(constant)} if type(x := {fact}) is {source.bind(kind)} "
                 "else give_up())")
     if op in ("==", "!=") and kind in (Decimal, str, bool):
         # Values of different types are unequal (true != 1), never an error.
@@ -134,7 +122,7 @@ def _generate(conditions: Sequence[Condition], one_by_one: Callable[[Mapping[str
         answer = source.bind(frozenset())
     elif len(outcomes) <= TABLE_LIMIT:
         table = {combination: frozenset(compress(ids, combination))
-                 for combination in itertools.product((False, True), repeat=len(outcomes))}
+                 for combination in product((False, True), repeat=len(outcomes))}
         answer = f"{source.bind(table)}[({', '.join(outcomes)},)]"
     else:
         answer = f"frozenset(compress({source.bind(ids)}, ({', '.join(outcomes)},)))"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from incentives.errors import ExpressionError
 from incentives.rules.ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
-from incentives.rules.expressions import MAX_DEPTH, MAX_LENGTH, Expression, parse_expression
+from incentives.rules.expressions import MAX_DEPTH, MAX_LENGTH, parse_expression
 
 D = Decimal
 
@@ -105,27 +105,6 @@ def test_names_are_kept_as_written_not_unicode_normalised() -> None:
 
 def test_string_escapes_follow_python() -> None:
     assert node_of(r"'a\tb'") == Literal("a\tb", 0)
-
-
-@pytest.mark.parametrize(
-    ("value", "text", "node"),
-    [
-        (D("0.035"), "0.035", Literal(D("0.035"))),
-        (4, "4", Literal(D(4))),
-        (True, "true", Literal(True)),
-        (False, "false", Literal(False)),
-    ],
-)
-def test_of_value_builds_a_constant_expression(value: object, text: str, node: Literal) -> None:
-    expression = Expression.of_value(value)  # type: ignore[arg-type]
-    assert (expression.text, expression.names) == (text, frozenset())
-    assert same(expression.node, node)
-
-
-@pytest.mark.parametrize("value", [0.5, D("NaN"), "4", None])
-def test_of_value_rejects_non_constants(value: object) -> None:
-    with pytest.raises(TypeError):
-        Expression.of_value(value)  # type: ignore[arg-type]
 
 
 # --- percent literals ----------------------------------------------------------------------

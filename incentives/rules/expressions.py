@@ -117,17 +117,6 @@ class Expression:
     node: Node
     names: frozenset[str]
 
-    @classmethod
-    def of_value(cls, value: Decimal | int | bool) -> Expression:
-        """A constant expression for a YAML scalar that is already a number or boolean."""
-        if isinstance(value, bool):
-            return cls("true" if value else "false", Literal(value), frozenset())
-        if isinstance(value, int):
-            value = Decimal(value)
-        if not isinstance(value, Decimal) or not value.is_finite():
-            raise TypeError(f"a constant expression needs a finite Decimal, int or bool, not {value!r}")
-        return cls(str(value), Literal(value), frozenset())
-
 
 def parse_expression(text: str) -> Expression:
     """Parse ``text`` into an :class:`Expression`; raise :class:`ExpressionError` if it is not one.

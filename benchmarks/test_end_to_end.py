@@ -59,3 +59,4 @@ def test_end_to_end_in_memory(benchmark, size_id):
     report = reports[-1]
     record(benchmark, "run + write end to end", size_id, records=SIZES[size_id],
            seconds_in_process=report["seconds"], peak_pss_mb=report["peak_pss_mb_tree"])
+    assert report["results"] >= 3 * SIZES[size_id]

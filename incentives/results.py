@@ -1,7 +1,8 @@
 """Result models: one :class:`PayoutResult` per partner, period and program; a :class:`PayoutRun` per run.
 
-The engine builds them with ``model_construct`` (its values are already
-validated and exact); reading one back from JSON (``model_validate_json``)
+The engine builds them without validation (its values are already exact),
+through trusted constructors equivalent to ``model_construct`` (``new_result``,
+``new_line``...); reading one back from JSON (``model_validate_json``)
 validates as usual.
 """
 

@@ -77,6 +77,8 @@ class Engine:
         self._selections: dict[tuple[str, str], _Selection] = {}
         self._plans: dict[str, tuple[tuple[str, _Selection, bool], ...]] = {}
         self._mdf_ids = [pid for pid, versions in self._programs.items() if versions[0].program.kind == "mdf"]
+        # the MDF program a claim without program_id goes to, when there is exactly one
+        self._sole_mdf_id = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
 
     @property
     def program_ids(self) -> list[str]:
@@ -184,7 +186,7 @@ class Engine:
     def _claims_for(self, program_id: str, claims: Sequence[Claim]) -> list[Claim]:
         if not claims:
             return []
-        sole = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
+        sole = self._sole_mdf_id
         selected = []
         for claim in claims:
             if claim.program_id == program_id or (claim.program_id is None and sole == program_id):

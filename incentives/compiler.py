@@ -18,7 +18,7 @@ from .inputs import normalize_record
 from .loading import LoadedProgram
 from .money import Rounding
 from .periods import Period, active_fraction
-from .results import PayoutResult, new_result
+from .results import PayoutResult, Reason, new_reason, new_result
 from .rules.backend import Matcher, RuleBackend
 from .rules.compiled import compile_expression
 
@@ -93,12 +93,15 @@ class CompiledProgram:
                 fraction = self._fraction(period, env)
                 details = {"places": self._places, "proration": fraction}
             fired = self._matching(env)
-            if not self._eligibility_ids <= fired:
+            if not fraction or not self._eligibility_ids <= fired:
+                reasons = self.eligibility.failed(fired, env)
+                if not fraction:
+                    reasons.insert(0, self._inactive(period, env))
                 return new_result({
                     "partner_id": partner_id, "period": period.label, "program_id": self.id,
                     "program_version": self.version, "currency": self.currency, "status": "ineligible",
                     "tier": None, "next_tier": None, "attainment": None, "lines": [], "total": ZERO,
-                    "reasons": self.eligibility.failed(fired, env), "errors": [], "details": details})
+                    "reasons": reasons, "errors": [], "details": details})
             evaluation = Evaluation(env, fired, period, fraction, self.rounding, claims, [], None, None, None,
                                     details)
             self._base(evaluation)
@@ -126,6 +129,15 @@ class CompiledProgram:
             raise EvaluationError(f"prorate_by fact '{self.prorate_by}' must be a date (YYYY-MM-DD), "
                                   f"found {joined!r}")
         return active_fraction(period, joined)
+
+    def _inactive(self, period: Period, env: Mapping[str, Any]) -> Reason:
+        """Why a partner who joined after the period (active fraction 0) is paid nothing for it."""
+        assert self.prorate_by is not None
+        return new_reason({
+            "rule_id": "prorate_by",
+            "description": f"joined after the period ended ({period.end.isoformat()}): active for none of it",
+            "when": f"{self.prorate_by} <= {period.end.isoformat()}",
+            "values": {self.prorate_by: env[self.prorate_by]}})
 
     def error(self, partner_id: str, period: str, *messages: str) -> PayoutResult:
         return error_result(partner_id, period, self.id, list(messages), self.version, self.currency)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import gc
 import itertools
 import uuid
@@ -23,6 +24,7 @@ from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
+from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .results import PayoutResult, PayoutRun, ProgramInfo
 from .rules.backend import RuleBackend
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 _engine_ids = itertools.count(1)
 _NOTHING_USED: Mapping[str, Any] = {}
+_NO_CLAIMS: Mapping[str, list[Claim]] = {}
+#: Where claims without a program_id go when no MDF program is loaded at all.
+_NO_MDF_PROGRAM = "(no MDF program)"
 
 Record = Mapping[str, Any] | FactRow
 
@@ -108,15 +113,23 @@ class Engine:
                   claims: Sequence[Claim]) -> dict[str, PayoutResult]:
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
+        routed = self._route_claims(claims) if claims else _NO_CLAIMS
         if problems:
             for program_id in self._programs:
                 results[program_id] = error_result(partner_id, period_label, program_id, list(problems))
+            self._unroutable(partner_id, period_label, routed, results)
             return results
         for program_id, selection, mdf in self._plan(period_label):
             compiled = selection.version
             if compiled is None:
                 if selection.error is not None:
                     results[program_id] = error_result(partner_id, period_label, program_id, [selection.error])
+                elif mdf and program_id in routed:
+                    ids = ", ".join(claim.claim_id for claim in routed[program_id])
+                    results[program_id] = error_result(
+                        partner_id, period_label, program_id,
+                        [f"claims {ids} are for '{program_id}', which has no version effective in period "
+                         f"{period_label}"])
                 else:
                     uncovered.append(program_id)
                 continue
@@ -127,7 +140,7 @@ class Engine:
                     continue
             else:
                 used = _NOTHING_USED
-            program_claims = self._claims_for(program_id, claims) if mdf else ()
+            program_claims = routed.get(program_id, ()) if mdf else ()
             assert selection.period is not None
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
         if not results:
@@ -135,6 +148,7 @@ class Engine:
                 results[program_id] = error_result(
                     partner_id, period_label, program_id,
                     [f"no version of '{program_id}' is effective in period {period_label}"])
+        self._unroutable(partner_id, period_label, routed, results)
         return results
 
     def _plan(self, label: str) -> tuple[tuple[str, _Selection, bool], ...]:
@@ -183,18 +197,56 @@ class Engine:
             used[eligible] = status == "ok"
         return used, None
 
-    def _claims_for(self, program_id: str, claims: Sequence[Claim]) -> list[Claim]:
-        if not claims:
-            return []
+    def _route_claims(self, claims: Sequence[Claim]) -> dict[str, list[Claim]]:
+        """One record's claims by the program they go to, every claim somewhere.
+
+        A claim goes to the MDF program it names, or without a ``program_id`` to
+        the only MDF program loaded; with several loaded it goes to each of them,
+        rejected for naming none. A claim naming a program that is not a loaded
+        MDF program is kept under that name, for :meth:`_unroutable` to report.
+        """
         sole = self._sole_mdf_id
-        selected = []
+        routed: dict[str, list[Claim]] = {}
         for claim in claims:
-            if claim.program_id == program_id or (claim.program_id is None and sole == program_id):
-                selected.append(claim)
-            elif claim.program_id is None:
-                selected.append(claim.with_problem(
-                    f"the claim names no program_id and {len(self._mdf_ids)} MDF programs are loaded"))
-        return selected
+            program_id = claim.program_id
+            if program_id is not None:
+                routed.setdefault(program_id, []).append(claim)
+            elif sole is not None:
+                routed.setdefault(sole, []).append(claim)
+            else:
+                unnamed = claim.with_problem(
+                    f"the claim names no program_id and {len(self._mdf_ids)} MDF programs are loaded")
+                for mdf_id in self._mdf_ids:
+                    routed.setdefault(mdf_id, []).append(unnamed)
+                if not self._mdf_ids:
+                    routed.setdefault(_NO_MDF_PROGRAM, []).append(claim)
+        return routed
+
+    def _unroutable(self, partner_id: str, period_label: str, routed: Mapping[str, list[Claim]],
+                    results: dict[str, PayoutResult]) -> None:
+        """An error result for each program that claims name but that is not a loaded MDF program.
+
+        Such claims (a typo in ``program_id``, a tier program's id) would otherwise
+        reach no program and vanish from the run.
+        """
+        for program_id, program_claims in routed.items():
+            if program_id in self._mdf_ids:
+                continue
+            ids = ", ".join(claim.claim_id for claim in program_claims)
+            # keyed apart: a loaded program of another kind keeps its own result (or its coverage note)
+            results[f"claims:{program_id}"] = error_result(partner_id, period_label, program_id,
+                                        [f"claims {ids} {self._not_an_mdf_program(program_id)}"])
+
+    def _not_an_mdf_program(self, program_id: str) -> str:
+        if program_id == _NO_MDF_PROGRAM:
+            return "are for an MDF program, and none is loaded"
+        versions = self._programs.get(program_id)
+        if versions is not None:
+            return f"name '{program_id}', a {versions[0].program.kind} program: only MDF programs take claims"
+        loaded = ", ".join(self._mdf_ids) or "none"
+        near = difflib.get_close_matches(program_id, self._mdf_ids, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        return f"name program '{program_id}', which is not loaded (MDF programs loaded: {loaded}){hint}"
 
     # --- a run -------------------------------------------------------------------------
 
@@ -295,7 +347,7 @@ class Engine:
     def _orphan_claims(self, key: tuple[str, str], claims: list[Claim]) -> dict[str, PayoutResult]:
         results = {}
         named = {claim.program_id for claim in claims if claim.program_id is not None}
-        targets = sorted(named) if named else (self._mdf_ids or ["(no MDF program)"])
+        targets = sorted(named) if named else (self._mdf_ids or [_NO_MDF_PROGRAM])
         for program_id in targets:
             ids = ", ".join(claim.claim_id for claim in claims
                             if claim.program_id in (program_id, None))
@@ -320,10 +372,10 @@ class Engine:
         for result in results:
             values = result.__dict__
             program_id = values["program_id"]
-            if program_id not in totals:  # an orphan claim's "(no MDF program)": no default built per result
+            if program_id not in totals:  # a program only claims name: no default built per result
                 totals[program_id] = Decimal(0)
                 counts[program_id] = {"ok": 0, "ineligible": 0, "error": 0}
-            totals[program_id] += values["total"]
+            totals[program_id] = exact_add(totals[program_id], values["total"])
             counts[program_id][values["status"]] += 1
             if program_id in budgeted:
                 groups[(program_id, values["program_version"], values["period"])].append(result)
@@ -334,9 +386,17 @@ class Engine:
                 continue
             scale = apply_budget(group, compiled.budget, compiled.rounding.places)
             if scale is not None:
-                totals[program_id] += scale.budget - scale.requested
+                totals[program_id] = exact_add(totals[program_id], exact_subtract(scale.budget, scale.requested))
                 notes.append(self._budget_note(program_id, version, period, compiled, scale.factor))
-        return totals, counts, notes
+        return self.in_program_order(totals), self.in_program_order(counts), notes
+
+    def in_program_order(self, per_program: dict[str, Any]) -> dict[str, Any]:
+        """``per_program`` keyed in run.json's order: loaded programs in evaluation order, then the names
+        only claims gave (not loaded, or not MDF programs), sorted."""
+        loaded = self._programs
+        return {**{program_id: per_program[program_id] for program_id in loaded if program_id in per_program},
+                **{program_id: per_program[program_id] for program_id in sorted(per_program)
+                   if program_id not in loaded}}
 
     @staticmethod
     def _budget_note(program_id: str, version: int | None, period: str, compiled: CompiledProgram,

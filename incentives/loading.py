@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, ProgramError
 from .models import Program
-from .money import format_rate
+from .money import exact_sum, format_rate
 from .rules.expressions import Expression
 from .yamlsource import Path, SourceMap, YamlSourceError, load_yaml
 
@@ -294,7 +294,7 @@ def _check_goals(program: Program) -> list[tuple[Path, str]]:
     goals = program.goals
     assert goals is not None
     found = []
-    total = sum((target.weight for target in goals.targets), Decimal(0))
+    total = exact_sum(target.weight for target in goals.targets)
     if total != 1:
         found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {format_rate(total)}"))
     ids = [target.id for target in goals.targets]

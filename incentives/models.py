@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import ExpressionError
+from .money import EXACT
 from .periods import validate_fiscal_year_start
 from .rules.expressions import MAX_DIGITS, MAX_EXPONENT, Expression, parse_expression
 
@@ -64,7 +65,7 @@ def _to_rate(value: Any) -> Decimal:
         match = _PERCENT.match(value)
         if match and match.group(1) not in ("", "+", "-"):
             try:
-                return _in_range(Decimal(match.group(1).replace("_", "")).scaleb(-2))
+                return _in_range(Decimal(match.group(1).replace("_", "")).scaleb(-2, EXACT))
             except InvalidOperation:
                 pass
         elif "%" in value:
@@ -222,6 +223,7 @@ class Program(StrictModel):
     goals: Goals | None = None
     mdf: Mdf | None = None
     bonuses: list[Bonus] = []
+    allow_negative: bool = False
     cap: NonNegativeAmount | None = None
     min_payout: NonNegativeAmount | None = None
     budget: NonNegativeAmount | None = None

@@ -20,7 +20,7 @@ from decimal import (
     Context,
     Decimal,
 )
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 RoundingMode = Literal["half_up", "half_even", "down", "up"]
 
@@ -31,9 +31,26 @@ _DECIMAL_ROUNDING: dict[str, str] = {
     "up": ROUND_UP,
 }
 
-# Rescaling by a power of ten only moves the exponent; this context guarantees
-# that no coefficient is ever rounded while doing so, whatever its length.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+#: The context of money arithmetic that must never round: sums, differences and products of
+#: amounts, rescaling by powers of ten, rounding to places. Its precision is the largest the
+#: decimal module has, so a result keeps every digit it has (inputs are bounded: see inputs.py).
+#: Never used for a division, whose exact result may have no end.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+#: ``a + b``, ``a - b``, ``a × b`` and ``-a`` without rounding (Python's operators use the thread's
+#: context: 28 significant digits by default, where a sum of large amounts silently loses cents).
+exact_add = EXACT.add
+exact_subtract = EXACT.subtract
+exact_multiply = EXACT.multiply
+exact_negate = EXACT.minus
+
+
+def exact_sum(amounts: Iterable[Decimal], start: Decimal = Decimal(0)) -> Decimal:
+    """The sum of ``amounts`` with every digit kept, whatever their size and number."""
+    total = start
+    for amount in amounts:
+        total = exact_add(total, amount)
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +62,8 @@ class Rounding:
     and ``up`` away from zero (-0.011 -> -0.02). A result that rounds to zero is
     always the positive zero, so ``-0.00`` never reaches an output file.
 
-    ``round`` uses the thread's decimal context (28 significant digits by
-    default): an amount that needs more digits than that once quantized raises
-    ``decimal.InvalidOperation``.
+    ``round`` keeps every digit left of the rounding place, however many there
+    are (it rounds in :data:`EXACT`, never in the thread's 28-digit context).
     """
 
     places: int = 2
@@ -68,7 +84,7 @@ class Rounding:
 
     def round(self, amount: Decimal) -> Decimal:
         # Positional arguments: the C decimal parses keywords several times slower.
-        rounded = amount.quantize(self._quantum, self._decimal_rounding)
+        rounded = amount.quantize(self._quantum, self._decimal_rounding, EXACT)
         if rounded or not rounded.is_signed():
             return rounded
         return rounded.copy_abs()
@@ -101,7 +117,7 @@ def plain_amount(d: Decimal, places: int) -> str:
 
 def format_rate(d: Decimal) -> str:
     """A rate shown as a percent with no trailing zeros: ``0.035`` -> ``3.5%``, ``1.1`` -> ``110%``."""
-    return _percent_text(d.scaleb(2, _EXACT))
+    return _percent_text(d.scaleb(2, EXACT))
 
 
 def format_ratio(d: Decimal, decimals: int = 4) -> str:
@@ -111,7 +127,7 @@ def format_ratio(d: Decimal, decimals: int = 4) -> str:
     (``0.93`` -> ``93%``); otherwise rounded half-even and marked ``≈``
     (``1/3`` -> ``≈33.3333%``). The exact value stays in the data.
     """
-    percent = d.scaleb(2, _EXACT)
+    percent = d.scaleb(2, EXACT)
     quantum = _RATIO_QUANTA.get(decimals) or Decimal(1).scaleb(-decimals)
     rounded = percent.quantize(quantum, ROUND_HALF_EVEN)
     if rounded == percent:
@@ -192,7 +208,7 @@ def apportion(amounts: Sequence[tuple[str, Decimal]], target_total: Decimal, pla
     if missing:
         for index in _largest_remainders(remainders, missing, [key for key, _ in amounts]):
             floors[index] += 1
-    return [Decimal(units).scaleb(-places, _EXACT) for units in floors]
+    return [Decimal(units).scaleb(-places, EXACT) for units in floors]
 
 
 def _largest_remainders(remainders: list[int], count: int, keys: list[str]) -> list[int]:
@@ -210,7 +226,7 @@ def _units(target: Decimal, places: int) -> int:
     """``target`` as an integer count of ``10**-places``; it must be exact and non-negative."""
     if not target.is_finite() or target < 0:
         raise ValueError(f"target total must be a finite non-negative amount, not {target}")
-    units = target.scaleb(places, _EXACT)
+    units = target.scaleb(places, EXACT)
     if units != units.to_integral_value():
         raise ValueError(f"target total {target} has more than {places} decimal places")
     return int(units)

@@ -67,7 +67,7 @@ from .export import (
     temporary_prefix,
 )
 from .inputs import FactRow
-from .money import plain_amount
+from .money import exact_add, exact_subtract, plain_amount
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
 from .version import __version__
 
@@ -195,16 +195,15 @@ class _Sums:
         self.totals: dict[str, Decimal] = {}
         self.counts: dict[str, list[int]] = {}
 
-    def merge(self, other: "_Sums", sign: int = 1) -> None:
+    def merge(self, other: "_Sums") -> None:
         for program_id, counts in other.counts.items():
             mine = self.counts.get(program_id)
             if mine is None:
                 mine = self.counts[program_id] = [0, 0, 0]
                 self.totals[program_id] = Decimal(0)
             for status in range(3):
-                mine[status] += sign * counts[status]
-            self.totals[program_id] = (self.totals[program_id] + other.totals[program_id] if sign > 0
-                                       else self.totals[program_id] - other.totals[program_id])
+                mine[status] += counts[status]
+            self.totals[program_id] = exact_add(self.totals[program_id], other.totals[program_id])
 
 
 @dataclass
@@ -332,7 +331,7 @@ class _Renderer:
             if status == "ok" and budget and total > 0:
                 self._candidate(result, unit, len(statuses), pay, json_text.index(_LINES_END, start) - start)
             else:
-                totals[program_id] += total
+                totals[program_id] = exact_add(totals[program_id], total)
                 if status == "ok":
                     tier = values["tier"]
                     if tier is not None:
@@ -341,7 +340,7 @@ class _Renderer:
                             by_tier[(program_id, tier)] = [1, total]
                         else:
                             paid[0] += 1
-                            paid[1] += total
+                            paid[1] = exact_add(paid[1], total)
                 elif status == "error" and len(segment.errors) < _ERROR_SAMPLES:
                     segment.errors.append((unit, len(statuses), values["partner_id"], values["period"],
                                            program_id, list(values["errors"])))
@@ -432,7 +431,6 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
 
     segment = renderer.segment
     programs = engine.program_ids
-    count = len(programs)
     evaluate = engine._evaluate
     unit = renderer.unit
     for index, record in enumerate(records, start=first_index):
@@ -446,8 +444,7 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
             if claims:
                 segment.matched.append(key)
             results = evaluate(partner_id, period_label, facts, problems, claims)
-            missing = tuple(program_id for program_id in programs if program_id not in results) \
-                if len(results) < count else ()
+            missing = tuple(program_id for program_id in programs if program_id not in results)
             unit(partner_id, period_label, _KEYED, _place(record, index), results, missing)
         segment.records += 1
         if progress is not None:
@@ -751,7 +748,7 @@ class _BudgetLines:
         the lengths of what they replace: the old total cell, and the lines' end and old total in run.json."""
         scale = self.scale
         places = scale.places
-        adjustment = new_total - total
+        adjustment = exact_subtract(new_total, total)
         formula = scale.formula(total, new_total, adjustment)
         parts = self.parts
         if parts is not None:
@@ -923,8 +920,8 @@ class _Assembly:
     def totals(self) -> tuple[dict[str, Decimal], dict[str, dict[str, int]]]:
         """Totals and counts per program, equal to ``_totals``/``_counts`` over the run's results.
 
-        A sum of exact decimals is the same whatever the order (short of 28
-        significant digits), and its exponent is the least of its terms': so the
+        An exact sum of decimals is the same whatever the order, and its
+        exponent is the least of its terms': so the
         segments' sums, plus the candidates' final totals, give the same Decimal.
         Duplicates take their first record's results out; then the totals are
         summed again from the rendered results, so that no exponent of a result
@@ -937,17 +934,6 @@ class _Assembly:
             sums.totals[program_id] = Decimal(0)
         for segment in self.segments:
             sums.merge(segment.sums)
-        extra = [program_id for program_id in sums.counts if program_id not in program_ids]
-        if extra:  # programs met only in claims without a record: in the order the output meets them
-            first_seen = {}
-            for position, unit in enumerate(self.order or ()):
-                segment, local = self._local(unit)
-                if segment.name == "orphans":
-                    for program_id in self._unit_programs(segment, local):
-                        first_seen.setdefault(program_id, position)
-            for program_id in sorted(extra, key=lambda pid: first_seen.get(pid, 0)):
-                sums.counts[program_id] = sums.counts.pop(program_id)
-                sums.totals[program_id] = sums.totals.pop(program_id)
         for unit in [*self.dropped, *self.replaced]:
             segment, local = self._local(unit)
             for result in self._unit_results(segment, local):
@@ -958,19 +944,18 @@ class _Assembly:
                 for total, new_total, program in zip(segment.cand_total, segment.cand_new,  # type: ignore
                                                      (segment.progs[r] for r in segment.cand_result)):
                     program_id = segment.program_table[program]
-                    sums.totals[program_id] += total if new_total is None else new_total
+                    sums.totals[program_id] = exact_add(sums.totals[program_id],
+                                                        total if new_total is None else new_total)
             totals = sums.totals
         else:
             totals = {program_id: Decimal(0) for program_id in sums.totals}
             for number, result in self.ordered_results():
                 segment = self.segments[number]
                 program_id = segment.program(result)
-                totals[program_id] = totals[program_id] + self._total_of(number, result)
+                totals[program_id] = exact_add(totals[program_id], self._total_of(number, result))
         counts = {program_id: dict(zip(_STATUS_NAMES, sums.counts[program_id])) for program_id in sums.counts}
-        return dict(totals), counts
-
-    def _unit_programs(self, segment: _Segment, local: int) -> list[str]:
-        return [segment.program(result) for result in self._unit_results(segment, local)]
+        in_order = self.engine.in_program_order
+        return in_order(totals), in_order(counts)
 
     def _unit_results(self, segment: _Segment, local: int) -> range:
         starts = getattr(segment, "unit_starts", None)
@@ -1105,13 +1090,13 @@ class _Assembly:
             for key, (count, total) in segment.by_tier.items():
                 paid = by_tier.setdefault(key, [0, Decimal(0)])
                 paid[0] += count
-                paid[1] += total
+                paid[1] = exact_add(paid[1], total)
             for at, (tier, total) in enumerate(zip(segment.cand_tier, segment.cand_total)):
                 if tier is not None:
                     new_total = segment.cand_new[at]  # type: ignore[attr-defined]
                     paid = by_tier.setdefault((segment.program(segment.cand_result[at]), tier), [0, Decimal(0)])
                     paid[0] += 1
-                    paid[1] += total if new_total is None else new_total
+                    paid[1] = exact_add(paid[1], total if new_total is None else new_total)
             periods.update(segment.period_table)
             summary.first_errors += [error[2:] for error in segment.errors]
         summary.versions = {program_id: sorted(v for v in seen if v is not None)
@@ -1283,7 +1268,7 @@ class _Aggregate:
         if status == "ok" and tier:
             tiers = self.by_tier.setdefault(program_id, {})
             count, paid = tiers.get(tier, (0, Decimal(0)))
-            tiers[tier] = (count + 1, paid + Decimal(total))
+            tiers[tier] = (count + 1, exact_add(paid, Decimal(total)))
         elif status == "error" and len(self.first_errors) < _ERROR_SAMPLES:
             result = json.loads(bytes(json_text)[1:])
             self.first_errors.append((partner_id, period, program_id, result["errors"]))

@@ -132,8 +132,8 @@ PROGRAM_CASES = [
         ["11:36: unknown key 'requirs'; did you mean 'requires'?"]),
     Bad("unknown_key_without_a_near_one", program_text(TIERS, "zzz: 1"),
         ["13:1: unknown key 'zzz'; expected one of: id, name, kind, version, currency, effective, period, "
-         "fiscal_year_start, rounding, uses, defaults, metrics, eligibility, tiers, goals, mdf, bonuses, cap, "
-         "min_payout, budget, prorate_by"]),
+         "fiscal_year_start, rounding, uses, defaults, metrics, eligibility, tiers, goals, mdf, bonuses, "
+         "allow_negative, cap, min_payout, budget, prorate_by"]),
     Bad("missing_required_keys", "id: test\nname: Test\nkind: tier\ncurrency: USD\nperiod: quarter\n" + TIERS.lstrip(),
         ["1:1: missing required key 'version'", "1:1: missing required key 'effective'"]),
     # wrong types
@@ -200,6 +200,9 @@ PROGRAM_CASES = [
         ["12:14: duplicate tier name 'S'"]),
     Bad("weights_below_100_percent", goal(w2="20%"), ["9:3: goal weights must sum to 100%, they sum to 90%"]),
     Bad("weights_above_100_percent", goal(w2="40%"), ["9:3: goal weights must sum to 100%, they sum to 110%"]),
+    # summed with every digit: 28 significant digits would round this sum to exactly 100%
+    Bad("weights_above_100_percent_by_a_sliver", goal(w1="70%", w2="30.0000000000000000000000000001%"),
+        ["9:3: goal weights must sum to 100%, they sum to 100.0000000000000000000000000001%"]),
     Bad("curve_points_out_of_order", goal(a1="100%", a2="80%"),
         ["16:22: curve points must have strictly ascending 'attainment'"]),
     Bad("curve_points_equal", goal(a1="100%", a2="100%"),
@@ -528,6 +531,38 @@ def test_claims_for_unknown_partners_and_periods_are_error_rows(engine, tmp_path
         ("P1", "2027-Q2", "fund", "error", ["claims C2 have no facts record for partner P1 and period 2027-Q2"]),
         ("P1", "2027-Q1", "partner_tier", "ok", []),
     ]
+
+
+def test_claims_naming_a_program_that_takes_no_claims_are_error_rows(engine, tmp_path: Path) -> None:
+    # Issue #10, case 1: such a claim used to vanish (no line, no rejection, exit 0).
+    run, rows = run_rows(engine, tmp_path, FACTS_HEADER + "P1,2027-Q1,200000\nP2,2027-Q1,200000\n",
+                         CLAIMS_HEADER.replace("\n", ",program_id\n")
+                         + "C1,P1,2027-Q1,event,100,2027-01-10,2027-01-20,true,fnd\n"
+                         + "C2,P1,2027-Q1,event,100,2027-01-10,2027-01-20,true,fnd\n"
+                         + "C3,P2,2027-Q1,event,100,2027-01-10,2027-01-20,true,partner_tier\n"
+                         + "C4,P2,2027-Q1,event,100,2027-01-10,2027-01-20,true,fund\n")
+    assert rows == [
+        ("P1", "2027-Q1", "fnd", "error",
+         ["claims C1, C2 name program 'fnd', which is not loaded (MDF programs loaded: fund); did you mean 'fund'?"]),
+        ("P1", "2027-Q1", "fund", "ok", []), ("P1", "2027-Q1", "partner_tier", "ok", []),
+        ("P2", "2027-Q1", "fund", "ok", []),
+        ("P2", "2027-Q1", "partner_tier", "ok", []),  # the tier program's own result stays, beside the claims'
+        ("P2", "2027-Q1", "partner_tier", "error",
+         ["claims C3 name 'partner_tier', a tier program: only MDF programs take claims"]),
+    ]
+    assert [line.rule_id for line in run.results[3].lines] == ["claim:C4"]
+    assert run.counts == {"fund": {"ok": 2, "ineligible": 0, "error": 0},
+                          "partner_tier": {"ok": 2, "ineligible": 0, "error": 1},
+                          "fnd": {"ok": 0, "ineligible": 0, "error": 1}}
+
+
+def test_claims_without_a_program_when_no_mdf_program_is_loaded_are_error_rows(write_program, tmp_path: Path) -> None:
+    engine = incentives.Engine(incentives.load_programs(write_program(TIER_PROGRAM, "tier.yaml")))
+    _, rows = run_rows(engine, tmp_path, FACTS_HEADER + "P1,2027-Q1,200000\n",
+                       CLAIMS_HEADER + "C1,P1,2027-Q1,event,100,2027-01-10,2027-01-20,true\n")
+    assert rows == [("P1", "2027-Q1", "(no MDF program)", "error",
+                     ["claims C1 are for an MDF program, and none is loaded"]),
+                    ("P1", "2027-Q1", "partner_tier", "ok", [])]
 
 
 def test_claims_with_negative_missing_or_unreadable_amounts_are_rejected_with_reasons(engine, tmp_path: Path) -> None:

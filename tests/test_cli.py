@@ -412,3 +412,25 @@ def test_output_folder_of_another_run_needs_force(tmp_path: Path, rebate: Path):
     forced = cli("run", "--programs", rebate, "--facts", second, "--out", out, "--force")
     assert forced.returncode == 0
     assert read_csv(out / "payouts.csv")[0]["period"] == "2027-Q2"
+
+
+def test_a_claim_naming_a_program_that_is_not_loaded_is_reported_not_lost(tmp_path: Path):
+    # Issue #10, case 1: the bundled quarter with one claim's program_id mistyped. It used to
+    # vanish: no line, no rejection, exit 0.
+    rows = read_csv(CLAIMS)
+    rows[0]["program_id"] = "co_marketng"
+    claims = tmp_path / "claims.csv"
+    with open(claims, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "out"
+    done = cli("run", "--programs", "programs", "--facts", FACTS, "--claims", claims, "--out", out)
+    assert done.returncode == 3
+    partner, claim_id = rows[0]["partner_id"], rows[0]["claim_id"]
+    message = (f"claims {claim_id} name program 'co_marketng', which is not loaded (MDF programs loaded: "
+               "co_marketing_mdf, service_provider_mdf); did you mean 'co_marketing_mdf'?")
+    assert f"  {partner} 2027-Q1 co_marketng: {message}\n" in done.stderr
+    errors = [r for r in read_csv(out / "payouts.csv") if r["status"] == "error"]
+    assert [(r["partner_id"], r["program_id"]) for r in errors] == [(partner, "co_marketng")]
+    assert "co_marketng" in done.stdout  # the summary table has a row for it

@@ -80,10 +80,11 @@ def test_arithmetic(text: str, value: str) -> None:
     assert type(result) is Decimal and str(result) == value
 
 
-def test_arithmetic_uses_the_current_decimal_context_and_leaves_it_alone() -> None:
+def test_division_uses_the_current_decimal_context_and_leaves_it_alone() -> None:
     with localcontext() as context:
         context.prec = 5
         assert str(evaluate("x / 3", {"x": D(1)})) == "0.33333"
+        assert str(evaluate("x * 3 + 1", {"x": D("1234.567")})) == "3704.701"  # exact: 7 digits at precision 5
     assert getcontext().prec == 28
     assert str(evaluate("x / 3", {"x": D(1)})) == "0.3333333333333333333333333333"
 
@@ -119,8 +120,20 @@ def test_literal_division_by_zero_fails_at_evaluation_not_compilation() -> None:
 
 
 def test_decimal_signals_become_evaluation_errors() -> None:
-    assert fails("x * x", {"x": D("1e999999")}) == "1E+999999 * 1E+999999 failed: Overflow"
+    assert fails("x / y", {"x": D("1e999999"), "y": D("0.1")}) == "1E+999999 / 0.1 failed: Overflow"
     assert "failed: InvalidOperation" in fails("x < 1", {"x": D("NaN")})
+
+
+def test_sums_differences_and_products_keep_every_digit() -> None:
+    # 30 and 31 significant digits: Python's default context (28) would round each of these.
+    big = D("123456789012345678901234567890.12")
+    assert evaluate("x + 0.01", {"x": big}) == D("123456789012345678901234567890.13")
+    assert evaluate("x - 0.02", {"x": big}) == D("123456789012345678901234567890.10")
+    assert evaluate("x * 3", {"x": big}) == D("370370367037037036703703703670.36")
+    assert evaluate("-x", {"x": big}) == D("-123456789012345678901234567890.12")
+    assert evaluate("abs(0 - x)", {"x": big}) == big
+    # division keeps the thread's context: 28 significant digits
+    assert evaluate("1 / 3") == D("0.3333333333333333333333333333")
 
 
 # --- comparisons ---------------------------------------------------------------------------

@@ -216,3 +216,49 @@ def test_run_json_records_the_claims_file_and_a_different_claims_file_is_another
     with pytest.raises(incentives.IncentivesError, match="different run"):
         engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="d" * 64)
     engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="c" * 64)
+
+
+# --- sums of money are exact (issue #10, case 2) -----------------------------------------------
+
+def test_a_partner_total_keeps_every_digit_of_its_lines(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="100%"), """
+        bonuses:
+          - {id: cent, when: "true", amount: "0.01"}
+        """))
+    # 30 significant digits: Python's default context (28) rounds a line or the sum of the two
+    result = engine.evaluate(record(revenue="1234567890123456789012345678.91"))["test"]
+    assert [line.amount for line in result.lines] == [D("1234567890123456789012345678.91"), D("0.01")]
+    assert result.total == D("1234567890123456789012345678.92")
+
+
+def test_run_totals_are_the_exact_sums_written_in_payouts_csv(engine_for, tmp_path):
+    engine = engine_for(program_text(FLAT.format(rate="100%")))
+    records = [record("P1", revenue="5000000000000000000000000000.01"),
+               record("P2", revenue="5000000000000000000000000000.01"),
+               record("P3", revenue="0.01")]
+    run = engine.run(records)
+    assert run.totals == {"test": D("10000000000000000000000000000.03")}
+    run.write(tmp_path / "in_memory")
+    engine.run_to(tmp_path / "streamed", records, workers=1)
+    for folder in (tmp_path / "in_memory", tmp_path / "streamed"):
+        lines = (folder / "payouts.csv").read_text(encoding="utf-8").splitlines()[1:]
+        written = [D(line.split(",")[7]) for line in lines]
+        assert written == [D("5000000000000000000000000000.01"), D("5000000000000000000000000000.01"), D("0.01")]
+        totals = json.loads((folder / "run.json").read_text(encoding="utf-8"))["totals"]
+        assert totals == {"test": "10000000000000000000000000000.03"}
+
+
+def test_a_budget_over_large_totals_is_met_to_the_cent(engine_for):
+    from incentives.money import exact_sum
+
+    engine = engine_for(program_text(FLAT.format(rate="100%"), "budget: 10000000000000000000000000000.00"))
+    run = engine.run([record("P1", revenue="6000000000000000000000000000.01"),
+                      record("P2", revenue="6000000000000000000000000000.02")])
+    # requested 12,000,…,000.03 of a budget of 10,000,…,000.00, in cents: P1's share is 10^30 × (6·10^29 + 1)
+    # / (12·10^29 + 3) = 5·10^29 − 0.4166…, floored to 5·10^29 − 1 (remainder 0.5833…); P2's is
+    # 5·10^29 + 0.4166… → 5·10^29 (remainder 0.4166…); the cent missing goes to P1's larger remainder
+    assert [result.total for result in run.results] == [D("5000000000000000000000000000.00"),
+                                                        D("5000000000000000000000000000.00")]
+    assert run.totals["test"] == D("10000000000000000000000000000.00")
+    for result in run.results:
+        assert result.total == exact_sum(line.amount for line in result.lines)

@@ -1,5 +1,6 @@
 """Goal programs: weighted attainment, per-goal cap, curves, proration (values computed by hand)."""
 
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
@@ -108,3 +109,30 @@ def test_a_repeating_factor_is_shown_rounded_and_kept_exact(linear):
     line = result.lines[0]
     assert line.rate == result.details["factor"] == D("0.8833333333333333333333333332")  # 28 significant digits
     assert line.formula == "10,000.00 × ≈88.3333% = 8,833.33"
+
+
+def test_a_partner_who_joins_after_the_period_is_ineligible_for_it(engine_for):
+    # Issue #10, case 5: targets prorated to 0 used to end in "arithmetic error (DivisionByZero)".
+    engine = engine_for(program_text(GOALS.format(interpolation="linear"), "prorate_by: joined_on", kind="goal"))
+    result = engine.evaluate(partner("500000", "2", joined_on="2027-04-01"))["test"]  # Q1 ends 2027-03-31
+    assert (result.status, result.total, result.lines, result.errors) == ("ineligible", D("0"), [], [])
+    assert result.details["proration"] == D("0")
+    assert [(r.rule_id, r.when, r.values) for r in result.reasons] == [
+        ("prorate_by", "joined_on <= 2027-03-31", {"joined_on": date(2027, 4, 1)})]
+    assert result.reasons[0].description == "joined after the period ended (2027-03-31): active for none of it"
+
+
+def test_joining_after_the_period_is_listed_with_every_failed_eligibility_rule(engine_for):
+    engine = engine_for(program_text(GOALS.format(interpolation="linear"), "prorate_by: joined_on",
+                                     "eligibility:\n  - {id: has_quota, when: 'revenue_quota > 0'}", kind="goal"))
+    result = engine.evaluate(partner("500000", "2", joined_on="2027-06-30", revenue_quota=D("0")))["test"]
+    assert [r.rule_id for r in result.reasons] == ["prorate_by", "has_quota"]
+
+
+def test_joining_on_the_last_day_is_one_day_of_the_period(engine_for):
+    engine = engine_for(program_text(GOALS.format(interpolation="linear"), "prorate_by: joined_on", kind="goal"))
+    # 1 of 90 days: targets 1,000,000/90 and 4/90 are met 90 times over, capped at 150% → factor 200%;
+    # basis 10,000 / 90 = 111.11… × 200% = 222.22
+    result = engine.evaluate(partner("1000000", "4", joined_on="2027-03-31"))["test"]
+    assert result.status == "ok"
+    assert result.total == D("222.22")

@@ -195,3 +195,23 @@ def test_empty_folder_and_missing_path(tmp_path):
         incentives.load_programs(tmp_path)
     with pytest.raises(incentives.ProgramError, match="no such file or folder"):
         incentives.load_programs(tmp_path / "nope.yaml")
+
+
+def test_goal_weights_that_sum_to_exactly_100_percent_are_accepted_whatever_their_digits(write_program):
+    # Each weight has 29 significant digits; in Python's default context (28) each would be rounded
+    # when read and their sum refused as 99.99999999999999999999999999%.
+    path = write_program(program_text("""
+        goals:
+          targets:
+            - {id: a, metric: a, target: 1, weight: 33.333333333333333333333333333%}
+            - {id: b, metric: b, target: 1, weight: 33.333333333333333333333333333%}
+            - {id: c, metric: c, target: 1, weight: 33.333333333333333333333333334%}
+          payout:
+            on: 100
+            curve:
+              - {attainment: 100%, factor: 100%}
+        """, kind="goal"))
+    [loaded] = incentives.load_programs(path)
+    weights = [target.weight for target in loaded.program.goals.targets]
+    assert weights == [D("0.33333333333333333333333333333"), D("0.33333333333333333333333333333"),
+                       D("0.33333333333333333333333333334")]

@@ -118,3 +118,25 @@ def test_numeric_claim_ids_survive_json_and_back(engine_for):
     assert result.details["rejected_claims"][0]["claim_id"] == "1002"
     again = type(result).model_validate_json(result.model_dump_json())
     assert again == result
+
+
+def test_claims_for_an_mdf_program_with_no_version_in_the_period_are_an_error_row(engine_for):
+    # The MDF program starts in Q2; the tier program covers Q1, so the record is evaluated and the
+    # fund's claims used to vanish with nothing but a coverage note.
+    later_fund = program_text(MDF, header="""
+        id: fund
+        name: Fund
+        kind: mdf
+        version: 1
+        currency: USD
+        effective: {from: 2027-04-01}
+        period: quarter
+        """)
+    tier = program_text("tiers:\n  qualify_on: revenue\n  levels:\n    - {name: Only, from: 0, rate: 1%}\n", id="tier")
+    engine = engine_for(tier, later_fund)
+    run = engine.run([RECORD], claims=[dict(claim("C1", "event", "100", "2027-02-01"), program_id="fund"),
+                                       claim("C2", "event", "100", "2027-02-01")])
+    assert [(r.program_id, r.status, r.errors) for r in run.results] == [
+        ("fund", "error", ["claims C1, C2 are for 'fund', which has no version effective in period 2027-Q1"]),
+        ("tier", "ok", [])]
+    assert run.notes == []

@@ -149,3 +149,54 @@ def test_type_error_in_a_rule_is_an_error_result(engine_for):
     assert result.status == "error"
     assert result.errors == ["rule 'bonus:nps_kicker': cannot compare text 'high' >= number 50: "
                              "only two numbers, two texts or two dates can be ordered"]
+
+
+# --- a negative subtotal (issue #10, case 4) ------------------------------------------------
+
+NET_SALES = """
+tiers:
+  qualify_on: gross_sales
+  pay_on: "gross_sales - returns"
+  levels:
+    - {name: Gold, from: 0, rate: 2%}
+"""
+
+
+def net(partner_id, gross, returns):
+    return {"partner_id": partner_id, "period": "2027-Q1", "gross_sales": D(gross), "returns": D(returns)}
+
+
+def test_a_negative_base_is_floored_at_zero_with_a_floor_line(engine_for):
+    engine = engine_for(program_text(NET_SALES))
+    # net sales 10,000 − 20,000 = −10,000 × 2% = −200.00; the floor line brings the total to 0
+    result = engine.evaluate(net("P1", "10000", "20000"))["test"]
+    assert result.status == "ok"
+    assert [(l.n, l.kind, l.rule_id, l.amount) for l in result.lines] == [
+        (1, "base", "tier:Gold", D("-200.00")), (2, "floor", "floor", D("200.00"))]
+    assert result.lines[1].formula == "-200.00 < 0: pays 0.00 = 200.00"
+    assert result.lines[1].basis == D("-200.00")
+    assert result.total == D("0.00")
+
+
+def test_the_floor_comes_after_bonuses_and_before_the_minimum(engine_for):
+    engine = engine_for(program_text(NET_SALES, """
+        bonuses:
+          - {id: loyal, when: "true", amount: "50"}
+        min_payout: 100
+        """))
+    # −200.00 + 50.00 = −150.00 → floor +150.00 → 0.00, which the minimum leaves alone
+    result = engine.evaluate(net("P1", "10000", "20000"))["test"]
+    assert [(l.kind, l.amount) for l in result.lines] == [
+        ("base", D("-200.00")), ("bonus", D("50.00")), ("floor", D("150.00"))]
+    assert result.total == D("0.00")
+
+
+def test_allow_negative_keeps_a_negative_total_and_a_budget_scales_only_what_is_paid(engine_for):
+    engine = engine_for(program_text(NET_SALES, "allow_negative: true\nbudget: 100"))
+    run = engine.run([net("P1", "10000", "20000"), net("P2", "10000", "0"), net("P3", "5000", "0")])
+    # P1: −200.00 stands (a clawback); P2 200.00 and P3 100.00 ask 300.00 of a budget of 100.00:
+    # scaled by 1/3 → 66.666… and 33.333…; the cent left goes to the larger remainder (P2)
+    totals = {result.partner_id: result.total for result in run.results}
+    assert totals == {"P1": D("-200.00"), "P2": D("66.67"), "P3": D("33.33")}
+    assert [line.kind for line in run.results[0].lines] == ["base"]
+    assert run.totals["test"] == D("-100.00") == sum(totals.values())

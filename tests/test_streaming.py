@@ -371,3 +371,29 @@ def test_a_bad_json_line_fails_the_split_run_at_its_line(engine, tmp_path):
         with pytest.raises(incentives.InputError) as streamed:
             engine.run_to(tmp_path / "out", facts_file, workers=workers)
         assert str(streamed.value) == str(serial.value)
+
+
+@pytest.mark.parametrize(("workers", "shuffled"), [(1, False), (2, False), (1, True)])
+def test_claims_naming_other_programs_give_the_same_error_rows_and_totals_either_way(engine, tmp_path, workers,
+                                                                                   shuffled):
+    records = sorted_partners(300, seed=41)
+    if shuffled:
+        random.Random(41).shuffle(records)
+    claims = claims_for(records, seed=41)
+    names = ["co_marketing", "", "co_marketng", "partner_tier", "zeta_fund", "later"]
+    for number, claim in enumerate(claims):
+        claim["program_id"] = names[number % len(names)]
+    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
+    claims_file = write_csv(tmp_path / "claims.csv", ("claim_id", "partner_id", "period", "activity", "amount",
+                                                        "activity_end", "submitted_on", "preapproved",
+                                                        "program_id"), claims)
+    expected = in_memory(engine, read_facts(facts_file), read_claims(claims_file), tmp_path / "memory")
+    engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
+    assert files(tmp_path / "stream") == expected
+    run_json = json.loads(expected["run.json"])
+    # loaded programs in evaluation order, then the names only claims gave, sorted
+    assert list(run_json["totals"]) == ["partner_tier", "co_marketing", "later", "sales_goals", "co_marketng",
+                                        "zeta_fund"]
+    errors = [error for result in run_json["results"] for error in result["errors"]]
+    assert any("name program 'co_marketng', which is not loaded" in error for error in errors)
+    assert any("a tier program: only MDF programs take claims" in error for error in errors)

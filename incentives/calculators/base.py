@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from ..errors import EvaluationError
-from ..money import Rounding
+from ..money import Rounding, exact_add
 from ..results import LineKind, NextTier, PayoutLine, new_line
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class Evaluation:
         line = new_line({"n": len(lines) + 1, "kind": kind, "rule_id": rule_id, "description": description,
                          "basis": basis, "rate": rate, "amount": amount, "formula": formula, "inputs": inputs})
         lines.append(line)
-        self.total += amount
+        self.total = exact_add(self.total, amount)
         return line
 
 

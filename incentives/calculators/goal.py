@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from ..errors import EvaluationError
 from ..models import Program
-from ..money import format_amount, format_ratio
+from ..money import exact_multiply, format_amount, format_ratio
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
@@ -84,7 +84,7 @@ class GoalCalculator:
         if fraction != ONE:
             basis *= fraction
         places = evaluation.rounding.places
-        amount = evaluation.rounding.round(basis * factor)
+        amount = evaluation.rounding.round(exact_multiply(basis, factor))
         factor_text = format_ratio(factor)
         evaluation.line(
             "base", "goal:payout",

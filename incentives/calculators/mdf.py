@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..models import Program
-from ..money import format_amount, format_rate
+from ..money import exact_add, exact_multiply, exact_subtract, format_amount, format_rate
 from ..rules.backend import Condition
 from .base import ZERO, Compile, Evaluation, input_names, inputs_from, number
 
@@ -61,11 +61,11 @@ class MdfCalculator:
         if type(basis) is not Decimal:
             number(basis, self._on_what)
         rate, rate_source = self._accrual_rate(facts)
-        raw = basis * rate
+        raw = exact_multiply(basis, rate)
         rounded = rounding.round(raw)
         capped = self._accrual_cap is not None and raw > self._accrual_cap
         accrued = rounding.round(self._accrual_cap) if capped else rounded
-        available = opening + accrued
+        available = exact_add(opening, accrued)
         rate_text = self._rate_texts.get(rate) or format_rate(rate)
         accrual_formula = f"{format_amount(basis, places)} × {rate_text} = {format_amount(rounded, places)}"
         if capped:
@@ -78,7 +78,7 @@ class MdfCalculator:
             if reasons:
                 rejected.append({"claim_id": claim.claim_id, "reasons": reasons})
                 continue
-            paid += self._pay(evaluation, claim, available - paid)
+            paid = exact_add(paid, self._pay(evaluation, claim, exact_subtract(available, paid)))
         # One store per key: about half the time of building a dict and update()-ing with it.
         details = evaluation.details
         details["opening"] = opening
@@ -89,7 +89,7 @@ class MdfCalculator:
         details["accrual_inputs"] = inputs_from(self._on_inputs, facts)
         details["available"] = available
         details["paid"] = paid
-        details["closing"] = available - paid
+        details["closing"] = exact_subtract(available, paid)
         details["rejected_claims"] = rejected
 
     def _accrual_rate(self, facts: dict[str, Any]) -> tuple[Decimal, str]:
@@ -123,7 +123,7 @@ class MdfCalculator:
         rounding = evaluation.rounding
         places = rounding.places
         assert claim.amount is not None
-        due = rounding.round(claim.amount * self._reimbursement)
+        due = rounding.round(exact_multiply(claim.amount, self._reimbursement))
         amount = min(due, max(still_available, ZERO))
         formula = (f"{format_amount(claim.amount, places)} × {self._reimbursement_text} = "
                    f"{format_amount(due, places)}")

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 from ..errors import EvaluationError
 from ..models import Program
-from ..money import apportion, format_amount, format_rate
+from ..money import (EXACT, apportion, exact_multiply, exact_negate, exact_subtract, exact_sum, format_amount,
+                     format_rate)
 from ..results import PayoutResult, Reason, new_line, new_reason
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
@@ -78,7 +79,7 @@ class _AdditiveBonus:
 
 
 class Adjustments:
-    """Multipliers, additive bonuses, cap and minimum payout of one program version."""
+    """Multipliers, additive bonuses, the floor at zero, cap and minimum payout of one program version."""
 
     def __init__(self, program: Program, compile: Compile):
         self._multipliers = tuple(
@@ -96,8 +97,11 @@ class Adjustments:
         self._quantum = Decimal(1).scaleb(-places)
         self._full_cap = None if self._cap is None else self._cap.quantize(self._quantum, rounding=ROUND_DOWN)
         self._minimum_text = None if self._minimum is None else format_amount(self._minimum, places)
-        #: Whether :meth:`apply` can change anything: a program without bonuses, cap or minimum skips it.
-        self.any = bool(self._multipliers or self._bonuses or self._cap is not None or self._minimum is not None)
+        self._floor = not program.allow_negative
+        #: Whether :meth:`apply` can change anything: a program that allows negative totals and has no
+        #: bonuses, cap or minimum skips it.
+        self.any = bool(self._multipliers or self._bonuses or self._floor or self._cap is not None
+                        or self._minimum is not None)
 
     def conditions(self) -> list[Condition]:
         return list(self._conditions)
@@ -116,7 +120,7 @@ class Adjustments:
             if multiplier.condition_id in fired:
                 subtotal = evaluation.total
                 extra = multiplier.extra
-                amount = rounding.round(subtotal * extra)
+                amount = rounding.round(exact_multiply(subtotal, extra))
                 evaluation.line(
                     "multiplier", multiplier.id, multiplier.description, amount,
                     f"{format_amount(subtotal, places)}{multiplier.shown}{format_amount(amount, places)}",
@@ -132,35 +136,50 @@ class Adjustments:
                 evaluation.line("bonus", bonus.id, bonus.description, amount,
                                 f"{bonus.amount.text} = {format_amount(amount, places)}",
                                 raw, None, inputs_from(bonus.inputs, evaluation.facts))
+        if self._floor and evaluation.total < ZERO:
+            self._apply_floor(evaluation)
         cap = self._full_cap
         if cap is not None:
             fraction = evaluation.fraction
             if fraction != ONE:
                 # A maximum is never exceeded: a prorated cap is rounded down to the program's places.
-                cap = (self._cap * fraction).quantize(self._quantum, rounding=ROUND_DOWN)
+                cap = exact_multiply(self._cap, fraction).quantize(self._quantum, ROUND_DOWN, EXACT)
             if evaluation.total > cap:
                 self._apply_cap(evaluation, cap)
         minimum = self._minimum
         if minimum is not None and ZERO < evaluation.total < minimum:
             self._apply_minimum(evaluation)
 
+    @staticmethod
+    def _apply_floor(evaluation: Evaluation) -> None:
+        """A negative subtotal (a negative base, say net sales after returns) pays 0, unless the program
+        allows negative totals (``allow_negative: true``, a clawback)."""
+        places = evaluation.rounding.places
+        subtotal = evaluation.total
+        raised = exact_negate(subtotal)
+        evaluation.add_line("floor", "floor", "a payout is never negative (the program does not allow_negative)",
+                            raised, f"{format_amount(subtotal, places)} < 0: pays {format_amount(ZERO, places)} = "
+                            f"{format_amount(raised, places)}", basis=subtotal)
+
     def _apply_cap(self, evaluation: Evaluation, cap: Decimal) -> None:
         places = evaluation.rounding.places
         subtotal = evaluation.total
         prorated = "" if evaluation.fraction == ONE else f" (cap {format_amount(self._cap, places)} × active fraction)"
+        lowered = exact_subtract(cap, subtotal)
         evaluation.add_line("cap", "cap", f"cap of {format_amount(cap, places)} per partner and period{prorated}",
-                            cap - subtotal,
+                            lowered,
                             f"{format_amount(cap, places)} − {format_amount(subtotal, places)} = "
-                            f"{format_amount(cap - subtotal, places)}", basis=subtotal, inputs={"cap": cap})
+                            f"{format_amount(lowered, places)}", basis=subtotal, inputs={"cap": cap})
 
     def _apply_minimum(self, evaluation: Evaluation) -> None:
         places = evaluation.rounding.places
         subtotal = evaluation.total
         minimum = self._minimum_text
+        lowered = exact_negate(subtotal)
         evaluation.add_line("minimum", "min_payout",
                             f"below the minimum payout of {minimum}",
-                            -subtotal, f"{format_amount(subtotal, places)} < "
-                            f"{minimum}: pays 0.00 = {format_amount(-subtotal, places)}",
+                            lowered, f"{format_amount(subtotal, places)} < "
+                            f"{minimum}: pays {format_amount(ZERO, places)} = {format_amount(lowered, places)}",
                             basis=subtotal, inputs={"min_payout": self._minimum})
 
 
@@ -191,7 +210,7 @@ class BudgetScale:
 
     def line(self, n: int, total: Decimal, new_total: Decimal) -> dict[str, Any]:
         """The fields of the budget line that takes a result from ``total`` to ``new_total``."""
-        adjustment = new_total - total
+        adjustment = exact_subtract(new_total, total)
         return {"n": n, "kind": "budget", "rule_id": "budget", "description": self.description,
                 "basis": total, "rate": self.factor, "amount": adjustment,
                 "formula": self.formula(total, new_total, adjustment),
@@ -209,7 +228,7 @@ def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
 
     ``None`` when their sum is within ``budget``.
     """
-    requested = sum((total for _, total in totals), ZERO)
+    requested = exact_sum(total for _, total in totals)
     if requested <= budget:
         return None
     return BudgetScale.of(budget, requested, places), apportion(totals, budget, places)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..models import Program, TierLevel
-from ..money import format_amount, format_rate
+from ..money import exact_multiply, exact_subtract, format_amount, format_rate
 from ..results import NextTier, new_next_tier
 from ..rules.backend import Condition
 from .base import ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
@@ -87,7 +87,7 @@ class TierCalculator:
         basis = self._pay(evaluation.facts)
         if type(basis) is not Decimal:
             number(basis, self._pay_what)
-        amount = evaluation.rounding.round(basis * level.rate)
+        amount = evaluation.rounding.round(exact_multiply(basis, level.rate))
         evaluation.line(
             "base", level.rule_id, level.description, amount,
             f"{format_amount(basis, places)} × {level.rate_text} = {format_amount(amount, places)}",
@@ -99,10 +99,10 @@ class TierCalculator:
         for index in range(achieved + 1):
             level = self._levels[index]
             top = self._levels[index + 1].start if index < achieved else qualify
-            width = top - level.start
+            width = exact_subtract(top, level.start)
             if level.rate == ZERO or width <= ZERO:
                 continue
-            amount = evaluation.rounding.round(width * level.rate)
+            amount = evaluation.rounding.round(exact_multiply(width, level.rate))
             upper = format_amount(top, places) if index < achieved else f"{format_amount(qualify, places)} achieved"
             evaluation.add_line(
                 "band", f"band:{level.name}",
@@ -114,6 +114,6 @@ class TierCalculator:
         if achieved + 1 >= len(self._levels):
             return None
         level = self._levels[achieved + 1]
-        gap = max(level.start - qualify, ZERO)
+        gap = max(exact_subtract(level.start, qualify), ZERO)
         unmet = [level.requires_text] if level.condition_id is not None and level.condition_id not in fired else []
         return new_next_tier({"name": level.name, "gap": gap, "unmet": unmet})

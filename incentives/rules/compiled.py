@@ -11,11 +11,12 @@ Semantics (exact and strict; the durable backend must match them):
 * Numbers are ``Decimal`` only: a ``bool`` is not a number, nor an ``int`` or a
   ``float`` (the engine converts facts to ``Decimal`` first). ``+ - * /``,
   unary ``-``/``+``, ``abs``, ``min`` and ``max`` take numbers only.
-* Arithmetic uses the *current* :mod:`decimal` context of the evaluating thread
-  (by default 28 significant digits, ``ROUND_HALF_EVEN``); nothing here changes
-  it. Folded constants use the context active at compile time. Exact decimal
-  inputs give exact results whenever they fit in the precision:
-  ``0.1 + 0.2 == 0.3``.
+* ``+ - *``, unary ``-``/``+`` and ``abs`` are exact: every digit is kept
+  (:data:`incentives.money.EXACT`), so ``0.1 + 0.2 == 0.3`` and a sum of large
+  amounts never loses a cent. ``/`` uses the *current* :mod:`decimal` context
+  of the evaluating thread (by default 28 significant digits,
+  ``ROUND_HALF_EVEN``), since a quotient may have no end; nothing here changes
+  it. Folded constants use the context active at compile time.
 * ``/`` by zero, and any signal the decimal context traps (overflow, a NaN in
   an ordering), is an :class:`EvaluationError`.
 * ``< <= > >=`` compare two numbers, two strings or two dates, nothing else.
@@ -37,6 +38,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import EvaluationError
+from ..money import EXACT
 from .ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
 from .backend import Condition
 
@@ -180,9 +182,9 @@ def _divide(a: Decimal, b: Decimal) -> Decimal:
 
 
 _ARITHMETIC: dict[str, tuple[Callable[[Decimal, Decimal], Decimal], str]] = {
-    "+": (operator.add, "add"),
-    "-": (operator.sub, "subtract"),
-    "*": (operator.mul, "multiply"),
+    "+": (EXACT.add, "add"),
+    "-": (EXACT.subtract, "subtract"),
+    "*": (EXACT.multiply, "multiply"),
     "/": (_divide, "divide"),
 }
 
@@ -210,7 +212,7 @@ def _unary(node: Unary) -> Evaluator:
     operand = compile_expression(node.operand)
     if node.op == "not":
         return _negation(operand)
-    operation = operator.neg if node.op == "-" else operator.pos
+    operation = EXACT.minus if node.op == "-" else EXACT.plus
     symbol = node.op
 
     def evaluate(facts: Mapping[str, Any]) -> Decimal:
@@ -413,7 +415,7 @@ def _call(node: Call) -> Evaluator:
     if name == "abs" and len(args) != 1 or name in ("min", "max") and not args:
         raise ValueError(f"{name}() with {len(args)} arguments")
     function: Callable[[list[Decimal]], Decimal] = {
-        "abs": lambda values: abs(values[0]),
+        "abs": lambda values: EXACT.abs(values[0]),
         "min": min,
         "max": max,
     }[name]

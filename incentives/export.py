@@ -7,8 +7,6 @@ file. CSV amounts are plain decimals with the program's places (``21437.50``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -133,114 +131,96 @@ def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
                                 "or force the overwrite (--force)")
 
 
-def payout_row(result: "PayoutResult") -> list[str]:
-    places = result.details.get("places", 2)
-    attainment = "" if result.attainment is None else f"{result.attainment.quantize(ATTAINMENT_PLACES):f}"
-    return [result.partner_id, result.period, result.program_id,
-            "" if result.program_version is None else str(result.program_version), result.status,
-            result.tier or "", attainment, plain_amount(result.total, places), result.currency or ""]
-
-
-def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> list[str]:
-    """One ``lines.csv`` row: ``head`` is the result's partner_id, period and program_id."""
-    basis, rate = line.basis, line.rate
-    return [head[0], head[1], head[2], str(line.n), line.kind, line.rule_id, line.description,
-            "" if basis is None else plain_amount(basis, places), "" if rate is None else f"{rate.normalize():f}",
-            plain_amount(line.amount, places), line.formula]
-
-
-# --- CSV text without csv.writer ---------------------------------------------------------------
+# --- CSV cells: one rule for every CSV file the project writes ---------------------------------
 #
-# csv.writer is the definition of the files' text (``payout_row`` and ``line_row`` through
-# ``csv.writer(lineterminator="\n")``, QUOTE_MINIMAL); ``result_rows`` writes the same text
-# several times faster: most cells need no quoting, and the cells that may (ids, texts,
-# formulas) are checked with one regular expression for the characters csv.writer quotes.
+# Quoting (RFC 4180): a cell holding a comma, a quote, a newline or a carriage return is
+# written between quotes, its quotes doubled; rows end with "\n". Formula neutralising
+# (OWASP, "CSV injection"): a spreadsheet reads a cell starting with = + - @, a tab or a
+# carriage return as a formula, so a *text* cell starting with one of them is written with
+# a leading ' . Number cells (amounts, rates, counts) are never prefixed: -200.00 stays a number.
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NEEDS_QUOTES = re.compile(r'[,"\n\r]').search
+# in cells joined with their commas: a character other than the comma that needs quotes
+_NEEDS_CARE = re.compile(r'["\n\r]').search
 
 
-def _csv_special() -> tuple[str, bool]:
-    """The ASCII characters that make csv.writer quote a cell, and whether it quotes every one of them by
-    doubling quote characters (``"a""b"``) and writes every other character as is.
-
-    Asked of csv.writer itself, so another Python's rules are followed or noticed; only
-    the delimiter, the quote character and the line terminator's characters can matter,
-    all ASCII.
-    """
-    special, exact = [], True
-    for code in range(128):
-        cell = f"a{chr(code)}b"
-        buffer = io.StringIO()
-        try:
-            csv.writer(buffer, lineterminator="\n").writerow([cell, "x"])
-        except csv.Error:
-            special.append(chr(code))
-            exact = False
-            continue
-        text = buffer.getvalue()
-        if text == f"{cell},x\n":
-            continue
-        special.append(chr(code))
-        exact = exact and text == '"' + cell.replace('"', '""') + '",x\n'
-    return "".join(special), exact
+def text_cell(text: str) -> str:
+    """The cell of a text column as a CSV reader reads it back: text a spreadsheet would take for a
+    formula gets a leading ``'``; the rest is unchanged (an empty cell stays empty)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-_CSV_SPECIAL, _CSV_QUOTING_KNOWN = _csv_special()
-_CSV_NEEDS_QUOTES = re.compile(f"[{re.escape(_CSV_SPECIAL)}]" if _CSV_SPECIAL else "(?!)").search
-# in cells joined with their commas: a special character other than the delimiter
-_CSV_NEEDS_CARE = re.compile(f"[{re.escape(_CSV_SPECIAL.replace(',', ''))}]" if _CSV_SPECIAL.strip(",")
-                             else "(?!)").search
+def csv_cell(cell: str) -> str:
+    r"""One cell's text in a CSV row: between quotes, quotes doubled, when it holds , " \n or \r."""
+    if _NEEDS_QUOTES(cell) is None:
+        return cell
+    return '"' + cell.replace('"', '""') + '"'
+
+
+def csv_text(text: str) -> str:
+    """A text column's cell as written in a CSV row: neutralised, then quoted if need be."""
+    return csv_cell(text_cell(text))
 
 
 def csv_line(cells: Iterable[str]) -> str:
-    r"""One CSV row's text, as ``csv.writer(lineterminator="\n").writerow(cells)`` writes it."""
+    """One CSV row's text, with its line end; the cells as a CSV reader should read them back."""
     cells = list(cells)
-    if not _CSV_QUOTING_KNOWN or len(cells) < 2:  # a lone empty cell is written as "" by csv.writer
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(cells)
-        return buffer.getvalue()
+    if cells == [""]:  # an empty line is no row to a CSV reader: the lone empty cell is quoted
+        return '""\n'
     return ",".join([csv_cell(cell) for cell in cells]) + "\n"
 
 
-def csv_cell(text: str) -> str:
-    """One cell as csv.writer writes it in a row of two cells or more (cells are quoted one by one)."""
-    if _CSV_NEEDS_QUOTES(text) is None:
-        return text
-    if _CSV_QUOTING_KNOWN:
-        return '"' + text.replace('"', '""') + '"'
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
-    return buffer.getvalue()[:-2]
+def payout_row(result: "PayoutResult") -> list[str]:
+    """One ``payouts.csv`` row's cells, as a CSV reader reads them back (text cells neutralised)."""
+    places = result.details.get("places", 2)
+    attainment = "" if result.attainment is None else f"{result.attainment.quantize(ATTAINMENT_PLACES):f}"
+    return [text_cell(result.partner_id), text_cell(result.period), text_cell(result.program_id),
+            "" if result.program_version is None else str(result.program_version), text_cell(result.status),
+            text_cell(result.tier or ""), attainment, plain_amount(result.total, places),
+            text_cell(result.currency or "")]
+
+
+def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> list[str]:
+    """One ``lines.csv`` row's cells, as a CSV reader reads them back (text cells neutralised);
+    ``head`` is the result's partner_id, period and program_id."""
+    basis, rate = line.basis, line.rate
+    return [text_cell(head[0]), text_cell(head[1]), text_cell(head[2]), str(line.n), text_cell(line.kind),
+            text_cell(line.rule_id), text_cell(line.description),
+            "" if basis is None else plain_amount(basis, places), "" if rate is None else f"{rate.normalize():f}",
+            plain_amount(line.amount, places), text_cell(line.formula)]
 
 
 def csv_head(partner_id: str, period: str, program_id: str) -> str:
     """The first three cells of a ``payouts.csv`` or ``lines.csv`` row, with the comma after them."""
     head = f"{partner_id},{period},{program_id},"
-    if head.count(",") == 3 and _CSV_NEEDS_CARE(head) is None:
+    if (head.count(",") == 3 and _NEEDS_CARE(head) is None and not partner_id.startswith(_FORMULA_STARTS)
+            and not period.startswith(_FORMULA_STARTS) and not program_id.startswith(_FORMULA_STARTS)):
         return head
-    return f"{csv_cell(partner_id)},{csv_cell(period)},{csv_cell(program_id)},"
+    return f"{csv_text(partner_id)},{csv_text(period)},{csv_text(program_id)},"
 
 
 def result_rows(result: "PayoutResult") -> tuple[str, str]:
-    """The result's ``payouts.csv`` row and ``lines.csv`` rows, with their line endings, as csv.writer
-    writes ``payout_row`` and ``line_row``.
+    """The result's ``payouts.csv`` row and ``lines.csv`` rows, with their line endings: the text of
+    ``csv_line(payout_row(result))`` and of ``csv_line(line_row(...))`` for each line, built faster.
 
-    Cells are joined with their commas, then the joined text is checked: as many
-    commas as cells call for and no other character csv.writer quotes means no
-    cell needed quotes. The formula, often quoted (thousands separators), is
-    quoted on its own; anything else quoted goes through csv.writer's rules cell by cell.
+    Most cells need neither quotes nor a prefix, and number cells never do. Cells
+    are joined with their commas, then checked at once: as many commas as cells, no
+    other character that needs quotes and no text cell starting a formula mean each
+    was written as it is. The formula, often quoted (thousands separators), goes
+    through the rule on its own; any other row is written from ``payout_row``/``line_row``.
     """
     values = result.__dict__
     places = values["details"].get("places", 2)
-    if not _CSV_QUOTING_KNOWN:
-        ids = (values["partner_id"], values["period"], values["program_id"])
-        return (csv_line(payout_row(result)),
-                "".join([csv_line(line_row(ids, line, places)) for line in values["lines"]]))
     head = csv_head(values["partner_id"], values["period"], values["program_id"])
-    attainment, version, tier, currency = (values["attainment"], values["program_version"], values["tier"],
-                                           values["currency"])
-    rest = (f'{"" if version is None else version},{values["status"]},{tier or ""},'
+    attainment, version, status, tier, currency = (values["attainment"], values["program_version"],
+                                                   values["status"], values["tier"] or "", values["currency"] or "")
+    rest = (f'{"" if version is None else version},{status},{tier},'
             f'{"" if attainment is None else format(attainment.quantize(ATTAINMENT_PLACES), "f")},'
-            f'{plain_amount(values["total"], places)},{currency or ""}\n')
-    if rest.count(",") == 5 and _CSV_NEEDS_CARE(rest, 0, len(rest) - 1) is None:
+            f'{plain_amount(values["total"], places)},{currency}\n')
+    if (rest.count(",") == 5 and _NEEDS_CARE(rest, 0, len(rest) - 1) is None
+            and not status.startswith(_FORMULA_STARTS) and not tier.startswith(_FORMULA_STARTS)
+            and not currency.startswith(_FORMULA_STARTS)):
         payout = head + rest
     else:
         payout = csv_line(payout_row(result))
@@ -250,13 +230,14 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
     rows = []
     for line in lines:
         fields = line.__dict__
-        basis, rate = fields["basis"], fields["rate"]
-        middle = (f'{fields["n"]},{fields["kind"]},{fields["rule_id"]},{fields["description"]},'
-                  f'{"" if basis is None else plain_amount(basis, places)},'
-                  f'{"" if rate is None else format(rate.normalize(), "f")},'
-                  f'{plain_amount(fields["amount"], places)},')
-        if middle.count(",") == 7 and _CSV_NEEDS_CARE(middle) is None:
-            rows.append(f"{head}{middle}{csv_cell(fields['formula'])}\n")
+        kind, rule_id, description = fields["kind"], fields["rule_id"], fields["description"]
+        texts = f"{kind},{rule_id},{description}"
+        if (texts.count(",") == 2 and _NEEDS_CARE(texts) is None and not kind.startswith(_FORMULA_STARTS)
+                and not rule_id.startswith(_FORMULA_STARTS) and not description.startswith(_FORMULA_STARTS)):
+            basis, rate = fields["basis"], fields["rate"]
+            rows.append(f'{head}{fields["n"]},{texts},{"" if basis is None else plain_amount(basis, places)},'
+                        f'{"" if rate is None else format(rate.normalize(), "f")},'
+                        f'{plain_amount(fields["amount"], places)},{csv_text(fields["formula"])}\n')
         else:
             ids = (values["partner_id"], values["period"], values["program_id"])
             rows.append(csv_line(line_row(ids, line, places)))

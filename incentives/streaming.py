@@ -56,9 +56,9 @@ from .export import (
     LINE_COLUMNS,
     PAYOUT_COLUMNS,
     OutputExistsError,
-    csv_cell,
     csv_head,
     csv_line,
+    csv_text,
     fingerprint,
     refuse_unclaimed_outputs,
     remove_stale_temporaries,
@@ -386,7 +386,7 @@ class _Renderer:
         values = result.__dict__
         program_id, version, total = values["program_id"], values["program_version"], values["total"]
         # the total column starts where the row's last two cells (total, currency) do
-        tail = f'{plain_amount(total, values["details"].get("places", 2))},{csv_cell(values["currency"] or "")}\n'
+        tail = f'{plain_amount(total, values["details"].get("places", 2))},{csv_text(values["currency"] or "")}\n'
         group = _intern((program_id, version, values["period"]), self.group_index, segment.group_table)
         segment.cand_result.append(number)
         segment.cand_unit.append(unit)
@@ -722,7 +722,7 @@ class _BudgetLines:
         self.scale = scale
         self.rate_text = f"{scale.factor.normalize():f}"
         # the row's cells between n and basis: kind, rule_id, description
-        self.row_middle = f",budget,budget,{csv_cell(scale.description)},"
+        self.row_middle = f",budget,budget,{csv_text(scale.description)},"
         self.checks = self.CHECKS
         probe = dict(scale.line(987654321, Decimal(1), Decimal(1)), basis=Decimal("111111111.111111111"),
                      amount=Decimal("-222222222.222222222"), formula="@@budget formula@@")
@@ -761,7 +761,7 @@ class _BudgetLines:
         if self.parts is None:
             line = self._pydantic(new_line(scale.line(n, total, new_total)))
         row = (f"{csv_head(*head)}{n}{self.row_middle}{plain_amount(total, places)},{self.rate_text},"
-               f"{plain_amount(adjustment, places)},{csv_cell(formula)}\n")
+               f"{plain_amount(adjustment, places)},{csv_text(formula)}\n")
         return (plain_amount(new_total, places).encode(), row.encode(),
                 f"{line}{_LINES_END_TEXT}{new_total}".encode(),
                 len(plain_amount(total, places)), len(_LINES_END) + len(str(total)))
@@ -1257,7 +1257,14 @@ class _Aggregate:
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
 
     def add(self, pay_text: Any, json_text: Any) -> None:
-        partner_id, period, program_id, version, status, tier, _, total, _ = _csv_cells(bytes(pay_text).decode())
+        row = bytes(pay_text).decode()
+        if "'" in row:  # a text cell may have been neutralised (export.text_cell): run.json holds the values
+            result = json.loads(bytes(json_text)[1:])
+            partner_id, period, program_id, status, total = (result["partner_id"], result["period"],
+                                                             result["program_id"], result["status"], result["total"])
+            version, tier = result["program_version"] or "", result["tier"] or ""
+        else:
+            partner_id, period, program_id, version, status, tier, _, total, _ = next(csv.reader([row]))
         if self.last_partner.get(program_id) != partner_id:  # rows come sorted by partner_id
             self.last_partner[program_id] = partner_id
             self.partners[program_id] = self.partners.get(program_id, 0) + 1
@@ -1279,15 +1286,6 @@ class _Aggregate:
         summary.by_tier = self.by_tier
         summary.periods = sorted(self.periods)
         summary.first_errors = self.first_errors
-
-
-def _csv_cells(row: str) -> list[str]:
-    """The cells of one written CSV row. csv.writer leaves a carriage return in a cell unquoted (it only
-    quotes the line terminator, here a newline), which csv.reader refuses: it reads a stand-in instead."""
-    if "\r" not in row:
-        return next(csv.reader([row]))
-    stand_in = next(character for character in map(chr, range(0xE000, 0xF900)) if character not in row)
-    return [cell.replace(stand_in, "\r") for cell in next(csv.reader([row.replace("\r", stand_in)]))]
 
 
 def _running(counts: Iterable[int]) -> Iterator[int]:

@@ -1,16 +1,14 @@
-"""run.json, payouts.csv and lines.csv written by the streaming run are pydantic's and csv.writer's text.
+"""run.json, payouts.csv and lines.csv written by the streaming run are pydantic's and the CSV rule's text.
 
 The streaming run renders each record's results with one serializer call and
 cuts them apart; budget lines are patched in from a template. These tests hold
 its files to ``PayoutRun.write`` (pydantic's ``model_dump_json(indent=1)``,
-csv.writer) byte for byte: on the bundled example quarter, on the benchmark
+``csv_line`` over ``payout_row``/``line_row``) byte for byte: on the bundled example quarter, on the benchmark
 programs, and on results holding odd values.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 from decimal import Decimal as D
@@ -21,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import incentives
-from incentives.export import line_row, payout_row
+from incentives.export import csv_line, line_row, payout_row
 from incentives.inputs import read_claims, read_facts
 from incentives.results import PayoutResult, new_line, new_next_tier, new_reason, new_result
 from incentives.streaming import _Renderer, _Segment
@@ -124,15 +122,13 @@ def results_of(program_id: str):
 
 
 def _written(rows: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue().encode()
+    return "".join(csv_line(row) for row in rows).encode()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(st.tuples(results_of("a"), results_of("b:\"é"), results_of("c")))
-def test_a_units_results_are_rendered_as_pydantic_and_csv_writer_render_them(tmp_path, results):
+def test_a_units_results_are_rendered_as_pydantic_and_the_csv_rule_render_them(tmp_path, results):
     engine = incentives.Engine([])
     segment = _Segment("odd")
     renderer = _Renderer(engine, segment, tmp_path)

@@ -30,6 +30,7 @@ TIERS = """
     bonuses:
       - {id: kicker, when: "revenue >= 5000", amount: 100, description: "=cmd|' /C calc'!A0"}
     cap: 150
+    allow_negative: true
     """
 REBATE = program_text(TIERS, id="rebate")
 REBATE_WITH_BUDGET = program_text(TIERS, "budget: 100", id="rebate")

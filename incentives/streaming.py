@@ -143,9 +143,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
         assembly = _Assembly(engine, segments, claims_by_key, spill)
         extra = list(notes(assembly.records)) if notes is not None else []
-        summary = assembly.write(output.path, programs, facts_sha256, claims_sha256, notes=extra)
+        summary = assembly.write(output.path, Path(folder), programs, facts_sha256, claims_sha256, notes=extra)
         output.commit()
-    summary.folder = Path(folder)
     summary.workers = used_workers
     summary.seconds = time.perf_counter() - started
     return summary
@@ -1013,9 +1012,9 @@ class _Assembly:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(self, directory: Path, programs: list[ProgramInfo], facts_sha256: str | None,
+    def write(self, directory: Path, folder: Path, programs: list[ProgramInfo], facts_sha256: str | None,
               claims_sha256: str | None, *, notes: Sequence[str] = ()) -> RunSummary:
-        """The three files, into ``directory`` (the run's fresh folder)."""
+        """The three files of the run into ``directory``, the fresh folder that will become ``folder``."""
         notes = self.resolve() + list(notes)
         totals, counts = self.totals()
         self.aggregate = _Aggregate()
@@ -1036,7 +1035,7 @@ class _Assembly:
             self._write_here(paths, head)
         with open(paths[2], "ab") as handle:
             handle.write(tail)
-        summary = RunSummary(directory, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
+        summary = RunSummary(folder, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
                              totals, counts,
                              notes, self.records, results, 1)
         if self.order is None:

@@ -273,11 +273,13 @@ if hasattr(os, "register_at_fork"):
 
 def _lock(path: Path, shown: str) -> int:
     """Lock ``path`` (made if missing) for this run, or raise :class:`OutputBusyError` at once."""
+    # not through a symbolic link: in a shared folder one could point the lock (truncated below) at any file
+    no_follow = getattr(os, "O_NOFOLLOW", 0)
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | no_follow, 0o666)
         writable = True
     except PermissionError:  # a colleague's lock file: locking needs no write access
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDONLY | no_follow)
         writable = False
     if not _try_lock(descriptor):
         os.close(descriptor)

@@ -279,7 +279,7 @@ def test_a_first_run_killed_at_any_step_leaves_no_folder_or_the_whole_run(world:
         world.runs["A"].write(out)
 
     seen = _kill_at_every_step(world, out, lambda: world.runs["A"].write(out), before=None, after_kill=next_run)
-    assert set(seen) == {None}, seen  # the folder's one step is its last: renaming the fresh folder into place
+    assert seen.get(None) and seen.get("A"), seen  # killed before renaming the fresh folder into place, and after
 
 
 def test_the_switch_without_exchange_killed_at_any_step_is_finished_by_the_next_run(world: World,
@@ -381,19 +381,25 @@ def test_two_runs_into_one_empty_folder_at_once_exclude_each_other(world: World,
             assert time.monotonic() < deadline
             time.sleep(0.01)
         go.touch()  # released together
-        ended = [(process.wait(timeout=120), process.stderr.read()) for process in processes]  # type: ignore
+        ended = []
+        for process in processes:
+            _, message = process.communicate(timeout=120)
+            ended.append((process.returncode, message))
         codes = sorted(code for code, _ in ended)
         assert codes == [0, 1], ended
         winner = ("raceA", "raceB")[[code for code, _ in ended].index(0)]
         loser_message = next(message for code, message in ended if code == 1)
-        assert _which(world, out, ("raceA", "raceB")) == winner  # its run.json describes its CSVs
-        assert _beside(out) == [f".{out.name}.lock"]
+        assert _which(world, out, ("raceA", "raceB")) == winner, ended  # its run.json describes its CSVs
+        assert _beside(out) == [f".{out.name}.lock"], ended
         if "is being written by another run" in loser_message:
             busy += 1
-            assert loser_message.startswith(f"incentives run: {out} is being written by another run (process ")
+            # who holds the lock is written into the lock file just after locking: a loser arriving in
+            # between is told without it (the message's other parts are the same)
+            assert loser_message.startswith(f"incentives run: {out} is being written by another run"), ended
+            assert loser_message.endswith(f"(the run holds the lock on {tmp_path / f'.{out.name}.lock'})\n"), ended
             break
         # the loser started after the winner had finished: the folder then held another run
-        assert "holds the output of a different run" in loser_message, loser_message
+        assert "holds the output of a different run" in loser_message, ended
     assert busy, "the runs never overlapped"
 
 

@@ -53,6 +53,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -73,6 +74,7 @@ NEW_SUFFIX, OLD_SUFFIX = ".incentives-new", ".incentives-old"
 _OLD_TEMPORARY = re.compile(r"\.(?:payouts\.csv|lines\.csv|run\.json)\.\d+\..*\.tmp|\.incentives-spill-\d+-.*")
 _SCRATCH = ".scratch"
 _RESULTS_START, _RESULTS_END = b'\n "results": [', b'\n "totals": '
+_HOLDER_WAIT = 0.5  # seconds a run that found the folder busy waits to learn who holds it
 _HEAD_LIMIT = 64 << 20  # a run.json whose results do not start within this many bytes is not one of ours
 
 
@@ -289,11 +291,11 @@ def _lock(path: Path, shown: str) -> int:
     with _HELD_GUARD:
         _HELD.add(descriptor)
     if writable:  # who holds it, for the message above: information only, the lock itself decides
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record = (json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                              "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}) + "\n").encode()
         try:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, (json.dumps(record) + "\n").encode(), 0)
+            os.pwrite(descriptor, record, 0)
+            os.ftruncate(descriptor, len(record))
         except OSError:
             pass  # a full disk: the lock still holds, only the information is missing
     return descriptor
@@ -316,16 +318,25 @@ def _try_lock(descriptor: int) -> bool:
 def _release(descriptor: int) -> None:
     with _HELD_GUARD:
         _HELD.discard(descriptor)
+    try:
+        os.ftruncate(descriptor, 0)  # nobody holds it now: no holder to name (a killed run's stays till the next)
+    except OSError:
+        pass  # opened read-only: there was nothing of ours to clear
     os.close(descriptor)  # releases the lock
 
 
 def _holder(path: Path) -> str:
-    """Who holds the lock, as its holder wrote it (it may not have yet)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        return f" (process {int(record['pid'])} on {record['host']}, started {record['started']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
+    """Who holds the lock, as its holder writes it just after locking: waited for a moment, since a run
+    that found the lock held may have come just in between (a holder that cannot write never does)."""
+    deadline = time.monotonic() + _HOLDER_WAIT
+    while True:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            return f" (process {int(record['pid'])} on {record['host']}, started {record['started']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.01)
 
 
 # --- the switch --------------------------------------------------------------------------------

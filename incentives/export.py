@@ -1,23 +1,21 @@
 """Writing a run: ``payouts.csv``, ``lines.csv`` and ``run.json``, atomically and deterministically.
 
-Each file is written to a temporary file in the output folder, flushed to
-disk and renamed over its final name, so a reader never sees a half-written
-file. CSV amounts are plain decimals with the program's places (``21437.50``).
+The files are written into a fresh folder that then replaces the output folder
+whole (:mod:`incentives.output.folder`), so a reader never sees a mixed or
+half-written run. CSV amounts are plain decimals with the program's places (``21437.50``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from .errors import IncentivesError
 from .money import plain_amount
+from .output.folder import OutputFolder, run_inputs
+# where callers have always found them (the CLI, scripts catching OutputExistsError)
+from .output.folder import OUTPUT_FILES, OutputBusyError, OutputExistsError  # noqa: F401
 
 if TYPE_CHECKING:
     from .results import PayoutLine, PayoutResult, PayoutRun
@@ -26,109 +24,19 @@ PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "stat
                   "total", "currency")
 LINE_COLUMNS = ("partner_id", "period", "program_id", "n", "kind", "rule_id", "description", "basis", "rate",
                 "amount", "formula")
-OUTPUT_FILES = ("payouts.csv", "lines.csv", "run.json")
 ATTAINMENT_PLACES = Decimal("1E-6")
 
 
-class OutputExistsError(IncentivesError):
-    """The output folder holds another run's files and overwriting was not forced."""
-
-
 def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> None:
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    _refuse_other_run(run, target, force)
-    remove_stale_temporaries(target)
-    # run.json is the commit mark, written last: while the CSVs are replaced, no run.json
-    # claims them, so a run killed between two renames never leaves a folder that mixes runs.
-    (target / "run.json").unlink(missing_ok=True)
     rows = [result_rows(result) for result in run.results]
-    _write_atomic(target / "payouts.csv", "".join([csv_line(PAYOUT_COLUMNS), *(payout for payout, _ in rows)]))
-    _write_atomic(target / "lines.csv", "".join([csv_line(LINE_COLUMNS), *(lines for _, lines in rows)]))
-    _write_atomic(target / "run.json", run.model_dump_json(indent=1) + "\n")
-
-
-def fingerprint(run_json: dict[str, Any]) -> tuple:
-    """What identifies a run's inputs: programs (id, version, sha256), facts and claims sha256."""
-    programs = tuple((p["id"], p["version"], p["sha256"]) for p in run_json.get("programs", []))
-    return programs, run_json.get("facts_sha256"), run_json.get("claims_sha256")
-
-
-SPILL_PREFIX = ".incentives-spill-"
-# A temporary output file or spill folder, named with the id of the process that made it.
-_TEMPORARY = re.compile(r"\.(?:payouts\.csv|lines\.csv|run\.json)\.(\d+)\..*\.tmp|"
-                        + re.escape(SPILL_PREFIX) + r"(\d+)-.*")
-
-
-def temporary_prefix(name: str) -> str:
-    """How a temporary for the output ``name`` starts: hidden, with this process's id."""
-    return f".{name}.{os.getpid()}."
-
-
-def spill_prefix() -> str:
-    """How this process's spill folder starts."""
-    return f"{SPILL_PREFIX}{os.getpid()}-"
-
-
-def remove_stale_temporaries(target: Path) -> None:
-    """Remove the hidden temporaries and spill folders that killed runs left in ``target``.
-
-    Each is named with the id of the process that made it, and only those whose
-    process is gone are removed: a run writing into the same folder at the same
-    time keeps its own.
-    """
-    for entry in os.scandir(target):
-        found = _TEMPORARY.fullmatch(entry.name)
-        if found is None or _running(int(found.group(1) or found.group(2))):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            Path(entry.path).unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: assume it runs
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process
-        return True
-    return True
-
-
-def refuse_unclaimed_outputs(target: Path, force: bool) -> None:
-    """Refuse a folder whose CSV outputs no run.json claims, unless forced.
-
-    They are another program's files, or what a killed run left behind (run.json
-    is removed first and written last): either way nobody can tell which run
-    they belong to, so replacing them is the user's call.
-    """
-    if force or (target / "run.json").exists():
-        return
-    found = [name for name in OUTPUT_FILES[:2] if (target / name).exists()]
-    if found:
-        raise OutputExistsError(f"{target} holds {' and '.join(found)} but no run.json (an unfinished run, or "
-                                "files of something else); choose another folder or force the overwrite (--force)")
-
-
-def _refuse_other_run(run: "PayoutRun", target: Path, force: bool) -> None:
-    refuse_unclaimed_outputs(target, force)
-    existing = target / "run.json"
-    if force or not existing.exists():
-        return
-    try:
-        previous = json.loads(existing.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = {}
-    current = json.loads(run.model_dump_json(include={"programs", "facts_sha256", "claims_sha256", "results"}))
-    # Same programs and facts file, but other claims (or API records without a facts sha256)
-    # are still another run: the results tell.
-    if fingerprint(previous) != fingerprint(current) or previous.get("results") != current["results"]:
-        raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
-                                "or force the overwrite (--force)")
+    inputs = run_inputs(((program.id, program.version, program.sha256) for program in run.programs),
+                        run.facts_sha256, run.claims_sha256)
+    with OutputFolder(folder, inputs, force=force) as output:
+        _write_text(output.path / "payouts.csv",
+                    "".join([csv_line(PAYOUT_COLUMNS), *(payout for payout, _ in rows)]))
+        _write_text(output.path / "lines.csv", "".join([csv_line(LINE_COLUMNS), *(lines for _, lines in rows)]))
+        _write_text(output.path / "run.json", run.model_dump_json(indent=1) + "\n")
+        output.commit()
 
 
 # --- CSV cells: one rule for every CSV file the project writes ---------------------------------
@@ -244,15 +152,6 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
     return payout, "".join(rows)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:  # plain open: the umask applies
+        handle.write(text)

@@ -23,8 +23,9 @@ a few numbers per result in memory:
    out of the spill files, patching in budget lines and scaled totals. When the
    records came in output order (a file sorted by partner_id, one record per
    partner — the common case), each worker copies its own part, in parallel,
-   and the parts are joined in the kernel. Each file is written to a
-   temporary file and renamed, ``run.json`` last.
+   and the parts are joined in the kernel. The files (and the spill files)
+   are written into a fresh folder that then replaces the output folder whole
+   (:mod:`incentives.output.folder`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import multiprocessing
 import os
 import pickle
 import shutil
-import tempfile
 import time
 import uuid
 from array import array
@@ -52,22 +52,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from pydantic import TypeAdapter
 
 from .errors import InputError
-from .export import (
-    LINE_COLUMNS,
-    PAYOUT_COLUMNS,
-    OutputExistsError,
-    csv_head,
-    csv_line,
-    csv_text,
-    fingerprint,
-    refuse_unclaimed_outputs,
-    remove_stale_temporaries,
-    result_rows,
-    spill_prefix,
-    temporary_prefix,
-)
+from .export import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount
+from .output.folder import OutputFolder, run_inputs
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
 from .version import __version__
 
@@ -140,49 +128,26 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
            notes: Callable[[int], Iterable[str]] | None = None) -> RunSummary:
     """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`."""
     started = time.perf_counter()
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    refuse_unclaimed_outputs(target, force)
-    previous = _previous_run(target, force)
     programs = engine._program_infos()
-    if previous is not None and fingerprint(previous) != (tuple((p.id, p.version, p.sha256) for p in programs),
-                                                          facts_sha256, claims_sha256):
-        raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
-                                "or force the overwrite (--force)")
-    if isinstance(claims, (str, os.PathLike)):
-        from .inputs import read_claims
+    inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
+                        claims_sha256)
+    # The folder is locked (and checked) before any record is evaluated, until the run is in place.
+    with OutputFolder(folder, inputs, force=force) as output:
+        if isinstance(claims, (str, os.PathLike)):
+            from .inputs import read_claims
 
-        claims = read_claims(claims)
-    claims_by_key = engine._group_claims(claims)
-    del claims
-    remove_stale_temporaries(target)
-    spill = Path(tempfile.mkdtemp(prefix=spill_prefix(), dir=target))
-    try:
+            claims = read_claims(claims)
+        claims_by_key = engine._group_claims(claims)
+        del claims
+        spill = output.scratch()
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
         assembly = _Assembly(engine, segments, claims_by_key, spill)
         extra = list(notes(assembly.records)) if notes is not None else []
-        summary = assembly.write(target, programs, facts_sha256, claims_sha256, force=force or previous is None,
-                                 notes=extra)
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        summary = assembly.write(output.path, Path(folder), programs, facts_sha256, claims_sha256, notes=extra)
+        output.commit()
     summary.workers = used_workers
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _previous_run(target: Path, force: bool) -> dict[str, Any] | None:
-    """The head (programs, facts sha256) of a run.json already in ``target``, unless forced."""
-    existing = target / "run.json"
-    if force or not existing.exists():
-        return None
-    try:
-        with open(existing, encoding="utf-8") as handle:
-            head = handle.read(1 << 20)
-        marker = head.find('\n "results": [')
-        text = head[:marker].rstrip().rstrip(",") + "\n}" if marker >= 0 else head
-        return json.loads(text)
-    except (OSError, ValueError):
-        return {}
 
 
 # --- evaluating records into spill files ----------------------------------------------------
@@ -1032,8 +997,9 @@ class _Assembly:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(self, target: Path, programs: list[ProgramInfo], facts_sha256: str | None,
-              claims_sha256: str | None, *, force: bool, notes: Sequence[str] = ()) -> RunSummary:
+    def write(self, directory: Path, folder: Path, programs: list[ProgramInfo], facts_sha256: str | None,
+              claims_sha256: str | None, *, notes: Sequence[str] = ()) -> RunSummary:
+        """The three files of the run into ``directory``, the fresh folder that will become ``folder``."""
         notes = self.resolve() + list(notes)
         totals, counts = self.totals()
         self.aggregate = _Aggregate()
@@ -1046,29 +1012,15 @@ class _Assembly:
             notes=notes).model_dump_json(indent=1)
         at = text.index('\n "results": []') + len('\n "results": [')
         head, tail = text[:at].encode(), text[at + 1:].encode() + b"\n"
-        temporaries: list[Path] = []
-        try:
-            paths = [_temporary(target, name, temporaries) for name in ("payouts.csv", "lines.csv", "run.json")]
-            with_results = [number for number, segment in enumerate(self.segments) if segment.status]
-            if self.order is None and with_results:
-                self._write_parts(paths, head, with_results)
-            else:
-                self._write_here(paths, head)
-            with open(paths[2], "ab") as handle:
-                handle.write(tail)
-            for path in paths:
-                _fsync(path)
-            if not force and not _same_results(target / "run.json", paths[2]):
-                raise OutputExistsError(f"{target} holds the output of a different run; choose another folder "
-                                        "or force the overwrite (--force)")
-            # run.json is the commit mark, replaced last (as PayoutRun.write does)
-            (target / "run.json").unlink(missing_ok=True)
-            for path, name in zip(paths, ("payouts.csv", "lines.csv", "run.json")):
-                os.replace(path, target / name)
-        finally:
-            for path in temporaries:
-                path.unlink(missing_ok=True)
-        summary = RunSummary(target, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
+        paths = [directory / name for name in ("payouts.csv", "lines.csv", "run.json")]
+        with_results = [number for number, segment in enumerate(self.segments) if segment.status]
+        if self.order is None and with_results:
+            self._write_parts(paths, head, with_results)
+        else:
+            self._write_here(paths, head)
+        with open(paths[2], "ab") as handle:
+            handle.write(tail)
+        summary = RunSummary(folder, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
                              totals, counts,
                              notes, self.records, results, 1)
         if self.order is None:
@@ -1173,8 +1125,6 @@ class _Assembly:
                     _append(joined, self._part(self.segments[number], stream))
                 if stream == "json":
                     joined.write(b"\n ]")
-            # the file keeps the permissions of the temporary file made for it, as the other path's does
-            os.chmod(self._part(first, stream), os.stat(path).st_mode & 0o7777)
             os.replace(self._part(first, stream), path)
 
     def _parts_in_parallel(self, segments: list[int], heads: tuple[bytes, bytes, bytes]) -> None:
@@ -1293,11 +1243,6 @@ def _running(counts: Iterable[int]) -> Iterator[int]:
     return itertools.accumulate(counts, initial=0)
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
 def _append(target: Any, part: Path) -> None:
     """Append the file ``part`` to the open file ``target``, in the kernel."""
     target.flush()
@@ -1382,65 +1327,6 @@ def _first(item: tuple) -> Any:
 
 def _program_and_period(item: tuple) -> tuple[str, str]:
     return item[0], item[1]
-
-
-def _temporary(target: Path, name: str, temporaries: list[Path]) -> Path:
-    descriptor, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), suffix=".tmp", dir=target)
-    os.close(descriptor)
-    path = Path(temporary)
-    temporaries.append(path)
-    return path
-
-
-_RESULTS_START, _RESULTS_END = b'\n "results": [', b'\n "totals": '
-
-
-def _results_section(path: Path) -> Iterator[bytes]:
-    """The bytes of a run.json between its "results" key and its "totals" key, in chunks."""
-    with open(path, "rb") as handle:
-        buffer = b""
-        started = False
-        while True:
-            chunk = handle.read(1 << 22)
-            buffer += chunk
-            if not started:
-                at = buffer.find(_RESULTS_START)
-                if at < 0:
-                    if not chunk:
-                        return
-                    buffer = buffer[-len(_RESULTS_START):]
-                    continue
-                buffer = buffer[at:]
-                started = True
-            end = buffer.find(_RESULTS_END)
-            if end >= 0:
-                yield buffer[:end]
-                return
-            if not chunk:
-                yield buffer
-                return
-            keep = len(_RESULTS_END)
-            yield buffer[:-keep]
-            buffer = buffer[-keep:]
-
-
-def _same_results(previous: Path, current: Path) -> bool:
-    """Whether an existing run.json holds the same results as the one just written (compared as text)."""
-    if not previous.exists():
-        return True
-    left, right = _results_section(previous), _results_section(current)
-    a = b = b""
-    while True:
-        if not a:
-            a = next(left, b"")
-        if not b:
-            b = next(right, b"")
-        if not a or not b:
-            return not a and not b
-        size = min(len(a), len(b))
-        if a[:size] != b[:size]:
-            return False
-        a, b = a[size:], b[size:]
 
 
 class _Reader:

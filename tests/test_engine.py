@@ -173,7 +173,7 @@ def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_
         a.pop(volatile), b.pop(volatile)
     assert a == b
     assert a["totals"] == {"test": "21441.01"}
-    assert not list(first.glob(".*.tmp"))
+    assert sorted(path.name for path in first.iterdir()) == ["lines.csv", "payouts.csv", "run.json"]
 
 
 def test_write_refuses_to_overwrite_another_run(engine_for, tmp_path):

@@ -226,7 +226,8 @@ def test_a_bad_row_fails_the_streaming_run_at_its_line_and_writes_nothing(engine
             engine.run_to(tmp_path / "out", facts_file, workers=workers)
         assert str(streamed.value) == str(serial.value)
         assert streamed.value.line == 121
-    assert not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()  # nothing written: beside it only the lock file, which stays
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == [".out.lock"]
 
 
 def test_streaming_refuses_another_runs_folder_like_write(engine, tmp_path):

@@ -266,6 +266,13 @@ PROGRAM_CASES = [
     Bad("yaml_alias_bomb", ALIAS_BOMB,
         ["1:32: the file holds more than 20,000 values (are aliases (*name) repeating a large anchor?)"],
         seconds=10, megabytes=100),
+    Bad("yaml_alias_string_bomb", program_text(TIERS, "defaults:\n  note: &s " + "a" * 100_000 + "\n"
+                                               "  notes: [" + ", ".join(["*s"] * 500) + "]\n"),
+        ["14:9: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"],
+        seconds=2, megabytes=50),
+    Bad("yaml_text_past_the_size_limit_without_aliases", program_text(TIERS, "note: " + "x" * 1_000_000),
+        ["13:7: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"],
+        seconds=5),
     # numbers in defaults are facts: the facts' range
     Bad("tiny_exponent_in_defaults", program_text(TIERS, "defaults: {x: 1e-999999999}"),
         ["13:15: defaults: x: 1E-999999999 is outside the supported range (at most 40 significant digits, "
@@ -276,6 +283,14 @@ PROGRAM_CASES = [
     Bad("huge_exponent_in_a_defaults_list", program_text(TIERS, "defaults: {x: [1, 1e200]}"),
         ["13:12: defaults: x: 1E+200 is outside the supported range (at most 40 significant digits, "
          "exponent within ±100)"]),
+    # lone surrogates: YAML escapes them in double quotes; no UTF-8 file can hold them
+    Bad("lone_surrogate_in_a_value", program_text(TIERS, 'defaults: {region: "EM\\ud800EA"}'),
+        ["13:20: the text holds \\ud800, a lone surrogate, which is not valid Unicode text"]),
+    Bad("lone_surrogate_in_a_key", program_text(TIERS, 'defaults: {"x\\uDC00": 1}'),
+        ["13:12: the text holds \\udc00, a lone surrogate, which is not valid Unicode text"]),
+    Bad("escaped_surrogate_pair_in_yaml", program_text(TIERS, 'defaults: {note: "\\ud83d\\ude00"}'),
+        ["13:18: the text holds \\ud83d, a lone surrogate, which is not valid Unicode text "
+         "(YAML does not join an escaped surrogate pair: write \\U0001F600)"]),
 ]
 
 

@@ -774,3 +774,40 @@ def test_every_record_of_a_messy_file_yields_its_rows(engine, tmp_path: Path) ->
                        ("P5", ""), ("P6", "2027-Q2"), ("P7", "2026-Q1"), ("P8", "2027-Q1"), ("NOBODY", "2027-Q2")}
     assert run.notes == []
 
+
+# --- values copied into every result: bounded ------------------------------------------------
+
+
+def test_an_alias_string_bomb_within_the_limits_gives_a_small_run(write_program, tmp_path: Path) -> None:
+    # 6 × 150,000 characters once aliases are expanded: within MAX_CHARACTERS, so the program loads;
+    # each ineligible record's reasons copy what their rules read, and copies are bounded.
+    path = write_program(program_text(TIERS, "defaults:\n"
+                                             "  note: &s " + "a" * 150_000 + "\n"
+                                             "  blocked: [*s, *s, *s, *s, *s]\n"
+                                             "  regions: [" + ", ".join(f"r{n}" for n in range(25)) + "]\n"
+                                             "eligibility:\n"
+                                             "  - {id: noted, when: \"note == 'ok'\"}\n"
+                                             "  - {id: open, when: \"'EMEA' in blocked\"}\n"
+                                             "  - {id: served, when: \"'EMEA' in regions\"}\n", id="bombed"))
+    engine = incentives.Engine(incentives.load_programs([path]))
+    run = engine.run([{"partner_id": f"P{n}", "period": "2027-Q1", "revenue": 100} for n in (1, 2)])
+    cut = "'" + "a" * 100 + "…' (150,000 characters)"
+    assert [(result.status, [(reason.rule_id, reason.values) for reason in result.reasons])
+            for result in run.results] == [("ineligible", [
+                ("noted", {"note": cut}),
+                ("open", {"blocked": (cut,) * 5}),
+                ("served", {"regions": (*(f"r{n}" for n in range(20)), "… (25 items)")}),
+            ])] * 2
+    run.write(tmp_path / "out")
+    run_json = (tmp_path / "out" / "run.json").read_text(encoding="utf-8")
+    assert len(run_json) < 20_000  # before: the string whole in every reason, 1.8 MB for 2 records
+    for written, result in zip(json.loads(run_json)["results"], run.results):
+        assert incentives.PayoutResult.model_validate_json(json.dumps(written)) == result  # reads back equal
+
+
+def test_an_error_describing_a_long_text_shows_an_excerpt(write_program) -> None:
+    path = write_program(program_text(TIERS, "defaults: {revenue: " + "a" * 150_000 + "}", id="texty"))
+    engine = incentives.Engine(incentives.load_programs([path]))
+    [result] = engine.run([{"partner_id": "P1", "period": "2027-Q1"}]).results
+    assert result.errors == ["qualify_on (revenue) must be a number, found str '" + "a" * 100 + "…' "
+                             "(150,000 characters)"]

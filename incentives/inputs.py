@@ -14,7 +14,21 @@ Typing rules, the same for CSV cells, JSON strings and API strings:
   (``2027-02-30``) is a problem;
 * ``NaN``, ``Infinity``, ``inf``, ``sNaN`` (any case, any sign) are not numbers:
   a problem, as are non-finite Decimals and floats;
-* anything else is a string (``1,000`` and ``3.5%`` stay strings).
+* anything else is a string (``1,000`` and ``3.5%`` stay strings); a string
+  or a fact name holding a lone surrogate (``\\ud800``, which JSON and Python
+  allow but UTF-8 cannot write) is a problem.
+
+Numbers have a supported range, whatever they come from (a cell, a JSON number
+or string, an API ``Decimal``/``int``/``float``/numeric string, a claim amount):
+at most :data:`MAX_NUMBER_DIGITS` (40) significant digits, the digits of the
+number as written from its first nonzero one (trailing zeros count: ``1.500``
+has 4, ``0.0015`` has 2, ``1e100`` has 1), and an adjusted exponent (the power
+of ten of that first digit) within ±:data:`MAX_NUMBER_EXPONENT` (100): a nonzero
+number is within ``1e-100 <= |value| < 1e101``. A zero may be written with at
+most 139 decimal places (the most a number in range has) and an exponent of at
+most 100 (``0e-140`` and ``0e101`` are refused). A number outside the range is a
+problem of its record naming the fact and showing a short excerpt of the text;
+outputs therefore never hold an exponent that expands to megabytes of zeros.
 
 ``partner_id`` and ``period`` are always strings (an integer becomes its
 digits); a missing one is a problem. JSON and API values keep their own type
@@ -26,8 +40,12 @@ Problems with one record never raise while reading a file: each record
 yields a :class:`FactRow` (or :class:`Claim`) carrying its ``problems``, which
 the engine turns into an ``error`` result. Problems with the file itself (not
 UTF-8, no header, duplicate or missing columns, a ragged row, malformed CSV
-quoting, a JSON line that is not an object) raise :class:`InputError` with the
-file and the 1-based line. Files are read as UTF-8 with an optional BOM and
+quoting, a JSON line that is not an object or that holds a lone surrogate
+escape such as ``"\\ud800"``) raise :class:`InputError` with the file and the
+1-based line. An API record (:func:`fact_row`, :func:`normalize_claim`) holding
+a lone surrogate gets a problem instead, and an identifier holding one is kept
+with the surrogate written as the six characters ``\\ud800``, so that its error
+row can be written. Files are read as UTF-8 with an optional BOM and
 universal newlines; line numbers are physical lines where the record starts.
 """
 
@@ -42,7 +60,7 @@ from collections.abc import Mapping  # typing.Mapping's isinstance is several ti
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, InvalidOperation, Overflow, Rounded, Subnormal
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TextIO, Union
@@ -63,6 +81,31 @@ _NON_FINITE = re.compile(r"[+-]?(?:s?nan\d*|inf|infinity)", re.ASCII | re.IGNORE
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII).fullmatch
 _BOOLEANS = {"true": True, "false": False}
 _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+MAX_NUMBER_DIGITS = 40
+"""Most significant digits a number read as a fact or a claim amount may have (see the module docstring)."""
+MAX_NUMBER_EXPONENT = 100
+"""Largest size of the adjusted exponent of a number read as a fact or a claim amount."""
+_OUT_OF_RANGE = (f"is outside the supported range (at most {MAX_NUMBER_DIGITS} significant digits, "
+                 f"exponent within ±{MAX_NUMBER_EXPONENT})")
+# The range as a context of its own (the thread's context is never changed): a number in
+# range fits it exactly, so rounding one to it signals nothing; each trapped signal is a
+# way out of range: more digits than its precision (Rounded), an adjusted exponent above
+# Emax (Overflow) or, not zero, below Emin (Subnormal), a zero's exponent beyond Emax or
+# below Emin - prec + 1 = -139 (Clamped), an exponent Decimal cannot hold (InvalidOperation).
+_NUMBER_RANGE = Context(prec=MAX_NUMBER_DIGITS, Emax=MAX_NUMBER_EXPONENT, Emin=-MAX_NUMBER_EXPONENT,
+                        traps=[Rounded, Overflow, Subnormal, Clamped, InvalidOperation])
+# Integers have all their digits significant: in range exactly when strictly between these.
+_INTEGER_BOUND = 10**MAX_NUMBER_DIGITS
+# Python refuses str() of an integer past 4,300 digits (sys.int_info.default_max_str_digits).
+_SHOWN_INTEGER_BOUND = 10**4000
+
+# A Python string holds a surrogate code point only from an escape (\ud800 in JSON or
+# YAML) or from Python code: UTF-8 decoding refuses them. JSON joins an escaped pair
+# (\ud83d\ude00) into one character, so any left is lone; no encoder can write one.
+_SURROGATE = re.compile("[\ud800-\udfff]").search
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]").search
+_JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL).finditer
 
 # NaN/Infinity literals become non-finite Decimals so that they are reported as a
 # problem of their record, exactly like a "NaN" CSV cell, instead of failing the file.
@@ -139,8 +182,9 @@ def _type_new_text(text: str) -> Value | None:
     """:func:`type_text` of a text not in :data:`_TYPED_TEXTS`, which keeps the value from now on."""
     # Most cells that miss the cache are amounts such as 380486.37: ASCII digits
     # with at most one point always have the decimal syntax (and no surrounding
-    # space), so two string tests replace the general path's regular expressions.
-    if text.isascii() and text.replace(".", "", 1).isdigit():
+    # space), so two string tests replace the general path's regular expressions;
+    # up to MAX_NUMBER_DIGITS characters such a number is always in range.
+    if len(text) <= MAX_NUMBER_DIGITS and text.isascii() and text.replace(".", "", 1).isdigit():
         value: Value | None = Decimal(text)
     else:
         value = _type_text_general(text)
@@ -158,15 +202,48 @@ def _type_text_general(text: str) -> Value | None:
     if not text:
         return None
     if _DECIMAL(text):
-        return Decimal(text)
+        return _decimal_in_range(text)
     flag = _BOOLEANS.get(text.lower())
     if flag is not None:
         return flag
     if _DATE(text):
         return _iso_date(text)
     if _NON_FINITE(text):
-        raise ValueError(f"{text!r} is not a number")
+        raise ValueError(f"{_quoted_excerpt(text)} is not a number")
+    if not text.isascii() and _SURROGATE(text):
+        raise ValueError(f"the text {lone_surrogate(text)}")
     return text
+
+
+def _decimal_in_range(text: str) -> Decimal:
+    """The Decimal of a text of decimal syntax, equal to ``Decimal(text)``; ValueError when out of range."""
+    try:
+        return _NUMBER_RANGE.create_decimal(text)  # exact for a number in range: nothing to round
+    except ArithmeticError:
+        raise ValueError(f"{_quoted_excerpt(text)} {_OUT_OF_RANGE}") from None
+
+
+def _excerpt(text: str) -> str:
+    """``text`` for a message: whole up to 40 characters, else its first 20, a ``…`` and its length."""
+    return text if len(text) <= 40 else f"{text[:20]}… ({len(text):,} characters)"
+
+
+def _quoted_excerpt(text: str) -> str:
+    """:func:`_excerpt` in quotes (``repr``): ``'1e999999999'``, ``'99999999999999999999…' (5,000 characters)``."""
+    return repr(text) if len(text) <= 40 else f"{text[:20] + '…'!r} ({len(text):,} characters)"
+
+
+def lone_surrogate(text: str) -> str | None:
+    """What is wrong with a text holding a surrogate code point, saying which (``\\ud800``); ``None`` for valid text."""
+    found = None if text.isascii() else _SURROGATE(text)
+    if found is None:
+        return None
+    return f"holds {_escaped(found.group())}, a lone surrogate, which is not valid Unicode text"
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each surrogate written as its escape (``\\ud800``): writable, and still telling what it was."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _iso_date(text: str) -> date:
@@ -178,13 +255,57 @@ def _iso_date(text: str) -> date:
 
 def _finite_decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
-        raise ValueError(f"{value} is not a number")
+        raise ValueError(f"{_excerpt(str(value))} is not a number")
+    if not _in_range(value):
+        raise ValueError(f"{_excerpt(str(value))} {_OUT_OF_RANGE}")
     return value
+
+
+def _in_range(value: Decimal) -> bool:
+    """Whether a finite Decimal is within the supported range (see the module docstring)."""
+    try:
+        _NUMBER_RANGE.plus(value)
+    except ArithmeticError:
+        return False
+    return True
+
+
+def _int_decimal(value: int) -> Decimal:
+    if -_INTEGER_BOUND < value < _INTEGER_BOUND:
+        return Decimal(value)
+    raise ValueError(f"{_integer_excerpt(value)} {_OUT_OF_RANGE}")
+
+
+def _integer_excerpt(value: int) -> str:
+    # Decimal(value) and str(value) take quadratic time in the digits: only a shown one is converted.
+    if -_SHOWN_INTEGER_BOUND < value < _SHOWN_INTEGER_BOUND:
+        return _excerpt(str(value))
+    return "an integer of more than 4,000 digits"
 
 
 def _float_decimal(value: float) -> Decimal:
     # The shortest repr is what the user wrote: 0.1 -> Decimal("0.1"), not its binary expansion.
     return _finite_decimal(Decimal(repr(value)))
+
+
+class _HugeJsonNumber:
+    """A JSON number whose exponent is beyond what ``Decimal`` can hold (``1e999999999999999999999``).
+
+    It stands in the decoded record for its text, so that it is refused as a
+    problem of its record (like any number out of range), not of the file.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return _excerpt(self.text)
+
+
+def _refuse_huge_json_number(value: _HugeJsonNumber) -> Value:
+    raise ValueError(f"{_excerpt(value.text)} {_OUT_OF_RANGE}")
 
 
 def _refuse_datetime(value: datetime) -> Value:
@@ -196,11 +317,12 @@ _SCALARS: dict[type, Callable[[Any], Value | None]] = {
     Decimal: _finite_decimal,
     str: type_text,
     bool: lambda value: value,
-    int: Decimal,
+    int: _int_decimal,
     float: _float_decimal,
     date: lambda value: value,
     datetime: _refuse_datetime,
     type(None): lambda value: None,
+    _HugeJsonNumber: _refuse_huge_json_number,
 }
 
 
@@ -230,15 +352,32 @@ def _list_item(item: Any) -> Value:
 
 
 def _identifier(value: Any, name: str, problems: list[str]) -> str:
-    """``partner_id``, ``period``, ``claim_id``...: a non-empty string; integers become their digits."""
+    """``partner_id``, ``period``, ``claim_id``...: a non-empty string; integers (in range) become their digits.
+
+    A text holding a lone surrogate is a problem; it is kept with the surrogate
+    escaped, so that the record's error row can be written and still says who.
+    """
     if isinstance(value, str):
         text = value.strip()
         if text:
-            return text
+            if text.isascii() or not _SURROGATE(text):
+                return text
+            problems.append(f"{name}: the text {lone_surrogate(text)}")
+            return _escaped(text)
     elif isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        if -_INTEGER_BOUND < value < _INTEGER_BOUND:
+            return str(value)
+        problems.append(f"{name}: {_integer_excerpt(value)} {_OUT_OF_RANGE}")
+        return ""
+    elif isinstance(value, Decimal) and value.is_finite() and not _in_range(value):
+        # checked before int(): int(Decimal("1E+999999999")) would build a billion digits
+        problems.append(f"{name}: {_excerpt(str(value))} {_OUT_OF_RANGE}")
+        return ""
     elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value))  # JSON numbers arrive as Decimal: 1001 -> "1001"
+    elif type(value) is _HugeJsonNumber:
+        problems.append(f"{name}: {_excerpt(value.text)} {_OUT_OF_RANGE}")
+        return ""
     elif value is not None:
         problems.append(f"{name} must be a string, not {type(value).__name__} {value!r}")
         return ""
@@ -262,18 +401,25 @@ def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
     if period:
         facts[PERIOD] = period
     typed = _TYPED_TEXTS.get
+    check_range = _NUMBER_RANGE.plus  # _in_range inlined: it raises for a number out of range
     try:
         for name, value in record.items():
             if name == PARTNER_ID or name == PERIOD:
                 continue
-            # The usual fact, a new name with a finite Decimal, a bool or an already
-            # typed text, is stored here; _put does the rest (and words the problems).
-            if type(name) is str and name not in facts:
+            # The usual fact, a new ASCII name with a finite Decimal in range, a bool
+            # or an already typed text, is stored here; _put does the rest (and
+            # words the problems).
+            if type(name) is str and name.isascii() and name not in facts:
                 kind = type(value)
                 if kind is Decimal:
                     if value.is_finite():
-                        facts[name] = value
-                        continue
+                        try:
+                            check_range(value)
+                        except ArithmeticError:
+                            pass
+                        else:
+                            facts[name] = value
+                            continue
                 elif kind is str:
                     text_value = typed(value)
                     if text_value is not None:
@@ -291,6 +437,9 @@ def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
 def _put(facts: dict[str, Value], problems: list[str], name: Any, value: Any) -> None:
     if not isinstance(name, str):
         problems.append(f"fact names must be strings, not {name!r}")
+        return
+    if not name.isascii() and _SURROGATE(name):
+        problems.append(f"the fact name '{_escaped(name)}' {lone_surrogate(name)}")
         return
     convert = _SCALARS.get(type(value))  # scalars first: the ABC check below is slower
     if convert is None and isinstance(value, Mapping):
@@ -370,7 +519,7 @@ def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,
         if text:
             # A number with a point is usually an amount, seen once: typed (as in
             # _type_new_text) without a cache lookup or entry.
-            if "." in text and text.isascii() and text.replace(".", "", 1).isdigit():
+            if "." in text and len(text) <= MAX_NUMBER_DIGITS and text.isascii() and text.replace(".", "", 1).isdigit():
                 facts[name] = Decimal(text)
                 continue
             value = typed(text)
@@ -562,8 +711,8 @@ def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[st
     # alone (a falsy value, 0 or false, is not a date and is only typed again).
     typed = _TYPED_TEXTS.get
     try:
-        amount_value = (Decimal(amount) if amount.isascii() and amount.replace(".", "", 1).isdigit()
-                        else typed(amount) or _type_new_text(amount))
+        amount_value = (Decimal(amount) if len(amount) <= MAX_NUMBER_DIGITS and amount.isascii()
+                        and amount.replace(".", "", 1).isdigit() else typed(amount) or _type_new_text(amount))
         activity_end_value = typed(activity_end) or _type_new_text(activity_end)
         submitted_on_value = typed(submitted_on) or _type_new_text(submitted_on)
     except ValueError:
@@ -704,14 +853,55 @@ def _json_objects(stream: Iterable[str], file: str, lines_before: int) -> Iterat
     for line, text in enumerate(stream, lines_before + 1):
         if text.isspace():
             continue
+        # Without its line ending, an error at the end of the line keeps its column.
+        text = text.rstrip("\r\n")
         try:
-            # Without its line ending, an error at the end of the line keeps its column.
-            record = _decode_json(text.rstrip("\r\n"))
+            record = _decode_json(text)
         except json.JSONDecodeError as error:
             raise InputError(f"not valid JSON: {error.msg} (column {error.colno})", file, line) from None
         except RecursionError:
             raise InputError("not valid JSON: nested too deeply", file, line) from None
+        except InvalidOperation:  # only from a number Decimal cannot hold: a problem of the record, not the file
+            record = _decode_json_keeping_huge_numbers(text)
         if type(record) is not dict:
             raise InputError(f"expected a JSON object, got {type(record).__name__}", file, line)
+        # An escape is the only way a surrogate gets in; "\\" alone is searched with memchr.
+        if "\\" in text and _SURROGATE_ESCAPE(text):
+            _refuse_lone_surrogate(text, file, line)
         yield line, record
+
+
+def _json_number(text: str) -> Decimal | _HugeJsonNumber:
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent beyond ±999,999,999,999,999,999
+        return _HugeJsonNumber(text)
+
+
+_decode_json_keeping_huge_numbers = json.JSONDecoder(
+    parse_float=_json_number, parse_int=_json_number, parse_constant=Decimal).decode
+
+
+def _refuse_lone_surrogate(text: str, file: str, line: int) -> None:
+    """Raise InputError if a ``\\uXXXX`` escape of the JSON line ``text`` makes a lone surrogate.
+
+    Escapes are taken left to right (so ``\\\\ud800`` is a backslash and text); a
+    high surrogate escape directly followed by a low one is a pair, which JSON
+    decodes to one character; any other surrogate escape is lone.
+    """
+    pending: re.Match[str] | None = None  # a high surrogate escape waiting for its low half
+    for escape in _JSON_ESCAPE(text):
+        code = int(escape.group(1), 16) if escape.group(1) else None
+        if pending is not None:
+            if code is not None and 0xDC00 <= code <= 0xDFFF and escape.start() == pending.end():
+                pending = None
+                continue
+            break
+        if code is not None and 0xD800 <= code <= 0xDFFF:
+            pending = escape
+            if code >= 0xDC00:
+                break
+    if pending is not None:
+        raise InputError(f"the line holds {pending.group()} (column {pending.start() + 1}), a lone surrogate, "
+                         "which is not valid Unicode text", file, line)
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .inputs import lone_surrogate
 
 Path = tuple[str | int, ...]
 
@@ -40,6 +41,13 @@ MAX_NESTING = 100
 """Deepest nesting of mappings and lists a file may have."""
 MAX_VALUES = 20_000
 """Most values (scalars and collections, aliases expanded) one file may hold: a bound against alias bombs."""
+MAX_CHARACTERS = 1_000_000
+"""Most characters of text (keys and scalars, aliases expanded) one file may hold: a bound against string bombs.
+
+A program file of ordinary size holds a few kilobytes; a long string repeated
+by aliases (``*name``) within :data:`MAX_VALUES` would otherwise be copied into
+every record's facts and results.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,8 @@ class SourceMap:
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
     collections: set[Path] = field(default_factory=set)
+    #: Characters of the keys and scalars built so far, aliases expanded (bounded by MAX_CHARACTERS).
+    characters: int = 0
 
     def locate(self, path: Path, *, prefer_key: bool = False) -> Position | None:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -189,14 +199,42 @@ def _build_mapping(node: yaml.MappingNode, path: Path, source: SourceMap, proble
             problems.append(Problem(f"duplicate key '{key}' (first defined at line {first.line})",
                                     source.file, key_position.line, key_position.column))
             continue
+        _check_text(key, key_node, source, problems)
         first_seen[key] = key_position
         source.keys[path + (key,)] = key_position
         result[key] = _build(value_node, path + (key,), source, problems)
     return result
 
 
+def _check_text(text: str, node: yaml.ScalarNode, source: SourceMap, problems: list[Problem]) -> None:
+    """Count a key's or scalar's characters (refusing the file past MAX_CHARACTERS); a lone surrogate is a problem."""
+    source.characters += len(text)
+    if source.characters > MAX_CHARACTERS:
+        position = _position(node)
+        raise YamlSourceError([Problem(f"the file holds more than {MAX_CHARACTERS:,} characters of text once "
+                                       "aliases (*name) are expanded", source.file, position.line, position.column)])
+    problem = lone_surrogate(text)
+    if problem is not None:
+        position = _position(node)
+        problems.append(Problem(f"the text {problem}{_unjoined_pair_hint(text)}", source.file,
+                                position.line, position.column))
+
+
+def _unjoined_pair_hint(text: str) -> str:
+    """A hint when the surrogate starts an escaped pair (``\\ud83d\\ude00``), which JSON joins and YAML does not."""
+    for at, high in enumerate(text[:-1]):
+        low = text[at + 1]
+        if "\ud800" <= high <= "\udbff" and "\udc00" <= low <= "\udfff":
+            code = 0x10000 + ((ord(high) - 0xD800) << 10) + (ord(low) - 0xDC00)
+            return f" (YAML does not join an escaped surrogate pair: write \\U{code:08X})"
+        if "\ud800" <= high <= "\udfff":
+            break
+    return ""
+
+
 def _build_scalar(node: yaml.ScalarNode, path: Path, source: SourceMap, problems: list[Problem]) -> Any:
     text = node.value
+    _check_text(text, node, source, problems)
     if node.tag == _FLOAT:
         return _exact_decimal(text, node, source, problems)
     if node.tag in (_INT, _BOOL, _NULL, _TIMESTAMP):

@@ -15,6 +15,7 @@ memory) is bounded here.
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -268,6 +269,31 @@ PROGRAM_CASES = [
     Bad("yaml_alias_bomb", ALIAS_BOMB,
         ["1:32: the file holds more than 20,000 values (are aliases (*name) repeating a large anchor?)"],
         seconds=10, megabytes=100),
+    Bad("yaml_alias_string_bomb", program_text(TIERS, "defaults:\n  note: &s " + "a" * 100_000 + "\n"
+                                               "  notes: [" + ", ".join(["*s"] * 500) + "]\n"),
+        ["14:9: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"],
+        seconds=2, megabytes=50),
+    Bad("yaml_text_past_the_size_limit_without_aliases", program_text(TIERS, "note: " + "x" * 1_000_000),
+        ["13:7: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"],
+        seconds=5),
+    # numbers in defaults are facts: the facts' range
+    Bad("tiny_exponent_in_defaults", program_text(TIERS, "defaults: {x: 1e-999999999}"),
+        ["13:15: defaults: x: 1E-999999999 is outside the supported range (at most 40 significant digits, "
+         "exponent within ±100)"], seconds=1, megabytes=10),
+    Bad("too_many_digits_in_defaults", program_text(TIERS, "defaults: {x: " + "9" * 41 + "}"),
+        ["13:15: defaults: x: 99999999999999999999… (41 characters) is outside the supported range (at most 40 "
+         "significant digits, exponent within ±100)"]),
+    Bad("huge_exponent_in_a_defaults_list", program_text(TIERS, "defaults: {x: [1, 1e200]}"),
+        ["13:12: defaults: x: 1E+200 is outside the supported range (at most 40 significant digits, "
+         "exponent within ±100)"]),
+    # lone surrogates: YAML escapes them in double quotes; no UTF-8 file can hold them
+    Bad("lone_surrogate_in_a_value", program_text(TIERS, 'defaults: {region: "EM\\ud800EA"}'),
+        ["13:20: the text holds \\ud800, a lone surrogate, which is not valid Unicode text"]),
+    Bad("lone_surrogate_in_a_key", program_text(TIERS, 'defaults: {"x\\uDC00": 1}'),
+        ["13:12: the text holds \\udc00, a lone surrogate, which is not valid Unicode text"]),
+    Bad("escaped_surrogate_pair_in_yaml", program_text(TIERS, 'defaults: {note: "\\ud83d\\ude00"}'),
+        ["13:18: the text holds \\ud83d, a lone surrogate, which is not valid Unicode text "
+         "(YAML does not join an escaped surrogate pair: write \\U0001F600)"]),
 ]
 
 
@@ -369,6 +395,19 @@ FILE_CASES = [
     BadFile("jsonl_nested_past_the_recursion_limit", "facts.jsonl",
             '{"partner_id": "P1", "period": "2027-Q1", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n", 1,
             "not valid JSON: nested too deeply"),
+    BadFile("jsonl_lone_surrogate_in_an_id", "facts.jsonl",
+            '{"partner_id": "P1", "period": "2027-Q1"}\n{"partner_id": "\\ud800", "period": "2027-Q1"}\n', 2,
+            "the line holds \\ud800 (column 17), a lone surrogate, which is not valid Unicode text"),
+    BadFile("jsonl_lone_low_surrogate_in_a_nested_key", "facts.jsonl",
+            '{"partner_id": "P1", "period": "2027-Q1", "a": [1, {"b\\uDC00": 2}]}\n', 1,
+            "the line holds \\uDC00 (column 55), a lone surrogate, which is not valid Unicode text"),
+    BadFile("jsonl_high_surrogate_without_its_low_half", "facts.jsonl",
+            '{"partner_id": "P1", "period": "2027-Q1", "note": "\\ud83d\\ude00 \\ud83d\\u0041"}\n', 1,
+            "the line holds \\ud83d (column 65), a lone surrogate, which is not valid Unicode text"),
+    BadFile("claims_jsonl_lone_surrogate", "claims.jsonl",
+            '{"claim_id": "C\\udfff", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": 5, '
+            '"activity_end": "2027-01-10", "submitted_on": "2027-01-20", "preapproved": true}\n', 1,
+            "the line holds \\udfff (column 16), a lone surrogate, which is not valid Unicode text"),
     BadFile("claims_without_required_columns", "claims.csv",
             "claim_id,partner_id,period,activity,amount\nC1,P1,2027-Q1,event,-5\n", 1,
             "missing required column(s) activity_end, submitted_on, preapproved; the header has: "
@@ -401,7 +440,7 @@ MDF_PROGRAM = program_text("""
     """, id="fund", kind="mdf")
 INVALID_PERIOD = ("invalid period label {!r}: expected YYYY (fiscal year), YYYY-H1..YYYY-H2 (fiscal half), "
                   "YYYY-Q1..YYYY-Q4 (fiscal quarter) or YYYY-MM (calendar month)")
-TOO_BIG = ("arithmetic error (InvalidOperation): a number is too large or has too many digits to compute exactly")
+RANGE = "is outside the supported range (at most 40 significant digits, exponent within ±100)"
 
 
 @pytest.fixture
@@ -514,11 +553,73 @@ def test_unknown_period_labels_and_other_granularities(engine, tmp_path: Path) -
 
 def test_huge_and_tiny_numbers_are_errors_of_their_record_not_of_the_run(engine, tmp_path: Path) -> None:
     started = time.perf_counter()
-    _, rows = run_rows(engine, tmp_path, FACTS_HEADER + "P1,2027-Q1,1e999999\nP2,2027-Q1," + "9" * 40 + "\n"
-                                         "P3,2027-Q1,1e-999999\n")
+    run, rows = run_rows(engine, tmp_path, FACTS_HEADER + "P1,2027-Q1,1e999999\nP2,2027-Q1," + "9" * 40 + "\n"
+                                           "P3,2027-Q1,1e-999999\n")
     assert time.perf_counter() - started < 2
-    assert rows == [*both("P1", "2027-Q1", TOO_BIG), *both("P2", "2027-Q1", TOO_BIG),
-                    ("P3", "2027-Q1", "fund", "ok", []), ("P3", "2027-Q1", "partner_tier", "ok", [])]
+    # 40 nines are in range, and computed with every digit: (10^40 − 1) × 3.5% = 3.5·10^38 − 0.035 → …999.97
+    assert rows == [*both("P1", "2027-Q1", f"revenue: '1e999999' {RANGE}"),
+                    ("P2", "2027-Q1", "fund", "ok", []), ("P2", "2027-Q1", "partner_tier", "ok", []),
+                    *both("P3", "2027-Q1", f"revenue: '1e-999999' {RANGE}")]
+    assert run.results[3].total == D("34" + "9" * 37 + ".97")
+
+
+def test_numbers_outside_the_range_are_errors_naming_the_cell(engine, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    run, rows = run_rows(engine, tmp_path, FACTS_HEADER + "".join([
+        "P1,2027-Q1,1e999999999999999999\n",  # the exponent Decimal can just hold
+        "P2,2027-Q1,1e-999999999\n",  # 12 bytes that wrote ~3 GB of zeros
+        "P3,2027-Q1,1e99999999999999999999999\n",  # beyond what Decimal can hold at all
+        "P4,2027-Q1," + "1" * 41 + "\n",  # 41 significant digits, no point: not the plain-digits fast path
+        "P5,2027-Q1," + "1" * 20 + "." + "1" * 21 + "\n",  # 41 digits with a point
+        "P6,2027-Q1,0." + "0" * 100 + "1\n",  # 1e-101
+        "P7,2027-Q1,1e101\n",
+        "P8,2027-Q1,-0e-140\n",  # a zero with more decimal places than any number in range
+        'P9,2027-Q1,"' + "9" * 100_000 + '"\n',
+        "P10,2027-Q1," + "1" * 40 + "\n",  # in range: 40 digits
+        "P11,2027-Q1,1e-100\n",  # in range: the smallest exponent
+        "P12,2027-Q1,0." + "0" * 137 + "0\n",  # in range: a zero with 139 decimal places
+    ]))
+    assert time.perf_counter() - started < 2
+    assert sorted(rows) == sorted([
+        *both("P1", "2027-Q1", f"revenue: '1e999999999999999999' {RANGE}"),
+        *both("P2", "2027-Q1", f"revenue: '1e-999999999' {RANGE}"),
+        *both("P3", "2027-Q1", f"revenue: '1e99999999999999999999999' {RANGE}"),
+        *both("P4", "2027-Q1", f"revenue: '11111111111111111111…' (41 characters) {RANGE}"),
+        *both("P5", "2027-Q1", f"revenue: '11111111111111111111…' (42 characters) {RANGE}"),
+        *both("P6", "2027-Q1", f"revenue: '0.000000000000000000…' (103 characters) {RANGE}"),
+        *both("P7", "2027-Q1", f"revenue: '1e101' {RANGE}"),
+        *both("P8", "2027-Q1", f"revenue: '-0e-140' {RANGE}"),
+        *both("P9", "2027-Q1", f"revenue: '99999999999999999999…' (100,000 characters) {RANGE}"),
+        ("P10", "2027-Q1", "fund", "ok", []), ("P10", "2027-Q1", "partner_tier", "ok", []),  # 40 digits: in range
+        ("P11", "2027-Q1", "fund", "ok", []), ("P11", "2027-Q1", "partner_tier", "ok", []),
+        ("P12", "2027-Q1", "fund", "ok", []), ("P12", "2027-Q1", "partner_tier", "ok", []),
+    ])
+    # P10: 1…1 (40 ones) × 3.5% = 3 then 37 eights .885, computed with every digit, rounded half up
+    assert {result.partner_id: result.total for result in run.results
+            if result.status == "ok" and result.program_id == "partner_tier"} == {
+        "P10": D("3" + "8" * 37 + ".89"), "P11": D("0.00"), "P12": D("0.00")}
+
+
+def test_json_numbers_outside_the_range_are_errors_of_their_record(engine, tmp_path: Path) -> None:
+    lines = [
+        '{"partner_id": "P1", "period": "2027-Q1", "revenue": 1e99999999999999999999999}',  # Decimal cannot hold it
+        '{"partner_id": "P2", "period": "2027-Q1", "revenue": -1e-999999999}',
+        '{"partner_id": "P3", "period": "2027-Q1", "revenue": ' + "9" * 5000 + "}",
+        '{"partner_id": "P4", "period": "2027-Q1", "revenue": 100, "deals": [1, 2e300]}',
+        '{"partner_id": "P5", "period": "2027-Q1", "revenue": "1e-999999999"}',
+        '{"partner_id": 1e99999999999999999999999, "period": "2027-Q1", "revenue": 1}',
+        '{"partner_id": 1e500, "period": 20271, "revenue": 1}',
+    ]
+    _, rows = run_rows(engine, tmp_path, "\n".join(lines) + "\n", name="facts.jsonl")
+    assert sorted(rows) == sorted([
+        *both("", "2027-Q1", f"partner_id: 1e99999999999999999999999 {RANGE}"),
+        *both("", "20271", f"partner_id: 1E+500 {RANGE}"),  # a JSON integer in range is an identifier
+        *both("P1", "2027-Q1", f"revenue: 1e99999999999999999999999 {RANGE}"),
+        *both("P2", "2027-Q1", f"revenue: -1E-999999999 {RANGE}"),
+        *both("P3", "2027-Q1", f"revenue: 99999999999999999999… (5,000 characters) {RANGE}"),
+        *both("P4", "2027-Q1", f"deals: 2E+300 {RANGE}"),
+        *both("P5", "2027-Q1", f"revenue: '1e-999999999' {RANGE}"),
+    ])
 
 
 def test_claims_for_unknown_partners_and_periods_are_error_rows(engine, tmp_path: Path) -> None:
@@ -617,10 +718,80 @@ def test_bad_api_records_never_crash_a_run(engine) -> None:
         *both("P4", "2027-Q1", "the record is nested too deeply"),
         ("P6", "2027-Q1", "fund", "error", ["accrual basis (revenue) must be a number, found the boolean true"]),
         ("P6", "2027-Q1", "partner_tier", "error", ["qualify_on (revenue) must be a number, found the boolean true"]),
-        *both("P7", "2027-Q1", TOO_BIG),
+        *both("P7", "2027-Q1", f"revenue: an integer of more than 4,000 digits {RANGE}"),
         *both("P8", "2027-Q1", "revenue: unsupported value of type object"),
         ("P9", "2027-Q1", "fund", "ok", []), ("P9", "2027-Q1", "partner_tier", "ok", []),
     ]
+
+
+def test_api_numbers_outside_the_range_are_errors_of_their_record(engine) -> None:
+    records = [
+        {"partner_id": "P1", "period": "2027-Q1", "revenue": 10 ** 40},  # 41 digits
+        {"partner_id": "P2", "period": "2027-Q1", "revenue": 1e200},
+        {"partner_id": "P3", "period": "2027-Q1", "revenue": D("1E-999999999")},
+        {"partner_id": "P4", "period": "2027-Q1", "revenue": "1e999999999999999999"},
+        {"partner_id": "P5", "period": "2027-Q1", "revenue": 5e-324},
+        {"partner_id": "P6", "period": "2027-Q1", "revenue": 10 ** 40 - 1},  # 40 digits: in range, computed exactly
+        {"partner_id": D("1E+5000"), "period": 10 ** 5000, "revenue": 1},  # ids: int(...) would not even print
+    ]
+    run = engine.run(records)
+    rows = [(r.partner_id, r.period, r.program_id, r.status, r.errors) for r in run.results]
+    assert sorted(rows) == sorted([
+        *both("P1", "2027-Q1", f"revenue: 10000000000000000000… (41 characters) {RANGE}"),
+        *both("P2", "2027-Q1", f"revenue: 1E+200 {RANGE}"),
+        *both("P3", "2027-Q1", f"revenue: 1E-999999999 {RANGE}"),
+        *both("P4", "2027-Q1", f"revenue: '1e999999999999999999' {RANGE}"),
+        *both("P5", "2027-Q1", f"revenue: 5E-324 {RANGE}"),
+        ("P6", "2027-Q1", "fund", "ok", []), ("P6", "2027-Q1", "partner_tier", "ok", []),
+        *both("", "", f"partner_id: 1E+5000 {RANGE}", f"period: an integer of more than 4,000 digits {RANGE}"),
+    ])
+
+
+def test_api_texts_with_lone_surrogates_are_errors_that_can_be_written(engine, tmp_path: Path) -> None:
+    records = [
+        {"partner_id": "P\ud800", "period": "2027-Q1", "revenue": 1},
+        {"partner_id": "P2", "period": "2027-Q1", "revenue": 1, "region": "EM\udfffEA"},
+        {"partner_id": "P3", "period": "2027-Q1", "revenue": 1, "tags": ["a", "\ud83d\ude00"]},  # an unjoined pair
+        {"partner_id": "P4", "period": "2027-Q1", "revenue": 1, "x": {"\udc00": "NaN"}},
+        {"partner_id": "P5", "period": "2027-Q1", "revenue": 1, "note": "\U0001f600 é"},  # valid text
+    ]
+    run = engine.run(records)
+    rows = [(r.partner_id, r.period, r.program_id, r.status, r.errors) for r in run.results]
+    assert rows == [
+        *both("P2", "2027-Q1", "region: the text holds \\udfff, a lone surrogate, which is not valid Unicode text"),
+        *both("P3", "2027-Q1", "tags: the text holds \\ud83d, a lone surrogate, which is not valid Unicode text"),
+        *both("P4", "2027-Q1", "the fact name 'x.\\udc00' holds \\udc00, a lone surrogate, which is not valid "
+                               "Unicode text"),
+        ("P5", "2027-Q1", "fund", "ok", []), ("P5", "2027-Q1", "partner_tier", "ok", []),
+        *both("P\\ud800", "2027-Q1", "partner_id: the text holds \\ud800, a lone surrogate, which is not valid "
+                                     "Unicode text"),  # the id kept, its surrogate escaped: six characters
+    ]
+    run.write(tmp_path / "out")  # the error rows can be written
+    assert "P\\ud800,2027-Q1,fund,,error" in (tmp_path / "out" / "payouts.csv").read_text(encoding="utf-8")
+
+
+def test_claims_with_numbers_outside_the_range_or_lone_surrogates_are_rejected(engine) -> None:
+    claim = {"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": "100",
+             "activity_end": "2027-01-10", "submitted_on": "2027-01-20", "preapproved": True}
+    claims = [{**claim, "claim_id": "C1", "amount": "1e-999999999"},
+              {**claim, "claim_id": "C2", "amount": "9" * 41},
+              {**claim, "claim_id": "C3", "amount": D("1E+101")},
+              {**claim, "claim_id": "C4\ud800"},
+              {**claim, "claim_id": "C5", "activity": "ev\udc00ent"},
+              {**claim, "claim_id": "C6"}]
+    run = engine.run([{"partner_id": "P1", "period": "2027-Q1", "revenue": 200000}], claims)
+    fund = next(result for result in run.results if result.program_id == "fund")
+    assert fund.details["rejected_claims"] == [
+        {"claim_id": "C1", "reasons": [f"amount: '1e-999999999' {RANGE}"]},
+        {"claim_id": "C2", "reasons": [f"amount: '99999999999999999999…' (41 characters) {RANGE}"]},
+        {"claim_id": "C3", "reasons": [f"amount: 1E+101 {RANGE}"]},
+        {"claim_id": "C4\\ud800", "reasons": ["claim_id: the text holds \\ud800, a lone surrogate, which is not "
+                                               "valid Unicode text"]},
+        {"claim_id": "C5", "reasons": ["activity: the text holds \\udc00, a lone surrogate, which is not valid "
+                                       "Unicode text",
+                                       "activity 'ev\\udc00ent' is not eligible (eligible: event, webinar)"]},
+    ]
+    assert [line.rule_id for line in fund.lines] == ["claim:C6"]
 
 
 def test_every_record_of_a_messy_file_yields_its_rows(engine, tmp_path: Path) -> None:
@@ -640,3 +811,41 @@ def test_every_record_of_a_messy_file_yields_its_rows(engine, tmp_path: Path) ->
     assert written == {("P1", "2027-Q1"), ("P2", "2027-Q1"), ("P3", "2027-Q9"), ("", "2027-Q1"), ("P4", "2027-Q1"),
                        ("P5", ""), ("P6", "2027-Q2"), ("P7", "2026-Q1"), ("P8", "2027-Q1"), ("NOBODY", "2027-Q2")}
     assert run.notes == []
+
+
+# --- values copied into every result: bounded ------------------------------------------------
+
+
+def test_an_alias_string_bomb_within_the_limits_gives_a_small_run(write_program, tmp_path: Path) -> None:
+    # 6 × 150,000 characters once aliases are expanded: within MAX_CHARACTERS, so the program loads;
+    # each ineligible record's reasons copy what their rules read, and copies are bounded.
+    path = write_program(program_text(TIERS, "defaults:\n"
+                                             "  note: &s " + "a" * 150_000 + "\n"
+                                             "  blocked: [*s, *s, *s, *s, *s]\n"
+                                             "  regions: [" + ", ".join(f"r{n}" for n in range(25)) + "]\n"
+                                             "eligibility:\n"
+                                             "  - {id: noted, when: \"note == 'ok'\"}\n"
+                                             "  - {id: open, when: \"'EMEA' in blocked\"}\n"
+                                             "  - {id: served, when: \"'EMEA' in regions\"}\n", id="bombed"))
+    engine = incentives.Engine(incentives.load_programs([path]))
+    run = engine.run([{"partner_id": f"P{n}", "period": "2027-Q1", "revenue": 100} for n in (1, 2)])
+    cut = "'" + "a" * 100 + "…' (150,000 characters)"
+    assert [(result.status, [(reason.rule_id, reason.values) for reason in result.reasons])
+            for result in run.results] == [("ineligible", [
+                ("noted", {"note": cut}),
+                ("open", {"blocked": (cut,) * 5}),
+                ("served", {"regions": (*(f"r{n}" for n in range(20)), "… (25 items)")}),
+            ])] * 2
+    run.write(tmp_path / "out")
+    run_json = (tmp_path / "out" / "run.json").read_text(encoding="utf-8")
+    assert len(run_json) < 20_000  # before: the string whole in every reason, 1.8 MB for 2 records
+    for written, result in zip(json.loads(run_json)["results"], run.results):
+        assert incentives.PayoutResult.model_validate_json(json.dumps(written)) == result  # reads back equal
+
+
+def test_an_error_describing_a_long_text_shows_an_excerpt(write_program) -> None:
+    path = write_program(program_text(TIERS, "defaults: {revenue: " + "a" * 150_000 + "}", id="texty"))
+    engine = incentives.Engine(incentives.load_programs([path]))
+    [result] = engine.run([{"partner_id": "P1", "period": "2027-Q1"}]).results
+    assert result.errors == ["qualify_on (revenue) must be a number, found str '" + "a" * 100 + "…' "
+                             "(150,000 characters)"]

@@ -385,6 +385,32 @@ def test_error_results_exit_3_and_the_files_are_still_written(tmp_path: Path, re
     assert "  error: missing facts: revenue" in explained.stdout
 
 
+
+def test_numbers_outside_the_range_exit_3_and_write_small_files(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,1000\n"
+                                          "B,2027-Q1,1e999999999999999999\nC,2027-Q1,1e-99999\n")
+    out = tmp_path / "out"
+    done = cli("run", "--programs", rebate, "--facts", facts, "--out", out)
+    assert done.returncode == 3
+    range_ = "is outside the supported range (at most 40 significant digits, exponent within ±100)"
+    assert done.stderr == ('2 results are errors (status "error" in payouts.csv):\n'
+                           f"  B 2027-Q1 rebate: revenue: '1e999999999999999999' {range_}\n"
+                           f"  C 2027-Q1 rebate: revenue: '1e-99999' {range_}\n")
+    assert [(r["partner_id"], r["status"]) for r in read_csv(out / "payouts.csv")] == [
+        ("A", "ok"), ("B", "error"), ("C", "error")]
+    # before: C's basis written in fixed point, 100,000 zeros in lines.csv and again in run.json
+    assert (out / "lines.csv").stat().st_size < 1_000 and (out / "run.json").stat().st_size < 10_000
+
+
+def test_a_lone_surrogate_in_json_lines_exits_2_with_file_and_line(tmp_path: Path, rebate: Path):
+    facts = write(tmp_path / "facts.jsonl", '{"partner_id": "A", "period": "2027-Q1", "revenue": 1000}\n'
+                                            '{"partner_id": "\\ud800", "period": "2027-Q1", "revenue": 5}\n')
+    done = cli("run", "--programs", rebate, "--facts", facts, "--out", tmp_path / "out")
+    assert (done.returncode, done.stderr) == (
+        2, f"{facts}:2: the line holds \\ud800 (column 17), a lone surrogate, which is not valid Unicode text\n")
+    assert not (tmp_path / "out" / "payouts.csv").exists()
+
+
 def test_period_option_keeps_only_that_period(tmp_path: Path, rebate: Path):
     facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2027-Q1,1000\nA,2027-Q2,3000\n")
     out = tmp_path / "out"

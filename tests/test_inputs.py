@@ -358,6 +358,100 @@ def test_fact_row_never_raises() -> None:
     assert row.problems == ["x: 'NaN' is not a number"]
 
 
+# -- the range of numbers ---------------------------------------------------------------------
+
+RANGE = "is outside the supported range (at most 40 significant digits, exponent within ±100)"
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1" * 40, D("1" * 40)),  # 40 significant digits
+    ("0" * 60 + "1" * 40, D("1" * 40)),  # leading zeros are not significant
+    ("1" * 39 + ".5", D("1" * 39 + ".5")),
+    ("9.999e100", D("9.999E+100")),  # the largest exponent
+    ("-1e-100", D("-1E-100")),  # the smallest
+    ("0." + "0" * 99 + "1", D("1E-100")),
+    ("0." + "0" * 139, D("0E-139")),  # a zero with as many places as a number in range can have
+    ("0e100", D("0E+100")),
+    ("1.500", D("1.500")),
+])
+def test_numbers_at_the_edges_of_the_range_are_read(text: str, value: D) -> None:
+    row = fact_row({"partner_id": "P1", "period": "2027-Q1", "x": text})
+    assert (row.problems, row.facts["x"], str(row.facts["x"])) == ([], value, str(value))
+
+
+@pytest.mark.parametrize("text", [
+    "1" * 41, "1" * 40 + "0", "1" * 20 + "." + "1" * 21, "1" + "0" * 39 + ".0",  # 41 digits: trailing zeros count
+    "1e101", "-9.99e100" + "9", "1e-101", "0." + "0" * 100 + "1", "0." + "0" * 140, "0e101", "-0e-140",
+    "1e999999999999999999", "1e-999999999", "1e99999999999999999999999",
+])
+def test_numbers_past_the_edges_of_the_range_are_problems(text: str) -> None:
+    row = fact_row({"partner_id": "P1", "period": "2027-Q1", "x": text})
+    shown = repr(text) if len(text) <= 40 else f"{text[:20] + '…'!r} ({len(text):,} characters)"
+    assert (row.problems, "x" in row.facts) == ([f"x: {shown} {RANGE}"], False)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (10**40, "10000000000000000000… (41 characters)"), (-(10**40), "-1000000000000000000… (42 characters)"),
+    (D("1E+101"), "1E+101"), (D("-1E-101"), "-1E-101"), (D("1" * 41), "11111111111111111111… (41 characters)"),
+    (D("0E-140"), "0E-140"), (1e101, "1E+101"), (1e-101, "1E-101"),
+])
+def test_api_numbers_past_the_range_are_problems(value: Any, shown: str) -> None:
+    row = fact_row({"partner_id": "P1", "period": "2027-Q1", "x": value, "y": [1, value]})
+    assert row.problems == [f"x: {shown} {RANGE}", f"y: {shown} {RANGE}"]
+
+
+def test_api_numbers_in_range_are_kept_exactly() -> None:
+    row = fact_row({"partner_id": "P1", "period": "2027-Q1", "a": 10**40 - 1, "b": D("-1E-100"), "c": 1e100,
+                    "d": D("1." + "0" * 39)})
+    assert row.problems == []
+    assert [str(row.facts[name]) for name in "abcd"] == ["9" * 40, "-1E-100", "1E+100", "1." + "0" * 39]
+
+
+def test_jsonl_numbers_past_the_range_are_problems_of_their_record(tmp_path: Path) -> None:
+    path = write(tmp_path, "facts.jsonl", '{"partner_id": "P1", "period": "2027-Q1", "a": 1e-101, "b": 1E+101, '
+                                          '"c": 1e999999999999999999999, "d": 1e100, "e": ' + "1" * 41 + "}\n")
+    [row] = rows(path)
+    assert row.facts == {"partner_id": "P1", "period": "2027-Q1", "d": D("1E+100")}
+    assert row.problems == [f"a: 1E-101 {RANGE}", f"b: 1E+101 {RANGE}", f"c: 1e999999999999999999999 {RANGE}",
+                            f"e: 11111111111111111111… (41 characters) {RANGE}"]
+
+
+# -- lone surrogates -------------------------------------------------------------------------
+
+SURROGATE = "holds \\ud800, a lone surrogate, which is not valid Unicode text"
+
+
+@pytest.mark.parametrize("line, column", [
+    ('{"partner_id": "P1", "period": "2027-Q1", "x": "a\\ud800"}', 50),
+    ('{"partner_id": "P1", "period": "2027-Q1", "x": "\\\\\\ud800"}', 51),  # an escaped backslash, then one
+    ('{"partner_id": "P1", "period": "2027-Q1", "x": ["\\ud800\\ud800"]}', 50),  # two highs are no pair
+])
+def test_jsonl_lone_surrogates_fail_the_file(tmp_path: Path, line: str, column: int) -> None:
+    error = input_error(write(tmp_path, "facts.jsonl", '{"partner_id": "P0", "period": "2027-Q1"}\n' + line + "\n"))
+    assert (error.line, error.problem.message) == (
+        2, f"the line holds \\ud800 (column {column}), a lone surrogate, which is not valid Unicode text")
+
+
+def test_jsonl_escapes_that_make_no_lone_surrogate_are_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "facts.jsonl", '{"partner_id": "P1", "period": "2027-Q1", "a": "\\\\ud800", '
+                                          '"b": "\\uD83D\\uDE00", "c": "\\u00e9\\ud7ff\\ue000"}\n')
+    [row] = rows(path)
+    assert (row.problems, row.facts["a"], row.facts["b"], row.facts["c"]) == (
+        [], "\\ud800", "\U0001f600", "\u00e9\ud7ff\ue000")
+
+
+def test_api_identifiers_with_lone_surrogates_are_kept_escaped() -> None:
+    row = fact_row({"partner_id": " P\ud800 ", "period": "2027\udfff", "x": 1})
+    assert (row.partner_id, row.period) == ("P\\ud800", "2027\\udfff")
+    assert row.problems == [f"partner_id: the text {SURROGATE}",
+                            "period: the text holds \\udfff, a lone surrogate, which is not valid Unicode text"]
+    claim = normalize_claim({"claim_id": "C\ud800", "partner_id": "P1", "period": "2027-Q1", "activity": "event",
+                             "amount": 5, "activity_end": "2027-01-10", "submitted_on": "2027-01-20",
+                             "preapproved": True, "program_id": "mdf\ud800"})
+    assert (claim.claim_id, claim.program_id) == ("C\\ud800", "mdf\\ud800")
+    assert claim.problems == (f"claim_id: the text {SURROGATE}", f"program_id: the text {SURROGATE}")
+
+
 # -- claims ---------------------------------------------------------------------------------
 
 CLAIMS_HEADER = "claim_id,partner_id,period,activity,amount,activity_end,submitted_on,preapproved,notes\n"

@@ -215,3 +215,18 @@ def test_goal_weights_that_sum_to_exactly_100_percent_are_accepted_whatever_thei
     weights = [target.weight for target in loaded.program.goals.targets]
     assert weights == [D("0.33333333333333333333333333333"), D("0.33333333333333333333333333333"),
                        D("0.33333333333333333333333333334")]
+
+
+def test_the_text_of_a_file_is_counted_with_aliases_expanded():
+    from incentives.yamlsource import MAX_CHARACTERS, YamlSourceError, load_yaml
+
+    _, source = load_yaml("a: &x bcd\nb: [*x, *x]\n", "p.yaml")
+    assert source.characters == 2 + 3 * 3  # the keys a and b, then bcd three times
+    # 2 + 199,999 × 5 = 999,997 characters load; 2 + 200,000 × 5 = 1,000,002 are refused, located at the
+    # anchored node whose copy crossed the count
+    value, _ = load_yaml("a: &x " + "y" * 199_999 + "\nb: [*x, *x, *x, *x]\n", "p.yaml")
+    assert len(value["b"]) == 4 and MAX_CHARACTERS == 1_000_000
+    with pytest.raises(YamlSourceError) as caught:
+        load_yaml("a: &x " + "y" * 200_000 + "\nb: [*x, *x, *x, *x]\n", "p.yaml")
+    assert [str(problem) for problem in caught.value.problems] == [
+        "p.yaml:1:4: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"]

@@ -11,6 +11,7 @@ same problem.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
@@ -22,6 +23,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from incentives import inputs
+from incentives.errors import InputError
 from incentives.inputs import (
     CLAIM_COLUMNS,
     Claim,
@@ -39,14 +41,21 @@ UNUSUAL_CELLS = [
     " 12 ", "12\n", "\u00a012", "1_000", "1,000", "3.5%", "0x10", "NaN", "nan", "-NaN", "sNaN", "NaN12", "Infinity",
     "-inf", "Inf", "١٢", "١٢.٥", "²", "½", "٣e2", "true", "false", "TRUE", "False", " true ", "yes", "2027-01-23",
     "2027-02-30", "20270123", "2027-1-23", "2027-01-23T00:00", " 2027-01-23", "٢٠٢٧-٠١-٢٣", "+2027-01-23", "Gold",
+    # at and past the edges of the range of numbers (the fast paths stop at 40 characters)
+    "1" * 40, "1" * 41, "1" * 39 + ".5", "1" * 40 + ".5", "." + "1" * 40, "0" * 41, "0." + "0" * 139, "0." + "0" * 140,
+    "1e100", "1e101", "1e-100", "1e-101", "0e-140", "1e999999999999999999", "1e-999999999", "1e99999999999999999999999",
 ]
 
 number_like = st.from_regex(r"\A[ \t]?[+-]?[0-9١٢_]{0,4}\.?[0-9²]{0,3}(?:[eE][+-]?[0-9]{1,2})?[ \t]?\Z")
+long_number_like = st.from_regex(  # around 40 digits, with and without a point, and exponents around ±100
+    r"\A[+-]?0{0,2}[0-9]{0,3}[1-9][0-9]{34,40}\.?[0-9]{0,3}(?:[eE][+-]?(?:9[0-9]|1[0-9]{2}|[0-9]{19,25}))?\Z"
+    r"|\A0?\.0{95,105}[0-9]{1,3}\Z")
 date_like = st.one_of(st.dates().map(date.isoformat), st.from_regex(r"\A\s?\d{4}-?\d{2}-?\d{2}\s?\Z"))
 bool_like = st.sampled_from(["true", "false"]).flatmap(
     lambda word: st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
         lambda upper: "".join(c.upper() if up else c for c, up in zip(word, upper))))
-cells = st.one_of(st.sampled_from(UNUSUAL_CELLS), number_like, date_like, bool_like, st.text(max_size=12))
+cells = st.one_of(st.sampled_from(UNUSUAL_CELLS), number_like, long_number_like, date_like, bool_like,
+                  st.text(max_size=12), st.sampled_from(["a\ud800", "\udfff", " \ud83d\ude00 "]))
 
 
 def outcome(typing: Callable[[str], Any], text: str) -> tuple[Any, ...]:
@@ -151,19 +160,58 @@ def general_fact_row(record: dict[str, Any], line: int | None = None) -> FactRow
 json_values = st.one_of(
     cells, st.decimals(allow_nan=True, allow_infinity=True), st.booleans(), st.none(), st.integers(),
     st.dates(), st.sampled_from([Decimal("NaN"), Decimal("-Infinity"), Decimal("1E+3"), 1.5, True, False]),
+    st.sampled_from([Decimal("1E+100"), Decimal("1E+101"), Decimal("-1E-100"), Decimal("1E-101"), Decimal("9" * 40),
+                     Decimal("9" * 41), Decimal("0E-139"), Decimal("0E-140"), Decimal("1E+999999999999999999"),
+                     10**40 - 1, 10**40, -(10**5000), 1e100, 1e101, 5e-324,
+                     inputs._json_number("1e99999999999999999999")]),  # too big for Decimal: a stand-in
+    st.integers(min_value=-(10**45), max_value=10**45), st.floats(allow_nan=False, allow_infinity=False),
 )
-json_names = st.sampled_from(["revenue", "a.b", "a", "flag", "partner_id", "period", "x.y.z"])
+json_names = st.sampled_from(["revenue", "a.b", "a", "flag", "partner_id", "period", "x.y.z", "n\udc00"])
 json_records = st.dictionaries(
     json_names, st.one_of(json_values, st.dictionaries(st.sampled_from(["b", "y", "z"]), json_values, max_size=2)),
     max_size=6)
 
 
 @given(json_records)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @example({"a": {"b": "1"}, "a.b": Decimal(2)})
 @example({"a.b": Decimal(2), "a": {"b": Decimal("NaN")}})
+@example({"revenue": Decimal("1E+101"), "a": Decimal("9" * 41), "flag": Decimal("1E+100")})
+@example({"n\udc00": Decimal(1)})
 def test_fact_rows_of_records_agree_with_putting_each_fact(record: dict[str, Any]) -> None:
     assert exact(fact_row(record, 3)) == exact(general_fact_row(record, 3))
+
+
+def strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *strings_in(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return []
+
+
+json_texts = st.text(alphabet=st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", "\\",
+                                               "u", "d", "8", "0", "a", '"', "é", "\U0001f600"]), max_size=6)
+
+
+@given(st.dictionaries(json_texts, st.one_of(json_texts, st.lists(json_texts, max_size=3), st.integers()),
+                       max_size=3), st.booleans())
+@settings(max_examples=500, deadline=None)
+@example({"x": "\ud83d\ude00"}, False)  # two code points that JSON writes as a pair and reads back as one
+@example({"x": "\\ud800"}, False)  # a backslash and text
+def test_a_json_line_is_refused_exactly_when_it_decodes_to_a_surrogate(record: dict[str, Any], upper: bool) -> None:
+    line = json.dumps({"partner_id": "P1", "period": "2027-Q1", **record})  # surrogates written as \ud800
+    if upper:
+        line = line.replace("\\ud", "\\uD")
+    lone = any(inputs._SURROGATE(text) for text in strings_in(json.loads(line)))
+    try:
+        list(inputs._json_objects([line + "\n"], "facts.jsonl", 0))
+    except InputError as error:
+        assert lone and error.line == 1 and "a lone surrogate, which is not valid Unicode text" in error.problem.message
+    else:
+        assert not lone
 
 
 # -- claims ----------------------------------------------------------------------------------------

@@ -200,3 +200,28 @@ def test_allow_negative_keeps_a_negative_total_and_a_budget_scales_only_what_is_
     assert totals == {"P1": D("-200.00"), "P2": D("66.67"), "P3": D("33.33")}
     assert [line.kind for line in run.results[0].lines] == ["base"]
     assert run.totals["test"] == D("-100.00") == sum(totals.values())
+
+
+def test_copied_values_keep_short_texts_and_lists_and_cut_long_ones():
+    from incentives.calculators.base import copied
+
+    assert copied("a" * 200) == "a" * 200
+    assert copied("a" * 201) == "'" + "a" * 100 + "…' (201 characters)"
+    assert copied("it's" * 60) == '"' + "it's" * 25 + '…" (240 characters)'  # repr's quotes
+    assert copied(D("1E+100")) == D("1E+100")
+    assert copied(tuple(range(20))) == tuple(range(20))
+    assert copied(tuple(range(21))) == (*range(20), "… (21 items)")
+    # at most 20 items at any depth: each tuple where they run out says how long it was
+    # (1, 2) takes 3 of the 20, the second tuple 1 and then its first 16
+    assert copied(((1, 2), tuple(range(30)), 3)) == ((1, 2), (*range(16), "… (30 items)"), "… (3 items)")
+    assert copied(((),) * 25) == (*((),) * 20, "… (25 items)")
+    assert copied((("x" * 300,),)) == (("'" + "x" * 100 + "…' (300 characters)",),)
+
+
+def test_inputs_copy_long_values_cut():
+    from incentives.calculators.base import inputs_from
+
+    long_text = "x" * 300
+    assert inputs_from(("a",), {"a": long_text}) == {"a": "'" + "x" * 100 + "…' (300 characters)"}
+    assert inputs_from(("a", "b", "c"), {"a": D("1.50"), "b": tuple(range(25)), "d": long_text}) == {
+        "a": D("1.50"), "b": (*range(20), "… (25 items)"), "c": None}

@@ -27,6 +27,12 @@ Compile = Callable[["Expression"], Evaluator]
 ONE = Decimal(1)
 ZERO = Decimal(0)
 
+MAX_COPIED_TEXT = 200
+"""Longest text a reason or a line copies from the facts whole; a longer one is cut (:func:`copied`)."""
+MAX_COPIED_ITEMS = 20
+"""Most items (at any depth) a reason or a line copies of a list fact; the rest are cut (:func:`copied`)."""
+_KEPT_TEXT = 100
+
 
 @dataclass(slots=True)
 class Evaluation:
@@ -93,12 +99,45 @@ def _describe(value: Any) -> str:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
-    return f"{type(value).__name__} {value!r}"
+    if type(value) is str and len(value) > MAX_COPIED_TEXT:
+        return f"str {copied(value)}"
+    return f"{type(value).__name__} {copied(value)!r}"
+
+
+def copied(value: Any) -> Any:
+    """A fact value as a reason or a line copies it: itself, unless it is a long text or a long list.
+
+    Facts (and program defaults, which aliases can repeat) may hold long texts
+    and lists, and every ineligible record's reasons copy what its rules read:
+    a text longer than :data:`MAX_COPIED_TEXT` characters is cut to its first
+    100, in quotes, with its length (``'aaaa…' (1,048,576 characters)``); a
+    tuple keeps its first :data:`MAX_COPIED_ITEMS` items at any depth, the tuple
+    where they run out ending with ``… (5,000 items)``. Both are texts that read
+    back from ``run.json`` as texts, so a result still reads back equal.
+    """
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MAX_COPIED_TEXT else f"{value[:_KEPT_TEXT] + '…'!r} ({len(value):,} characters)"
+    if kind is tuple:
+        return _copied_items(value, [MAX_COPIED_ITEMS])
+    return value
+
+
+def _copied_items(items: tuple, budget: list[int]) -> tuple:
+    """``items`` copied while ``budget[0]`` (items left to copy, shared with the enclosing tuples) lasts."""
+    kept = []
+    for item in items:
+        if budget[0] == 0:
+            kept.append(f"… ({len(items):,} items)")
+            break
+        budget[0] -= 1
+        kept.append(_copied_items(item, budget) if type(item) is tuple else copied(item))
+    return tuple(kept)
 
 
 def inputs_of(expression: "Expression", facts: Mapping[str, Any]) -> dict[str, Any]:
-    """The values an expression read, for the audit trail, in name order."""
-    return {name: facts.get(name) for name in sorted(expression.names)}
+    """The values an expression read, for the audit trail, in name order (:func:`copied`)."""
+    return {name: copied(facts.get(name)) for name in sorted(expression.names)}
 
 
 def input_names(expression: "Expression") -> tuple[str, ...]:
@@ -110,6 +149,6 @@ def inputs_from(names: tuple[str, ...], facts: Mapping[str, Any]) -> dict[str, A
     """``inputs_of`` for names prepared by :func:`input_names`: the per-record half only."""
     if len(names) == 1:
         name = names[0]
-        return {name: facts.get(name)}
+        return {name: copied(facts.get(name))}
     get = facts.get
-    return {name: get(name) for name in names}
+    return {name: copied(get(name)) for name in names}

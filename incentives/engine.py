@@ -20,6 +20,7 @@ from pathlib import Path
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from .calculators.mdf import OPENING_BALANCE_FACT
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
@@ -31,6 +32,8 @@ from .rules.backend import RuleBackend
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .ledger import Ledger, LedgerView
+    from .ledger.records import ProgramRecord
     from .streaming import RunSummary
 
 _engine_ids = itertools.count(1)
@@ -68,7 +71,9 @@ class Engine:
     """Evaluates partner records against loaded programs."""
 
     def __init__(self, programs: ProgramSet | Sequence[LoadedProgram] | str | Path,
-                 backend: str = "compiled"):
+                 backend: str = "compiled", *, ledger: "Ledger | None" = None):
+        """``ledger``: each MDF fund's opening balance (per partner and program) and the claims already paid
+        are read from it, and :meth:`run` / :meth:`run_to` record their run in it as a draft."""
         if isinstance(programs, (str, Path)):
             programs = load_programs(programs)
         self.backend_name = backend
@@ -84,6 +89,13 @@ class Engine:
         self._mdf_ids = [pid for pid, versions in self._programs.items() if versions[0].program.kind == "mdf"]
         # the MDF program a claim without program_id goes to, when there is exactly one
         self._sole_mdf_id = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
+        self.ledger = ledger
+        self._view: LedgerView | None = None  # read from the ledger at the start of each run
+
+    def _ledger_view(self) -> "LedgerView | None":
+        if self.ledger is not None and self._view is None:
+            self._view = self.ledger.view(self._mdf_ids)
+        return self._view
 
     @property
     def program_ids(self) -> list[str]:
@@ -107,6 +119,7 @@ class Engine:
         """Every program's result for one partner-period record, by program id."""
         partner_id, period_label, facts, problems = _unpack(record)
         claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
+        self._ledger_view()
         return self._evaluate(partner_id, period_label, facts, problems, claim_list)
 
     def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
@@ -114,6 +127,7 @@ class Engine:
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
         routed = self._route_claims(claims) if claims else _NO_CLAIMS
+        view = self._view
         if problems:
             for program_id in self._programs:
                 results[program_id] = error_result(partner_id, period_label, program_id, list(problems))
@@ -142,6 +156,8 @@ class Engine:
                 used = _NOTHING_USED
             program_claims = routed.get(program_id, ()) if mdf else ()
             assert selection.period is not None
+            if mdf and view is not None:  # the ledger's fund balance opens the period, not the fact
+                used = {**used, OPENING_BALANCE_FACT: view.opening(program_id, selection.period, partner_id)}
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
         if not results:
             for program_id in uncovered:
@@ -220,6 +236,11 @@ class Engine:
                     routed.setdefault(mdf_id, []).append(unnamed)
                 if not self._mdf_ids:
                     routed.setdefault(_NO_MDF_PROGRAM, []).append(claim)
+        view = self._view
+        if view is not None:
+            for program_id in self._mdf_ids:
+                if program_id in routed:
+                    routed[program_id] = [_unless_paid(view, program_id, claim) for claim in routed[program_id]]
         return routed
 
     def _unroutable(self, partner_id: str, period_label: str, routed: Mapping[str, list[Claim]],
@@ -257,8 +278,32 @@ class Engine:
 
         Python's cyclic garbage collector is paused meanwhile (see :func:`_collector_paused`).
         """
+        self._view = None  # what the ledger holds now, not at the previous run
+        self._ledger_view()
         with _collector_paused():
-            return self._run(records, claims, facts_sha256, claims_sha256, progress)
+            run = self._run(records, claims, facts_sha256, claims_sha256, progress)
+        if self.ledger is not None:
+            from .ledger.runs import result_records, run_record
+
+            run.notes.extend(self.ledger_notes())
+            programs = self.ledger_programs()
+            self.ledger.record(run_record(run, programs.values()), result_records(run.results, programs))
+        return run
+
+    def ledger_programs(self) -> dict[tuple[str, int], "ProgramRecord"]:
+        """What the ledger records of each program version, by id and version."""
+        from .ledger.runs import program_record
+
+        return {(compiled.id, compiled.version): program_record(compiled.program, compiled.loaded.sha256)
+                for versions in self._programs.values() for compiled in versions}
+
+    def ledger_notes(self) -> list[str]:
+        """What a run with a ledger says of the ledger in its notes."""
+        assert self.ledger is not None
+        if not self._mdf_ids:
+            return []
+        return [f"MDF funds open with their balance in the ledger {self.ledger.shown}, per partner and program: "
+                f"the {OPENING_BALANCE_FACT} fact is not read"]
 
     def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],
              facts_sha256: str | None, claims_sha256: str | None,
@@ -457,6 +502,12 @@ def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
 
 
 _output_order = attrgetter("partner_id", "program_id", "period")
+
+
+def _unless_paid(view: "LedgerView", program_id: str, claim: Claim) -> Claim:
+    """The claim, rejected if the ledger says another period's run paid it (a claim is paid once, ever)."""
+    paid = view.already_paid(program_id, claim.claim_id, claim.period)
+    return claim if paid is None else claim.with_problem(paid)
 
 
 def _place_text(line: int | None, index: int | None) -> str:

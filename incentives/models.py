@@ -195,6 +195,8 @@ class ClaimRules(StrictModel):
 class Mdf(StrictModel):
     accrual: Accrual
     claims: ClaimRules
+    #: what happens to a fund's balance at the end of a fiscal year, on a ledger: it stays, or it expires
+    expiry: Literal["never", "fiscal_year"] = "never"
 
 
 class Bonus(StrictModel):

@@ -139,3 +139,12 @@ def active_fraction(period: Period, joined_on: date | None) -> Decimal:
     if joined_on > period.end:
         return _ZERO
     return Decimal((period.end - joined_on).days + 1) / Decimal(period.days)
+
+
+def fiscal_year_of(period: Period, fiscal_year_start: str = "01-01") -> Period:
+    """The fiscal year (a ``year`` period) that holds ``period``'s first day."""
+    for year in (period.start.year, period.start.year + 1):
+        fiscal_year = parse_period(str(year), fiscal_year_start)
+        if fiscal_year.start <= period.start <= fiscal_year.end:
+            return fiscal_year
+    raise PeriodError(f"no fiscal year holds {period.label}")  # unreachable: one of the two always does

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from ..inputs import Claim
 
 OPENING_BALANCE_FACT = "mdf_balance"
+#: A paid claim's line names it: ``rule_id`` is this prefix and the claim id.
+CLAIM_RULE_PREFIX = "claim:"
 _OPENING_WHAT = f"opening balance ({OPENING_BALANCE_FACT})"
 
 
@@ -131,7 +133,7 @@ class MdfCalculator:
         if amount < due:
             formula += f", limited to the {format_amount(amount, places)} still available"
             description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
-        evaluation.line("mdf_claim", f"claim:{claim.claim_id}", description, amount, formula,
+        evaluation.line("mdf_claim", f"{CLAIM_RULE_PREFIX}{claim.claim_id}", description, amount, formula,
                         claim.amount, self._reimbursement,
                         # the claim id is in rule_id; inputs hold only typed values, so they read back exactly
                         {"amount": claim.amount, "still_available": still_available,

@@ -1,0 +1,164 @@
+"""Where the ledger lives: its URL, the engine, the schema's version, and write transactions that exclude
+each other.
+
+A plain path is a SQLite file; ``postgresql://`` (or ``postgresql+psycopg://``)
+is PostgreSQL through psycopg 3. The schema is managed by Alembic: ``init``
+creates or upgrades it; every other use checks that it is exactly the
+library's (a newer one is refused: this library cannot know what it holds).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+
+from ..errors import IncentivesError
+
+DEFAULT_FILE = "incentives-ledger.db"
+ENVIRONMENT_VARIABLE = "INCENTIVES_LEDGER"
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Any constant: every process writing one PostgreSQL ledger takes this advisory lock first.
+_WRITE_LOCK = 7_305_131_902
+
+
+class LedgerError(IncentivesError):
+    """The ledger cannot be used: unreachable, a schema this library does not know, or not initialised."""
+
+
+class LedgerUsageError(IncentivesError):
+    """A ledger operation asked of something that does not exist or cannot be done (an unknown run, ...)."""
+
+
+def ledger_url(location: str | os.PathLike[str]) -> URL:
+    """The SQLAlchemy URL of a ledger location: a path is a SQLite file; PostgreSQL goes through psycopg 3."""
+    text_location = os.fspath(location)
+    if "://" not in text_location:
+        return URL.create("sqlite", database=str(Path(text_location).expanduser().resolve()))
+    try:
+        url = make_url(text_location)
+    except ArgumentError:
+        raise LedgerError(f"{text_location!r} is not a ledger URL: give a file path (SQLite) or "
+                          "postgresql+psycopg://user:password@host/database") from None
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        return url
+    raise LedgerError(f"{shown(url)}: the ledger runs on SQLite or PostgreSQL, not {url.get_backend_name()}")
+
+
+def shown(url: URL) -> str:
+    """The URL as it may be printed: the password hidden."""
+    return url.render_as_string(hide_password=True)
+
+
+def open_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver's own guess at when one is needed.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA foreign_keys = ON")
+    dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE: the write lock is taken when the transaction starts, so two writers never both read
+    # the ledger and then both write what they decided from it.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction that no other writer of the ledger runs beside: all of it is committed, or none."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
+        yield connection
+
+
+def reachable(engine: Engine) -> None:
+    """Raise a :class:`LedgerError` naming the URL and the cause when the database cannot be used."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (OperationalError, DBAPIError) as error:
+        raise LedgerError(f"cannot reach the ledger {shown(engine.url)}: {_cause(error)}") from None
+
+
+def _cause(error: DBAPIError) -> str:
+    original = str(getattr(error, "orig", error) or error).strip()
+    return original.splitlines()[0] if original else type(error).__name__
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create the schema or bring it to the library's; returns the revision before and after."""
+    from alembic import command
+
+    reachable(engine)
+    with writing(engine) as connection:
+        before = _current(connection)
+        _refuse_newer(engine, connection, before)
+        command.upgrade(_alembic_config(connection), "head")
+        return before, _head(connection)
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise unless the ledger's schema is exactly the library's."""
+    reachable(engine)
+    with engine.connect() as connection:
+        current = _current(connection)
+        head = _head(connection)
+        _refuse_newer(engine, connection, current)
+    if current is None:
+        raise LedgerError(f"{shown(engine.url)} is not an incentives ledger yet: run `incentives ledger init`")
+    if current != head:
+        raise LedgerError(f"the ledger {shown(engine.url)} has schema {current}, older than this library's "
+                          f"({head}): run `incentives ledger init` to upgrade it")
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _head(connection: Connection) -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _refuse_newer(engine: Engine, connection: Connection, current: str | None) -> None:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if current is None:
+        return
+    try:
+        ScriptDirectory.from_config(_alembic_config(connection)).get_revision(current)
+    except CommandError:
+        raise LedgerError(f"the ledger {shown(engine.url)} has schema {current}, newer than this library "
+                          "knows: upgrade incentives to use it") from None

@@ -25,7 +25,10 @@ from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
-from .errors import InputError, ProgramError
+from .cli_ledger import add_commands as add_ledger_commands
+from .cli_ledger import ledger_location, ledger_option, open_ledger
+from .errors import InputError, LedgerError, LedgerUsageError, ProgramError
+from .terminal import console
 from .version import __version__
 
 EXIT_OK = 0
@@ -164,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_SCHEMA_DESCRIPTION, epilog="example:\n  incentives schema > program.schema.json\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     schema.set_defaults(handler=_schema)
+    add_ledger_commands(commands, ledger_option)
     return parser
 
 
@@ -178,6 +182,10 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                              "(default: every record in the file)")
     parser.add_argument("--backend", choices=("compiled", "durable"), default="compiled",
                         help="rule engine: compiled (default) or durable (durable_rules); same results")
+    parser.add_argument("--ledger", metavar="URL",
+                        help="read MDF funds' opening balances and the claims already paid from this ledger "
+                             "(a SQLite file or a postgresql+psycopg:// URL; default: $INCENTIVES_LEDGER, if set)"
+                             + (", and record the run in it as a draft" if parser.prog.endswith(" run") else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:
         print(str(error), file=sys.stderr)
         return EXIT_INPUT
+    except LedgerError as error:
+        print(f"incentives {args.command}: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except LedgerUsageError as error:
+        print(f"incentives {args.command}: {error}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -296,12 +310,12 @@ def _run(args: argparse.Namespace) -> int:
             except OSError as error:
                 raise UsageError(f"cannot write to {args.out}: {error.strerror or error}") from None
 
-    console = _console(sys.stdout)
-    console.print(f"Payout run {', '.join(run.periods) or '(no records)'}", markup=False)
-    console.print(_summary_table(run, programs))
+    out = console(sys.stdout)
+    out.print(f"Payout run {', '.join(run.periods) or '(no records)'}", markup=False)
+    out.print(_summary_table(run, programs))
     for note in run.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    console.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
+        out.print(f"note: {note}", markup=False, highlight=False)
+    out.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
                   f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
                   markup=False, highlight=False)
     if run.errors:
@@ -364,8 +378,10 @@ def _engine(args: argparse.Namespace) -> tuple[Any, Any]:
         except PeriodError as error:
             raise UsageError(f"--period: {error}") from None
     programs = load_programs(args.programs)
+    location = ledger_location(args)
+    ledger = open_ledger(location) if location is not None else None
     try:
-        engine = Engine(programs, backend=args.backend)
+        engine = Engine(programs, backend=args.backend, ledger=ledger)
     except ImportError as error:
         raise UsageError(f"the {args.backend} backend is not available here: {error}") from None
     return programs, engine
@@ -399,7 +415,7 @@ class _TerminalProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(TextColumn("computing payouts"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), console=_console(sys.stderr), transient=True)
+                                  TimeRemainingColumn(), console=console(sys.stderr), transient=True)
         self._task = self._progress.add_task("records", total=total)
         self._step = max(1, total // 500)
         self._seen = 0
@@ -416,14 +432,6 @@ class _TerminalProgress:
     def __exit__(self, *exc_info: object) -> None:
         self._progress.update(self._task, completed=self._seen)
         self._progress.stop()
-
-
-def _console(stream: TextIO) -> Any:
-    from rich.console import Console
-
-    # Not a terminal (a log, a pipe, a CI job): wide enough that the table does not wrap.
-    width = None if stream.isatty() else max(160, int(os.environ.get("COLUMNS", "0") or 0))
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 
 def _summary_table(run: Any, programs: Any) -> Any:

@@ -70,3 +70,15 @@ class EvaluationError(IncentivesError):
 
     Becomes an ``error`` result for that record; never escapes ``Engine.run``.
     """
+
+
+class LedgerError(IncentivesError):
+    """The ledger cannot be used: unreachable, not initialised, or a schema this library does not know.
+
+    The message names the ledger's URL with its password hidden.
+    """
+
+
+class LedgerUsageError(IncentivesError):
+    """A ledger operation on something that does not exist or cannot be done (an unknown run, a void
+    without a reason, a run paying a claim another period's run paid meanwhile...)."""

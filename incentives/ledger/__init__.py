@@ -16,11 +16,10 @@ from typing import Any, Iterable
 
 from ..periods import Period
 from . import book
+from ..errors import LedgerError, LedgerUsageError
 from .database import (
     DEFAULT_FILE,
     ENVIRONMENT_VARIABLE,
-    LedgerError,
-    LedgerUsageError,
     check_schema,
     ledger_url,
     open_engine,
@@ -153,6 +152,10 @@ class Ledger:
 
     def diff(self, run_a: str, run_b: str) -> list[Change]:
         return self._read(book.diff, run_a, run_b)
+
+    def programs(self) -> dict[str, ProgramRecord]:
+        """The programs the ledger knows (the latest recorded version of each), by id."""
+        return self._read(book.known_programs)
 
     def register(self, period: str) -> list[dict[str, Any]]:
         """The accrual register of ``period``: opening, movements by kind and closing per partner, program and

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, and_, func, insert, select
 
 from ..money import exact_add, exact_negate, exact_subtract, exact_sum
 from ..periods import Period, PeriodError, fiscal_year_of, parse_period
-from .database import LedgerUsageError
+from ..errors import LedgerUsageError
 from .records import (
     Balance,
     Change,

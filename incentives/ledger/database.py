@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from ..errors import IncentivesError
+from ..errors import LedgerError, LedgerUsageError
 
 DEFAULT_FILE = "incentives-ledger.db"
 ENVIRONMENT_VARIABLE = "INCENTIVES_LEDGER"
@@ -26,13 +26,8 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant: every process writing one PostgreSQL ledger takes this advisory lock first.
 _WRITE_LOCK = 7_305_131_902
 
-
-class LedgerError(IncentivesError):
-    """The ledger cannot be used: unreachable, a schema this library does not know, or not initialised."""
-
-
-class LedgerUsageError(IncentivesError):
-    """A ledger operation asked of something that does not exist or cannot be done (an unknown run, ...)."""
+__all__ = ["DEFAULT_FILE", "ENVIRONMENT_VARIABLE", "LedgerError", "LedgerUsageError", "check_schema", "ledger_url",
+           "open_engine", "reachable", "shown", "upgrade", "writing"]
 
 
 def ledger_url(location: str | os.PathLike[str]) -> URL:

@@ -64,8 +64,9 @@ def record(connection: Connection, run: RunRecord, results: Iterable[ResultRecor
     """Record ``run`` as a draft with its results and paid claims; returns how many results it holds."""
     if connection.execute(select(runs.c.run_id).where(runs.c.run_id == run.run_id)).first() is not None:
         raise LedgerUsageError(f"run {run.run_id} is already recorded in the ledger")
+    number = (connection.execute(select(func.max(runs.c.number))).scalar() or 0) + 1
     connection.execute(insert(runs), [{
-        "run_id": run.run_id, "created_at": run.created_at, "recorded_at": now(),
+        "run_id": run.run_id, "number": number, "created_at": run.created_at, "recorded_at": now(),
         "engine_version": run.engine_version, "facts_sha256": run.facts_sha256,
         "claims_sha256": run.claims_sha256, "notes": json.dumps(list(run.notes), ensure_ascii=False)}])
     connection.execute(insert(run_programs), [{
@@ -578,7 +579,7 @@ def runs_list(connection: Connection) -> list[LedgerRun]:
         program_ids.add(row.program_id)
         summary[row.run_id] = (periods, program_ids, count + row.count)
     listed = []
-    for row in connection.execute(select(runs).order_by(runs.c.recorded_at, runs.c.run_id)):
+    for row in connection.execute(select(runs).order_by(runs.c.number)):
         ops = done.get(row.run_id, {})
         periods, program_ids, count = summary.get(row.run_id, (set(), set(), 0))
         state = "voided" if "void" in ops else "posted" if "post" in ops else "draft"

@@ -71,6 +71,7 @@ metadata = MetaData()
 runs = Table(
     "runs", metadata,
     Column("run_id", String(64), primary_key=True),
+    Column("number", Integer, nullable=False, unique=True),  # 1, 2, 3... in the order runs were recorded
     Column("created_at", String(40), nullable=False),  # when the run computed its results (run.json)
     Column("recorded_at", String(40), nullable=False),  # when the ledger recorded it, as a draft
     Column("engine_version", String(40), nullable=False),

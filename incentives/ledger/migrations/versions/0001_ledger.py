@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "runs",
         sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("number", sa.Integer, nullable=False, unique=True),
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("recorded_at", sa.String(40), nullable=False),
         sa.Column("engine_version", sa.String(40), nullable=False),

@@ -508,7 +508,7 @@ def _explain(args: argparse.Namespace) -> int:
         records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None)
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
-        run = engine.run(records, claims)
+        run = engine.run(records, claims, record=False)
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)
                and (args.period is None or result.period == args.period)]

@@ -273,16 +273,18 @@ class Engine:
 
     def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
             facts_sha256: str | None = None, claims_sha256: str | None = None,
-            progress: Callable[[int], None] | None = None) -> PayoutRun:
+            progress: Callable[[int], None] | None = None, record: bool = True) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order.
 
+        With a ledger, the run reads it as it starts and, unless ``record`` is false,
+        is recorded in it as a draft (``ledger.post(run.run_id)`` posts it).
         Python's cyclic garbage collector is paused meanwhile (see :func:`_collector_paused`).
         """
         self._view = None  # what the ledger holds now, not at the previous run
         self._ledger_view()
         with _collector_paused():
             run = self._run(records, claims, facts_sha256, claims_sha256, progress)
-        if self.ledger is not None:
+        if self.ledger is not None and record:
             from .ledger.runs import result_records, run_record
 
             run.notes.extend(self.ledger_notes())

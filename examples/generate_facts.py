@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the bundled example quarter: partner facts and MDF claims for 2027-Q1.
+"""Generate the bundled example quarters: partner facts and MDF claims for 2027-Q1 and 2027-Q2.
 
-    python examples/generate_facts.py            # rewrites examples/facts_2027Q1.csv and claims_2027Q1.csv
+    python examples/generate_facts.py            # rewrites examples/facts_2027Q{1,2}.csv and claims_2027Q{1,2}.csv
 
 The output is deterministic: the same seed and partner count always give
 byte-identical files (the committed files were made with the defaults). The
@@ -17,6 +17,10 @@ population is meant to look like a real channel:
   ``error`` rows (exit code 0). Claims include a few that the programs reject
   (late, not pre-approved, an activity the program does not fund): rejections
   are part of an ``ok`` result, not errors.
+* 2027-Q2 is the same partners a quarter later: their figures move by a
+  seeded growth factor, their Q1 fund balances are left to the ledger (no
+  ``mdf_balance``), and one Q1 claim (``C27Q1-0001``) is sent again, which a run
+  with the ledger rejects as already paid.
 
 Only the standard library is used, so finance can run it anywhere.
 """
@@ -34,6 +38,9 @@ HERE = Path(__file__).resolve().parent
 PERIOD = "2027-Q1"
 QUARTER_START = date(2027, 1, 1)
 QUARTER_END = date(2027, 3, 31)
+SECOND_PERIOD = "2027-Q2"
+SECOND_QUARTER_START = date(2027, 4, 1)
+RESUBMITTED = "C27Q1-0001"  # a Q1 claim sent again with the Q2 claims
 
 FACT_COLUMNS = (
     "partner_id", "period", "partner_name", "region", "role", "track", "sp_member", "joined_on",
@@ -145,8 +152,9 @@ def partner(rng: random.Random, number: int) -> dict[str, str]:
     }
 
 
-def claims_for(rng: random.Random, facts: dict[str, str], next_id: list[int]) -> list[dict[str, str]]:
-    """MDF claims of one partner: co-marketing claims and service-provider proposals."""
+def claims_for(rng: random.Random, facts: dict[str, str], next_id: list[int], period: str = PERIOD,
+               quarter_start: date = QUARTER_START) -> list[dict[str, str]]:
+    """MDF claims of one partner in one quarter: co-marketing claims and service-provider proposals."""
     claims = []
     plans = []
     if facts["marketing_plan_approved"] == "true" and int(facts["leads"]) >= 10 and rng.random() < 0.5:
@@ -157,14 +165,14 @@ def claims_for(rng: random.Random, facts: dict[str, str], next_id: list[int]) ->
     for program_id, activities, window, count in plans:
         for _ in range(count):
             activity = "trade_show" if rng.random() < 0.04 else rng.choice(activities)  # trade shows are not funded
-            activity_end = QUARTER_START + timedelta(days=rng.randint(5, 85))
+            activity_end = quarter_start + timedelta(days=rng.randint(5, 85))
             late = rng.random() < 0.05
             submitted = activity_end + timedelta(days=rng.randint(window + 1, window + 30) if late
                                                  else rng.randint(3, window))
             claims.append({
-                "claim_id": f"C27Q1-{next_id[0]:04d}",
+                "claim_id": f"C{period[2:4]}{period[5:]}-{next_id[0]:04d}",
                 "partner_id": facts["partner_id"],
-                "period": PERIOD,
+                "period": period,
                 "activity": activity,
                 "amount": _money(round(rng.lognormvariate(math.log(4_000), 0.6), 2)),
                 "activity_end": activity_end.isoformat(),
@@ -184,6 +192,34 @@ def generate(partners: int = 300, seed: int = 2027) -> tuple[list[dict[str, str]
     return facts, claims
 
 
+# The Q1 figures of a partner that move with its growth into Q2 (counts are rounded again).
+_AMOUNTS = ("revenue", "revenue_prior_year", "cloud_revenue", "security_revenue", "ai_revenue", "recurring_revenue",
+            "pipeline_value", "registered_deal_value")
+_COUNTS = ("leads", "opportunities", "deals_won", "pipeline_count", "registered_deals", "registered_deals_won")
+
+
+def next_quarter(facts: list[dict[str, str]], seed: int = 2027) -> tuple[list[dict[str, str]],
+                                                                          list[dict[str, str]]]:
+    """2027-Q2: the same partners a quarter later, their claims, and one Q1 claim sent again."""
+    rng = random.Random(seed + 2)
+    second = []
+    for row in facts:
+        moved = dict(row, period=SECOND_PERIOD, mdf_balance="")
+        growth = _clamp(rng.gauss(1.02, 0.12), 0.6, 1.6)
+        for name in _AMOUNTS:
+            moved[name] = _money(float(row[name]) * growth)
+        for name in _COUNTS:
+            moved[name] = str(round(int(row[name]) * growth))
+        moved["registered_deals_won"] = str(min(int(moved["registered_deals"]), int(moved["registered_deals_won"])))
+        moved["new_logos"] = str(rng.choices(range(9), (30, 25, 17, 10, 7, 5, 3, 2, 1))[0])
+        moved["nps"] = str(round(_clamp(float(row["nps"]) + rng.gauss(0, 8), -60, 90)))
+        second.append(moved)
+    next_id = [1]
+    claims = [claim for row in second
+              for claim in claims_for(rng, row, next_id, SECOND_PERIOD, SECOND_QUARTER_START)]
+    return second, claims
+
+
 def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, columns, lineterminator="\n")
@@ -198,11 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=HERE, help="where to write the two CSV files")
     args = parser.parse_args(argv)
     facts, claims = generate(args.partners, args.seed)
+    second, second_claims = next_quarter(facts, args.seed)
+    resubmitted = next((claim for claim in claims if claim["claim_id"] == RESUBMITTED), None)
+    if resubmitted is not None:
+        second_claims.insert(0, dict(resubmitted, period=SECOND_PERIOD))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    _write(args.out_dir / "facts_2027Q1.csv", FACT_COLUMNS, facts)
-    _write(args.out_dir / "claims_2027Q1.csv", CLAIM_COLUMNS, claims)
-    print(f"wrote {len(facts)} partners to {args.out_dir / 'facts_2027Q1.csv'} "
-          f"and {len(claims)} claims to {args.out_dir / 'claims_2027Q1.csv'}")
+    for quarter, quarter_facts, quarter_claims in (("2027Q1", facts, claims), ("2027Q2", second, second_claims)):
+        _write(args.out_dir / f"facts_{quarter}.csv", FACT_COLUMNS, quarter_facts)
+        _write(args.out_dir / f"claims_{quarter}.csv", CLAIM_COLUMNS, quarter_claims)
+        print(f"wrote {len(quarter_facts)} partners to {args.out_dir / f'facts_{quarter}.csv'} "
+              f"and {len(quarter_claims)} claims to {args.out_dir / f'claims_{quarter}.csv'}")
     return 0
 
 

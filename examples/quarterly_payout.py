@@ -4,12 +4,18 @@
     python examples/quarterly_payout.py
     python examples/quarterly_payout.py --facts facts_2027Q2.csv --claims claims_2027Q2.csv --out out/2027-Q2
 
+    # quarter after quarter, with a ledger: each run reads the funds' balances and the claims
+    # already paid, and --post puts it on the books once it is written
+    python examples/quarterly_payout.py --ledger ledger.db --post
+    python examples/quarterly_payout.py --ledger ledger.db --post --facts examples/facts_2027Q2.csv \
+        --claims examples/claims_2027Q2.csv --out out/2027-Q2
+
 It does what ``incentives run`` does, in a dozen lines of the Python API:
 load and validate the programs, stream the partner facts, read the MDF
 claims, compute every partner against every program, write payouts.csv,
-lines.csv and run.json, and print the total per program. Adapt it to pull
-facts from your warehouse (``engine.run`` takes any iterable of mappings) or
-to post the totals to your ledger.
+lines.csv and run.json, and print the total per program; with a ledger,
+record the run and post it. Adapt it to pull facts from your warehouse
+(``engine.run`` takes any iterable of mappings).
 
 Exit code 0 when every result is ok or ineligible, 3 when some results are
 errors (the files are still written; look for status "error" in payouts.csv).
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import incentives
 from incentives.inputs import read_claims, read_facts
+from incentives.ledger import Ledger
 from incentives.money import format_amount
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claims", type=Path, default=ROOT / "examples" / "claims_2027Q1.csv")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "2027-Q1", help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite an earlier, different run in --out")
+    parser.add_argument("--ledger", help="a ledger (SQLite file or PostgreSQL URL): balances and paid claims are "
+                                         "read from it and the run is recorded in it (created if needed)")
+    parser.add_argument("--post", action="store_true", help="with --ledger: post the run once it is written")
     args = parser.parse_args(argv)
 
     # 1. Programs: every file is validated; a bad one stops here with file:line:col messages.
@@ -53,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
 
-    # 2. Inputs: facts are streamed, claims read whole (they are few).
+    # 2. Inputs: facts are streamed, claims read whole (they are few). With a ledger, each MDF fund opens
+    #    with its balance there and claims paid in earlier periods are rejected; the run is recorded as a draft.
+    ledger = Ledger(args.ledger) if args.ledger else None
+    if ledger is not None:
+        ledger.init()  # creates the ledger the first time, else checks (or upgrades) its schema
     try:
         has_claims = args.claims.exists()
         claims = read_claims(args.claims) if has_claims else []
-        engine = incentives.Engine(programs)
+        engine = incentives.Engine(programs, ledger=ledger)
         run = engine.run(read_facts(args.facts), claims, facts_sha256=sha256_of(args.facts),
                          claims_sha256=sha256_of(args.claims) if has_claims else None)
     except incentives.InputError as error:
@@ -84,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     for note in run.notes:
         print(f"note: {note}")
     print(f"written to {args.out} (run {run.run_id})")
+    # 5. On the books: post the draft (payouts on each partner's payable account, accruals and paid claims on
+    #    the funds), or leave it for finance to approve: `incentives ledger post RUN_ID`.
+    if ledger is not None:
+        print(ledger.post(run.run_id).message if args.post else
+              f"recorded in the ledger as a draft: post it with `incentives ledger post {run.run_id}`")
     errors = sum(counts["error"] for counts in run.counts.values())
     return 3 if errors else 0
 

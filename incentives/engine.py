@@ -304,7 +304,7 @@ class Engine:
         assert self.ledger is not None
         if not self._mdf_ids:
             return []
-        return [f"MDF funds open with their balance in the ledger {self.ledger.shown}, per partner and program: "
+        return [f"MDF funds open with their balance in the ledger, per partner and program: "
                 f"the {OPENING_BALANCE_FACT} fact is not read"]
 
     def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],

@@ -213,16 +213,18 @@ class _Segment:
 
     name: str
     records: int = 0
-    # per unit (one evaluated record, or a group of results made at the end)
+    # per unit (one evaluated record, or a group of results made at the end); indexes and counts are
+    # unsigned ints ("I"), never shorts: a bad file can hold more than 65,535 period labels, a claims file
+    # as many program ids, and one duplicated record's unit gets a result per copy and program
     pids: list[str] = field(default_factory=list)
-    periods: array = field(default_factory=lambda: array("H"))  # index into period_table
+    periods: array = field(default_factory=lambda: array("I"))  # index into period_table
     period_table: list[str] = field(default_factory=list)
     kinds: bytearray = field(default_factory=bytearray)
     places: array = field(default_factory=lambda: array("q"))
-    nres: array = field(default_factory=lambda: array("H"))
+    nres: array = field(default_factory=lambda: array("I"))
     missing: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # per result
-    progs: array = field(default_factory=lambda: array("H"))  # index into program_table
+    progs: array = field(default_factory=lambda: array("I"))  # index into program_table
     program_table: list[str] = field(default_factory=list)
     status: bytearray = field(default_factory=bytearray)
     len_pay: array = field(default_factory=lambda: array("I"))
@@ -232,7 +234,7 @@ class _Segment:
     # budget candidates: ok results of a program with a budget that pay something
     cand_result: array = field(default_factory=lambda: array("q"))
     cand_unit: array = field(default_factory=lambda: array("q"))
-    cand_group: array = field(default_factory=lambda: array("H"))  # index into group_table
+    cand_group: array = field(default_factory=lambda: array("I"))  # index into group_table
     group_table: list[tuple[str, int | None, str]] = field(default_factory=list)
     cand_nlines: array = field(default_factory=lambda: array("I"))
     cand_pay: array = field(default_factory=lambda: array("I"))  # where the total starts in the row
@@ -268,6 +270,7 @@ class _Renderer:
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
         # per program and version: its index in the program table, whether it has a budget, its counts
         self.programs: dict[tuple[str, int | None], tuple[int, bool, list[int]]] = {}
+        self.program_index: dict[str, int] = {}
         self.period_index: dict[str, int] = {}
         self.group_index: dict[tuple[str, int | None, str], int] = {}
         self.orders: dict[tuple[str, ...], tuple[int, ...] | None] = {}
@@ -365,11 +368,7 @@ class _Renderer:
         """A program version met for the first time: its index, whether it has a budget and its counts per
         status (the segment's); its version is noted."""
         segment = self.segment
-        try:
-            program = segment.program_table.index(program_id)
-        except ValueError:
-            program = len(segment.program_table)
-            segment.program_table.append(program_id)
+        program = _intern(program_id, self.program_index, segment.program_table)
         compiled = self.engine._version(program_id, version)
         sums = segment.sums
         counts = sums.counts.get(program_id)
@@ -785,7 +784,7 @@ class _Assembly:
         self.segments: list[_Segment] = []
         self.unit_base: list[int] = []
         self.pids: list[str] = []
-        self.unit_segment = array("H")
+        self.unit_segment = array("I")
         for segment in segments:
             self._add(segment)
         self.record_units = len(self.pids)
@@ -800,7 +799,7 @@ class _Assembly:
         self.segments.append(segment)
         self.unit_base.append(len(self.pids))
         self.pids += segment.pids
-        self.unit_segment += array("H", [number]) * len(segment.pids)
+        self.unit_segment += array("I", [number]) * len(segment.pids)
 
     def _local(self, unit: int) -> tuple[_Segment, int]:
         number = self.unit_segment[unit]
@@ -891,7 +890,7 @@ class _Assembly:
         groups: dict[tuple[str, int | None, str], list[tuple[str, int, int]]] = {}
         for number, segment in enumerate(self.segments):
             segment.cand_new = [None] * len(segment.cand_result)  # type: ignore[attr-defined]
-            segment.cand_scale = array("h", [-1]) * len(segment.cand_result)  # type: ignore[attr-defined]
+            segment.cand_scale = array("i", [-1]) * len(segment.cand_result)  # type: ignore[attr-defined]
             base, pids, table = self.unit_base[number], segment.pids, segment.group_table
             dead = self.dropped or self.replaced
             for at, (unit, group) in enumerate(zip(segment.cand_unit, segment.cand_group)):

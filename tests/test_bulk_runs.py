@@ -1,0 +1,106 @@
+"""Bulk runs against hostile inputs: records in any order, more period labels or program ids than a short
+counts, many copies of one record, and a run killed with its worker processes running."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import incentives
+from incentives.inputs import read_facts
+from test_streaming import (FACT_COLUMNS, GOALS, LATER, MDF, TIER, claims_for, files, sorted_partners, summary_of,
+                            write_csv)
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = (TIER, GOALS, MDF, LATER)
+REBATE = """\
+id: rebate
+name: Rebate
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Base, from: 0, rate: 2%}
+"""
+
+
+@pytest.fixture
+def engine(engine_for):
+    return engine_for(*PROGRAMS)
+
+
+def programs_folder(tmp_path: Path, texts: tuple[str, ...] = PROGRAMS) -> Path:
+    folder = tmp_path / "program_files"
+    folder.mkdir()
+    for number, text in enumerate(texts):
+        (folder / f"program_{number}.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def shuffled_partners(count: int, seed: int) -> list[dict]:
+    """Records in no order and without duplicates: one partner in four has a second period, a few records
+    have no partner id."""
+    records = sorted_partners(count, seed)
+    rng = random.Random(seed)
+    records += [dict(record, period="2027-Q2" if record["period"] == "2027-Q1" else "2027-Q1")
+                for record in records[::4]]
+    records += [dict(record, partner_id="") for record in records[1:40:13]]
+    rng.shuffle(records)
+    return records
+
+
+# --- more than 65,535 of something (#13) -----------------------------------------------------
+
+
+def test_more_than_65535_period_labels_give_one_error_row_each(tmp_path):
+    # partner_id and period swapped: 70,000 distinct "periods". Their indexes overflowed an array of
+    # shorts (OverflowError); now each record is an error row and the run exits 3.
+    count = 70_000
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,revenue\n" + "".join(f"2027-Q1,P{n:05d},100\n" for n in range(count)),
+                     encoding="utf-8")
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    (programs / "rebate.yaml").write_text(REBATE, encoding="utf-8")
+    completed = subprocess.run([sys.executable, "-m", "incentives", "run", "--programs", programs, "--facts", facts,
+                                "--out", tmp_path / "out"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert completed.returncode == 3, completed.stderr
+    assert "Traceback" not in completed.stderr
+    with open(tmp_path / "out" / "payouts.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == count
+    assert {(row["partner_id"], row["status"], row["total"]) for row in rows} == {("2027-Q1", "error", "0.00")}
+    assert [row["period"] for row in rows] == [f"P{n:05d}" for n in range(count)]
+    results = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["results"]
+    assert results[65_536]["errors"] == [
+        "invalid period label 'P65536': expected YYYY (fiscal year), YYYY-H1..YYYY-H2 (fiscal half), "
+        "YYYY-Q1..YYYY-Q4 (fiscal quarter) or YYYY-MM (calendar month)"]
+
+
+def test_claims_naming_more_than_65535_programs(engine_for, tmp_path):
+    # Claims without a facts record, each naming a program of its own: 70,000 program ids in one run.
+    engine = engine_for(REBATE)
+    count = 70_000
+    claims = [{"claim_id": f"C{n}", "partner_id": f"P{n:05d}", "period": "2027-Q1", "program_id": f"fund{n}",
+               "activity": "event", "amount": "10.00", "activity_end": "2027-01-10", "submitted_on": "2027-01-20",
+               "preapproved": "true"} for n in range(count)]
+    summary = engine.run_to(tmp_path / "out", [], claims)
+    assert summary.results == summary.errors == count
+    assert summary.counts["fund69999"] == {"ok": 0, "ineligible": 0, "error": 1}
+    with open(tmp_path / "out" / "payouts.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["partner_id"], row["program_id"]) for row in rows[-2:]] == [("P69998", "fund69998"),
+                                                                          ("P69999", "fund69999")]

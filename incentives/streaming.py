@@ -852,6 +852,8 @@ class _Assembly:
 
     def _duplicates(self, order: list[int], renderer: _Renderer, firsts: list[int]) -> None:
         """Records with the same partner and period: the first is replaced by error results, the rest dropped."""
+        from .engine import DUPLICATE_PLACES
+
         pids, record_units = self.pids, self.record_units
         count = len(order)
         at = 0
@@ -874,8 +876,9 @@ class _Assembly:
                     units.sort()
                     key = (pids[units[0]], period)
                     self.duplicate_keys.add(key)
-                    places = [_place_text(segment.places[local]) for segment, local in map(self._local, units)]
-                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places))
+                    places = [_place_text(segment.places[local])
+                              for segment, local in map(self._local, units[:DUPLICATE_PLACES])]
+                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places, len(units)))
                     firsts.append(units[0])
                     self.dropped.update(units[1:])
             at = end

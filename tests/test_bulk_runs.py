@@ -104,3 +104,49 @@ def test_claims_naming_more_than_65535_programs(engine_for, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [(row["partner_id"], row["program_id"]) for row in rows[-2:]] == [("P69998", "fund69998"),
                                                                           ("P69999", "fund69999")]
+
+
+# --- many copies of one record (#14) ---------------------------------------------------------
+
+
+def test_many_copies_of_one_record_list_a_few_places_and_a_count(engine_for, tmp_path):
+    # Each copy's error named every copy's line: 5,000 copies made 5,000 error rows of 5,000 places each,
+    # and run.json grew as the square of the copies (10,000 copies of a 150 KB file: 1.09 GB).
+    engine = engine_for(REBATE)
+    copies = 5000
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,revenue\nP2,2027-Q1,5\n" + "P1,2027-Q1,100\n" * copies, encoding="utf-8")
+    message = ("duplicate record for partner P1 and period 2027-Q1 "
+               "(5,000 records: line 3, line 4, line 5, line 6, line 7 and 4,995 more)")
+    run = engine.run(read_facts(facts), facts_sha256="f" * 64)
+    assert [(r.partner_id, r.status, r.errors) for r in run.results] == \
+        [("P1", "error", [message])] * copies + [("P2", "ok", [])]
+    run.write(tmp_path / "memory")
+    engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
+    assert files(tmp_path / "stream") == files(tmp_path / "memory")
+    # about 400 bytes per copy in run.json; listing every place would take 5,000 x 5,000 x 11 bytes
+    assert (tmp_path / "stream" / "run.json").stat().st_size < 600 * copies
+
+
+def test_a_few_copies_still_name_every_place(engine_for):
+    engine = engine_for(REBATE)
+    records = [{"partner_id": "P1", "period": "2027-Q1", "revenue": 100}] * 5
+    run = engine.run(records)
+    assert {error for result in run.results for error in result.errors} == {
+        "duplicate record for partner P1 and period 2027-Q1 (record 1, record 2, record 3, record 4, record 5)"}
+    run = engine.run(records + records[:1])
+    assert {error for result in run.results for error in result.errors} == {
+        "duplicate record for partner P1 and period 2027-Q1 "
+        "(6 records: record 1, record 2, record 3, record 4, record 5 and 1 more)"}
+
+
+def test_more_than_65535_copies_of_one_record(engine_for, tmp_path):
+    # One partner and period's error results are one unit of the streaming run, one per copy and program:
+    # its result count overflowed a short too.
+    engine = engine_for(REBATE)
+    copies = 70_000
+    summary = engine.run_to(tmp_path / "out", [{"partner_id": "P1", "period": "2027-Q1", "revenue": 100}] * copies)
+    assert summary.counts == {"rebate": {"ok": 0, "ineligible": 0, "error": copies}}
+    assert summary.first_errors[0] == ("P1", "2027-Q1", "rebate", [
+        "duplicate record for partner P1 and period 2027-Q1 "
+        "(70,000 records: record 1, record 2, record 3, record 4, record 5 and 69,995 more)"])

@@ -20,11 +20,13 @@ a few numbers per result in memory:
    records, coverage notes, budgets (the same
    :class:`~incentives.calculators.steps.BudgetScale` lines, largest remainder).
 4. The three files are written in output order by copying the rendered pieces
-   out of the spill files, patching in budget lines and scaled totals. When the
-   records came in output order (a file sorted by partner_id, one record per
-   partner — the common case), each worker copies its own part, in parallel,
-   and the parts are joined in the kernel. Each file is written to a
-   temporary file and renamed, ``run.json`` last.
+   out of the spill files, patching in budget lines and scaled totals, by one
+   process per worker. When the records came in output order (a file sorted by
+   partner_id, one record per partner), each copies its own spill files as
+   they are; otherwise each writes a range of the output order, cut between
+   partners, reading each partner's pieces where they lie (one read per
+   partner and spill file). The parts are joined in the kernel. Each file is
+   written to a temporary file and renamed, ``run.json`` last.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import io
 import itertools
 import json
 import multiprocessing
+import operator
 import os
 import pickle
 import shutil
@@ -41,7 +44,7 @@ import tempfile
 import time
 import uuid
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -93,7 +96,6 @@ _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
 _LINES_END_TEXT = '\n   ],\n   "total": "'
 _LINES_END = _LINES_END_TEXT.encode()
-_WINDOW = 4 << 20
 _ERROR_SAMPLES = 50
 
 
@@ -787,6 +789,7 @@ class _Assembly:
         self.unit_segment = array("I")
         for segment in segments:
             self._add(segment)
+        self.record_segments = len(segments)
         self.record_units = len(self.pids)
         self.replaced: dict[int, int] = {}
         self.dropped: set[int] = set()
@@ -1017,23 +1020,31 @@ class _Assembly:
 
     def ordered_results(self) -> Iterator[tuple[int, int]]:
         """``(segment, result)`` in output order: partner_id, program_id, period; ties in Engine.run's order."""
+        for number, first, end in self._ordered_runs(0, len(self.order or ())):
+            yield from zip(itertools.repeat(number), range(first, end))
+
+    def _ordered_runs(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """The results of the units ``order[start:stop]`` (``start`` and ``stop`` between two partners), in
+        output order, as runs ``(segment, first result, end)`` of results that follow each other in a segment
+        (a partner with one record: its unit's results); without an order, every segment's results."""
         if self.order is None:
             for number, segment in enumerate(self.segments):
-                yield from zip(itertools.repeat(number), range(len(segment.status)))
+                if segment.status:
+                    yield number, 0, len(segment.status)
             return
         order, pids = self.order, self.pids
-        count = len(order)
-        at = 0
-        while at < count:
+        at = start
+        while at < stop:
             unit = order[at]
             partner = pids[unit]
             end = at + 1
-            while end < count and pids[order[end]] == partner:
+            while end < stop and pids[order[end]] == partner:
                 end += 1
             if end == at + 1:
                 segment, local = self._local(unit)
-                number = self.unit_segment[unit]
-                yield from zip(itertools.repeat(number), self._unit_results(segment, local))
+                results = self._unit_results(segment, local)
+                if results:
+                    yield self.unit_segment[unit], results.start, results.stop
             else:
                 group = []
                 for other in order[at:end]:
@@ -1043,8 +1054,16 @@ class _Assembly:
                     group.extend((segment.program(result), period, number, result)
                                  for result in self._unit_results(segment, local))
                 group.sort(key=_program_and_period)
+                run: list[int] = []
                 for _, _, number, result in group:
-                    yield number, result
+                    if run and run[0] == number and run[2] == result:
+                        run[2] += 1
+                    else:
+                        if run:
+                            yield run[0], run[1], run[2]
+                        run = [number, result, result + 1]
+                if run:
+                    yield run[0], run[1], run[2]
             at = end
 
     # -- writing -----------------------------------------------------------------------------
@@ -1096,32 +1115,35 @@ class _Assembly:
 
     def _aggregate_in_order(self, summary: RunSummary) -> None:
         """The summary's per-program figures from the segments' own (records in output order, nothing taken out)."""
-        versions: dict[str, set] = {}
-        by_tier: dict[tuple[str, str], list] = {}
-        periods: set[str] = set()
+        aggregate = _Aggregate()
+        self._summed_figures(aggregate)
+        for segment in self.segments:
+            for program_id, count in segment.partners.items():
+                aggregate.partners[program_id] = aggregate.partners.get(program_id, 0) + count
+            aggregate.periods.update(period for period in segment.period_table if period)
+            aggregate.first_errors += [error[2:] for error in segment.errors]
+        aggregate.first_errors = aggregate.first_errors[:_ERROR_SAMPLES]
+        aggregate.fill(summary)
+
+    def _summed_figures(self, aggregate: "_Aggregate") -> None:
+        """The versions and the paid-by-tier figures from the sums the segments kept as they rendered their
+        results (budget candidates apart, with their final totals): right when no result was taken out."""
+        by_tier = aggregate.by_tier
         for segment in self.segments:
             for program_id, seen in segment.versions.items():
-                versions.setdefault(program_id, set()).update(seen)
-            for program_id, count in segment.partners.items():
-                summary.partners[program_id] = summary.partners.get(program_id, 0) + count
-            for key, (count, total) in segment.by_tier.items():
-                paid = by_tier.setdefault(key, [0, Decimal(0)])
-                paid[0] += count
-                paid[1] += total
+                numbered = {version for version in seen if version is not None}  # None: errors without one
+                if numbered:
+                    aggregate.versions.setdefault(program_id, set()).update(numbered)
+            for (program_id, tier), (count, total) in segment.by_tier.items():
+                known_count, known_total = by_tier.setdefault(program_id, {}).get(tier, (0, Decimal(0)))
+                by_tier[program_id][tier] = (known_count + count, known_total + total)
             for at, (tier, total) in enumerate(zip(segment.cand_tier, segment.cand_total)):
                 if tier is not None:
                     new_total = segment.cand_new[at]  # type: ignore[attr-defined]
-                    paid = by_tier.setdefault((segment.program(segment.cand_result[at]), tier), [0, Decimal(0)])
-                    paid[0] += 1
-                    paid[1] += total if new_total is None else new_total
-            periods.update(segment.period_table)
-            summary.first_errors += [error[2:] for error in segment.errors]
-        summary.versions = {program_id: sorted(v for v in seen if v is not None)
-                            for program_id, seen in versions.items()}
-        for (program_id, tier), (count, total) in by_tier.items():
-            summary.by_tier.setdefault(program_id, {})[tier] = (count, total)
-        summary.periods = sorted(period for period in periods if period)
-        summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
+                    program_id = segment.program(segment.cand_result[at])
+                    known_count, known_total = by_tier.setdefault(program_id, {}).get(tier, (0, Decimal(0)))
+                    by_tier[program_id][tier] = (known_count + 1, known_total + (total if new_total is None
+                                                                                    else new_total))
 
     def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int]:
         """A budget candidate's patches: see :meth:`_BudgetLines.patch`."""
@@ -1131,43 +1153,176 @@ class _Assembly:
                            segment.cand_new[at])  # type: ignore[attr-defined]
 
     def _write_here(self, paths: list[Path], json_head: bytes) -> None:
-        """The three files in output order, in this process, from any order of records."""
+        """The three files in output order, from any order of records; the summary's figures into
+        ``self.aggregate``.
+
+        The output order is cut between partners into one range per evaluation
+        worker, and each range is written by a process of its own: the first
+        straight into the files, after their heads; the others into part files,
+        then appended to them in the kernel. Reading a spill file out of order
+        costs a system call per partner, so this keeps pace with the parallel
+        copy of :meth:`_write_parts` only when it is parallel too.
+
+        The figures come from the segments' sums, as for records in output
+        order, unless duplicates took results out: then from the rows written.
+        """
+        from_rows = bool(self.dropped or self.replaced)
+        heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
+        ranges = self._ranges(self.record_segments)
+        targets = [paths] + [[self.directory / f"range{number}.{stream}" for stream in ("pay", "lines", "json")]
+                             for number in range(1, len(ranges))]
+        jobs = [(self._write_range, (start, stop, target, heads if number == 0 else None, from_rows))
+                for number, ((start, stop), target) in enumerate(zip(ranges, targets))]
+        if len(jobs) == 1 or not _fork_available():
+            aggregates = [function(*args) for function, args in jobs]
+        else:
+            for number in range(len(self.segments)):  # computed once here rather than in every process
+                self._offsets(number)
+                self._unit_results_starts(self.segments[number])
+            aggregates = _in_forked_processes(jobs, "incentives-write")
+        written = 0
+        for number, (aggregate, target) in enumerate(zip(aggregates, targets)):
+            if number > 0:
+                for path, part in zip(paths, target):
+                    with open(path, "r+b") as joined:  # not "ab": copy_file_range refuses a file opened so
+                        joined.seek(0, os.SEEK_END)
+                        # the first result written goes without its comma
+                        _append(joined, part, skip=1 if part is target[2] and not written else 0)
+            written += aggregate.results
+            self.aggregate.merge(aggregate)
+        with open(paths[2], "ab") as handle:
+            handle.write(b"\n ]" if written else b"]")
+        if not from_rows:
+            self._summed_figures(self.aggregate)
+            self._partners_and_periods(self.aggregate)
+
+    def _ranges(self, parts: int) -> list[tuple[int, int]]:
+        """About ``parts`` equal ranges of the output order, each cut between two partners."""
+        order, pids = self.order or [], self.pids
+        cuts = [0]
+        for part in range(1, parts):
+            cut = max(len(order) * part // parts, cuts[-1])
+            while 0 < cut < len(order) and pids[order[cut]] == pids[order[cut - 1]]:
+                cut += 1
+            if cut < len(order) and cut > cuts[-1]:
+                cuts.append(cut)
+        return list(zip(cuts, [*cuts[1:], len(order)]))
+
+    def _write_range(self, start: int, stop: int, paths: Sequence[Path], heads: tuple[bytes, bytes, bytes] | None,
+                     from_rows: bool) -> "_Aggregate":
+        """The results of the units ``order[start:stop]`` into ``paths``, each result after its comma in
+        run.json; ``heads``: the files' beginnings, for the first range (its first result has no comma).
+        Returns the count and first errors of these results, and ``from_rows``: all the summary's figures."""
+        aggregate = _Aggregate()
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
         try:
-            with _Output(paths[0]) as pay, _Output(paths[1]) as lines, _Output(paths[2]) as out:
-                pay.write(csv_line(PAYOUT_COLUMNS).encode())
-                lines.write(csv_line(LINE_COLUMNS).encode())
-                out.write(json_head)
-                first = True
-                for number, result in self.ordered_results():
+            with _Output(paths[0], 1 << 20) as pay, _Output(paths[1], 1 << 20) as lines, \
+                    _Output(paths[2], 1 << 20) as out:
+                skip = 0
+                if heads is not None:
+                    pay.write(heads[0])
+                    lines.write(heads[1])
+                    out.write(heads[2])
+                    skip = 1
+                for number, first, end in self._ordered_runs(start, stop):
                     segment = self.segments[number]
                     pay_at, lines_at, json_at = self._offsets(number)
                     reader_pay, reader_lines, reader_json = readers[number]
-                    pay_text = reader_pay.get(pay_at[result], pay_at[result + 1])
-                    line_text = reader_lines.get(lines_at[result], lines_at[result + 1])
-                    json_text = reader_json.get(json_at[result], json_at[result + 1])
-                    candidate = self._candidate_of(number).get(result) if segment.cand_result else None
-                    if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore
-                        unit = bisect_right(self._unit_results_starts(segment), result) - 1
-                        head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                        new_total, row, insertion, old_pay, old_json = self._patch(number, candidate, head)
-                        split, lines_end = segment.cand_pay[candidate], segment.cand_json[candidate]
-                        pay_text = bytes(pay_text[:split]) + new_total + bytes(pay_text[split + old_pay:])
-                        line_text = bytes(line_text) + row
-                        json_text = (bytes(json_text[:lines_end]) + insertion
-                                     + bytes(json_text[lines_end + old_json:]))
+                    bases = pay_at[first], lines_at[first], json_at[first]
+                    # the run's texts, read at once: its results follow each other in the spill files
+                    texts = (reader_pay.get(bases[0], pay_at[end]), reader_lines.get(bases[1], lines_at[end]),
+                             reader_json.get(bases[2], json_at[end]))
+                    patches = self._patches(number, first, end, bases)
+                    pay_text, lines_text, json_text = _spliced(texts, patches) if patches else texts
                     pay.write(pay_text)
-                    if line_text:
-                        lines.write(line_text)
-                    out.write(json_text[1:] if first else json_text)
-                    first = False
-                    self.aggregate.add(pay_text, json_text)
-                out.write(b"]" if first else b"\n ]")
+                    lines.write(lines_text)
+                    out.write(json_text[1:] if skip else json_text)  # the first result written: no comma
+                    skip = 0
+                    aggregate.results += end - first
+                    if from_rows:
+                        self._add_rows(aggregate, number, first, end, bases, texts, patches)
+                    elif len(aggregate.first_errors) < _ERROR_SAMPLES and _ERROR in segment.status[first:end]:
+                        self._add_errors(aggregate, number, first, end, bases[2], texts[2])
         finally:
             for trio in readers:
                 for reader in trio:
                     reader.close()
+        return aggregate
+
+    def _patches(self, number: int, first: int, end: int, bases: tuple[int, int, int]) -> list[tuple[Any, ...]]:
+        """What budgets change in the results ``first`` to ``end`` of a segment, whose texts start at ``bases``
+        in its spill files: per scaled result, ``(result, (start, end, new text)`` in each text, from its run's
+        start)."""
+        segment = self.segments[number]
+        candidates = segment.cand_result
+        if not candidates:
+            return []
+        pay_at, lines_at, json_at = self._offsets(number)
+        patches = []
+        at = bisect_left(candidates, first)
+        while at < len(candidates) and candidates[at] < end:
+            if segment.cand_new[at] is not None:  # type: ignore[attr-defined]
+                result = candidates[at]
+                unit = bisect_right(self._unit_results_starts(segment), result) - 1
+                head = (segment.pids[unit], segment.period(unit), segment.program(result))
+                new_total, row, insertion, old_pay, old_json = self._patch(number, at, head)
+                split = pay_at[result] - bases[0] + segment.cand_pay[at]
+                lines_end = lines_at[result + 1] - bases[1]
+                json_split = json_at[result] - bases[2] + segment.cand_json[at]
+                patches.append((result, (split, split + old_pay, new_total), (lines_end, lines_end, row),
+                                (json_split, json_split + old_json, insertion)))
+            at += 1
+        return patches
+
+    def _add_rows(self, aggregate: "_Aggregate", number: int, first: int, end: int, bases: tuple[int, int, int],
+                  texts: tuple[bytes, bytes, bytes], patches: list) -> None:
+        """The summary's figures of the results ``first`` to ``end`` of a segment, read from their rows."""
+        pay_at, _, json_at = self._offsets(number)
+        new_totals = {result: pay_patch for result, pay_patch, _, _ in patches}
+        for result in range(first, end):
+            row_start = pay_at[result] - bases[0]
+            row = texts[0][row_start:pay_at[result + 1] - bases[0]]
+            patch = new_totals.get(result)
+            if patch is not None:
+                split, old_end, new_total = patch
+                row = row[:split - row_start] + new_total + row[old_end - row_start:]
+            aggregate.add(row, texts[2][json_at[result] - bases[2]:json_at[result + 1] - bases[2]])
+
+    def _add_errors(self, aggregate: "_Aggregate", number: int, first: int, end: int, json_base: int,
+                    json_text: bytes) -> None:
+        """The error results among the results ``first`` to ``end`` of a segment, as the summary samples them."""
+        segment = self.segments[number]
+        json_at = self._offsets(number)[2]
+        starts = self._unit_results_starts(segment)
+        result = segment.status.find(_ERROR, first, end)
+        while 0 <= result and len(aggregate.first_errors) < _ERROR_SAMPLES:
+            unit = bisect_right(starts, result) - 1
+            errors = json.loads(json_text[json_at[result] - json_base + 1:json_at[result + 1] - json_base])["errors"]
+            aggregate.first_errors.append((segment.pids[unit], segment.period(unit), segment.program(result), errors))
+            result = segment.status.find(_ERROR, result + 1, end)
+
+    def _partners_and_periods(self, aggregate: "_Aggregate") -> None:
+        """How many partners each program has results for, and the results' periods, from the segments (no
+        result was taken out): a partner with several records (periods) counts once."""
+        for segment in self.segments:
+            for program_id, count in segment.partners.items():  # records with a result, per program
+                aggregate.partners[program_id] = aggregate.partners.get(program_id, 0) + count
+            aggregate.periods.update(period for period in map(segment.period_table.__getitem__,
+                                                               set(itertools.compress(segment.periods, segment.nres)))
+                                     if period)
+        order, pids = self.order or [], self.pids
+        partner_ids = list(map(pids.__getitem__, order))
+        repeats = itertools.compress(range(1, len(order)), map(operator.eq, partner_ids, partner_ids[1:]))
+        previous = -1
+        for at in repeats:  # order[at] is another record of the partner of order[at - 1]
+            if at - 1 != previous:  # a new partner: the programs its first record has results for
+                seen = set(self._unit_programs(*self._local(order[at - 1])))
+            for program_id in set(self._unit_programs(*self._local(order[at]))):
+                if program_id in seen:
+                    aggregate.partners[program_id] -= 1
+                seen.add(program_id)
+            previous = at
 
     def _unit_results_starts(self, segment: _Segment) -> array:
         self._unit_results(segment, 0) if segment.nres else None
@@ -1178,11 +1333,13 @@ class _Assembly:
         spill files into its part of each file (patching in budget lines); the first part, which the
         files' heads begin, becomes each file, and the others are appended to it."""
         heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
-        if len(segments) == 1 or not _fork_available():
-            for position, number in enumerate(segments):
-                self._part_worker(number, heads if position == 0 else None, None)
+        jobs = [(self._copy_part, (number, heads if position == 0 else None))
+                for position, number in enumerate(segments)]
+        if len(jobs) == 1 or not _fork_available():
+            for function, args in jobs:
+                function(*args)
         else:
-            self._parts_in_parallel(segments, heads)
+            _in_forked_processes(jobs, "incentives-write")
         first = self.segments[segments[0]]
         for path, stream in zip(paths, ("pay", "lines", "json")):
             with open(self._part(first, stream), "ab") as joined:
@@ -1194,44 +1351,8 @@ class _Assembly:
             os.chmod(self._part(first, stream), os.stat(path).st_mode & 0o7777)
             os.replace(self._part(first, stream), path)
 
-    def _parts_in_parallel(self, segments: list[int], heads: tuple[bytes, bytes, bytes]) -> None:
-        context = multiprocessing.get_context("fork")
-        children = []
-        for position, number in enumerate(segments):
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=self._part_worker, daemon=True,
-                                      args=(number, heads if position == 0 else None, send),
-                                      name=f"incentives-write-{number}")
-            process.start()
-            send.close()
-            children.append((process, receive))
-        try:
-            for process, receive in children:
-                kind, payload = receive.recv()
-                if kind != "done":
-                    raise RuntimeError(f"a writer process failed: {payload}")
-                process.join()
-        except EOFError:
-            raise RuntimeError("a writer process ended without finishing its part") from None
-        finally:
-            _stop(children)
-
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
-
-    def _part_worker(self, number: int, heads: tuple[bytes, bytes, bytes] | None, connection: Any) -> None:
-        """Copy one segment's spill files into its parts; ``connection``: report to the parent (a fork)."""
-        if connection is None:
-            self._copy_part(number, heads)
-            return
-        try:
-            self._copy_part(number, heads)
-        except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
-            connection.send(("crash", f"{type(error).__name__}: {error}"))
-        else:
-            connection.send(("done", None))
-        finally:
-            connection.close()
 
     def _copy_part(self, number: int, heads: tuple[bytes, bytes, bytes] | None) -> None:
         """One segment's spill files, budget lines patched in, into its part files; ``heads``: the files'
@@ -1263,7 +1384,8 @@ class _Assembly:
 
 
 class _Aggregate:
-    """The summary's per-program figures, gathered from the final rows as they are written (any order)."""
+    """The summary's per-program figures: gathered from the final rows as they are written (``add``), or
+    from the segments' sums (``_Assembly._summed_figures`` and the like)."""
 
     def __init__(self) -> None:
         self.versions: dict[str, set[int]] = {}
@@ -1272,6 +1394,7 @@ class _Aggregate:
         self.by_tier: dict[str, dict[str, tuple[int, Decimal]]] = {}
         self.periods: set[str] = set()
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
+        self.results = 0  # how many results were written (a range's, when it is cut into ranges)
 
     def add(self, pay_text: Any, json_text: Any) -> None:
         partner_id, period, program_id, version, status, tier, _, total, _ = _csv_cells(bytes(pay_text).decode())
@@ -1290,6 +1413,22 @@ class _Aggregate:
             result = json.loads(bytes(json_text)[1:])
             self.first_errors.append((partner_id, period, program_id, result["errors"]))
 
+    def merge(self, other: "_Aggregate") -> None:
+        """Add the figures of the rows written after this one's (a range of the output order cut between
+        partners: no partner is counted twice)."""
+        for program_id, seen in other.versions.items():
+            self.versions.setdefault(program_id, set()).update(seen)
+        for program_id, count in other.partners.items():
+            self.partners[program_id] = self.partners.get(program_id, 0) + count
+        for program_id, other_tiers in other.by_tier.items():
+            tiers = self.by_tier.setdefault(program_id, {})
+            for tier, (count, paid) in other_tiers.items():
+                known_count, known_paid = tiers.get(tier, (0, Decimal(0)))
+                tiers[tier] = (known_count + count, known_paid + paid)
+        self.periods |= other.periods
+        self.first_errors += other.first_errors[:_ERROR_SAMPLES - len(self.first_errors)]
+        self.results += other.results
+
     def fill(self, summary: RunSummary) -> None:
         summary.partners = dict(self.partners)
         summary.versions = {program_id: sorted(seen) for program_id, seen in self.versions.items()}
@@ -1307,6 +1446,21 @@ def _csv_cells(row: str) -> list[str]:
     return [cell.replace(stand_in, "\r") for cell in next(csv.reader([row.replace("\r", stand_in)]))]
 
 
+def _spliced(texts: tuple[bytes, bytes, bytes], patches: list[tuple[Any, ...]]) -> list[bytes]:
+    """``texts`` with their spans ``(start, end, new text)`` in ``patches`` (see ``_Assembly._patches``, in
+    order) replaced."""
+    spliced = []
+    for position, text in enumerate(texts, start=1):
+        pieces, copied = [], 0
+        for patch in patches:
+            start, end, new = patch[position]
+            pieces += (text[copied:start], new)
+            copied = end
+        pieces.append(text[copied:])
+        spliced.append(b"".join(pieces))
+    return spliced
+
+
 def _running(counts: Iterable[int]) -> Iterator[int]:
     """Running sums before each count, and the grand total after the last."""
     return itertools.accumulate(counts, initial=0)
@@ -1317,12 +1471,12 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _append(target: Any, part: Path) -> None:
-    """Append the file ``part`` to the open file ``target``, in the kernel."""
+def _append(target: Any, part: Path, skip: int = 0) -> None:
+    """Append the file ``part``, less its first ``skip`` bytes, to the open file ``target``, in the kernel."""
     target.flush()
     with open(part, "rb") as source:
-        size = os.fstat(source.fileno()).st_size
-        offset = 0
+        size = os.fstat(source.fileno()).st_size - skip
+        offset = skip
         while size > 0:
             try:
                 copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
@@ -1463,22 +1617,36 @@ def _same_results(previous: Path, current: Path) -> bool:
 
 
 class _Reader:
-    """Byte ranges of a spill file, read through a window so that mostly-sequential reads are cheap."""
+    """Byte ranges of a spill file, read through a window that grows while the reads go on in file order.
+
+    A read outside the window starts a new one where it starts. After a jump
+    (records in any order) the new window holds just the range asked for: a
+    bigger one would be read for nothing, once per partner. When the read
+    starts where the last window ended (records in output order) the window
+    is twice the last one's size, from 8 KB up to 4 MB. Ranges are returned
+    as bytes of their own: a view would keep its whole window alive until it
+    is written out.
+    """
+
+    SMALL, LARGE = 8 << 10, 4 << 20
 
     def __init__(self, path: Path):
         self.descriptor = os.open(path, os.O_RDONLY)
         self.start = 0
         self.window = b""
+        self.size = 0
 
-    def get(self, start: int, end: int) -> memoryview | bytes:
+    def get(self, start: int, end: int) -> bytes:
         if end == start:
             return b""
         window_start = self.start
-        if start >= window_start and end <= window_start + len(self.window):
-            return memoryview(self.window)[start - window_start:end - window_start]
-        self.window = os.pread(self.descriptor, max(_WINDOW, end - start), start)
+        window_end = window_start + len(self.window)
+        if start >= window_start and end <= window_end:
+            return self.window[start - window_start:end - window_start]
+        self.size = min(max(self.size * 2, self.SMALL), self.LARGE) if start == window_end else 0
+        self.window = os.pread(self.descriptor, max(self.size, end - start), start)
         self.start = start
-        return memoryview(self.window)[:end - start]
+        return self.window[:end - start] if len(self.window) > end - start else self.window
 
     def close(self) -> None:
         os.close(self.descriptor)
@@ -1518,6 +1686,45 @@ class _Output:
                 self.flush()
         finally:
             self.close()
+
+
+def _in_forked_processes(jobs: Sequence[tuple[Callable[..., Any], tuple]], name: str) -> list[Any]:
+    """Call every ``function(*args)`` of ``jobs`` at once, each in a forked process of its own; what they
+    return, in order (pickled through a pipe: keep it small). A job that fails fails the call."""
+    context = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for number, (function, args) in enumerate(jobs):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_forked_job, args=(function, args, send), daemon=True,
+                                      name=f"{name}-{number}")
+            process.start()
+            send.close()
+            children.append((process, receive))
+        returned = []
+        for process, receive in children:
+            kind, payload = receive.recv()
+            if kind != "done":
+                raise RuntimeError(f"a writer process failed: {payload}")
+            process.join()
+            returned.append(payload)
+        return returned
+    except EOFError:
+        raise RuntimeError("a writer process ended without finishing its part") from None
+    finally:
+        _stop(children)
+
+
+def _forked_job(function: Callable[..., Any], args: tuple, connection: Any) -> None:
+    """One job of :func:`_in_forked_processes`, in the forked process: its result or failure to the parent."""
+    try:
+        returned = function(*args)
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
+        connection.send(("crash", f"{type(error).__name__}: {error}"))
+    else:
+        connection.send(("done", returned))
+    finally:
+        connection.close()
 
 
 def _stop(children: Sequence[tuple[Any, Any]]) -> None:

@@ -32,6 +32,7 @@ a few numbers per result in memory:
 from __future__ import annotations
 
 import csv
+import ctypes
 import io
 import itertools
 import json
@@ -40,6 +41,8 @@ import operator
 import os
 import pickle
 import shutil
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -585,9 +588,10 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
 
 
 def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
-            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any) -> None:
+            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int) -> None:
     segment = _Segment(name)
     try:
+        _die_with_parent(parent)
         renderer = _Renderer(engine, segment, directory)
         step = 0
 
@@ -674,7 +678,7 @@ def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]],
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, name=f"incentives-run-{number}",
                                   args=(engine, read, path, part, claims_by_key, directory, f"w{number}", counter,
-                                        send),
+                                        send, os.getpid()),
                                   daemon=True)
         process.start()
         send.close()
@@ -1692,11 +1696,12 @@ def _in_forked_processes(jobs: Sequence[tuple[Callable[..., Any], tuple]], name:
     """Call every ``function(*args)`` of ``jobs`` at once, each in a forked process of its own; what they
     return, in order (pickled through a pipe: keep it small). A job that fails fails the call."""
     context = multiprocessing.get_context("fork")
+    parent = os.getpid()
     children = []
     try:
         for number, (function, args) in enumerate(jobs):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_forked_job, args=(function, args, send), daemon=True,
+            process = context.Process(target=_forked_job, args=(parent, function, args, send), daemon=True,
                                       name=f"{name}-{number}")
             process.start()
             send.close()
@@ -1715,9 +1720,10 @@ def _in_forked_processes(jobs: Sequence[tuple[Callable[..., Any], tuple]], name:
         _stop(children)
 
 
-def _forked_job(function: Callable[..., Any], args: tuple, connection: Any) -> None:
+def _forked_job(parent: int, function: Callable[..., Any], args: tuple, connection: Any) -> None:
     """One job of :func:`_in_forked_processes`, in the forked process: its result or failure to the parent."""
     try:
+        _die_with_parent(parent)
         returned = function(*args)
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
         connection.send(("crash", f"{type(error).__name__}: {error}"))
@@ -1725,6 +1731,25 @@ def _forked_job(function: Callable[..., Any], args: tuple, connection: Any) -> N
         connection.send(("done", returned))
     finally:
         connection.close()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked worker: be killed with the process ``parent`` that forked it, however it ends (kill -9
+    included), instead of running on as an orphan into a spill folder nobody will read.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere a worker whose run was killed runs its part to the
+    end. The signal comes when the thread that forked the worker ends, and that thread waits for its workers.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the call above: no signal will come
+        os._exit(1)
 
 
 def _stop(children: Sequence[tuple[Any, Any]]) -> None:

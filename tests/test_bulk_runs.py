@@ -200,3 +200,101 @@ def test_more_than_65535_copies_of_one_record(engine_for, tmp_path):
     assert summary.first_errors[0] == ("P1", "2027-Q1", "rebate", [
         "duplicate record for partner P1 and period 2027-Q1 "
         "(70,000 records: record 1, record 2, record 3, record 4, record 5 and 69,995 more)"])
+
+
+# --- a run killed with its workers running (#8) ----------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                found.update(int(child) for child in handle.read().split())
+    except OSError:
+        pass
+    return found
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first), or none once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process (a zombie, dead but not yet reaped by its new parent, is not)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def _busy(pid: int) -> bool:
+    """Whether ``pid`` has run for 20 ms of CPU or more: long past its first statements."""
+    fields = _stat(pid)
+    return bool(fields) and int(fields[11]) + int(fields[12]) >= 2  # utime + stime, in 10 ms ticks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their run on Linux only")
+@pytest.mark.parametrize("phase, in_order", [("evaluating", False), ("writing", True), ("writing", False)])
+def test_killing_a_run_kills_its_workers(tmp_path, phase, in_order):
+    # kill -9 of a run left its forked workers running as orphans, writing into the dead run's spill folder.
+    # Here the workers are stopped (SIGSTOP) before the run is killed, so that an orphan cannot finish its
+    # part and end by itself: they must be killed with the run. Records in output order are copied by a
+    # process per worker, records in any order written by a process per range of the output order.
+    records = sorted_partners(40_000, seed=9) if in_order else shuffled_partners(30_000, seed=9)
+    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
+    script = ("import sys, incentives\n"
+              "engine = incentives.Engine(incentives.load_programs(sys.argv[1]))\n"
+              "engine.run_to(sys.argv[3], sys.argv[2], workers=2)\n")
+    run = subprocess.Popen([sys.executable, "-c", script, programs_folder(tmp_path), facts_file, tmp_path / "out"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    evaluators: set[int] = set()
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not workers and time.monotonic() < deadline and run.poll() is None:
+            children = _children(run.pid)
+            evaluating = len(evaluators) < 2 or bool(children & evaluators)
+            if evaluating:
+                evaluators |= children
+            candidates = children if evaluating else children - evaluators
+            if (phase == "evaluating") == evaluating and candidates and all(map(_busy, candidates)):
+                workers = candidates
+                for pid in workers:
+                    os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.002)
+        assert workers, f"the run ended before its workers were seen {phase}"
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not [pid for pid in workers if _alive(pid)]
+        _, errors = run.communicate(timeout=10)
+        assert "Traceback" not in errors
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pid in workers:  # the orphans a failing run leaves behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their run on Linux only")
+def test_a_worker_whose_run_died_before_it_could_ask_to_die_with_it_ends_at_once():
+    # The parent may die between the fork and prctl: the worker then finds itself adopted, and ends.
+    import multiprocessing
+
+    from incentives.streaming import _die_with_parent
+
+    context = multiprocessing.get_context("fork")
+    # its real parent; then another pid, as getppid() gives once the parent died and the worker was adopted
+    for parent, exit_code in ((os.getpid(), 0), (os.getpid() + 1, 1)):
+        process = context.Process(target=_die_with_parent, args=(parent,))
+        process.start()
+        process.join(timeout=30)
+        assert process.exitcode == exit_code

@@ -1346,7 +1346,8 @@ class _Assembly:
             _in_forked_processes(jobs, "incentives-write")
         first = self.segments[segments[0]]
         for path, stream in zip(paths, ("pay", "lines", "json")):
-            with open(self._part(first, stream), "ab") as joined:
+            with open(self._part(first, stream), "r+b") as joined:  # not "ab": see _write_here
+                joined.seek(0, os.SEEK_END)
                 for number in segments[1:]:
                     _append(joined, self._part(self.segments[number], stream))
                 if stream == "json":

@@ -1036,7 +1036,9 @@ class _Assembly:
                 if segment.status:
                     yield number, 0, len(segment.status)
             return
-        order, pids = self.order, self.pids
+        order, pids, unit_segment, unit_base = self.order, self.pids, self.unit_segment, self.unit_base
+        starts = [self._unit_results_starts(segment) for segment in self.segments]
+        counts = [segment.nres for segment in self.segments]
         at = start
         while at < stop:
             unit = order[at]
@@ -1044,11 +1046,13 @@ class _Assembly:
             end = at + 1
             while end < stop and pids[order[end]] == partner:
                 end += 1
-            if end == at + 1:
-                segment, local = self._local(unit)
-                results = self._unit_results(segment, local)
-                if results:
-                    yield self.unit_segment[unit], results.start, results.stop
+            if end == at + 1:  # the common case, made quick: one record of the partner, its results in a row
+                number = unit_segment[unit]
+                local = unit - unit_base[number]
+                count = counts[number][local]
+                if count:
+                    first = starts[number][local]
+                    yield number, first, first + count
             else:
                 group = []
                 for other in order[at:end]:
@@ -1260,15 +1264,13 @@ class _Assembly:
         start)."""
         segment = self.segments[number]
         candidates = segment.cand_result
-        if not candidates:
-            return []
         pay_at, lines_at, json_at = self._offsets(number)
         patches = []
         at = bisect_left(candidates, first)
         while at < len(candidates) and candidates[at] < end:
             if segment.cand_new[at] is not None:  # type: ignore[attr-defined]
                 result = candidates[at]
-                unit = bisect_right(self._unit_results_starts(segment), result) - 1
+                unit = segment.cand_unit[at]
                 head = (segment.pids[unit], segment.period(unit), segment.program(result))
                 new_total, row, insertion, old_pay, old_json = self._patch(number, at, head)
                 split = pay_at[result] - bases[0] + segment.cand_pay[at]

@@ -112,6 +112,40 @@ def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary
                                                     if r.program_id == "partner_tier"}) < len(records)
 
 
+def test_a_shuffled_file_is_copied_in_partner_order_keeping_its_line_numbers(tmp_path):
+    from incentives.streaming import _in_partner_order
+
+    facts = tmp_path / "facts.csv"
+    facts.write_bytes(b"\xef\xbb\xbfpartner_id,period,revenue\r\nP3,2027-Q1,1\r\n P1 ,2027-Q1,2\r\n\r\nP2,2027-Q1,3")
+    copy, numbers = _in_partner_order(facts, tmp_path, csv_header=True)
+    assert copy.read_bytes() == (b"\xef\xbb\xbfpartner_id,period,revenue\r\n\r\n P1 ,2027-Q1,2\r\n"
+                                 b"P2,2027-Q1,3\nP3,2027-Q1,1\r\n")
+    assert list(numbers) == [0, 4, 3, 5, 2]  # the header, then each copied line's line in the file
+    lines = tmp_path / "facts.jsonl"
+    lines.write_bytes(b'\xef\xbb\xbf{"partner_id": "P2", "period": "2027-Q1"}\n'
+                      b'{"period": "2027-Q1", "partner_id":"P1"}\n')
+    copy, numbers = _in_partner_order(lines, tmp_path, csv_header=False)
+    assert copy.read_bytes() == (b'{"period": "2027-Q1", "partner_id":"P1"}\n'
+                                 b'{"partner_id": "P2", "period": "2027-Q1"}\n')  # the mark only opens a file
+    assert list(numbers) == [2, 1]
+    facts.write_bytes(b"partner_id,period\nP1,2027-Q1\nP1,2027-Q2\nP2,2027-Q1\n")
+    assert _in_partner_order(facts, tmp_path, csv_header=True) is None  # in order already: no copy
+
+
+def test_a_shuffled_file_with_bad_rows_fails_at_its_first_bad_line(engine, tmp_path):
+    # Evaluated in partner order, P1's bad row (line 5) comes before P9's (line 3): the file's first is named.
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,revenue\nP5,2027-Q1,1\nP9,2027-Q1,2,extra\nP7,2027-Q1,3\n"
+                     "P1,2027-Q1,4,extra\nP3,2027-Q1,5\n", encoding="utf-8")
+    with pytest.raises(incentives.InputError) as serial:
+        engine.run(read_facts(facts))
+    with pytest.raises(incentives.InputError) as streamed:
+        engine.run_to(tmp_path / "out", facts, workers=2)
+    assert streamed.value.line == serial.value.line == 3
+    assert str(streamed.value) == str(serial.value)
+    assert str(facts) in str(streamed.value)
+
+
 # --- more than 65,535 of something (#13) -----------------------------------------------------
 
 

@@ -1350,17 +1350,19 @@ class _Assembly:
 
     def _add_rows(self, aggregate: "_Aggregate", number: int, first: int, end: int, bases: tuple[int, int, int],
                   texts: tuple[bytes, bytes, bytes], patches: list) -> None:
-        """The summary's figures of the results ``first`` to ``end`` of a segment, read from their rows."""
+        """The summary's figures of the results ``first`` to ``end`` of a segment, read from their texts as
+        written (a scaled result's patched)."""
         pay_at, _, json_at = self._offsets(number)
-        new_totals = {result: pay_patch for result, pay_patch, _, _ in patches}
+        scaled = {result: (pay_patch, json_patch) for result, pay_patch, _, json_patch in patches}
         for result in range(first, end):
-            row_start = pay_at[result] - bases[0]
+            row_start, json_start = pay_at[result] - bases[0], json_at[result] - bases[2]
             row = texts[0][row_start:pay_at[result + 1] - bases[0]]
-            patch = new_totals.get(result)
-            if patch is not None:
-                split, old_end, new_total = patch
+            json_text = texts[2][json_start:json_at[result + 1] - bases[2]]
+            if result in scaled:
+                (split, old_end, new_total), (json_split, json_end, insertion) = scaled[result]
                 row = row[:split - row_start] + new_total + row[old_end - row_start:]
-            aggregate.add(row, texts[2][json_at[result] - bases[2]:json_at[result + 1] - bases[2]])
+                json_text = json_text[:json_split - json_start] + insertion + json_text[json_end - json_start:]
+            aggregate.add(row, json_text)
 
     def _add_errors(self, aggregate: "_Aggregate", number: int, first: int, end: int, json_base: int,
                     json_text: bytes) -> None:

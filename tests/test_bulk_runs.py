@@ -112,6 +112,22 @@ def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary
                                                     if r.program_id == "partner_tier"}) < len(records)
 
 
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_the_summary_of_records_in_any_order_counts_scaled_totals(engine_for, tmp_path, duplicated):
+    # A budget scales results that reach a tier: the paid-by-tier figures hold their final totals, whether
+    # they come from the segments' sums or, once a duplicate took results out, from the rows written.
+    engine = engine_for(TIER + "budget: 20000\n", GOALS)
+    records = shuffled_partners(300, seed=11)
+    if duplicated:
+        records.append(dict(next(record for record in records if record["partner_id"])))
+    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
+    run = engine.run(read_facts(facts_file))
+    assert any("partner_tier" in note and "budget" in note for note in run.notes)
+    summary = engine.run_to(tmp_path / "stream", facts_file, workers=2)
+    assert {name: getattr(summary, name) for name in summary_of(run)} == summary_of(run)
+    assert summary.by_tier["partner_tier"]
+
+
 def test_a_shuffled_file_is_copied_in_partner_order_keeping_its_line_numbers(tmp_path):
     from incentives.streaming import _in_partner_order
 

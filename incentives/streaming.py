@@ -1217,8 +1217,8 @@ class _Assembly:
                     new_total = segment.cand_new[at]  # type: ignore[attr-defined]
                     program_id = segment.program(segment.cand_result[at])
                     known_count, known_total = by_tier.setdefault(program_id, {}).get(tier, (0, Decimal(0)))
-                    by_tier[program_id][tier] = (known_count + 1, known_total + (total if new_total is None
-                                                                                    else new_total))
+                    paid = total if new_total is None else new_total
+                    by_tier[program_id][tier] = (known_count + 1, known_total + paid)
 
     def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int]:
         """A budget candidate's patches: see :meth:`_BudgetLines.patch`."""
@@ -1389,11 +1389,16 @@ class _Assembly:
         order, pids = self.order or [], self.pids
         partner_ids = list(map(pids.__getitem__, order))
         repeats = itertools.compress(range(1, len(order)), map(operator.eq, partner_ids, partner_ids[1:]))
+
+        def programs(unit: int) -> set[str]:  # the programs a unit has results for
+            segment, local = self._local(unit)
+            return {segment.program(result) for result in self._unit_results(segment, local)}
+
         previous = -1
         for at in repeats:  # order[at] is another record of the partner of order[at - 1]
             if at - 1 != previous:  # a new partner: the programs its first record has results for
-                seen = set(self._unit_programs(*self._local(order[at - 1])))
-            for program_id in set(self._unit_programs(*self._local(order[at]))):
+                seen = programs(order[at - 1])
+            for program_id in programs(order[at]):
                 if program_id in seen:
                     aggregate.partners[program_id] -= 1
                 seen.add(program_id)

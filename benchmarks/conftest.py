@@ -78,13 +78,24 @@ def dataset(size_id: str) -> Dataset:
     return _datasets[size_id]
 
 
-def files(size_id: str) -> tuple[Path, Path]:
-    """The facts and claims CSV files of one size, written once and kept in ``benchmarks/.data``."""
+def files(size_id: str, order: str = "sorted") -> tuple[Path, Path]:
+    """The facts and claims CSV files of one size, written once and kept in ``benchmarks/.data``.
+
+    ``order``: ``sorted`` (by partner_id, as the generator writes them) or ``shuffled`` (the same lines in
+    a seeded random order, as real facts files come).
+    """
     size = SIZES[size_id]
     facts = DATA / f"facts_{size_id}_{SEED}.csv"
     claims = DATA / f"claims_{size_id}_{SEED}.csv"
     if not facts.exists():
         synth.write_facts_csv(facts.with_suffix(".tmp"), size, SEED).rename(facts)
+    if order == "shuffled":
+        shuffled = DATA / f"facts_{size_id}_{SEED}_shuffled.csv"
+        if not shuffled.exists():
+            synth.shuffle_csv(facts, shuffled.with_suffix(".tmp"), SEED).rename(shuffled)
+        facts = shuffled
+    elif order != "sorted":
+        raise ValueError(f"unknown order {order!r}; expected 'sorted' or 'shuffled'")
     if not claims.exists():
         synth.write_claims_csv(claims.with_suffix(".tmp"), size, SEED).rename(claims)
     return facts, claims

@@ -3,6 +3,7 @@
     python -m benchmarks.e2e --size 1m                 # Engine.run_to, workers = cores
     python -m benchmarks.e2e --size 100k --workers 1   # one process
     python -m benchmarks.e2e --size 10k --mode memory  # Engine.run(...).write(...), for comparison
+    python -m benchmarks.e2e --size 1m --order shuffled  # the same records in a random order
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
 
 Prints one JSON object: wall seconds (from loading the programs to the last
@@ -97,10 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--backend", default="compiled")
     parser.add_argument("--mode", choices=("stream", "memory"), default="stream")
+    parser.add_argument("--order", choices=("sorted", "shuffled"), default="sorted",
+                        help="the facts records sorted by partner_id, or in a random order")
     args = parser.parse_args(argv)
     from benchmarks.conftest import PROGRAMS, files
 
-    facts, claims = (args.facts, args.claims) if args.facts else files(args.size)
+    facts, claims = (args.facts, args.claims) if args.facts else files(args.size, args.order)
     out = args.out or Path(tempfile.mkdtemp(prefix="incentives-e2e-"))
     memory = TreeMemory()
     memory.start()
@@ -120,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     peak_rss_kb, peak_pss_kb = memory.stop()
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
-        "mode": args.mode, "backend": args.backend, "facts": str(facts), "workers": workers, "results": results,
+        "mode": args.mode, "backend": args.backend, "order": args.order, "facts": str(facts), "workers": workers,
+        "results": results,
         "errors": errors, "seconds": round(seconds, 2),
         "cpu_seconds": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),
         "peak_pss_mb_tree": round(peak_pss_kb / 1024), "peak_rss_mb_tree": round(peak_rss_kb / 1024),

@@ -155,6 +155,19 @@ def write_facts_csv(path: str | Path, n: int, seed: int = 2027) -> Path:
     return _write_csv(path, FACT_COLUMNS, rows)
 
 
+def shuffle_csv(source: str | Path, target: str | Path, seed: int = 2027) -> Path:
+    """Write the rows of the CSV file ``source`` (one record a line: no quoted line breaks) in a seeded random
+    order, header first: the same records as a real facts file holds them, in no particular order."""
+    with open(source, "rb") as handle:
+        header, *rows = handle.readlines()
+    random.Random(seed).shuffle(rows)
+    target = Path(target)
+    with open(target, "wb") as handle:
+        handle.write(header)
+        handle.writelines(rows)
+    return target
+
+
 def write_claims_csv(path: str | Path, n: int, seed: int = 2027) -> Path:
     """Write the claims of partners 1..n as a claims CSV."""
     rows = ([claim[column] for column in CLAIM_COLUMNS] for claim in claims_for(n, seed))

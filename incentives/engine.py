@@ -312,7 +312,8 @@ class Engine:
              progress: Callable[[int], None] | None) -> PayoutRun:
         claims_by_key = self._group_claims(claims)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
-        where: dict[tuple[str, str], Any] = {}  # the first place of each key; a list of places once repeated
+        where: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # the first place of each key
+        repeated: dict[tuple[str, str], list[tuple[int | None, int | None]]] = {}  # every place, once repeated
         unkeyed: list[dict[str, PayoutResult]] = []
         notes: list[str] = []
         evaluate = self._evaluate
@@ -328,14 +329,18 @@ class Engine:
                 continue
             place = (record.line, None) if isinstance(record, FactRow) else (None, index)
             if key in by_key:
-                seen = where[key]
-                places = where[key] = (seen if type(seen) is list else [seen]) + [place]
-                by_key[key] = self._duplicates(key, [_place_text(*at) for at in places])
+                places = repeated.get(key)
+                if places is None:
+                    places = repeated[key] = [where[key]]
+                places.append(place)
             else:
                 where[key] = place
                 by_key[key] = evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, no_claims))
             if progress is not None:
                 progress(index)
+        for key, places in repeated.items():  # made once every record is read: the message counts them all
+            by_key[key] = self._duplicates(key, [_place_text(*at) for at in places[:DUPLICATE_PLACES]],
+                                           len(places))
         coverage = self._coverage_notes(by_key)  # of the records only, not of the orphan claims below
         for key, key_claims in claims_by_key.items():
             if key not in by_key:
@@ -386,10 +391,12 @@ class Engine:
             claims_by_key[(claim.partner_id, claim.period)].append(claim)
         return claims_by_key
 
-    def _duplicates(self, key: tuple[str, str], places: list[str]) -> dict[str, PayoutResult]:
-        message = f"duplicate record for partner {key[0]} and period {key[1]} ({', '.join(places)})"
+    def _duplicates(self, key: tuple[str, str], places: Sequence[str], count: int) -> dict[str, PayoutResult]:
+        """The error results of ``count`` records of one partner and period, one per record and program;
+        ``places``: where the first few of them are (see :func:`_duplicate_message`)."""
+        message = _duplicate_message(key, places, count)
         return {f"{program_id}#{n}": error_result(key[0], key[1], program_id, [message])
-                for program_id in self._programs for n in range(len(places))}
+                for program_id in self._programs for n in range(count)}
 
     def _orphan_claims(self, key: tuple[str, str], claims: list[Claim]) -> dict[str, PayoutResult]:
         results = {}
@@ -510,6 +517,20 @@ def _unless_paid(view: "LedgerView", program_id: str, claim: Claim) -> Claim:
     """The claim, rejected if the ledger says another period's run paid it (a claim is paid once, ever)."""
     paid = view.already_paid(program_id, claim.claim_id, claim.period)
     return claim if paid is None else claim.with_problem(paid)
+
+
+#: How many of a duplicated record's places its message lists; the others are counted.
+DUPLICATE_PLACES = 5
+
+
+def _duplicate_message(key: tuple[str, str], places: Sequence[str], count: int) -> str:
+    """The error of ``count`` records of one partner and period, whose first places are ``places`` (at most
+    :data:`DUPLICATE_PLACES` are listed: with many copies, a message naming them all would make each
+    copy's results as long as the file, and run.json grow as the square of the copies)."""
+    listed = ", ".join(places[:DUPLICATE_PLACES])
+    where = listed if count <= DUPLICATE_PLACES else (
+        f"{count:,} records: {listed} and {count - DUPLICATE_PLACES:,} more")
+    return f"duplicate record for partner {key[0]} and period {key[1]} ({where})"
 
 
 def _place_text(line: int | None, index: int | None) -> str:

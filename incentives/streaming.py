@@ -14,34 +14,45 @@ a few numbers per result in memory:
    totals; and, for results a budget may scale, their totals.
 2. A large facts file (CSV without quotes, or JSON Lines) is cut at line
    boundaries and the parts are evaluated by worker processes, one per core
-   (``workers``), each with its own spill files.
+   (``workers``), each with its own spill files. A file not in partner_id
+   order is first copied in that order (its lines keep their line numbers), so
+   that the spill files come out in output order.
 3. The run is then resolved as ``Engine.run`` resolves it: claims without a
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same
    :class:`~incentives.calculators.steps.BudgetScale` lines, largest remainder).
 4. The three files are written in output order by copying the rendered pieces
-   out of the spill files, patching in budget lines and scaled totals. When the
-   records came in output order (a file sorted by partner_id, one record per
-   partner — the common case), each worker copies its own part, in parallel,
-   and the parts are joined in the kernel. The files (and the spill files)
+   out of the spill files, patching in budget lines and scaled totals, by one
+   process per worker. When the records came in output order (a file sorted by
+   partner_id, one record per partner), each copies its own spill files as
+   they are; otherwise each writes a range of the output order, cut between
+   partners, reading each partner's pieces where they lie (one read per
+   partner and spill file). The parts are joined in the kernel. The files (and the spill files)
    are written into a fresh folder that then replaces the output folder whole
    (:mod:`incentives.output.folder`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import ctypes
+import functools
 import io
 import itertools
 import json
 import multiprocessing
+import operator
 import os
 import pickle
+import re
 import shutil
+import signal
+import sys
 import time
 import uuid
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -81,7 +92,6 @@ _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
 # array closes at indent 3, just before "total" (strings never hold a raw newline).
 _LINES_END_TEXT = '\n   ],\n   "total": "'
 _LINES_END = _LINES_END_TEXT.encode()
-_WINDOW = 4 << 20
 _ERROR_SAMPLES = 50
 
 
@@ -177,16 +187,18 @@ class _Segment:
 
     name: str
     records: int = 0
-    # per unit (one evaluated record, or a group of results made at the end)
+    # per unit (one evaluated record, or a group of results made at the end); indexes and counts are
+    # unsigned ints ("I"), never shorts: a bad file can hold more than 65,535 period labels, a claims file
+    # as many program ids, and one duplicated record's unit gets a result per copy and program
     pids: list[str] = field(default_factory=list)
-    periods: array = field(default_factory=lambda: array("H"))  # index into period_table
+    periods: array = field(default_factory=lambda: array("I"))  # index into period_table
     period_table: list[str] = field(default_factory=list)
     kinds: bytearray = field(default_factory=bytearray)
     places: array = field(default_factory=lambda: array("q"))
-    nres: array = field(default_factory=lambda: array("H"))
+    nres: array = field(default_factory=lambda: array("I"))
     missing: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # per result
-    progs: array = field(default_factory=lambda: array("H"))  # index into program_table
+    progs: array = field(default_factory=lambda: array("I"))  # index into program_table
     program_table: list[str] = field(default_factory=list)
     status: bytearray = field(default_factory=bytearray)
     len_pay: array = field(default_factory=lambda: array("I"))
@@ -196,7 +208,7 @@ class _Segment:
     # budget candidates: ok results of a program with a budget that pay something
     cand_result: array = field(default_factory=lambda: array("q"))
     cand_unit: array = field(default_factory=lambda: array("q"))
-    cand_group: array = field(default_factory=lambda: array("H"))  # index into group_table
+    cand_group: array = field(default_factory=lambda: array("I"))  # index into group_table
     group_table: list[tuple[str, int | None, str]] = field(default_factory=list)
     cand_nlines: array = field(default_factory=lambda: array("I"))
     cand_pay: array = field(default_factory=lambda: array("I"))  # where the total starts in the row
@@ -232,6 +244,7 @@ class _Renderer:
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
         # per program and version: its index in the program table, whether it has a budget, its counts
         self.programs: dict[tuple[str, int | None], tuple[int, bool, list[int]]] = {}
+        self.program_index: dict[str, int] = {}
         self.period_index: dict[str, int] = {}
         self.group_index: dict[tuple[str, int | None, str], int] = {}
         self.orders: dict[tuple[str, ...], tuple[int, ...] | None] = {}
@@ -329,11 +342,7 @@ class _Renderer:
         """A program version met for the first time: its index, whether it has a budget and its counts per
         status (the segment's); its version is noted."""
         segment = self.segment
-        try:
-            program = segment.program_table.index(program_id)
-        except ValueError:
-            program = len(segment.program_table)
-            segment.program_table.append(program_id)
+        program = _intern(program_id, self.program_index, segment.program_table)
         compiled = self.engine._version(program_id, version)
         sums = segment.sums
         counts = sums.counts.get(program_id)
@@ -493,8 +502,10 @@ def _header_lines(path: Path, header_end: int) -> int:
         return _line_breaks(handle.read(header_end + 1))
 
 
-def _csv_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[FactRow]:
-    """The facts rows in bytes ``start:end`` of a quote-free CSV file, as ``read_facts`` reads them."""
+def _csv_range(path: Path, start: int, end: int, lines_before: int,
+               numbers: Sequence[int] | None = None) -> Iterator[FactRow]:
+    """The facts rows in bytes ``start:end`` of a quote-free CSV file, as ``read_facts`` reads them;
+    ``numbers``: the line number of each line in the file it was copied from (see :func:`_in_partner_order`)."""
     from .inputs import PARTNER_ID, PERIOD, _check_width, _csv_fact_row, _csv_header, _open_text
 
     file = str(path)
@@ -504,17 +515,63 @@ def _csv_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[
     partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
     columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
     for line, cells in _rows(csv.reader(_range_text(path, start, end), strict=True), file, lines_before):
+        if numbers is not None:
+            line = numbers[line - 1]
         if len(cells) != width:
             _check_width(cells, width, file, line)
         yield _csv_fact_row(line, cells, partner_at, period_at, columns)
 
 
-def _jsonl_range(path: Path, start: int, end: int, lines_before: int) -> Iterator[FactRow]:
-    """The facts records in bytes ``start:end`` of a JSON Lines file, as ``read_facts`` reads them."""
+def _jsonl_range(path: Path, start: int, end: int, lines_before: int,
+                 numbers: Sequence[int] | None = None) -> Iterator[FactRow]:
+    """The facts records in bytes ``start:end`` of a JSON Lines file, as ``read_facts`` reads them;
+    ``numbers``: as for :func:`_csv_range`."""
     from .inputs import _json_objects, fact_row
 
     for line, record in _json_objects(_range_text(path, start, end), str(path), lines_before):
-        yield fact_row(record, line)
+        yield fact_row(record, line if numbers is None else numbers[line - 1])
+
+
+_JSON_PARTNER = re.compile(rb'"partner_id"\s*:\s*"([^"\\]*)"')
+
+
+def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Path, array] | None:
+    """The lines of a facts file that holds one record a line (see :func:`_split_lines`), copied into
+    ``directory`` in partner_id order, and the line number in ``path`` of each line of the copy (0 for
+    the header); None when they are in that order already.
+
+    Workers given records in partner order write their spill files in output order, and then copy them
+    into the three files as they are; records out of order would be read back one partner at a time.
+    Sorting the lines costs about two seconds for a million records, reading out of order about twenty.
+    The order is only a hint: the run resolves the output order itself (a partner id is read here
+    without the reader's normalisation), and the same records in any order give the same files.
+    """
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # after the last line break
+    head = lines[:1] if csv_header else []
+    records = lines[len(head):]
+    if csv_header:
+        from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
+
+        with _open_text(path) as stream:  # a bad header fails here, naming the file, as read_facts would
+            header = _csv_header(_rows(csv.reader(stream, strict=True), str(path), 0), str(path),
+                                 (PARTNER_ID, PERIOD))
+        at = header.index(PARTNER_ID)
+        keys = [line.split(b",", at + 1)[at].strip() if line.count(b",") >= at else b"" for line in records]
+    else:
+        if records and records[0].startswith(codecs.BOM_UTF8):  # only the file's first byte may be one
+            records[0] = records[0][len(codecs.BOM_UTF8):]
+        keys = [found.group(1) if (found := _JSON_PARTNER.search(line)) else b"" for line in records]
+    if all(map(operator.le, keys, itertools.islice(keys, 1, None))):
+        return None
+    order = sorted(range(len(records)), key=keys.__getitem__)
+    del keys
+    copy = directory / f"facts-in-partner-order{path.suffix}"
+    with open(copy, "wb") as handle:
+        handle.writelines(line + b"\n" for line in itertools.chain(head, map(records.__getitem__, order)))
+    return copy, array("Q", [0] * len(head)) + array("Q", [at + 1 + len(head) for at in order])
 
 
 def _range_text(path: Path, start: int, end: int) -> io.StringIO:
@@ -546,9 +603,10 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
 
 
 def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
-            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any) -> None:
+            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int) -> None:
     segment = _Segment(name)
     try:
+        _die_with_parent(parent)
         renderer = _Renderer(engine, segment, directory)
         step = 0
 
@@ -592,8 +650,22 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
                                                    path.stat().st_size >= PARALLEL_MIN_BYTES):
                 parts = _split_lines(path, wanted, csv_header=suffix == ".csv")
         if parts is not None and _fork_available():
-            read = _csv_range if suffix == ".csv" else _jsonl_range
-            return _evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress), len(parts)
+            read: Callable[..., Iterator[FactRow]] = _csv_range if suffix == ".csv" else _jsonl_range
+            in_order = _in_partner_order(path, directory, csv_header=suffix == ".csv")
+            # the same lines in another order: cut elsewhere, or not at all (a long line last, say)
+            sorted_parts = _split_lines(in_order[0], wanted, csv_header=suffix == ".csv") if in_order else None
+            if in_order is None or sorted_parts is None:
+                return _evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress), len(parts)
+            copy, numbers = in_order
+            try:
+                return _evaluate_parallel(engine, functools.partial(read, numbers=numbers), copy, sorted_parts,
+                                          claims_by_key, directory, progress), len(sorted_parts)
+            except InputError:
+                from .inputs import read_facts
+
+                for _ in read_facts(path):  # in file order: the file's first error, as one pass meets it
+                    pass
+                raise
         from .inputs import read_facts
 
         records: Iterable[Any] = read_facts(path)
@@ -635,7 +707,7 @@ def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]],
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, name=f"incentives-run-{number}",
                                   args=(engine, read, path, part, claims_by_key, directory, f"w{number}", counter,
-                                        send),
+                                        send, os.getpid()),
                                   daemon=True)
         process.start()
         send.close()
@@ -747,9 +819,10 @@ class _Assembly:
         self.segments: list[_Segment] = []
         self.unit_base: list[int] = []
         self.pids: list[str] = []
-        self.unit_segment = array("H")
+        self.unit_segment = array("I")
         for segment in segments:
             self._add(segment)
+        self.record_segments = len(segments)
         self.record_units = len(self.pids)
         self.replaced: dict[int, int] = {}
         self.dropped: set[int] = set()
@@ -762,7 +835,7 @@ class _Assembly:
         self.segments.append(segment)
         self.unit_base.append(len(self.pids))
         self.pids += segment.pids
-        self.unit_segment += array("H", [number]) * len(segment.pids)
+        self.unit_segment += array("I", [number]) * len(segment.pids)
 
     def _local(self, unit: int) -> tuple[_Segment, int]:
         number = self.unit_segment[unit]
@@ -815,6 +888,8 @@ class _Assembly:
 
     def _duplicates(self, order: list[int], renderer: _Renderer, firsts: list[int]) -> None:
         """Records with the same partner and period: the first is replaced by error results, the rest dropped."""
+        from .engine import DUPLICATE_PLACES
+
         pids, record_units = self.pids, self.record_units
         count = len(order)
         at = 0
@@ -837,8 +912,9 @@ class _Assembly:
                     units.sort()
                     key = (pids[units[0]], period)
                     self.duplicate_keys.add(key)
-                    places = [_place_text(segment.places[local]) for segment, local in map(self._local, units)]
-                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places))
+                    places = [_place_text(segment.places[local])
+                              for segment, local in map(self._local, units[:DUPLICATE_PLACES])]
+                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places, len(units)))
                     firsts.append(units[0])
                     self.dropped.update(units[1:])
             at = end
@@ -853,7 +929,7 @@ class _Assembly:
         groups: dict[tuple[str, int | None, str], list[tuple[str, int, int]]] = {}
         for number, segment in enumerate(self.segments):
             segment.cand_new = [None] * len(segment.cand_result)  # type: ignore[attr-defined]
-            segment.cand_scale = array("h", [-1]) * len(segment.cand_result)  # type: ignore[attr-defined]
+            segment.cand_scale = array("i", [-1]) * len(segment.cand_result)  # type: ignore[attr-defined]
             base, pids, table = self.unit_base[number], segment.pids, segment.group_table
             dead = self.dropped or self.replaced
             for at, (unit, group) in enumerate(zip(segment.cand_unit, segment.cand_group)):
@@ -965,23 +1041,35 @@ class _Assembly:
 
     def ordered_results(self) -> Iterator[tuple[int, int]]:
         """``(segment, result)`` in output order: partner_id, program_id, period; ties in Engine.run's order."""
+        for number, first, end in self._ordered_runs(0, len(self.order or ())):
+            yield from zip(itertools.repeat(number), range(first, end))
+
+    def _ordered_runs(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """The results of the units ``order[start:stop]`` (``start`` and ``stop`` between two partners), in
+        output order, as runs ``(segment, first result, end)`` of results that follow each other in a segment
+        (a partner with one record: its unit's results); without an order, every segment's results."""
         if self.order is None:
             for number, segment in enumerate(self.segments):
-                yield from zip(itertools.repeat(number), range(len(segment.status)))
+                if segment.status:
+                    yield number, 0, len(segment.status)
             return
-        order, pids = self.order, self.pids
-        count = len(order)
-        at = 0
-        while at < count:
+        order, pids, unit_segment, unit_base = self.order, self.pids, self.unit_segment, self.unit_base
+        starts = [self._unit_results_starts(segment) for segment in self.segments]
+        counts = [segment.nres for segment in self.segments]
+        at = start
+        while at < stop:
             unit = order[at]
             partner = pids[unit]
             end = at + 1
-            while end < count and pids[order[end]] == partner:
+            while end < stop and pids[order[end]] == partner:
                 end += 1
-            if end == at + 1:
-                segment, local = self._local(unit)
-                number = self.unit_segment[unit]
-                yield from zip(itertools.repeat(number), self._unit_results(segment, local))
+            if end == at + 1:  # the common case, made quick: one record of the partner, its results in a row
+                number = unit_segment[unit]
+                local = unit - unit_base[number]
+                count = counts[number][local]
+                if count:
+                    first = starts[number][local]
+                    yield number, first, first + count
             else:
                 group = []
                 for other in order[at:end]:
@@ -991,8 +1079,16 @@ class _Assembly:
                     group.extend((segment.program(result), period, number, result)
                                  for result in self._unit_results(segment, local))
                 group.sort(key=_program_and_period)
+                run: list[int] = []
                 for _, _, number, result in group:
-                    yield number, result
+                    if run and run[0] == number and run[2] == result:
+                        run[2] += 1
+                    else:
+                        if run:
+                            yield run[0], run[1], run[2]
+                        run = [number, result, result + 1]
+                if run:
+                    yield run[0], run[1], run[2]
             at = end
 
     # -- writing -----------------------------------------------------------------------------
@@ -1031,32 +1127,35 @@ class _Assembly:
 
     def _aggregate_in_order(self, summary: RunSummary) -> None:
         """The summary's per-program figures from the segments' own (records in output order, nothing taken out)."""
-        versions: dict[str, set] = {}
-        by_tier: dict[tuple[str, str], list] = {}
-        periods: set[str] = set()
+        aggregate = _Aggregate()
+        self._summed_figures(aggregate)
+        for segment in self.segments:
+            for program_id, count in segment.partners.items():
+                aggregate.partners[program_id] = aggregate.partners.get(program_id, 0) + count
+            aggregate.periods.update(period for period in segment.period_table if period)
+            aggregate.first_errors += [error[2:] for error in segment.errors]
+        aggregate.first_errors = aggregate.first_errors[:_ERROR_SAMPLES]
+        aggregate.fill(summary)
+
+    def _summed_figures(self, aggregate: "_Aggregate") -> None:
+        """The versions and the paid-by-tier figures from the sums the segments kept as they rendered their
+        results (budget candidates apart, with their final totals): right when no result was taken out."""
+        by_tier = aggregate.by_tier
         for segment in self.segments:
             for program_id, seen in segment.versions.items():
-                versions.setdefault(program_id, set()).update(seen)
-            for program_id, count in segment.partners.items():
-                summary.partners[program_id] = summary.partners.get(program_id, 0) + count
-            for key, (count, total) in segment.by_tier.items():
-                paid = by_tier.setdefault(key, [0, Decimal(0)])
-                paid[0] += count
-                paid[1] = exact_add(paid[1], total)
+                numbered = {version for version in seen if version is not None}  # None: errors without one
+                if numbered:
+                    aggregate.versions.setdefault(program_id, set()).update(numbered)
+            for (program_id, tier), (count, total) in segment.by_tier.items():
+                known_count, known_total = by_tier.setdefault(program_id, {}).get(tier, (0, Decimal(0)))
+                by_tier[program_id][tier] = (known_count + count, exact_add(known_total, total))
             for at, (tier, total) in enumerate(zip(segment.cand_tier, segment.cand_total)):
                 if tier is not None:
                     new_total = segment.cand_new[at]  # type: ignore[attr-defined]
-                    paid = by_tier.setdefault((segment.program(segment.cand_result[at]), tier), [0, Decimal(0)])
-                    paid[0] += 1
-                    paid[1] = exact_add(paid[1], total if new_total is None else new_total)
-            periods.update(segment.period_table)
-            summary.first_errors += [error[2:] for error in segment.errors]
-        summary.versions = {program_id: sorted(v for v in seen if v is not None)
-                            for program_id, seen in versions.items()}
-        for (program_id, tier), (count, total) in by_tier.items():
-            summary.by_tier.setdefault(program_id, {})[tier] = (count, total)
-        summary.periods = sorted(period for period in periods if period)
-        summary.first_errors = summary.first_errors[:_ERROR_SAMPLES]
+                    program_id = segment.program(segment.cand_result[at])
+                    known_count, known_total = by_tier.setdefault(program_id, {}).get(tier, (0, Decimal(0)))
+                    paid = total if new_total is None else new_total
+                    by_tier[program_id][tier] = (known_count + 1, exact_add(known_total, paid))
 
     def _patch(self, number: int, at: int, head: tuple[str, str, str]) -> tuple[bytes, bytes, bytes, int, int]:
         """A budget candidate's patches: see :meth:`_BudgetLines.patch`."""
@@ -1066,43 +1165,181 @@ class _Assembly:
                            segment.cand_new[at])  # type: ignore[attr-defined]
 
     def _write_here(self, paths: list[Path], json_head: bytes) -> None:
-        """The three files in output order, in this process, from any order of records."""
+        """The three files in output order, from any order of records; the summary's figures into
+        ``self.aggregate``.
+
+        The output order is cut between partners into one range per evaluation
+        worker, and each range is written by a process of its own: the first
+        straight into the files, after their heads; the others into part files,
+        then appended to them in the kernel. Reading a spill file out of order
+        costs a system call per partner, so this keeps pace with the parallel
+        copy of :meth:`_write_parts` only when it is parallel too.
+
+        The figures come from the segments' sums, as for records in output
+        order, unless duplicates took results out: then from the rows written.
+        """
+        from_rows = bool(self.dropped or self.replaced)
+        heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
+        ranges = self._ranges(self.record_segments)
+        targets = [paths] + [[self.directory / f"range{number}.{stream}" for stream in ("pay", "lines", "json")]
+                             for number in range(1, len(ranges))]
+        jobs = [(self._write_range, (start, stop, target, heads if number == 0 else None, from_rows))
+                for number, ((start, stop), target) in enumerate(zip(ranges, targets))]
+        if len(jobs) == 1 or not _fork_available():
+            aggregates = [function(*args) for function, args in jobs]
+        else:
+            for number in range(len(self.segments)):  # computed once here rather than in every process
+                self._offsets(number)
+                self._unit_results_starts(self.segments[number])
+            aggregates = _in_forked_processes(jobs, "incentives-write")
+        written = 0
+        for number, (aggregate, target) in enumerate(zip(aggregates, targets)):
+            if number > 0:
+                for path, part in zip(paths, target):
+                    with open(path, "r+b") as joined:  # not "ab": copy_file_range refuses a file opened so
+                        joined.seek(0, os.SEEK_END)
+                        # the first result written goes without its comma
+                        _append(joined, part, skip=1 if part is target[2] and not written else 0)
+            written += aggregate.results
+            self.aggregate.merge(aggregate)
+        with open(paths[2], "ab") as handle:
+            handle.write(b"\n ]" if written else b"]")
+        if not from_rows:
+            self._summed_figures(self.aggregate)
+            self._partners_and_periods(self.aggregate)
+
+    def _ranges(self, parts: int) -> list[tuple[int, int]]:
+        """About ``parts`` equal ranges of the output order, each cut between two partners."""
+        order, pids = self.order or [], self.pids
+        cuts = [0]
+        for part in range(1, parts):
+            cut = max(len(order) * part // parts, cuts[-1])
+            while 0 < cut < len(order) and pids[order[cut]] == pids[order[cut - 1]]:
+                cut += 1
+            if cut < len(order) and cut > cuts[-1]:
+                cuts.append(cut)
+        return list(zip(cuts, [*cuts[1:], len(order)]))
+
+    def _write_range(self, start: int, stop: int, paths: Sequence[Path], heads: tuple[bytes, bytes, bytes] | None,
+                     from_rows: bool) -> "_Aggregate":
+        """The results of the units ``order[start:stop]`` into ``paths``, each result after its comma in
+        run.json; ``heads``: the files' beginnings, for the first range (its first result has no comma).
+        Returns the count and first errors of these results, and ``from_rows``: all the summary's figures."""
+        aggregate = _Aggregate()
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
         try:
-            with _Output(paths[0]) as pay, _Output(paths[1]) as lines, _Output(paths[2]) as out:
-                pay.write(csv_line(PAYOUT_COLUMNS).encode())
-                lines.write(csv_line(LINE_COLUMNS).encode())
-                out.write(json_head)
-                first = True
-                for number, result in self.ordered_results():
+            with _Output(paths[0], 1 << 20) as pay, _Output(paths[1], 1 << 20) as lines, \
+                    _Output(paths[2], 1 << 20) as out:
+                skip = 0
+                if heads is not None:
+                    pay.write(heads[0])
+                    lines.write(heads[1])
+                    out.write(heads[2])
+                    skip = 1
+                for number, first, end in self._ordered_runs(start, stop):
                     segment = self.segments[number]
                     pay_at, lines_at, json_at = self._offsets(number)
                     reader_pay, reader_lines, reader_json = readers[number]
-                    pay_text = reader_pay.get(pay_at[result], pay_at[result + 1])
-                    line_text = reader_lines.get(lines_at[result], lines_at[result + 1])
-                    json_text = reader_json.get(json_at[result], json_at[result + 1])
-                    candidate = self._candidate_of(number).get(result) if segment.cand_result else None
-                    if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore
-                        unit = bisect_right(self._unit_results_starts(segment), result) - 1
-                        head = (segment.pids[unit], segment.period(unit), segment.program(result))
-                        new_total, row, insertion, old_pay, old_json = self._patch(number, candidate, head)
-                        split, lines_end = segment.cand_pay[candidate], segment.cand_json[candidate]
-                        pay_text = bytes(pay_text[:split]) + new_total + bytes(pay_text[split + old_pay:])
-                        line_text = bytes(line_text) + row
-                        json_text = (bytes(json_text[:lines_end]) + insertion
-                                     + bytes(json_text[lines_end + old_json:]))
+                    bases = pay_at[first], lines_at[first], json_at[first]
+                    # the run's texts, read at once: its results follow each other in the spill files
+                    texts = (reader_pay.get(bases[0], pay_at[end]), reader_lines.get(bases[1], lines_at[end]),
+                             reader_json.get(bases[2], json_at[end]))
+                    patches = self._patches(number, first, end, bases)
+                    pay_text, lines_text, json_text = _spliced(texts, patches) if patches else texts
                     pay.write(pay_text)
-                    if line_text:
-                        lines.write(line_text)
-                    out.write(json_text[1:] if first else json_text)
-                    first = False
-                    self.aggregate.add(pay_text, json_text)
-                out.write(b"]" if first else b"\n ]")
+                    lines.write(lines_text)
+                    out.write(json_text[1:] if skip else json_text)  # the first result written: no comma
+                    skip = 0
+                    aggregate.results += end - first
+                    if from_rows:
+                        self._add_rows(aggregate, number, first, end, bases, texts, patches)
+                    elif len(aggregate.first_errors) < _ERROR_SAMPLES and _ERROR in segment.status[first:end]:
+                        self._add_errors(aggregate, number, first, end, bases[2], texts[2])
         finally:
             for trio in readers:
                 for reader in trio:
                     reader.close()
+        return aggregate
+
+    def _patches(self, number: int, first: int, end: int, bases: tuple[int, int, int]) -> list[tuple[Any, ...]]:
+        """What budgets change in the results ``first`` to ``end`` of a segment, whose texts start at ``bases``
+        in its spill files: per scaled result, ``(result, (start, end, new text)`` in each text, from its run's
+        start)."""
+        segment = self.segments[number]
+        candidates = segment.cand_result
+        pay_at, lines_at, json_at = self._offsets(number)
+        patches = []
+        at = bisect_left(candidates, first)
+        while at < len(candidates) and candidates[at] < end:
+            if segment.cand_new[at] is not None:  # type: ignore[attr-defined]
+                result = candidates[at]
+                unit = segment.cand_unit[at]
+                head = (segment.pids[unit], segment.period(unit), segment.program(result))
+                new_total, row, insertion, old_pay, old_json = self._patch(number, at, head)
+                split = pay_at[result] - bases[0] + segment.cand_pay[at]
+                lines_end = lines_at[result + 1] - bases[1]
+                json_split = json_at[result] - bases[2] + segment.cand_json[at]
+                patches.append((result, (split, split + old_pay, new_total), (lines_end, lines_end, row),
+                                (json_split, json_split + old_json, insertion)))
+            at += 1
+        return patches
+
+    def _add_rows(self, aggregate: "_Aggregate", number: int, first: int, end: int, bases: tuple[int, int, int],
+                  texts: tuple[bytes, bytes, bytes], patches: list) -> None:
+        """The summary's figures of the results ``first`` to ``end`` of a segment, read from their texts as
+        written (a scaled result's patched)."""
+        pay_at, _, json_at = self._offsets(number)
+        scaled = {result: (pay_patch, json_patch) for result, pay_patch, _, json_patch in patches}
+        for result in range(first, end):
+            row_start, json_start = pay_at[result] - bases[0], json_at[result] - bases[2]
+            row = texts[0][row_start:pay_at[result + 1] - bases[0]]
+            json_text = texts[2][json_start:json_at[result + 1] - bases[2]]
+            if result in scaled:
+                (split, old_end, new_total), (json_split, json_end, insertion) = scaled[result]
+                row = row[:split - row_start] + new_total + row[old_end - row_start:]
+                json_text = json_text[:json_split - json_start] + insertion + json_text[json_end - json_start:]
+            aggregate.add(row, json_text)
+
+    def _add_errors(self, aggregate: "_Aggregate", number: int, first: int, end: int, json_base: int,
+                    json_text: bytes) -> None:
+        """The error results among the results ``first`` to ``end`` of a segment, as the summary samples them."""
+        segment = self.segments[number]
+        json_at = self._offsets(number)[2]
+        starts = self._unit_results_starts(segment)
+        result = segment.status.find(_ERROR, first, end)
+        while 0 <= result and len(aggregate.first_errors) < _ERROR_SAMPLES:
+            unit = bisect_right(starts, result) - 1
+            errors = json.loads(json_text[json_at[result] - json_base + 1:json_at[result + 1] - json_base])["errors"]
+            aggregate.first_errors.append((segment.pids[unit], segment.period(unit), segment.program(result), errors))
+            result = segment.status.find(_ERROR, result + 1, end)
+
+    def _partners_and_periods(self, aggregate: "_Aggregate") -> None:
+        """How many partners each program has results for, and the results' periods, from the segments (no
+        result was taken out): a partner with several records (periods) counts once."""
+        for segment in self.segments:
+            for program_id, count in segment.partners.items():  # records with a result, per program
+                aggregate.partners[program_id] = aggregate.partners.get(program_id, 0) + count
+            aggregate.periods.update(period for period in map(segment.period_table.__getitem__,
+                                                               set(itertools.compress(segment.periods, segment.nres)))
+                                     if period)
+        order, pids = self.order or [], self.pids
+        partner_ids = list(map(pids.__getitem__, order))
+        repeats = itertools.compress(range(1, len(order)), map(operator.eq, partner_ids, partner_ids[1:]))
+
+        def programs(unit: int) -> set[str]:  # the programs a unit has results for
+            segment, local = self._local(unit)
+            return {segment.program(result) for result in self._unit_results(segment, local)}
+
+        previous = -1
+        for at in repeats:  # order[at] is another record of the partner of order[at - 1]
+            if at - 1 != previous:  # a new partner: the programs its first record has results for
+                seen = programs(order[at - 1])
+            for program_id in programs(order[at]):
+                if program_id in seen:
+                    aggregate.partners[program_id] -= 1
+                seen.add(program_id)
+            previous = at
 
     def _unit_results_starts(self, segment: _Segment) -> array:
         self._unit_results(segment, 0) if segment.nres else None
@@ -1113,58 +1350,25 @@ class _Assembly:
         spill files into its part of each file (patching in budget lines); the first part, which the
         files' heads begin, becomes each file, and the others are appended to it."""
         heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
-        if len(segments) == 1 or not _fork_available():
-            for position, number in enumerate(segments):
-                self._part_worker(number, heads if position == 0 else None, None)
+        jobs = [(self._copy_part, (number, heads if position == 0 else None))
+                for position, number in enumerate(segments)]
+        if len(jobs) == 1 or not _fork_available():
+            for function, args in jobs:
+                function(*args)
         else:
-            self._parts_in_parallel(segments, heads)
+            _in_forked_processes(jobs, "incentives-write")
         first = self.segments[segments[0]]
         for path, stream in zip(paths, ("pay", "lines", "json")):
-            with open(self._part(first, stream), "ab") as joined:
+            with open(self._part(first, stream), "r+b") as joined:  # not "ab": see _write_here
+                joined.seek(0, os.SEEK_END)
                 for number in segments[1:]:
                     _append(joined, self._part(self.segments[number], stream))
                 if stream == "json":
                     joined.write(b"\n ]")
             os.replace(self._part(first, stream), path)
 
-    def _parts_in_parallel(self, segments: list[int], heads: tuple[bytes, bytes, bytes]) -> None:
-        context = multiprocessing.get_context("fork")
-        children = []
-        for position, number in enumerate(segments):
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=self._part_worker, daemon=True,
-                                      args=(number, heads if position == 0 else None, send),
-                                      name=f"incentives-write-{number}")
-            process.start()
-            send.close()
-            children.append((process, receive))
-        try:
-            for process, receive in children:
-                kind, payload = receive.recv()
-                if kind != "done":
-                    raise RuntimeError(f"a writer process failed: {payload}")
-                process.join()
-        except EOFError:
-            raise RuntimeError("a writer process ended without finishing its part") from None
-        finally:
-            _stop(children)
-
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
-
-    def _part_worker(self, number: int, heads: tuple[bytes, bytes, bytes] | None, connection: Any) -> None:
-        """Copy one segment's spill files into its parts; ``connection``: report to the parent (a fork)."""
-        if connection is None:
-            self._copy_part(number, heads)
-            return
-        try:
-            self._copy_part(number, heads)
-        except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
-            connection.send(("crash", f"{type(error).__name__}: {error}"))
-        else:
-            connection.send(("done", None))
-        finally:
-            connection.close()
 
     def _copy_part(self, number: int, heads: tuple[bytes, bytes, bytes] | None) -> None:
         """One segment's spill files, budget lines patched in, into its part files; ``heads``: the files'
@@ -1196,7 +1400,8 @@ class _Assembly:
 
 
 class _Aggregate:
-    """The summary's per-program figures, gathered from the final rows as they are written (any order)."""
+    """The summary's per-program figures: gathered from the final rows as they are written (``add``), or
+    from the segments' sums (``_Assembly._summed_figures`` and the like)."""
 
     def __init__(self) -> None:
         self.versions: dict[str, set[int]] = {}
@@ -1205,6 +1410,7 @@ class _Aggregate:
         self.by_tier: dict[str, dict[str, tuple[int, Decimal]]] = {}
         self.periods: set[str] = set()
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
+        self.results = 0  # how many results were written (a range's, when it is cut into ranges)
 
     def add(self, pay_text: Any, json_text: Any) -> None:
         row = bytes(pay_text).decode()
@@ -1230,6 +1436,22 @@ class _Aggregate:
             result = json.loads(bytes(json_text)[1:])
             self.first_errors.append((partner_id, period, program_id, result["errors"]))
 
+    def merge(self, other: "_Aggregate") -> None:
+        """Add the figures of the rows written after this one's (a range of the output order cut between
+        partners: no partner is counted twice)."""
+        for program_id, seen in other.versions.items():
+            self.versions.setdefault(program_id, set()).update(seen)
+        for program_id, count in other.partners.items():
+            self.partners[program_id] = self.partners.get(program_id, 0) + count
+        for program_id, other_tiers in other.by_tier.items():
+            tiers = self.by_tier.setdefault(program_id, {})
+            for tier, (count, paid) in other_tiers.items():
+                known_count, known_paid = tiers.get(tier, (0, Decimal(0)))
+                tiers[tier] = (known_count + count, exact_add(known_paid, paid))
+        self.periods |= other.periods
+        self.first_errors += other.first_errors[:_ERROR_SAMPLES - len(self.first_errors)]
+        self.results += other.results
+
     def fill(self, summary: RunSummary) -> None:
         summary.partners = dict(self.partners)
         summary.versions = {program_id: sorted(seen) for program_id, seen in self.versions.items()}
@@ -1238,17 +1460,32 @@ class _Aggregate:
         summary.first_errors = self.first_errors
 
 
+def _spliced(texts: tuple[bytes, bytes, bytes], patches: list[tuple[Any, ...]]) -> list[bytes]:
+    """``texts`` with their spans ``(start, end, new text)`` in ``patches`` (see ``_Assembly._patches``, in
+    order) replaced."""
+    spliced = []
+    for position, text in enumerate(texts, start=1):
+        pieces, copied = [], 0
+        for patch in patches:
+            start, end, new = patch[position]
+            pieces += (text[copied:start], new)
+            copied = end
+        pieces.append(text[copied:])
+        spliced.append(b"".join(pieces))
+    return spliced
+
+
 def _running(counts: Iterable[int]) -> Iterator[int]:
     """Running sums before each count, and the grand total after the last."""
     return itertools.accumulate(counts, initial=0)
 
 
-def _append(target: Any, part: Path) -> None:
-    """Append the file ``part`` to the open file ``target``, in the kernel."""
+def _append(target: Any, part: Path, skip: int = 0) -> None:
+    """Append the file ``part``, less its first ``skip`` bytes, to the open file ``target``, in the kernel."""
     target.flush()
     with open(part, "rb") as source:
-        size = os.fstat(source.fileno()).st_size
-        offset = 0
+        size = os.fstat(source.fileno()).st_size - skip
+        offset = skip
         while size > 0:
             try:
                 copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
@@ -1330,22 +1567,36 @@ def _program_and_period(item: tuple) -> tuple[str, str]:
 
 
 class _Reader:
-    """Byte ranges of a spill file, read through a window so that mostly-sequential reads are cheap."""
+    """Byte ranges of a spill file, read through a window that grows while the reads go on in file order.
+
+    A read outside the window starts a new one where it starts. After a jump
+    (records in any order) the new window holds just the range asked for: a
+    bigger one would be read for nothing, once per partner. When the read
+    starts where the last window ended (records in output order) the window
+    is twice the last one's size, from 8 KB up to 4 MB. Ranges are returned
+    as bytes of their own: a view would keep its whole window alive until it
+    is written out.
+    """
+
+    SMALL, LARGE = 8 << 10, 4 << 20
 
     def __init__(self, path: Path):
         self.descriptor = os.open(path, os.O_RDONLY)
         self.start = 0
         self.window = b""
+        self.size = 0
 
-    def get(self, start: int, end: int) -> memoryview | bytes:
+    def get(self, start: int, end: int) -> bytes:
         if end == start:
             return b""
         window_start = self.start
-        if start >= window_start and end <= window_start + len(self.window):
-            return memoryview(self.window)[start - window_start:end - window_start]
-        self.window = os.pread(self.descriptor, max(_WINDOW, end - start), start)
+        window_end = window_start + len(self.window)
+        if start >= window_start and end <= window_end:
+            return self.window[start - window_start:end - window_start]
+        self.size = min(max(self.size * 2, self.SMALL), self.LARGE) if start == window_end else 0
+        self.window = os.pread(self.descriptor, max(self.size, end - start), start)
         self.start = start
-        return memoryview(self.window)[:end - start]
+        return self.window[:end - start] if len(self.window) > end - start else self.window
 
     def close(self) -> None:
         os.close(self.descriptor)
@@ -1385,6 +1636,66 @@ class _Output:
                 self.flush()
         finally:
             self.close()
+
+
+def _in_forked_processes(jobs: Sequence[tuple[Callable[..., Any], tuple]], name: str) -> list[Any]:
+    """Call every ``function(*args)`` of ``jobs`` at once, each in a forked process of its own; what they
+    return, in order (pickled through a pipe: keep it small). A job that fails fails the call."""
+    context = multiprocessing.get_context("fork")
+    parent = os.getpid()
+    children = []
+    try:
+        for number, (function, args) in enumerate(jobs):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_forked_job, args=(parent, function, args, send), daemon=True,
+                                      name=f"{name}-{number}")
+            process.start()
+            send.close()
+            children.append((process, receive))
+        returned = []
+        for process, receive in children:
+            kind, payload = receive.recv()
+            if kind != "done":
+                raise RuntimeError(f"a writer process failed: {payload}")
+            process.join()
+            returned.append(payload)
+        return returned
+    except EOFError:
+        raise RuntimeError("a writer process ended without finishing its part") from None
+    finally:
+        _stop(children)
+
+
+def _forked_job(parent: int, function: Callable[..., Any], args: tuple, connection: Any) -> None:
+    """One job of :func:`_in_forked_processes`, in the forked process: its result or failure to the parent."""
+    try:
+        _die_with_parent(parent)
+        returned = function(*args)
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which re-raises
+        connection.send(("crash", f"{type(error).__name__}: {error}"))
+    else:
+        connection.send(("done", returned))
+    finally:
+        connection.close()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a forked worker: be killed with the process ``parent`` that forked it, however it ends (kill -9
+    included), instead of running on as an orphan into a spill folder nobody will read.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere a worker whose run was killed runs its part to the
+    end. The signal comes when the thread that forked the worker ends, and that thread waits for its workers.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the call above: no signal will come
+        os._exit(1)
 
 
 def _stop(children: Sequence[tuple[Any, Any]]) -> None:

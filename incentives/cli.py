@@ -316,7 +316,10 @@ def _run(args: argparse.Namespace) -> int:
     for note in run.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
     out.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
-                  f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
+              f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
+              markup=False, highlight=False)
+    if engine.ledger is not None:
+        out.print(f"recorded in the ledger as a draft; post it with: incentives ledger post {run.run_id}",
                   markup=False, highlight=False)
     if run.errors:
         errors = run.errors

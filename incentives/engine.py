@@ -33,7 +33,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .ledger import Ledger, LedgerView
-    from .ledger.records import ProgramRecord
+    from .ledger.records import ProgramRecord, ResultRecord
     from .streaming import RunSummary
 
 _engine_ids = itertools.count(1)
@@ -359,7 +359,7 @@ class Engine:
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
                facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
                progress: Callable[[int], None] | None = None, workers: int | None = None,
-               notes: Callable[[int], Iterable[str]] | None = None) -> "RunSummary":
+               notes: Callable[[int], Iterable[str]] | None = None, record: bool = True) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
 
         The streaming form of ``self.run(records, claims).write(folder)``: the same
@@ -374,14 +374,35 @@ class Engine:
         :class:`~incentives.streaming.RunSummary` (totals, counts, notes and the
         per-program figures a summary table needs). Raises
         :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
+        With a ledger, as ``run``: it reads the ledger as it starts and, unless
+        ``record`` is false, records the run as a draft once its files are in place.
         Like ``run``, it pauses the cyclic garbage collector while it runs.
         """
         from .streaming import run_to
 
+        self._view = None  # what the ledger holds now, not at the previous run
+        self._ledger_view()
+        ledger = self.ledger
+        all_notes = notes
+        recorded: dict[tuple[str, int], ProgramRecord] | None = None
+        record_run = None
+        if ledger is not None:
+            def all_notes(evaluated: int) -> list[str]:
+                return [*(notes(evaluated) if notes is not None else []), *self.ledger_notes()]
+
+            if record:
+                from .ledger.runs import run_record
+
+                recorded = self.ledger_programs()
+
+                def record_run(summary: "RunSummary", results: Iterable[ResultRecord]) -> None:
+                    ledger.record(run_record(summary, recorded.values()), results)
+
         # Paused here, the collector is also paused in the worker processes forked meanwhile.
         with _collector_paused():
             return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
-                          force=force, progress=progress, workers=workers, notes=notes)
+                          force=force, progress=progress, workers=workers, notes=all_notes, record=record_run,
+                          ledger_programs=recorded)
 
     def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
         """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import codecs
 import csv
 import ctypes
+import dataclasses
 import functools
 import io
 import itertools
@@ -72,6 +73,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .engine import Engine, Record
+    from .ledger.records import ProgramRecord, ResultRecord
 
 __all__ = ["RunSummary", "run_to"]
 
@@ -135,8 +137,16 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
            claims: Iterable[Mapping[str, Any]] | str | os.PathLike[str] = (), *,
            facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
            progress: Callable[[int], None] | None = None, workers: int | None = None,
-           notes: Callable[[int], Iterable[str]] | None = None) -> RunSummary:
-    """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`."""
+           notes: Callable[[int], Iterable[str]] | None = None,
+           record: Callable[[RunSummary, Iterator["ResultRecord"]], None] | None = None,
+           ledger_programs: Mapping[tuple[str, int], "ProgramRecord"] | None = None) -> RunSummary:
+    """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`.
+
+    With ``record`` (and the ``ledger_programs`` it records results of), each result
+    is also kept as a ledger :class:`~incentives.ledger.records.ResultRecord`, and
+    ``record`` is called once the files are in place with the summary and those
+    records in output order, final totals (budgets applied).
+    """
     started = time.perf_counter()
     programs = engine._program_infos()
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
@@ -150,11 +160,14 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
         claims_by_key = engine._group_claims(claims)
         del claims
         spill = output.scratch()
-        segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers)
-        assembly = _Assembly(engine, segments, claims_by_key, spill)
+        recorded = ledger_programs if record is not None else None
+        segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers, recorded)
+        assembly = _Assembly(engine, segments, claims_by_key, spill, recorded)
         extra = list(notes(assembly.records)) if notes is not None else []
         summary = assembly.write(output.path, Path(folder), programs, facts_sha256, claims_sha256, notes=extra)
         output.commit()
+        if record is not None:
+            record(summary, assembly.ledger_results())
     summary.workers = used_workers
     summary.seconds = time.perf_counter() - started
     return summary
@@ -222,6 +235,8 @@ class _Segment:
     partners: dict[str, int] = field(default_factory=dict)  # units with a result, per program
     by_tier: dict[tuple[str, str], list] = field(default_factory=dict)  # [count, total] less candidates
     errors: list[tuple[int, int, str, str, str, list[str]]] = field(default_factory=list)
+    # for a ledger, when the run records into one: each result's record, in the segment's result order
+    ledger_rows: list | None = None
 
     def spill(self, directory: Path, stream: str) -> Path:
         return directory / f"{self.name}.{stream}"
@@ -236,9 +251,13 @@ class _Segment:
 class _Renderer:
     """Renders evaluated records into a segment's spill files and compact arrays."""
 
-    def __init__(self, engine: "Engine", segment: _Segment, directory: Path):
+    def __init__(self, engine: "Engine", segment: _Segment, directory: Path, recorded: Mapping | None = None):
         self.engine = engine
         self.segment = segment
+        # a ledger's record of each result (by program id and version: the program's ledger record)
+        self.recorded = recorded
+        if recorded is not None:
+            segment.ledger_rows = []
         self.pay = open(segment.spill(directory, "pay"), "wb", buffering=1 << 20)
         self.lines = open(segment.spill(directory, "lines"), "wb", buffering=1 << 20)
         self.json = open(segment.spill(directory, "json"), "wb", buffering=1 << 20)
@@ -337,6 +356,12 @@ class _Renderer:
         self.lines.write(b"".join(line_texts))
         self.json.write(b",")
         self.json.write(memoryview(json_text)[len(_RECORD_START):end])
+        if self.recorded is not None:
+            from .ledger.runs import result_record
+
+            recorded = self.recorded
+            segment.ledger_rows += [result_record(result, recorded.get((result.program_id, result.program_version)))
+                                    for result in ordered]
 
     def _program(self, program_id: str, version: int | None) -> tuple[int, bool, list[int]]:
         """A program version met for the first time: its index, whether it has a budget and its counts per
@@ -603,11 +628,12 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
 
 
 def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
-            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int) -> None:
+            claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int,
+            recorded: Mapping | None) -> None:
     segment = _Segment(name)
     try:
         _die_with_parent(parent)
-        renderer = _Renderer(engine, segment, directory)
+        renderer = _Renderer(engine, segment, directory, recorded)
         step = 0
 
         def tick(index: int) -> None:
@@ -638,8 +664,10 @@ def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path
 
 
 def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, directory: Path,
-                  progress: Callable[[int], None] | None, workers: int | None) -> tuple[list[_Segment], int]:
-    """Every record evaluated into one spill segment per worker (or one in-process)."""
+                  progress: Callable[[int], None] | None, workers: int | None,
+                  recorded: Mapping | None) -> tuple[list[_Segment], int]:
+    """Every record evaluated into one spill segment per worker (or one in-process); ``recorded``: the
+    programs whose results are also kept for a ledger (see :func:`run_to`)."""
     if isinstance(facts, (str, os.PathLike)):
         path = Path(facts)
         parts = None
@@ -655,11 +683,12 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
             # the same lines in another order: cut elsewhere, or not at all (a long line last, say)
             sorted_parts = _split_lines(in_order[0], wanted, csv_header=suffix == ".csv") if in_order else None
             if in_order is None or sorted_parts is None:
-                return _evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress), len(parts)
+                return (_evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress, recorded),
+                        len(parts))
             copy, numbers = in_order
             try:
                 return _evaluate_parallel(engine, functools.partial(read, numbers=numbers), copy, sorted_parts,
-                                          claims_by_key, directory, progress), len(sorted_parts)
+                                          claims_by_key, directory, progress, recorded), len(sorted_parts)
             except InputError:
                 from .inputs import read_facts
 
@@ -672,7 +701,7 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
     else:
         records = facts
     segment = _Segment("main")
-    renderer = _Renderer(engine, segment, directory)
+    renderer = _Renderer(engine, segment, directory, recorded)
     try:
         _evaluate_records(engine, records, claims_by_key, renderer, progress)
     finally:
@@ -693,7 +722,7 @@ def _fork_available() -> bool:
 
 def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path,
                        parts: list[tuple[int, int, int]], claims_by_key: Mapping, directory: Path,
-                       progress: Callable[[int], None] | None) -> list[_Segment]:
+                       progress: Callable[[int], None] | None, recorded: Mapping | None) -> list[_Segment]:
     from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
 
     file = str(path)
@@ -707,7 +736,7 @@ def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]],
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, name=f"incentives-run-{number}",
                                   args=(engine, read, path, part, claims_by_key, directory, f"w{number}", counter,
-                                        send, os.getpid()),
+                                        send, os.getpid(), recorded),
                                   daemon=True)
         process.start()
         send.close()
@@ -811,9 +840,11 @@ class _Assembly:
     segment after segment, in file order.
     """
 
-    def __init__(self, engine: "Engine", segments: list[_Segment], claims_by_key: Mapping, directory: Path):
+    def __init__(self, engine: "Engine", segments: list[_Segment], claims_by_key: Mapping, directory: Path,
+                 recorded: Mapping | None = None):
         self.engine = engine
         self.directory = directory
+        self.recorded = recorded
         self.claims_by_key = claims_by_key
         self.records = sum(segment.records for segment in segments)
         self.segments: list[_Segment] = []
@@ -877,7 +908,7 @@ class _Assembly:
     def _made(self, name: str, make: Callable[[_Renderer], Any]) -> range:
         """Units rendered here at the end, into a segment of their own; their unit numbers."""
         segment = _Segment(name)
-        renderer = _Renderer(self.engine, segment, self.directory)
+        renderer = _Renderer(self.engine, segment, self.directory, self.recorded)
         try:
             make(renderer)
         finally:
@@ -1038,6 +1069,17 @@ class _Assembly:
         return known
 
     # -- the output order ----------------------------------------------------------------------
+
+    def ledger_results(self) -> Iterator["ResultRecord"]:
+        """Each result's ledger record in output order, with its final total (a budget's scaled one)."""
+        for number, result in self.ordered_results():
+            segment = self.segments[number]
+            assert segment.ledger_rows is not None
+            row = segment.ledger_rows[result]
+            candidate = self._candidate_of(number).get(result) if segment.cand_result else None
+            if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore[attr-defined]
+                row = dataclasses.replace(row, total=segment.cand_new[candidate])  # type: ignore[attr-defined]
+            yield row
 
     def ordered_results(self) -> Iterator[tuple[int, int]]:
         """``(segment, result)`` in output order: partner_id, program_id, period; ties in Engine.run's order."""

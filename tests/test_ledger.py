@@ -263,3 +263,36 @@ def test_a_ledger_not_initialised_says_how(tmp_path: Path):
     with Ledger(tmp_path / "empty.db") as empty:
         with pytest.raises(LedgerError, match="is not an incentives ledger yet: run `incentives ledger init`"):
             empty.runs()
+
+
+def _recorded(ledger, run_id) -> list[tuple]:
+    from incentives.ledger.schema import run_claims, run_results
+
+    with ledger.engine.connect() as connection:
+        results = [tuple(row)[2:] for row in connection.execute(
+            select(run_results).where(run_results.c.run_id == run_id).order_by(run_results.c.result_id))]
+        claims = sorted(tuple(row)[1:] for row in connection.execute(
+            select(run_claims).where(run_claims.c.run_id == run_id)))
+    return results + claims
+
+
+def test_a_streamed_run_records_what_a_run_in_memory_records(tmp_path: Path, programs):
+    # Budgets scale totals, duplicates and claims without a record make results at the end, and records
+    # come in any order: the streamed run's records must still be the in-memory run's, in output order.
+    budgeted = tmp_path / "budgeted"
+    budgeted.mkdir()
+    (budgeted / "rebate.yaml").write_text(REBATE + "budget: 150\n", encoding="utf-8")
+    (budgeted / "fund.yaml").write_text(FUND, encoding="utf-8")
+    programs = incentives.load_programs(budgeted)
+    records = facts("2027-Q1", P3="700", P1="1000", P2="333.33") + facts("2027-Q1", P2="5")
+    claims = [claim("C1", "P1", "2027-Q1", "30"), claim("C2", "P9", "2027-Q1", "10"),
+              claim("C3", "P3", "2027-Q1", "70.005")]
+    with Ledger(tmp_path / "memory.db") as memory, Ledger(tmp_path / "streamed.db") as streamed:
+        memory.init()
+        streamed.init()
+        in_memory = incentives.Engine(programs, ledger=memory).run(records, claims)
+        summary = incentives.Engine(programs, ledger=streamed).run_to(tmp_path / "out", records, claims)
+        assert any("budget" in note for note in in_memory.notes)
+        assert _recorded(memory, in_memory.run_id) == _recorded(streamed, summary.run_id)
+        # 9 results (P1 and P3: 2 each; P2, twice: 4; the claim without a record: 1) and 2 paid claims (C1, C3)
+        assert len(_recorded(memory, in_memory.run_id)) == 11

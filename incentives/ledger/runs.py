@@ -12,6 +12,7 @@ from .records import PaidClaim, ProgramRecord, ResultRecord, RunRecord
 if TYPE_CHECKING:
     from ..models import Program
     from ..results import PayoutResult, PayoutRun
+    from ..streaming import RunSummary
 
 
 def program_record(program: "Program", sha256: str) -> ProgramRecord:
@@ -21,8 +22,10 @@ def program_record(program: "Program", sha256: str) -> ProgramRecord:
                          program.rounding.places)
 
 
-def run_record(run: "PayoutRun", programs: Iterable[ProgramRecord]) -> RunRecord:
-    """The run's own facts: id, time, engine, input hashes, notes; ``programs``: what it ran."""
+def run_record(run: "PayoutRun | RunSummary", programs: Iterable[ProgramRecord]) -> RunRecord:
+    """The run's own facts: id, time, engine, input hashes, notes; ``programs``: what it ran.
+
+    ``run`` is a run in memory (:class:`PayoutRun`) or the summary of one written to files."""
     used = {(program.id, program.version) for program in run.programs}
     return RunRecord(run.run_id, run.created_at, run.engine_version, run.facts_sha256, run.claims_sha256,
                      tuple(run.notes), tuple(program for program in programs

@@ -11,8 +11,10 @@ ledger that cannot be reached or whose schema this library does not know
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 from decimal import Decimal
 from typing import Any, Iterable, Sequence, TextIO
 
@@ -20,6 +22,8 @@ from .errors import LedgerUsageError
 
 _LEDGER_HELP = ("the ledger: a SQLite file path or a postgresql+psycopg://user:password@host/db URL "
                 "(default: $INCENTIVES_LEDGER, else incentives-ledger.db here)")
+
+_RUN_HELP = "a run id, or the output folder of a run (its run.json names it)"
 
 _LEDGER_DESCRIPTION = """\
 The ledger remembers every period: runs recorded as drafts, posted results,
@@ -33,7 +37,7 @@ examples:
   incentives ledger init                                   # creates incentives-ledger.db here
   incentives run --programs programs --facts examples/facts_2027Q1.csv \\
                  --claims examples/claims_2027Q1.csv --out out/2027-Q1 --ledger incentives-ledger.db
-  incentives ledger post RUN_ID
+  incentives ledger post out/2027-Q1                       # a run id, or the run's output folder
   incentives ledger balances --period 2027-Q1 --partner P0001
   incentives ledger pay --period 2027-Q1
   incentives ledger export --period 2027-Q1 --out register-2027Q1.csv
@@ -55,7 +59,7 @@ def add_commands(commands: Any, add_ledger_option: Any) -> None:
 
     action("init", "create the ledger, or upgrade its schema to this version's", _init)
     post = action("post", "post a draft run: its entries in one transaction (a repeated post does nothing)", _post)
-    post.add_argument("run_id", metavar="RUN_ID")
+    post.add_argument("run_id", metavar="RUN", help=_RUN_HELP)
     pay = action("pay", "record the payment of what is payable for a period and every earlier one", _pay)
     pay.add_argument("--period", required=True, metavar="Q")
     pay.add_argument("--program", metavar="X", help="only this program")
@@ -67,7 +71,7 @@ def add_commands(commands: Any, add_ledger_option: Any) -> None:
     adjust.add_argument("--reason", required=True, metavar="TEXT")
     adjust.add_argument("--account", choices=("payable", "fund"), default="payable")
     void = action("void", "reverse a posted run with opposite entries and release its claims", _void)
-    void.add_argument("run_id", metavar="RUN_ID")
+    void.add_argument("run_id", metavar="RUN", help=_RUN_HELP)
     void.add_argument("--reason", required=True, metavar="TEXT")
     balances = action("balances", "balances per partner, program and account", _balances)
     balances.add_argument("--period", metavar="Q", help="as of the end of this period (default: everything)")
@@ -79,8 +83,8 @@ def add_commands(commands: Any, add_ledger_option: Any) -> None:
     history.add_argument("--program", metavar="X")
     action("runs", "the runs the ledger knows: draft, posted or voided", _runs)
     diff = action("diff", "every partner whose result differs between two runs: old, new, delta", _diff)
-    diff.add_argument("run_a", metavar="RUN_A")
-    diff.add_argument("run_b", metavar="RUN_B")
+    diff.add_argument("run_a", metavar="RUN_A", help=_RUN_HELP)
+    diff.add_argument("run_b", metavar="RUN_B", help=_RUN_HELP)
     export = action("export", "the accrual register of a period as CSV: opening, movements by kind, closing",
                     _export)
     export.add_argument("--period", required=True, metavar="Q")
@@ -108,7 +112,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _post(args: argparse.Namespace) -> int:
-    return _done(lambda ledger: ledger.post(args.run_id), args)
+    return _done(lambda ledger: ledger.post(run_id(args.run_id)), args)
 
 
 def _pay(args: argparse.Namespace) -> int:
@@ -116,13 +120,24 @@ def _pay(args: argparse.Namespace) -> int:
 
 
 def _void(args: argparse.Namespace) -> int:
-    return _done(lambda ledger: ledger.void(args.run_id, args.reason), args)
+    return _done(lambda ledger: ledger.void(run_id(args.run_id), args.reason), args)
 
 
 def _adjust(args: argparse.Namespace) -> int:
     amount = decimal_amount(args.amount)
     return _done(lambda ledger: ledger.adjust(args.partner, args.program, args.period, amount, args.reason,
                                               args.account), args)
+
+
+def run_id(given: str) -> str:
+    """A run id, or the run id of the run.json in a run's output folder."""
+    run_json = Path(given) / "run.json"
+    if not run_json.is_file():
+        return given
+    try:
+        return str(json.loads(run_json.read_text(encoding="utf-8"))["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LedgerUsageError(f"{run_json} is not a run's run.json: give the run id") from None
 
 
 def _done(operation: Any, args: argparse.Namespace) -> int:
@@ -192,7 +207,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     with open_ledger(args.ledger) as ledger:
-        changes = ledger.diff(args.run_a, args.run_b)
+        run_a, run_b = run_id(args.run_a), run_id(args.run_b)
+        changes = ledger.diff(run_a, run_b)
         places = _places(ledger)
     rows = []
     for change in changes:
@@ -201,7 +217,7 @@ def _diff(args: argparse.Namespace) -> int:
                      "" if change.old is None else _amount(change.old, shown),
                      "" if change.new is None else _amount(change.new, shown), _amount(change.delta, shown),
                      _versions(change.old_version, change.new_version)))
-    _table(f"Changes from run {args.run_a} to run {args.run_b} ({len(rows)} partner results)",
+    _table(f"Changes from run {run_a} to run {run_b} ({len(rows)} partner results)",
            ("partner_id", "program_id", "period", "old", "new", "delta", "version"), rows, right={3, 4, 5})
     return 0
 

@@ -8,6 +8,9 @@ quarter (examples/*.csv) is checked for being reproducible and clean.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shlex
 import subprocess
 import sys
 from datetime import date
@@ -325,7 +328,7 @@ def _generator():
 
 def test_generator_reproduces_the_committed_files(tmp_path):
     _generator().main(["--out-dir", str(tmp_path)])
-    for name in ("facts_2027Q1.csv", "claims_2027Q1.csv"):
+    for name in ("facts_2027Q1.csv", "claims_2027Q1.csv", "facts_2027Q2.csv", "claims_2027Q2.csv"):
         assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
 
 
@@ -351,6 +354,26 @@ def test_quarterly_payout_script(tmp_path):
     assert {p.name for p in out.iterdir()} == {"payouts.csv", "lines.csv", "run.json"}
     row = next(line for line in done.stdout.splitlines() if line.startswith("deal_registration_bonus"))
     assert row.split()[-2:] == ["550,000.00", "USD"]
+
+
+def test_quarterly_payout_script_with_a_ledger_two_quarters_in_a_row(tmp_path):
+    def payout(*args: str) -> str:
+        done = subprocess.run([sys.executable, str(EXAMPLES / "quarterly_payout.py"), "--ledger",
+                               str(tmp_path / "ledger.db"), "--post", *args], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = payout("--out", str(tmp_path / "q1"))
+    assert "posted run" in first and "3984 entries" in first
+    second = payout("--out", str(tmp_path / "q2"), "--facts", str(EXAMPLES / "facts_2027Q2.csv"),
+                    "--claims", str(EXAMPLES / "claims_2027Q2.csv"))
+    assert "posted run" in second
+    results = json.loads((tmp_path / "q2" / "run.json").read_text(encoding="utf-8"))["results"]
+    [fund] = [r for r in results if r["partner_id"] == "P0001" and r["program_id"] == "co_marketing_mdf"]
+    assert fund["details"]["opening"] == "19450.11"  # Q1: accrued 20,368.11 less claim C27Q1-0001's 918.00
+    assert fund["details"]["rejected_claims"][0]["claim_id"] == "C27Q1-0001"
+    assert fund["details"]["rejected_claims"][0]["reasons"][0].startswith("already paid in run ")
 
 
 # --- the README ----------------------------------------------------------------------------------
@@ -380,3 +403,28 @@ def test_readme_api_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[:2] == ["ok Select 6000.00", "200 more value points reach Premier"]
     assert (tmp_path / "out" / "payouts.csv").exists()
+
+
+def test_readme_ledger_flow_runs_as_written(tmp_path):
+    """The README's two quarters with a ledger, command by command, in a fresh folder."""
+    [flow] = [block for block in _readme_blocks("sh") if "incentives ledger init" in block]
+    for name in ("programs", "examples"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    env = dict(os.environ)
+    outputs = []
+    for line in flow.strip().splitlines():
+        command = line.split("#")[0].strip()
+        if command.startswith("export "):
+            name, value = command.removeprefix("export ").split("=", 1)
+            env[name] = value
+            continue
+        done = subprocess.run(shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, (command, done.stderr)
+        outputs.append(done.stdout)
+    explained = next(out for out in outputs if "co_marketing_mdf v1 · 2027-Q2" in out)
+    assert "fund: opening 19,450.11 + accrued 20,250.34" in explained
+    assert "rejected claim C27Q1-0001: already paid in run " in explained
+    assert (tmp_path / "register-2027Q2.csv").read_text(encoding="utf-8").startswith(
+        "partner_id,program_id,account,currency,opening,payout,accrual,claim,restatement,adjustment,payment,"
+        "expiry,reversal,closing\n")

@@ -6,11 +6,25 @@
 >>> by_program = engine.evaluate({"partner_id": "P1", "period": "2027-Q1", "revenue": 612500})
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .engine import Engine
-from .errors import EvaluationError, ExpressionError, IncentivesError, InputError, Problem, ProgramError
+from .errors import (
+    EvaluationError,
+    ExpressionError,
+    IncentivesError,
+    InputError,
+    LedgerError,
+    LedgerUsageError,
+    Problem,
+    ProgramError,
+)
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .results import NextTier, PayoutLine, PayoutResult, PayoutRun, Reason
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
 
 __all__ = [
     "Engine",
@@ -18,6 +32,9 @@ __all__ = [
     "ExpressionError",
     "IncentivesError",
     "InputError",
+    "Ledger",
+    "LedgerError",
+    "LedgerUsageError",
     "LoadedProgram",
     "NextTier",
     "PayoutLine",
@@ -30,3 +47,12 @@ __all__ = [
     "__version__",
     "load_programs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The ledger brings SQLAlchemy and Alembic: imported when first used, not with every `import incentives`.
+    if name == "Ledger":
+        from .ledger import Ledger
+
+        return Ledger
+    raise AttributeError(f"module 'incentives' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from ..calculators.mdf import CLAIM_RULE_PREFIX
 from ..periods import PeriodError, parse_period
@@ -11,8 +11,20 @@ from .records import PaidClaim, ProgramRecord, ResultRecord, RunRecord
 
 if TYPE_CHECKING:
     from ..models import Program
-    from ..results import PayoutResult, PayoutRun
-    from ..streaming import RunSummary
+    from ..results import PayoutResult, ProgramInfo
+
+
+class RunFacts(Protocol):
+    """What the ledger records of a run itself: a run in memory (``PayoutRun``) or the summary of one
+    written to files (``RunSummary``) both have it."""
+
+    run_id: str
+    created_at: str
+    engine_version: str
+    facts_sha256: str | None
+    claims_sha256: str | None
+    notes: Sequence[str]
+    programs: Sequence["ProgramInfo"]
 
 
 def program_record(program: "Program", sha256: str) -> ProgramRecord:
@@ -22,10 +34,8 @@ def program_record(program: "Program", sha256: str) -> ProgramRecord:
                          program.rounding.places)
 
 
-def run_record(run: "PayoutRun | RunSummary", programs: Iterable[ProgramRecord]) -> RunRecord:
-    """The run's own facts: id, time, engine, input hashes, notes; ``programs``: what it ran.
-
-    ``run`` is a run in memory (:class:`PayoutRun`) or the summary of one written to files."""
+def run_record(run: RunFacts, programs: Iterable[ProgramRecord]) -> RunRecord:
+    """The run's own facts: id, time, engine, input hashes, notes; ``programs``: what it ran."""
     used = {(program.id, program.version) for program in run.programs}
     return RunRecord(run.run_id, run.created_at, run.engine_version, run.facts_sha256, run.claims_sha256,
                      tuple(run.notes), tuple(program for program in programs

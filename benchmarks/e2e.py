@@ -5,6 +5,7 @@
     python -m benchmarks.e2e --size 10k --mode memory  # Engine.run(...).write(...), for comparison
     python -m benchmarks.e2e --size 1m --order shuffled  # the same records in a random order
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
+    python -m benchmarks.e2e --size 100k --ledger l.db            # reading a ledger; --record records the run
 
 Prints one JSON object: wall seconds (from loading the programs to the last
 rename), the CPU seconds of this process and its workers, and the peak
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mode", choices=("stream", "memory"), default="stream")
     parser.add_argument("--order", choices=("sorted", "shuffled"), default="sorted",
                         help="the facts records sorted by partner_id, or in a random order")
+    parser.add_argument("--ledger", help="read fund balances and paid claims from this ledger")
+    parser.add_argument("--record", action="store_true", help="with --ledger: record the run as a draft")
     args = parser.parse_args(argv)
     from benchmarks.conftest import PROGRAMS, files
 
@@ -111,9 +114,11 @@ def main(argv: list[str] | None = None) -> dict:
     import incentives
     from incentives.inputs import read_claims, read_facts
 
-    engine = incentives.Engine(incentives.load_programs(PROGRAMS), backend=args.backend)
+    ledger = incentives.Ledger(args.ledger) if args.ledger else None
+    engine = incentives.Engine(incentives.load_programs(PROGRAMS), backend=args.backend, ledger=ledger)
     if args.mode == "stream":
-        summary = engine.run_to(out, facts, claims, facts_sha256=None, force=True, workers=args.workers)
+        summary = engine.run_to(out, facts, claims, facts_sha256=None, force=True, workers=args.workers,
+                                record=args.record)
         workers, results, errors = summary.workers, summary.results, summary.errors
     else:
         run = engine.run(read_facts(facts), read_claims(claims) if claims else ())
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
         "mode": args.mode, "backend": args.backend, "order": args.order, "facts": str(facts), "workers": workers,
+        "ledger": bool(args.ledger), "record": args.record,
         "results": results,
         "errors": errors, "seconds": round(seconds, 2),
         "cpu_seconds": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),

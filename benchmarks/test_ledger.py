@@ -107,3 +107,43 @@ def _fill(ledger: Ledger, count: int, partners: int) -> None:
                 rows = []
         if rows:
             connection.execute(insert(entries), rows)
+
+
+@pytest.mark.parametrize("size_id", ["10k", "100k"])
+def test_what_the_ledger_adds_to_a_run(benchmark, tmp_path, size_id):
+    """``incentives run`` end to end without a ledger, reading one (the previous quarter posted: every fund's
+    balance and every claim paid), and reading it and recording the run — rounds interleaved, fresh processes."""
+    from .conftest import files
+    from .test_end_to_end import _run
+
+    facts, claims = files(size_id)
+    location = str(tmp_path / "ledger.db")
+    _previous_quarter_posted(location, size_id)
+    seconds: dict[str, list[float]] = {"none": [], "read": [], "record": []}
+    options = {"none": (), "read": ("--ledger", location), "record": ("--ledger", location, "--record")}
+
+    def rounds() -> None:
+        for _ in range(2):
+            for name, extra in options.items():
+                seconds[name].append(_run(size_id, *extra)["seconds"])
+
+    benchmark.group = f"ledger run {size_id}"
+    benchmark.pedantic(rounds, rounds=1, iterations=1)
+    best = {name: min(values) for name, values in seconds.items()}
+    record(benchmark, "run with a ledger", size_id, seconds=best,
+           read_ratio=round(best["read"] / best["none"], 3), record_ratio=round(best["record"] / best["none"], 3))
+
+
+def _previous_quarter_posted(location: str, size_id: str) -> None:
+    """The benchmark's partners and claims as 2026-Q4 (claims renamed), run and posted in the ledger."""
+    import dataclasses
+
+    data = dataset(size_id)
+    rows = [dataclasses.replace(row, period="2026-Q4", facts={**row.facts, "period": "2026-Q4"})
+            for row in data.rows]
+    claims = [dataclasses.replace(claim, period="2026-Q4", claim_id=f"Q4-{claim.claim_id}")
+              for claim in data.claim_rows]
+    with Ledger(location) as ledger:
+        ledger.init()
+        run = incentives.Engine(incentives.load_programs(PROGRAMS), ledger=ledger).run(rows, claims)
+        ledger.post(run.run_id)

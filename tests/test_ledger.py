@@ -296,3 +296,15 @@ def test_a_streamed_run_records_what_a_run_in_memory_records(tmp_path: Path, pro
         assert _recorded(memory, in_memory.run_id) == _recorded(streamed, summary.run_id)
         # 9 results (P1 and P3: 2 each; P2, twice: 4; the claim without a record: 1) and 2 paid claims (C1, C3)
         assert len(_recorded(memory, in_memory.run_id)) == 11
+
+
+def test_the_library_knows_the_revisions_of_its_migrations():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from incentives.ledger.database import REVISIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(incentives.__file__).parent / "ledger" / "migrations"))
+    scripts = ScriptDirectory.from_config(config)
+    assert tuple(reversed([script.revision for script in scripts.walk_revisions()])) == REVISIONS

@@ -382,27 +382,35 @@ class Engine:
 
         self._view = None  # what the ledger holds now, not at the previous run
         self._ledger_view()
-        ledger = self.ledger
-        all_notes = notes
-        recorded: dict[tuple[str, int], ProgramRecord] | None = None
-        record_run = None
-        if ledger is not None:
-            def all_notes(evaluated: int) -> list[str]:
-                return [*(notes(evaluated) if notes is not None else []), *self.ledger_notes()]
-
-            if record:
-                from .ledger.runs import run_record
-
-                recorded = self.ledger_programs()
-
-                def record_run(summary: "RunSummary", results: Iterable[ResultRecord]) -> None:
-                    ledger.record(run_record(summary, recorded.values()), results)
-
+        recorded = self.ledger_programs() if self.ledger is not None and record else None
         # Paused here, the collector is also paused in the worker processes forked meanwhile.
         with _collector_paused():
             return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
-                          force=force, progress=progress, workers=workers, notes=all_notes, record=record_run,
-                          ledger_programs=recorded)
+                          force=force, progress=progress, workers=workers, notes=self._with_ledger_notes(notes),
+                          record=self._recorder(recorded), ledger_programs=recorded)
+
+    def _with_ledger_notes(self, notes: Callable[[int], Iterable[str]] | None
+                           ) -> Callable[[int], Iterable[str]] | None:
+        """``notes`` (what a caller adds to run.json) followed by what the ledger says, if there is one."""
+        if self.ledger is None:
+            return notes
+
+        def with_ledger(evaluated: int) -> list[str]:
+            return [*(notes(evaluated) if notes is not None else []), *self.ledger_notes()]
+
+        return with_ledger
+
+    def _recorder(self, recorded: Mapping[tuple[str, int], "ProgramRecord"] | None) -> Callable[..., None] | None:
+        """What records a streamed run in the ledger once its files are in place (``None``: nothing)."""
+        ledger = self.ledger
+        if ledger is None or recorded is None:
+            return None
+        from .ledger.runs import run_record
+
+        def record_run(summary: "RunSummary", results: Iterable["ResultRecord"]) -> None:
+            ledger.record(run_record(summary, recorded.values()), results)
+
+        return record_run
 
     def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
         """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""

@@ -25,7 +25,9 @@ CLAIMS = ROOT / "examples" / "claims_2027Q1.csv"
 
 # Runs the command line in a process that SIGKILLs itself at one moment of the post's transaction: just
 # after a statement that starts with argv[1] ran (uncommitted), or, for "COMMIT", when the connection that
-# wrote the entries goes back to the pool (its transaction committed).
+# wrote the entries goes back to the pool (its transaction committed). The entries themselves go in by
+# COPY on PostgreSQL, which SQLAlchemy does not see: the count of them that the post checks right after
+# ("SELECT count(*) ...") marks that moment on both databases.
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from sqlalchemy import event
@@ -33,11 +35,12 @@ KILLER = textwrap.dedent("""
     from sqlalchemy.pool import Pool
 
     moment = sys.argv[1]
+    ENTRIES_WRITTEN = "SELECT COUNT(*) AS COUNT_1"
     wrote = False
 
     def after_execute(connection, cursor, statement, *rest):
         global wrote
-        wrote = wrote or statement.lstrip().upper().startswith("INSERT INTO ENTRIES")
+        wrote = wrote or statement.lstrip().upper().startswith(ENTRIES_WRITTEN)
         if statement.lstrip().upper().startswith(moment):
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -85,7 +88,7 @@ def posted_entries(location: str, run_id: str) -> tuple[int, int]:
 ENTRIES_OF_THE_BUNDLED_QUARTER = 3984  # 3,600 results' payouts, 300 + 300 fund accruals less the ineligible, claims
 
 
-@pytest.mark.parametrize("moment", ["INSERT INTO OPERATIONS", "INSERT INTO ENTRIES"])
+@pytest.mark.parametrize("moment", ["INSERT INTO OPERATIONS", "SELECT COUNT(*) AS COUNT_1"])
 def test_a_post_killed_in_its_transaction_leaves_nothing_and_the_next_post_completes(location, moment):
     run_id = bundled_draft(location)
     killed = subprocess.run([sys.executable, "-c", KILLER, moment, "ledger", "post", run_id,

@@ -28,18 +28,18 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from ..money import exact_add, exact_negate, exact_subtract, exact_sum
 from ..periods import Period, PeriodError, fiscal_year_of, parse_period
-from ..errors import LedgerUsageError
+from ..errors import LedgerError, LedgerUsageError
+from .database import insert_rows
 from .records import (
     Balance,
     Change,
     Entry,
     LedgerRun,
     Outcome,
-    PaidClaim,
     ProgramRecord,
     ResultRecord,
     RunRecord,
@@ -78,7 +78,7 @@ def record(connection: Connection, run: RunRecord, results: Iterable[ResultRecor
     claim_rows: list[dict[str, Any]] = []
     for batch in _batches(results):
         count += len(batch)
-        connection.execute(insert(run_results), [{
+        insert_rows(connection, run_results, [{
             "run_id": run.run_id, "partner_id": result.partner_id, "period": result.period,
             "program_id": result.program_id, "program_version": result.program_version, "status": result.status,
             "total": result.total, "currency": result.currency, "tier": result.tier,
@@ -88,10 +88,9 @@ def record(connection: Connection, run: RunRecord, results: Iterable[ResultRecor
                         "partner_id": claim.partner_id, "period": claim.period, "amount": claim.amount}
                        for result in batch for claim in result.claims]
         if len(claim_rows) >= _BATCH:
-            connection.execute(insert(run_claims), claim_rows)
+            insert_rows(connection, run_claims, claim_rows)
             claim_rows = []
-    if claim_rows:
-        connection.execute(insert(run_claims), claim_rows)
+    insert_rows(connection, run_claims, claim_rows)
     return count
 
 
@@ -194,14 +193,15 @@ def period_of(label: str, program: ProgramRecord) -> Period:
 def fund_openings(connection: Connection, program_id: str, period: Period) -> dict[str, Decimal]:
     """Each partner's fund balance for ``program_id`` when ``period`` opens: every fund entry of an earlier
     period, and the fund adjustments made for this one."""
-    rows = connection.execute(
-        select(entries.c.partner_id, entries.c.amount).where(
-            entries.c.program_id == program_id, entries.c.account == "fund",
-            (entries.c.period_end < period.start)
-            | and_(entries.c.kind == "adjustment", entries.c.period == period.label)))
+    earlier = select(entries.c.partner_id, entries.c.amount).where(
+        entries.c.program_id == program_id, entries.c.account == "fund", entries.c.period_end < period.start)
+    adjusted = select(entries.c.partner_id, entries.c.amount).where(
+        entries.c.program_id == program_id, entries.c.account == "fund", entries.c.period == period.label,
+        entries.c.kind == "adjustment")
     sums: dict[str, list[Decimal]] = defaultdict(list)
-    for row in rows:
-        sums[row.partner_id].append(row.amount)
+    for query in (earlier, adjusted):  # two queries, each on an index, not one OR that reads every entry
+        for row in connection.execute(query):
+            sums[row.partner_id].append(row.amount)
     return {partner: exact_sum(amounts) for partner, amounts in sums.items()}
 
 
@@ -242,7 +242,7 @@ def post(connection: Connection, run_id: str) -> Outcome:
             for result in group:
                 _first_post(writer, result, claims_by_result.get((result.partner_id, result.period, program_id), ()))
     _expire_funds(connection, writer, programs, groups)
-    writer.flush()
+    writer.check()
     restatements = sum(1 for key in groups if key in restated)
     words = [f"posted run {run_id}: {writer.count} entries"]
     if restatements:
@@ -430,8 +430,16 @@ class _EntryWriter:
 
     def flush(self) -> None:
         if self.rows:
-            self.connection.execute(insert(entries), self.rows)
+            insert_rows(self.connection, entries, self.rows)
             self.rows = []
+
+    def check(self) -> None:
+        """Flush, then make sure the database holds every entry written (bulk paths bypass SQLAlchemy)."""
+        self.flush()
+        held = self.connection.execute(select(func.count()).select_from(entries)
+                                       .where(entries.c.operation_id == self.operation_id)).scalar_one()
+        if held != self.count:
+            raise LedgerError(f"the ledger holds {held} of the {self.count} entries just written: nothing is posted")
 
 
 # --- voiding, paying, adjusting ------------------------------------------------------------------------
@@ -455,7 +463,7 @@ def void(connection: Connection, run_id: str, reason: str) -> Outcome:
         writer.add(_Where.of(entry), entry.account, exact_negate(entry.amount), "reversal",
                    f"reverses entry {entry.entry_id} ({entry.kind}): {reason}", claim_id=entry.claim_id,
                    corrects=entry.entry_id)
-    writer.flush()
+    writer.check()
     if state == "draft":
         return Outcome(f"voided draft run {run_id}: it can no longer be posted", entries=0)
     return Outcome(f"voided run {run_id}: {writer.count} entries reversed, its claims released", entries=writer.count)
@@ -492,7 +500,7 @@ def pay(connection: Connection, period_label: str, program_id: str | None) -> Ou
                 paid[currency].append(balance)
             elif balance < ZERO:
                 carried += 1
-    writer.flush()
+    writer.check()
     totals = ", ".join(f"{exact_sum(amounts)} {currency}" for currency, amounts in sorted(paid.items()))
     message = f"recorded {writer.count} payments for {period_label} and earlier" + (f": {totals}" if totals else "")
     if carried:
@@ -527,7 +535,7 @@ def adjust(connection: Connection, partner_id: str, program_id: str, period_labe
         "created_at": created_at}]).scalar_one()
     writer = _EntryWriter(connection, operation_id, None, created_at)
     writer.add(_Where.at(partner_id, program_id, period, program.currency), account, amount, "adjustment", reason)
-    writer.flush()
+    writer.check()
     return Outcome(f"adjusted {partner_id} {program_id} {account} for {period_label} by {amount} "
                    f"{program.currency}", entries=1)
 

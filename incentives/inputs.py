@@ -228,6 +228,15 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= 40 else f"{text[:20]}… ({len(text):,} characters)"
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, cut to 60 characters; never raises (a value can be too large to show)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an integer of more than 4,300 digits, a mapping that holds itself
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"
+
+
 def _quoted_excerpt(text: str) -> str:
     """:func:`_excerpt` in quotes (``repr``): ``'1e999999999'``, ``'99999999999999999999…' (5,000 characters)``."""
     return repr(text) if len(text) <= 40 else f"{text[:20] + '…'!r} ({len(text):,} characters)"
@@ -379,7 +388,7 @@ def _identifier(value: Any, name: str, problems: list[str]) -> str:
         problems.append(f"{name}: {_excerpt(value.text)} {_OUT_OF_RANGE}")
         return ""
     elif value is not None:
-        problems.append(f"{name} must be a string, not {type(value).__name__} {value!r}")
+        problems.append(f"{name} must be a string, not {type(value).__name__} {_shown(value)}")
         return ""
     problems.append(f"missing {name}")
     return ""
@@ -436,7 +445,7 @@ def fact_row(record: Mapping[str, Any], line: int | None = None) -> FactRow:
 
 def _put(facts: dict[str, Value], problems: list[str], name: Any, value: Any) -> None:
     if not isinstance(name, str):
-        problems.append(f"fact names must be strings, not {name!r}")
+        problems.append(f"fact names must be strings, not {_shown(name)}")
         return
     if not name.isascii() and _SURROGATE(name):
         problems.append(f"the fact name '{_escaped(name)}' {lone_surrogate(name)}")
@@ -572,7 +581,7 @@ def _claim_amount(value: Any, problems: list[str]) -> Decimal | None:
         problems.append("missing amount")
         return None
     if type(amount) is not Decimal:
-        problems.append(f"amount: {value!r} is not a number")
+        problems.append(f"amount: {_shown(value)} is not a number")
         return None
     return amount
 
@@ -606,7 +615,7 @@ def _claim_date(value: Any, name: str, problems: list[str]) -> date | None:
         except ValueError as error:
             problems.append(f"{name}: {error}")
             return None
-    problems.append(f"{name}: {value!r} is not a YYYY-MM-DD date")
+    problems.append(f"{name}: {_shown(value)} is not a YYYY-MM-DD date")
     return None
 
 
@@ -624,7 +633,7 @@ def _claim_flag(value: Any, problems: list[str]) -> bool:
             return flag
         if not text:
             return False
-    problems.append(f"preapproved: {value!r} is not true or false")
+    problems.append(f"preapproved: {_shown(value)} is not true or false")
     return False
 
 

@@ -849,3 +849,28 @@ def test_an_error_describing_a_long_text_shows_an_excerpt(write_program) -> None
     [result] = engine.run([{"partner_id": "P1", "period": "2027-Q1"}]).results
     assert result.errors == ["qualify_on (revenue) must be a number, found str '" + "a" * 100 + "…' "
                              "(150,000 characters)"]
+
+
+def test_values_too_large_to_show_are_described_not_printed(engine) -> None:
+    # repr() of an integer of more than 4,300 digits raises: a message must never call it on input.
+    huge = 10 ** 5000
+    run = engine.run([{"partner_id": {"b": huge}, "period": "2027-Q1", "revenue": 1},
+                      {"partner_id": "P2", "period": "2027-Q1", "revenue": 1, huge: 1}],
+                     [{"claim_id": "C1", "partner_id": "P2", "period": "2027-Q1", "activity": "event",
+                       "amount": [huge], "activity_end": {"d": huge}, "submitted_on": "2027-01-02",
+                       "preapproved": {"p": huge}}])
+    rows = [(r.partner_id, r.program_id, r.status, r.errors) for r in run.results]
+    assert rows == [
+        ("", "fund", "error", ["partner_id must be a string, not dict a dict too large to show"]),
+        ("", "partner_tier", "error", ["partner_id must be a string, not dict a dict too large to show"]),
+        ("P2", "fund", "error", ["fact names must be strings, not a int too large to show"]),
+        ("P2", "partner_tier", "error", ["fact names must be strings, not a int too large to show"]),
+    ]
+    from incentives.inputs import normalize_claim
+
+    claim = normalize_claim({"claim_id": "C1", "partner_id": "P2", "period": "2027-Q1", "activity": "event",
+                             "amount": [huge], "activity_end": {"d": huge}, "submitted_on": "2027-01-02",
+                             "preapproved": {"p": huge}})
+    assert claim.problems == (f"amount: an integer of more than 4,000 digits {RANGE}",
+                              "activity_end: a dict too large to show is not a YYYY-MM-DD date",
+                              "preapproved: a dict too large to show is not true or false")

@@ -308,3 +308,20 @@ def test_the_library_knows_the_revisions_of_its_migrations():
     config.set_main_option("script_location", str(Path(incentives.__file__).parent / "ledger" / "migrations"))
     scripts = ScriptDirectory.from_config(config)
     assert tuple(reversed([script.revision for script in scripts.walk_revisions()])) == REVISIONS
+
+
+def test_a_run_of_another_program_version_is_posted_and_diff_shows_the_version(ledger, programs, tmp_path: Path):
+    q1 = run(programs, ledger, facts("2027-Q1", P1="1000"))
+    ledger.post(q1.run_id)
+    newer = tmp_path / "v2"
+    newer.mkdir()
+    (newer / "rebate.yaml").write_text(REBATE.replace("version: 1", "version: 2").replace("rate: 10%", "rate: 12%"),
+                                       encoding="utf-8")
+    (newer / "fund.yaml").write_text(FUND, encoding="utf-8")
+    q1b = run(incentives.load_programs(newer), ledger, facts("2027-Q1", P1="1000"))
+    assert "restating 2 program period(s)" in ledger.post(q1b.run_id).message
+    [change] = ledger.diff(q1.run_id, q1b.run_id)
+    assert (change.program_id, change.old, change.new, change.delta, change.old_version, change.new_version) == (
+        "rebate", D("100.00"), D("120.00"), D("20.00"), 1, 2)
+    [restatement] = [e for e in ledger.history("P1", "rebate") if e.kind == "restatement"]
+    assert (restatement.amount, restatement.reason) == (D("20.00"), f"restates 2027-Q1 (run {q1.run_id})")

@@ -153,3 +153,33 @@ def test_incentives_ledger_in_the_environment_is_the_ledger(tmp_path: Path):
     assert Path(location).is_file()
     done = cli("ledger", "runs", env={"INCENTIVES_LEDGER": location})
     assert done.returncode == 0 and "(nothing)" in done.stdout
+
+
+def test_bad_ledger_commands_say_so_in_one_line(location):
+    assert cli("ledger", "init", "--ledger", location).returncode == 0
+    cases = [
+        (["post", "no-such-run"], "there is no run no-such-run in the ledger"),
+        (["adjust", "--partner", "P1", "--program", "x", "--period", "2027-Q1", "--amount", "12.5x",
+          "--reason", "r"], "--amount must be a decimal number such as 250.00 or -75.5, not '12.5x'"),
+        (["adjust", "--partner", "P1", "--program", "x", "--period", "2027-Q1", "--amount", "1e999",
+          "--reason", "r"], "--amount: '1e999' is outside the supported range"),
+        (["adjust", "--partner", "P1", "--program", "x", "--period", "2027-Q1", "--amount", "5",
+          "--reason", " "], "an adjustment needs a reason"),
+        (["void", "no-such-run", "--reason", "r"], "there is no run no-such-run in the ledger"),
+    ]
+    for args, message in cases:
+        done = cli("ledger", *args, "--ledger", location)
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.startswith("incentives ledger: ") and message in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_wrong_password_exits_2_without_printing_it():
+    from ledger_support import POSTGRESQL_URL, postgresql_or_skip
+
+    postgresql_or_skip()
+    wrong = POSTGRESQL_URL.replace("incentives:incentives@", "incentives:not-the-password@")
+    done = cli("ledger", "runs", "--ledger", wrong)
+    assert done.returncode == 2
+    assert "cannot reach the ledger postgresql+psycopg://incentives:***@" in done.stderr
+    assert "password authentication failed" in done.stderr and "not-the-password" not in done.stderr

@@ -220,11 +220,12 @@ def post(connection: Connection, run_id: str) -> Outcome:
     results = list(connection.execute(select(run_results).where(run_results.c.run_id == run_id)))
     claims = list(connection.execute(select(run_claims).where(run_claims.c.run_id == run_id)))
     _refuse_claims_paid_elsewhere(connection, run_id, claims)
+    # the program periods another run holds now: this run restates them (posts the differences)
+    superseded = effective_runs(connection, {result.program_id for result in results})
     created_at = now()
     operation_id = connection.execute(insert(operations).returning(operations.c.operation_id), [{
         "kind": "post", "run_id": run_id, "created_at": created_at}]).scalar_one()
     writer = _EntryWriter(connection, operation_id, run_id, created_at)
-    restated = _restated_groups(connection, run_id, results)
     claims_by_result: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
     for claim in claims:
         claims_by_result[(claim.partner_id, claim.period, claim.program_id)].append(claim)
@@ -236,14 +237,16 @@ def post(connection: Connection, run_id: str) -> Outcome:
             continue
         groups[(result.program_id, result.period)].append(result)
     for (program_id, period_label), group in groups.items():
-        if (program_id, period_label) in restated:
-            _restate(connection, writer, program_id, period_label, group, claims_by_result)
+        previous = superseded.get((program_id, period_label))
+        if previous is not None:
+            _restate(connection, writer, program_id, period_label, group, claims_by_result,
+                     f"restates {period_label} (run {previous})")
         else:
             for result in group:
                 _first_post(writer, result, claims_by_result.get((result.partner_id, result.period, program_id), ()))
     _expire_funds(connection, writer, programs, groups)
     writer.check()
-    restatements = sum(1 for key in groups if key in restated)
+    restatements = sum(1 for key in groups if key in superseded)
     words = [f"posted run {run_id}: {writer.count} entries"]
     if restatements:
         words.append(f"restating {restatements} program period(s) posted before")
@@ -265,17 +268,6 @@ def _refuse_claims_paid_elsewhere(connection: Connection, run_id: str, claims: S
                                    "period again with the ledger")
 
 
-def _restated_groups(connection: Connection, run_id: str, results: Sequence[Any]) -> set[tuple[str, str]]:
-    """The (program, period) groups of this run that another live run posted before: posted as differences."""
-    others = [other for other in _live_posts(connection) if other != run_id]
-    if not others:
-        return set()
-    wanted = {(result.program_id, result.period) for result in results}
-    rows = connection.execute(select(run_results.c.program_id, run_results.c.period).distinct()
-                              .where(run_results.c.run_id.in_(others)))
-    return {(row.program_id, row.period) for row in rows} & wanted
-
-
 def _first_post(writer: "_EntryWriter", result: Any, claims: Sequence[Any]) -> None:
     where = _Where.of(result)
     writer.add(where, "payable", result.total, "payout", "posted result")
@@ -287,7 +279,7 @@ def _first_post(writer: "_EntryWriter", result: Any, claims: Sequence[Any]) -> N
 
 
 def _restate(connection: Connection, writer: "_EntryWriter", program_id: str, period_label: str,
-             group: Sequence[Any], claims_by_result: Mapping[tuple[str, str, str], list[Any]]) -> None:
+             group: Sequence[Any], claims_by_result: Mapping[tuple[str, str, str], list[Any]], reason: str) -> None:
     """Post per partner the difference between this run's results and what the ledger holds for the period."""
     held = _held(connection, program_id, period_label)
     new: dict[str, tuple[Any, Decimal, Decimal | None]] = {}
@@ -310,10 +302,10 @@ def _restate(connection: Connection, writer: "_EntryWriter", program_id: str, pe
         where = _Where.of(result) if result is not None else _Where.like(template, partner_id, currency)
         payable_delta = exact_subtract(total, old_payable)
         if payable_delta:
-            writer.add(where, "payable", payable_delta, "restatement", f"restates {period_label}")
+            writer.add(where, "payable", payable_delta, "restatement", reason)
         fund_delta = exact_subtract(fund if fund is not None else ZERO, old_fund)
         if fund_delta:
-            writer.add(where, "fund", fund_delta, "restatement", f"restates {period_label}")
+            writer.add(where, "fund", fund_delta, "restatement", reason)
 
 
 def _held(connection: Connection, program_id: str, period_label: str) -> dict[str, tuple[Decimal, Decimal, str]]:

@@ -7,6 +7,7 @@ fiscal year), quarterly, fiscal year from January.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from decimal import Decimal as D
 from pathlib import Path
@@ -325,3 +326,21 @@ def test_a_run_of_another_program_version_is_posted_and_diff_shows_the_version(l
         "rebate", D("100.00"), D("120.00"), D("20.00"), 1, 2)
     [restatement] = [e for e in ledger.history("P1", "rebate") if e.kind == "restatement"]
     assert (restatement.amount, restatement.reason) == (D("20.00"), f"restates 2027-Q1 (run {q1.run_id})")
+
+
+def test_worker_processes_open_every_fund_with_its_ledger_balance(ledger, programs, tmp_path: Path):
+    # A facts file split over two forked workers: each reads the ledger itself (on a connection of its own).
+    partners = {f"P{number:03d}": str(number * 100) for number in range(1, 41)}
+    previous = run(programs, ledger, facts("2027-Q1", **partners),
+                   [claim(f"C{number}", f"P{number:03d}", "2027-Q1", "5") for number in range(1, 41)])
+    ledger.post(previous.run_id)
+    facts_file = tmp_path / "q2.csv"
+    facts_file.write_text("partner_id,period,revenue\n" + "".join(
+        f"{partner},2027-Q2,1\n" for partner in partners), encoding="utf-8")
+    engine = incentives.Engine(programs, ledger=ledger)
+    summary = engine.run_to(tmp_path / "out", facts_file, workers=2, record=False)
+    assert summary.workers == 2
+    results = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["results"]
+    # each fund opens with what Q1 left: 10% of revenue less the 5.00 claim
+    openings = {r["partner_id"]: D(r["details"]["opening"]) for r in results if r["program_id"] == "fund"}
+    assert openings == {partner: D(revenue) / 10 - 5 for partner, revenue in partners.items()}

@@ -169,6 +169,7 @@ class LedgerView:
 
     def __init__(self, ledger: Ledger, program_ids: list[str]):
         self._ledger = ledger
+        self._process = os.getpid()
         with ledger.engine.begin() as connection:
             self._paid = book.paid_claims(connection, program_ids)
         self._openings: dict[tuple[str, str], dict[str, Decimal]] = {}
@@ -177,6 +178,11 @@ class LedgerView:
         key = (program_id, period.label)
         openings = self._openings.get(key)
         if openings is None:
+            if os.getpid() != self._process:
+                # a worker process forked from the run: the pooled connections are its parent's, whose
+                # database session (a SQLite handle, a PostgreSQL socket) must not be shared
+                self._ledger.engine.dispose(close=False)
+                self._process = os.getpid()
             with self._ledger.engine.begin() as connection:
                 openings = self._openings[key] = book.fund_openings(connection, program_id, period)
         return openings.get(partner_id, book.ZERO)

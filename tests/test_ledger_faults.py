@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 import incentives
 from incentives.ledger import Ledger
+from incentives.ledger.database import writing
 from incentives.ledger.schema import entries, operations
 from ledger_support import DATABASES, ledger_location
 
@@ -112,11 +113,9 @@ def test_a_post_killed_just_after_its_commit_is_whole_and_a_second_post_says_so(
 
 def test_two_posts_of_one_run_at_once_post_it_once(location):
     run_id = bundled_draft(location)
-    with Ledger(location) as ledger, ledger.engine.connect() as holder:
+    with Ledger(location) as ledger, writing(ledger.engine) as holder:
         # Hold the ledger's write lock so that both posts start, block on it, and race when it is let go.
-        transaction = holder.begin()
-        if holder.dialect.name == "postgresql":
-            holder.execute(text("SELECT pg_advisory_xact_lock(7305131902)"))
+        transaction = holder.get_transaction()
         racers = [subprocess.Popen([sys.executable, "-m", "incentives", "ledger", "post", run_id,
                                     "--ledger", location], cwd=ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]

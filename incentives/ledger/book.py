@@ -28,7 +28,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Date, bindparam, func, insert, select, text
 
 from ..money import exact_add, exact_negate, exact_subtract, exact_sum
 from ..periods import Period, PeriodError, fiscal_year_of, parse_period
@@ -192,17 +192,29 @@ def period_of(label: str, program: ProgramRecord) -> Period:
 
 def fund_openings(connection: Connection, program_id: str, period: Period) -> dict[str, Decimal]:
     """Each partner's fund balance for ``program_id`` when ``period`` opens: every fund entry of an earlier
-    period, and the fund adjustments made for this one."""
-    earlier = select(entries.c.partner_id, entries.c.amount).where(
-        entries.c.program_id == program_id, entries.c.account == "fund", entries.c.period_end < period.start)
-    adjusted = select(entries.c.partner_id, entries.c.amount).where(
-        entries.c.program_id == program_id, entries.c.account == "fund", entries.c.period == period.label,
-        entries.c.kind == "adjustment")
-    sums: dict[str, list[Decimal]] = defaultdict(list)
-    for query in (earlier, adjusted):  # two queries, each on an index, not one OR that reads every entry
-        for row in connection.execute(query):
-            sums[row.partner_id].append(row.amount)
-    return {partner: exact_sum(amounts) for partner, amounts in sums.items()}
+    period, and the fund adjustments made for this one.
+
+    Read once per run, program and period for every partner, so the rows come back as the database keeps
+    them (no per-value processing: an amount is text on SQLite, a Decimal on PostgreSQL).
+    """
+    sums: dict[str, Decimal] = {}
+    get = sums.get
+    queries = ((_EARLIER_FUND_ENTRIES, {"program_id": program_id, "start": period.start}),
+               (_FUND_ADJUSTMENTS_OF_THE_PERIOD, {"program_id": program_id, "label": period.label}))
+    for query, parameters in queries:  # each on an index, not one OR that reads every entry
+        for partner_id, amount in connection.execute(query, parameters):
+            amount = Decimal(amount) if type(amount) is str else amount
+            held = get(partner_id)
+            sums[partner_id] = amount if held is None else exact_add(held, amount)
+    return sums
+
+
+_EARLIER_FUND_ENTRIES = text(
+    "SELECT partner_id, amount FROM entries WHERE program_id = :program_id AND account = 'fund' "
+    "AND period_end < :start").bindparams(bindparam("start", type_=Date))
+_FUND_ADJUSTMENTS_OF_THE_PERIOD = text(
+    "SELECT partner_id, amount FROM entries WHERE program_id = :program_id AND account = 'fund' "
+    "AND period = :label AND kind = 'adjustment'")
 
 
 # --- posting ------------------------------------------------------------------------------------------

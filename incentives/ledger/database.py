@@ -32,7 +32,7 @@ _WRITE_LOCK = 7_305_131_902
 REVISIONS = ("0001",)
 
 __all__ = ["DEFAULT_FILE", "ENVIRONMENT_VARIABLE", "LedgerError", "LedgerUsageError", "check_schema", "insert_rows",
-           "ledger_url", "open_engine", "reachable", "shown", "upgrade", "writing"]
+           "ledger_url", "open_engine", "reachable", "shown", "upgrade", "writing", "WRITER"]
 
 
 def ledger_url(location: str | os.PathLike[str]) -> URL:
@@ -74,15 +74,21 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    # IMMEDIATE: the write lock is taken when the transaction starts, so two writers never both read
-    # the ledger and then both write what they decided from it.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A writer's transaction is IMMEDIATE: the write lock is taken when it starts, so two writers never both
+    # read the ledger and then both write what they decided from it. Readers (a run's worker processes
+    # reading fund balances at once, say) begin as usual and never wait for each other.
+    writer = connection.get_execution_options().get(WRITER, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+#: The execution option that marks a connection as the ledger's writer (see :func:`writing`).
+WRITER = "incentives_ledger_writer"
 
 
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """One write transaction that no other writer of the ledger runs beside: all of it is committed, or none."""
-    with engine.begin() as connection:
+    with engine.connect() as plain, plain.execution_options(**{WRITER: True}) as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
         yield connection

@@ -8,7 +8,9 @@ quick size. Data sets are generated once per session (seeded, see
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -99,6 +101,16 @@ def files(size_id: str, order: str = "sorted") -> tuple[Path, Path]:
     if not claims.exists():
         synth.write_claims_csv(claims.with_suffix(".tmp"), size, SEED).rename(claims)
     return facts, claims
+
+
+def end_to_end(size_id: str, *options: str) -> dict:
+    """One ``python -m benchmarks.e2e`` run in a fresh process; its JSON report."""
+    completed = subprocess.run([sys.executable, "-m", "benchmarks.e2e", "--size", size_id, *options],
+                               cwd=HERE.parent, capture_output=True, text=True, check=False,
+                               env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    if completed.returncode != 0:
+        raise AssertionError(f"benchmarks.e2e failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def engine(backend: str = "compiled") -> incentives.Engine:

@@ -9,25 +9,9 @@ programs under 60 s with a peak RSS under 2 GB.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from .conftest import HERE, SIZES, backends, files, record
-
-ROOT = HERE.parent
-
-
-def _run(size_id: str, *options: str) -> dict:
-    completed = subprocess.run([sys.executable, "-m", "benchmarks.e2e", "--size", size_id, *options],
-                               cwd=ROOT, capture_output=True, text=True, check=False,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if completed.returncode != 0:
-        raise AssertionError(f"benchmarks.e2e failed:\n{completed.stderr}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+from .conftest import SIZES, backends, end_to_end, files, record
 
 
 @pytest.mark.parametrize("size_id", ["10k", "100k", "1m"])
@@ -36,7 +20,7 @@ def test_end_to_end_streaming(benchmark, backend, size_id):
     files(size_id)  # generate the CSV files outside the timing
     reports: list[dict] = []
     benchmark.group = f"end to end {size_id}"
-    benchmark.pedantic(lambda: reports.append(_run(size_id, "--backend", backend)), rounds=1, iterations=1)
+    benchmark.pedantic(lambda: reports.append(end_to_end(size_id, "--backend", backend)), rounds=1, iterations=1)
     report = reports[-1]
     record(benchmark, f"run_to end to end ({backend})", size_id, records=SIZES[size_id], backend=backend,
            workers=report["workers"], seconds_in_process=report["seconds"], cpu_seconds=report["cpu_seconds"],
@@ -67,8 +51,8 @@ def test_end_to_end_shuffled_against_sorted(benchmark, size_id):
     sorted_reports: list[dict] = []
     shuffled_reports: list[dict] = []
     benchmark.group = f"end to end {size_id}"
-    benchmark.pedantic(lambda: shuffled_reports.append(_run(size_id, "--order", "shuffled")),
-                       setup=lambda: sorted_reports.append(_run(size_id)), rounds=PAIR_ROUNDS[size_id], iterations=1)
+    benchmark.pedantic(lambda: shuffled_reports.append(end_to_end(size_id, "--order", "shuffled")),
+                       setup=lambda: sorted_reports.append(end_to_end(size_id)), rounds=PAIR_ROUNDS[size_id], iterations=1)
     sorted_seconds = min(report["seconds"] for report in sorted_reports)
     shuffled_seconds = min(report["seconds"] for report in shuffled_reports)
     sorted_memory = max(report["peak_pss_mb_tree"] for report in sorted_reports)
@@ -95,7 +79,7 @@ def test_end_to_end_in_memory(benchmark, size_id):
     files(size_id)
     reports: list[dict] = []
     benchmark.group = f"end to end {size_id}"
-    benchmark.pedantic(lambda: reports.append(_run(size_id, "--mode", "memory")), rounds=1, iterations=1)
+    benchmark.pedantic(lambda: reports.append(end_to_end(size_id, "--mode", "memory")), rounds=1, iterations=1)
     report = reports[-1]
     record(benchmark, "run + write end to end", size_id, records=SIZES[size_id],
            seconds_in_process=report["seconds"], peak_pss_mb=report["peak_pss_mb_tree"])

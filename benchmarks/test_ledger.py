@@ -22,7 +22,7 @@ import incentives
 from incentives.ledger import Ledger
 from incentives.ledger.schema import entries, operations
 
-from .conftest import PROGRAMS, dataset, note, record
+from .conftest import PROGRAMS, dataset, end_to_end, files, note, record
 
 POSTGRESQL = os.environ.get("INCENTIVES_TEST_POSTGRESQL",
                             "postgresql+psycopg://incentives:incentives@localhost/incentives_test")
@@ -113,9 +113,6 @@ def _fill(ledger: Ledger, count: int, partners: int) -> None:
 def test_what_the_ledger_adds_to_a_run(benchmark, tmp_path, size_id):
     """``incentives run`` end to end without a ledger, reading one (the previous quarter posted: every fund's
     balance and every claim paid), and reading it and recording the run — rounds interleaved, fresh processes."""
-    from .conftest import files
-    from .test_end_to_end import _run
-
     facts, claims = files(size_id)
     location = str(tmp_path / "ledger.db")
     _previous_quarter_posted(location, size_id)
@@ -125,7 +122,7 @@ def test_what_the_ledger_adds_to_a_run(benchmark, tmp_path, size_id):
     def rounds() -> None:
         for _ in range(2):
             for name, extra in options.items():
-                seconds[name].append(_run(size_id, *extra)["seconds"])
+                seconds[name].append(end_to_end(size_id, *extra)["seconds"])
 
     benchmark.group = f"ledger run {size_id}"
     benchmark.pedantic(rounds, rounds=1, iterations=1)

@@ -284,10 +284,10 @@ class Engine:
         self._ledger_view()
         with _collector_paused():
             run = self._run(records, claims, facts_sha256, claims_sha256, progress)
+        run.notes.extend(self._ledger_notes())
         if self.ledger is not None and record:
             from .ledger.runs import result_records, run_record
 
-            run.notes.extend(self.ledger_notes())
             programs = self.ledger_programs()
             self.ledger.record(run_record(run, programs.values()), result_records(run.results, programs))
         return run
@@ -299,10 +299,9 @@ class Engine:
         return {(compiled.id, compiled.version): program_record(compiled.program, compiled.loaded.sha256)
                 for versions in self._programs.values() for compiled in versions}
 
-    def ledger_notes(self) -> list[str]:
-        """What a run with a ledger says of the ledger in its notes."""
-        assert self.ledger is not None
-        if not self._mdf_ids:
+    def _ledger_notes(self) -> list[str]:
+        """What a run says of the ledger in its notes (nothing without one)."""
+        if self.ledger is None or not self._mdf_ids:
             return []
         return [f"MDF funds open with their balance in the ledger, per partner and program: "
                 f"the {OPENING_BALANCE_FACT} fact is not read"]
@@ -396,7 +395,7 @@ class Engine:
             return notes
 
         def with_ledger(evaluated: int) -> list[str]:
-            return [*(notes(evaluated) if notes is not None else []), *self.ledger_notes()]
+            return [*(notes(evaluated) if notes is not None else []), *self._ledger_notes()]
 
         return with_ledger
 

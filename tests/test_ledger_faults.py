@@ -138,7 +138,7 @@ def test_an_unreachable_ledger_exits_2_without_its_password(tmp_path: Path):
     assert "Traceback" not in done.stderr
 
 
-def test_a_ledger_in_a_missing_folder_or_of_another_database_kind_exits_2(tmp_path: Path):
+def test_a_ledger_of_another_database_kind_or_not_initialised_exits_2(tmp_path: Path):
     done = cli("ledger", "runs", "--ledger", "mysql://user:pw@host/db")
     assert done.returncode == 2 and "the ledger runs on SQLite or PostgreSQL, not mysql" in done.stderr
     assert "pw@" not in done.stderr

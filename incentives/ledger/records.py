@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from ..money import exact_subtract
+
 
 @dataclass(frozen=True, slots=True)
 class ProgramRecord:
@@ -117,8 +119,6 @@ class Change:
 
     @property
     def delta(self) -> Decimal:
-        from ..money import exact_subtract
-
         return exact_subtract(self.new or Decimal(0), self.old or Decimal(0))
 
 

@@ -246,6 +246,9 @@ claim_cells = st.fixed_dictionaries({
 @settings(max_examples=400, deadline=None)
 @example({"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": "914.39",
           "activity_end": "2027-01-23", "submitted_on": "2027-02-14", "preapproved": "true", "program_id": None})
+@example({"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": "0",
+          "activity_end": "2027-01-23", "submitted_on": "2027-02-14", "preapproved": " true",
+          "program_id": "co_marketing_mdf"})  # found in CI: the general path strips the flag
 def test_usual_csv_claims_are_the_claims_normalize_claim_makes(row: dict[str, str | None]) -> None:
     header = [*CLAIM_COLUMNS, *(["program_id"] if row["program_id"] is not None else [])]
     cells = [row[name] for name in header]
@@ -255,7 +258,8 @@ def test_usual_csv_claims_are_the_claims_normalize_claim_makes(row: dict[str, st
     if fast is not None:
         assert claim_fields(fast) == claim_fields(general)
     else:
-        assert general.problems or row["preapproved"].strip() not in ("true", "false")
+        # The fast path declines a flag that is not literally true / false (" true"), and rows with problems.
+        assert general.problems or row["preapproved"] not in ("true", "false")
 
 
 def general_normalize_claim(record: dict[str, Any], line: int | None = None) -> Claim:

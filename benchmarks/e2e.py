@@ -6,6 +6,7 @@
     python -m benchmarks.e2e --size 1m --order shuffled  # the same records in a random order
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
     python -m benchmarks.e2e --size 100k --ledger l.db            # reading a ledger; --record records the run
+    python -m benchmarks.e2e --size 100k --no-memory              # wall and CPU seconds only
 
 Prints one JSON object: wall seconds (from loading the programs to the last
 rename), the CPU seconds of this process and its workers, and the peak
@@ -103,17 +104,23 @@ def main(argv: list[str] | None = None) -> dict:
                         help="the facts records sorted by partner_id, or in a random order")
     parser.add_argument("--ledger", help="read fund balances and paid claims from this ledger")
     parser.add_argument("--record", action="store_true", help="with --ledger: record the run as a draft")
+    parser.add_argument("--no-memory", dest="memory", action="store_false",
+                        help="do not sample memory: reading /proc/PID/smaps_rollup of every process every 50 ms "
+                             "takes CPU in proportion to the processes' size, which skews comparing a small run "
+                             "with a larger one")
     args = parser.parse_args(argv)
     from benchmarks.conftest import PROGRAMS, files
 
     facts, claims = (args.facts, args.claims) if args.facts else files(args.size, args.order)
     out = args.out or Path(tempfile.mkdtemp(prefix="incentives-e2e-"))
     memory = TreeMemory()
-    memory.start()
+    if args.memory:
+        memory.start()
     started = time.perf_counter()
     import incentives
     from incentives.inputs import read_claims, read_facts
 
+    clock = LedgerClock() if args.ledger else None
     ledger = incentives.Ledger(args.ledger) if args.ledger else None
     engine = incentives.Engine(incentives.load_programs(PROGRAMS), backend=args.backend, ledger=ledger)
     if args.mode == "stream":
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         run.write(out, force=True)
         workers, results, errors = 1, len(run.results), sum(c["error"] for c in run.counts.values())
     seconds = time.perf_counter() - started
-    peak_rss_kb, peak_pss_kb = memory.stop()
+    peak_rss_kb, peak_pss_kb = memory.stop() if args.memory else (0, 0)  # reported as None
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
         "mode": args.mode, "backend": args.backend, "order": args.order, "facts": str(facts), "workers": workers,
@@ -133,15 +140,70 @@ def main(argv: list[str] | None = None) -> dict:
         "results": results,
         "errors": errors, "seconds": round(seconds, 2),
         "cpu_seconds": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),
-        "peak_pss_mb_tree": round(peak_pss_kb / 1024), "peak_rss_mb_tree": round(peak_rss_kb / 1024),
+        "peak_pss_mb_tree": round(peak_pss_kb / 1024) if args.memory else None,
+        "peak_rss_mb_tree": round(peak_rss_kb / 1024) if args.memory else None,
         "peak_rss_mb_main": round(own.ru_maxrss / 1024),
         "peak_rss_mb_worker": round(kids.ru_maxrss / 1024),
         "output_mb": {name: round((out / name).stat().st_size / 2**20) for name in summary_files(out)},
         "cpus": os.cpu_count(), "load_average": os.getloadavg(),
     }
+    if clock is not None:
+        report["ledger_seconds"] = clock.report(seconds)
     if args.out is None:
         shutil.rmtree(out, ignore_errors=True)
     return report
+
+
+class LedgerClock:
+    """The seconds a run spends reading its ledger, measured inside the run itself.
+
+    On a machine whose speed swings by ±15% from one minute to the next, the
+    ratio of two runs cannot resolve a 10% cost; the ledger's share of one run
+    can. Counted: importing the ledger's modules (SQLAlchemy) and opening the
+    ledger view (the claims already paid) in the main process, then each MDF
+    fund's opening balances, read once per program and period in every worker
+    process (forked: each appends its own seconds to a file). The workers read
+    at the same time, so the run waits for the slowest of them.
+    """
+
+    def __init__(self) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="incentives-ledger-clock-")
+        os.close(handle)
+        started = time.perf_counter()
+        import incentives.ledger  # SQLAlchemy with it
+        from incentives.ledger import book
+
+        self.imported = time.perf_counter() - started
+        self.viewed = 0.0
+        view_init, fund_openings = incentives.ledger.LedgerView.__init__, book.fund_openings
+
+        def timed_view(view, *args, **kwargs):
+            began = time.perf_counter()
+            view_init(view, *args, **kwargs)
+            self.viewed += time.perf_counter() - began
+
+        def timed_openings(*args, **kwargs):
+            began = time.perf_counter()
+            openings = fund_openings(*args, **kwargs)
+            with open(self.path, "a", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()} {time.perf_counter() - began}\n")
+            return openings
+
+        incentives.ledger.LedgerView.__init__ = timed_view
+        book.fund_openings = timed_openings
+
+    def report(self, run_seconds: float) -> dict:
+        by_process: dict[str, float] = {}
+        with open(self.path, encoding="ascii") as handle:
+            for line in handle:
+                pid, seconds = line.split()
+                by_process[pid] = by_process.get(pid, 0.0) + float(seconds)
+        os.unlink(self.path)
+        slowest = max(by_process.values(), default=0.0)
+        waited = self.imported + self.viewed + slowest
+        return {"import": round(self.imported, 3), "paid_claims": round(self.viewed, 3),
+                "fund_openings_by_process": sorted(round(value, 3) for value in by_process.values()),
+                "waited": round(waited, 3), "share_of_run": round(waited / run_seconds, 4)}
 
 
 def summary_files(out: Path) -> list[str]:

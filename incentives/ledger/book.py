@@ -150,11 +150,12 @@ def paid_claims(connection: Connection, program_ids: Iterable[str]) -> dict[tupl
     if not effective:
         return {}
     paid: dict[tuple[str, str], tuple[str, str]] = {}
-    for row in connection.execute(
+    # every claim of the runs, fetched at once and unpacked as tuples: a run may hold 100,000 claims
+    for run_id, program_id, claim_id, period in connection.execute(
             select(run_claims.c.run_id, run_claims.c.program_id, run_claims.c.claim_id, run_claims.c.period)
-            .where(run_claims.c.run_id.in_(set(effective.values())))):
-        if effective.get((row.program_id, row.period)) == row.run_id:
-            paid[(row.program_id, row.claim_id)] = (row.run_id, row.period)
+            .where(run_claims.c.run_id.in_(set(effective.values())))).all():
+        if effective.get((program_id, period)) == run_id:
+            paid[(program_id, claim_id)] = (run_id, period)
     return paid
 
 
@@ -195,14 +196,14 @@ def fund_openings(connection: Connection, program_id: str, period: Period) -> di
     period, and the fund adjustments made for this one.
 
     Read once per run, program and period for every partner, so the rows come back as the database keeps
-    them (no per-value processing: an amount is text on SQLite, a Decimal on PostgreSQL).
+    them (no per-value processing: an amount is text on SQLite, a Decimal on PostgreSQL), fetched at once.
     """
     sums: dict[str, Decimal] = {}
     get = sums.get
     queries = ((_EARLIER_FUND_ENTRIES, {"program_id": program_id, "start": period.start}),
                (_FUND_ADJUSTMENTS_OF_THE_PERIOD, {"program_id": program_id, "label": period.label}))
     for query, parameters in queries:  # each on an index, not one OR that reads every entry
-        for partner_id, amount in connection.execute(query, parameters):
+        for partner_id, amount in connection.execute(query, parameters).all():
             amount = Decimal(amount) if type(amount) is str else amount
             held = get(partner_id)
             sums[partner_id] = amount if held is None else exact_add(held, amount)

@@ -216,7 +216,7 @@ PROGRAM_CASES = [
     Bad("expression_assignment_instead_of_comparison", program_text(TIERS, "eligibility:\n  - {id: e, when: 'status = 1'}\n"),
         ["14:27: invalid expression: '=' is not a comparison; use =="]),
     Bad("unknown_function", expression("sum(revenue)"),
-        ["9:16: invalid expression: unknown function 'sum'; allowed: abs, max, min"]),
+        ["9:16: invalid expression: unknown function 'sum'; allowed: abs, if, max, min"]),
     Bad("attribute_of_a_text", expression("'abc'.upper"),
         ["9:16: invalid expression: only a name can have a dotted part, as in certifications.sales"]),
     Bad("attribute_of_a_call_result", expression("min(a, b).real"),
@@ -224,21 +224,25 @@ PROGRAM_CASES = [
     Bad("dunder_attribute", tier("revenue.__class__"),
         ["9:23: invalid expression: names starting with '_' are not allowed"]),
     Bad("dunder_import", expression("__import__('os')"),
-        ["9:16: invalid expression: unknown function '__import__'; allowed: abs, max, min"]),
+        ["9:16: invalid expression: unknown function '__import__'; allowed: abs, if, max, min"]),
     Bad("lambda", expression("lambda: 1"), ["9:16: invalid expression: lambda is not supported"]),
-    Bad("lambda_called", expression("(lambda: 1)()"), ["9:17: invalid expression: only abs, max, min can be called"]),
+    Bad("lambda_called", expression("(lambda: 1)()"), ["9:17: invalid expression: only abs, if, max, min can be called"]),
     Bad("comprehension", expression("max([x for x in deals])"),
         ["9:20: invalid expression: comprehensions are not supported"]),
     Bad("subscript", expression("deals[0]"), ["9:16: invalid expression: subscripts are not supported"]),
     Bad("call_of_a_builtin", expression("open('/etc/passwd')"),
-        ["9:16: invalid expression: unknown function 'open'; allowed: abs, max, min"]),
+        ["9:16: invalid expression: unknown function 'open'; allowed: abs, if, max, min"]),
     Bad("call_of_a_method", expression("revenue.bit_length()"),
-        ["9:16: invalid expression: unknown function 'revenue.bit_length'; allowed: abs, max, min"]),
+        ["9:16: invalid expression: unknown function 'revenue.bit_length'; allowed: abs, if, max, min"]),
     Bad("keyword_argument", expression("max(revenue, default=0)"),
         ["9:29: invalid expression: keyword arguments are not supported"]),
     Bad("f_string", expression("f'{revenue}'"), ["9:16: invalid expression: f-strings are not supported"]),
     Bad("conditional_expression", expression("revenue if active else 0"),
         ["9:16: invalid expression: conditional expressions (a if b else c) are not supported"]),
+    Bad("if_with_two_arguments", expression("1% * if(active, revenue)"),
+        ["9:21: invalid expression: if() takes exactly three arguments, if(condition, then, else) (2 given)"]),
+    Bad("if_with_four_arguments", expression("if(active, revenue, 0, 1)"),
+        ["9:16: invalid expression: if() takes exactly three arguments, if(condition, then, else) (4 given)"]),
     Bad("power_tower", expression("9 ** 9 ** 9"), ["9:18: invalid expression: the ** operator is not supported"],
         seconds=1),
     Bad("deeply_nested_unary", expression("-" * 150 + "1"),
@@ -341,7 +345,7 @@ def test_every_problem_of_a_bad_file_is_listed_in_file_order(tmp_path: Path) -> 
         bonsues: []
         """), encoding="utf-8")
     assert _load_problems(path) == [
-        "9:16: invalid expression: unknown function 'sum'; allowed: abs, max, min",
+        "9:16: invalid expression: unknown function 'sum'; allowed: abs, if, max, min",
         "11:42: rate: must be at most 100%, found '150%'",
         "12:42: rate: expected a number, found 'lots'",
         "13:1: unknown key 'bonsues'; did you mean 'bonuses'?",
@@ -491,6 +495,16 @@ def test_non_numeric_values_where_numbers_are_needed(engine, tmp_path: Path) -> 
         ("P5", "2027-Q1", "partner_tier", "error",
          ["qualify_on (revenue) must be a number, found date datetime.date(2027, 1, 1)"]),
     ]
+
+
+def test_an_if_condition_that_is_not_true_or_false_is_an_error_row(engine_for) -> None:
+    engine = engine_for(program_text(TIERS, "bonuses:\n  - {id: kicker, when: 'if(certified, nps > 50, false)', "
+                                            "amount: 'if(certified, 100, 0)'}\n"))
+    row = {"partner_id": "P1", "period": "2027-Q1", "revenue": D(1), "nps": D(60)}
+    results = [engine.evaluate({**row, "certified": value})["test"] for value in ("yes", True)]
+    assert [(result.status, result.errors) for result in results] == [
+        ("error", ["rule 'bonus:kicker': if() needs a true or false condition, got text 'yes'"]),
+        ("ok", [])]
 
 
 def test_nan_and_infinity_cells(engine, tmp_path: Path) -> None:

@@ -300,6 +300,49 @@ def test_functions_need_numbers(text: str, message: str) -> None:
     assert fails(text, {"x": date(2027, 1, 1)}) == message
 
 
+# --- if() ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("facts", "value"),
+    [
+        ({"actual": D(90), "target": D(120)}, D("0.75")),  # 90 / 120 = 0.75
+        ({"actual": D(90), "target": D(0)}, D(0)),  # the division is never evaluated
+    ],
+)
+def test_if_evaluates_only_the_branch_it_takes(facts: dict[str, Any], value: Decimal) -> None:
+    counting = CountingFacts(facts)
+    assert evaluate("if(target > 0, actual / target, 0)", counting) == value
+    assert counting.reads == (["target", "actual", "target"] if facts["target"] else ["target"])
+
+
+def test_if_gives_the_branchs_value_of_any_type() -> None:
+    assert evaluate("if(x > 1, 'big', 'small')", {"x": D(2)}) == "big"
+    assert evaluate("if(x > 1, 'big', 'small')", {"x": D(1)}) == "small"
+    # 2 * 1.5 + 1 = 4: an if() is an operand like any other
+    assert evaluate("if(gold, 1.5, 1) * x + 1", {"gold": True, "x": D(2)}) == D(4)
+    assert evaluate("if(true, 1, 2)") == D(1)
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("1", "if() needs a true or false condition, got number 1"),
+        ("x", "if() needs a true or false condition, got text 'yes'"),
+        ("none", "if() needs a true or false condition, got no value (None)"),
+    ],
+)
+def test_if_needs_a_boolean_condition(condition: str, message: str) -> None:
+    assert fails(f"if({condition}, 1, 2)", {"x": "yes", "none": None}) == message
+
+
+def test_a_non_boolean_if_condition_in_a_rule_names_the_rule() -> None:
+    matcher = CompiledBackend().compile(conditions(kicker="if(region, nps > 50, false)"), ruleset_name="r")
+    with pytest.raises(EvaluationError) as caught:
+        matcher.matching({"region": "EMEA", "nps": D(60)})
+    assert str(caught.value) == "rule 'kicker': if() needs a true or false condition, got text 'EMEA'"
+
+
 def test_list_literal_is_a_tuple_of_values() -> None:
     assert evaluate("[1, 'a', x]", {"x": True}) == (D(1), "a", True)
 

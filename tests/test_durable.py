@@ -231,6 +231,37 @@ def test_short_circuit_hides_an_error_exactly_as_in_the_compiled_backend(durable
     assert compiled_outcome(conds, facts) == {"flag"}
 
 
+# --- if(): its value is ours to compute, exactly; Rete compares its rank ------------------------
+
+IF_CONDITIONS = conditions(
+    ratio="if(quota > 0, revenue / quota, 0) >= 1.1",  # 110 / 100 = 1.1 exactly
+    summed="if(flag, a + b, quota) == 0.3",  # 0.1 + 0.2 != 0.3 in doubles
+    chosen="if(flag, revenue > quota, a < b)",
+)
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    # 110 / 100 = 1.1 >= 1.1; 0.1 + 0.2 = 0.3; flag: 110 > 100
+    ({"revenue": D(110), "quota": D(100), "a": D("0.1"), "b": D("0.2"), "flag": True},
+     {"ratio", "summed", "chosen"}),
+    # quota 0: the ratio branch is never computed (0 >= 1.1 is false, not an error); not flag: quota 0 != 0.3,
+    # 0.1 < 0.2
+    ({"revenue": D(110), "quota": D(0), "a": D("0.1"), "b": D("0.2"), "flag": False}, {"chosen"}),
+    # 0.32 / 0.3 = 1.0666... < 1.1; not flag: quota 0.3 == 0.3; 0.2 < 0.1 is false
+    ({"revenue": D("0.32"), "quota": D("0.3"), "a": D("0.2"), "b": D("0.1"), "flag": False}, {"summed"}),
+])
+def test_if_values_are_compared_exactly_and_only_the_branch_taken_is_computed(durable, facts, expected):
+    assert durable(IF_CONDITIONS).matching(facts) == expected
+    assert compiled_outcome(IF_CONDITIONS, facts) == expected
+
+
+def test_a_non_boolean_if_condition_is_the_compiled_backends_error(durable):
+    facts = {"revenue": D(110), "quota": D(100), "a": D("0.1"), "b": D("0.2"), "flag": "yes"}
+    expected = "error: rule 'summed': if() needs a true or false condition, got text 'yes'"
+    assert outcome(durable(IF_CONDITIONS), facts) == expected
+    assert compiled_outcome(IF_CONDITIONS, facts) == expected
+
+
 def test_duplicate_rule_ids_are_refused_like_the_compiled_backend():
     conds = [*conditions(a="x > 1"), *conditions(a="x > 2")]
     with pytest.raises(ValueError, match="duplicate rule ids in prog: a"):
@@ -244,7 +275,8 @@ def test_no_conditions_match_nothing(durable):
 # --- parity with the compiled backend on generated conditions and records -------------------------
 
 THRESHOLDS = ["0", "0.3", "-5", "99999.99", "100000", "1E+20", "12345678901234567890.5"]
-NUMBER_TERMS = ["n1", "n2", "n1 + n2", "n1 * 1.1", "min(n1, n2)", "-n1", "abs(n2)", "n1 / n2"]
+NUMBER_TERMS = ["n1", "n2", "n1 + n2", "n1 * 1.1", "min(n1, n2)", "-n1", "abs(n2)", "n1 / n2",
+                "if(flag, n1, n2)", "if(n2 != 0, n1 / n2, 0)"]
 
 
 def _atoms() -> st.SearchStrategy[str]:
@@ -272,6 +304,7 @@ def _conditions_text() -> st.SearchStrategy[str]:
             st.builds("({}) and ({})".format, inner, inner),
             st.builds("({}) or ({})".format, inner, inner),
             st.builds("not ({})".format, inner),
+            st.builds("if({}, {}, {})".format, inner, inner, inner),
         ),
         max_leaves=6,
     )

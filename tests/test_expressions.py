@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from incentives.errors import ExpressionError
-from incentives.rules.ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
+from incentives.rules.ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
 from incentives.rules.expressions import MAX_DEPTH, MAX_LENGTH, parse_expression
 
 D = Decimal
@@ -72,6 +72,17 @@ ALLOWED = [
     ("max([a, b, 1])", Call("max", (Name("a", 5), Name("b", 8), Literal(D(1), 11)), 0)),
     ("min([a])", Call("min", (Name("a", 5),), 0)),
     ("3.5% * revenue", Binary("*", Literal(D("0.035"), 0), Name("revenue", 7), 0)),
+    # 'if' is a Python keyword: the call is read from a renamed token, offsets unchanged.
+    (
+        "if(t > 0, a / t, 0)",
+        If(Compare(Name("t", 3), (">",), (Literal(D(0), 7),), 3), Binary("/", Name("a", 10), Name("t", 14), 10),
+           Literal(D(0), 17), 0),
+    ),
+    ("x + if (c, 1%, y)", Binary("+", Name("x", 0), If(Name("c", 8), Literal(D("0.01"), 11), Name("y", 15), 4), 0)),
+    ("not if(a, b, c)", Unary("not", If(Name("a", 7), Name("b", 10), Name("c", 13), 4), 0)),
+    ("if(if(a, b, c), 1, 2)", If(If(Name("a", 6), Name("b", 9), Name("c", 12), 3), Literal(D(1), 16),
+                                 Literal(D(2), 19), 0)),
+    ("[if(a, 1, 2)]", ListLiteral((If(Name("a", 4), Literal(D(1), 7), Literal(D(2), 10), 1),), 0)),
     # Offsets count characters, not the UTF-8 bytes Python's ast reports.
     (
         "region == 'Zürich' and x",
@@ -165,6 +176,7 @@ def test_percent_inside_a_string_is_just_text() -> None:
         ("a + b.c * min(d, e) > 0 and true", {"a", "b.c", "d", "e"}),
         ("abs(x) in [y, 'z', false]", {"x", "y"}),
         ("x + x > x", {"x"}),
+        ("if(c, a, b.d)", {"c", "a", "b.d"}),  # both branches: a fact must be present to be skipped
         ("1 + 2", set()),
         ("partner_tier.tier == 'Gold' and partner_tier.eligible", {"partner_tier.tier", "partner_tier.eligible"}),
     ],
@@ -176,11 +188,11 @@ def test_names_are_every_fact_read_and_nothing_else(text: str, names: set[str]) 
 # --- rejections ----------------------------------------------------------------------------
 
 REJECTED = [
-    ("sum(x)", "unknown function 'sum'; allowed: abs, max, min", 0),
-    ("x + sum(y)", "unknown function 'sum'; allowed: abs, max, min", 4),
-    ("x.upper()", "unknown function 'x.upper'; allowed: abs, max, min", 0),
-    ("__import__('os')", "unknown function '__import__'; allowed: abs, max, min", 0),
-    ("1(2)", "only abs, max, min can be called", 0),
+    ("sum(x)", "unknown function 'sum'; allowed: abs, if, max, min", 0),
+    ("x + sum(y)", "unknown function 'sum'; allowed: abs, if, max, min", 4),
+    ("x.upper()", "unknown function 'x.upper'; allowed: abs, if, max, min", 0),
+    ("__import__('os')", "unknown function '__import__'; allowed: abs, if, max, min", 0),
+    ("1(2)", "only abs, if, max, min can be called", 0),
     ("x[0]", "subscripts are not supported", 0),
     ("1 + x[1:2]", "subscripts are not supported", 4),
     ("lambda: 1", "lambda is not supported", 0),
@@ -216,6 +228,13 @@ REJECTED = [
     ("true.x", "'true' is reserved and cannot start a dotted name", 0),
     ("'x'.y", "only a name can have a dotted part, as in certifications.sales", 0),
     ("x if y else z", "conditional expressions (a if b else c) are not supported", 0),
+    ("x if (y) else z", "conditional expressions (a if b else c) are not supported", 0),
+    ("True if(y) else z", "conditional expressions (a if b else c) are not supported", 0),
+    ("if(a, b)", "if() takes exactly three arguments, if(condition, then, else) (2 given)", 0),
+    ("x + if(a, b, c, d)", "if() takes exactly three arguments, if(condition, then, else) (4 given)", 4),
+    ("if()", "if() takes exactly three arguments, if(condition, then, else) (0 given)", 0),
+    ("if(a, b, c=1)", "keyword arguments are not supported", 9),
+    ("_f(a, b, c)", "unknown function '_f'; allowed: abs, if, max, min", 0),
     ("{'a': 1}", "dictionaries are not supported", 0),
     ("{1, 2}", "sets are not supported; write a list: [a, b]", 0),
     ("f'{x}'", "f-strings are not supported", 0),
@@ -299,6 +318,7 @@ VALID = [
     "partner_tier.tier in ['Gold', 'Platinum'] or not eligible",
     "min(max(a, 0), [1, 2]) < abs(-x) <= 10",
     "(a + b) / 2 != 1_000.50 and region == 'Zürich'",
+    "if(quota > 0, revenue / quota, 0) >= 80% and not if(a, b, c)",
 ]
 NOISE = "()[]{}%*+-/<>=!.,:'\"#_\\ \n\tjJxeE0123456789abcdefnotandorinlambdaifTrueNone@~^&|é\0"
 

@@ -22,7 +22,8 @@ SHAPES = [
     "nps in [1, 2.0, 3]", "nps not in [1]", "flag", "not flag", "flag and nps >= 50",
     "status == 'active' or nps > 10", "not (nps >= 50 and segment == 'smb')", "nps * 2 >= 100",
     "0 < nps <= 100", "status >= 'b'", "nps in ['1', 1]", "segment in 'smb commercial'", "true", "false",
-    "abs(nps) > 3", "joined == joined",
+    "abs(nps) > 3", "joined == joined", "if(flag, nps >= 50, status == 'active')",
+    "if(status == 'active', 1, 0) > 0", "if(nps > 0, 100 / nps >= 2, false)", "if(nps, flag, true)",
 ]
 
 VALUES = st.one_of(
@@ -73,6 +74,24 @@ def test_inline_shapes_answer_without_the_closures(monkeypatch):
     assert matcher.matching({"nps": D("50.00"), "status": "active", "segment": "smb", "flag": True}) == {
         "r0", "r1", "r2", "r3"}
     assert matcher.matching({"nps": D("49.99"), "status": "Active", "segment": ("smb",), "flag": False}) == set()
+
+
+def test_a_boolean_if_is_inline_and_evaluates_only_the_branch_it_takes(monkeypatch):
+    def handed_over(self, facts):
+        raise AssertionError(f"handed over to the closures: {facts}")
+
+    monkeypatch.setattr(CompiledMatcher, "matching", handed_over)
+    matcher = GeneratedMatcher(conditions("if(flag, nps >= 50, status == 'active')"))
+    assert matcher.matching({"flag": True, "nps": D(50)}) == {"r0"}  # status is never read
+    assert matcher.matching({"flag": False, "status": "active"}) == {"r0"}  # nor nps
+    assert matcher.matching({"flag": False, "status": "lapsed", "nps": "not a number"}) == set()
+
+
+def test_a_non_boolean_if_condition_is_reported_by_the_closures():
+    matcher = GeneratedMatcher(conditions("if(nps, flag, true)"))
+    with pytest.raises(EvaluationError) as caught:
+        matcher.matching({"nps": D(1), "flag": True})
+    assert str(caught.value) == "rule 'r0': if() needs a true or false condition, got number 1"
 
 
 def test_a_value_of_the_wrong_type_is_reported_by_the_closures():

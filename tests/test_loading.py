@@ -68,7 +68,7 @@ def test_every_problem_of_a_file_is_located(write_program):
         """))
     assert load_errors(path) == [
         "10:3: unknown key 'levles'; did you mean 'levels'?",
-        "12:87: invalid expression: unknown function 'sum'; allowed: abs, max, min",
+        "12:87: invalid expression: unknown function 'sum'; allowed: abs, if, max, min",
         "13:45: rate: must be at most 100%, found '150%'",
         "15:27: invalid expression: syntax error: invalid syntax",
         "16:6: cap: must be at least 0, found -5",

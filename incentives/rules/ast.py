@@ -78,4 +78,14 @@ class Call:
     offset: int = 0
 
 
-Node = Union[Literal, ListLiteral, Name, Unary, Binary, BoolOp, Compare, Call]
+@dataclass(frozen=True, slots=True)
+class If:
+    """``if(condition, then, otherwise)``: a node of its own, not a ``Call``, because only one branch is evaluated."""
+
+    condition: "Node"
+    then: "Node"
+    otherwise: "Node"
+    offset: int = 0
+
+
+Node = Union[Literal, ListLiteral, Name, Unary, Binary, BoolOp, Compare, Call, If]

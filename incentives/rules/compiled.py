@@ -28,6 +28,9 @@ Semantics (exact and strict; the durable backend must match them):
   operand that is never reached is never checked); ``not`` needs a ``bool``.
   Their result is always a ``bool``.
 * ``min``/``max`` return the first of equal values (``min(1.0, 1)`` is ``1.0``).
+* ``if(condition, then, else)`` needs a ``bool`` condition and evaluates only
+  the branch it takes, so ``if(target > 0, actual / target, 0)`` never divides
+  by zero.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import EvaluationError
 from ..money import EXACT
-from .ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
+from .ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
 from .backend import Condition
 
 if TYPE_CHECKING:
@@ -433,6 +436,20 @@ def _call(node: Call) -> Evaluator:
     return evaluate
 
 
+def _if(node: If) -> Evaluator:
+    condition, then, otherwise = (compile_expression(part) for part in (node.condition, node.then, node.otherwise))
+
+    def evaluate(facts: Mapping[str, Any]) -> Any:
+        chosen = condition(facts)
+        if chosen is True:
+            return then(facts)
+        if chosen is False:
+            return otherwise(facts)
+        raise EvaluationError(f"if() needs a true or false condition, got {_describe(chosen)}")
+
+    return evaluate
+
+
 _BUILDERS: dict[type, Callable[[Any], Evaluator]] = {
     Literal: _literal,
     Name: _name,
@@ -442,6 +459,7 @@ _BUILDERS: dict[type, Callable[[Any], Evaluator]] = {
     BoolOp: _boolean,
     Compare: _compare,
     Call: _call,
+    If: _if,
 }
 
 
@@ -459,6 +477,8 @@ def _children(node: Node) -> tuple[Node, ...]:
             return (left, *comparators)
         case Call(args=args):
             return args
+        case If(condition=condition, then=then, otherwise=otherwise):
+            return (condition, then, otherwise)
     return ()
 
 

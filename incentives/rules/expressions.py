@@ -20,7 +20,11 @@ The language:
 * calls of ``abs(x)``, ``min(a, b, ...)``/``max(...)`` and
   ``min([a, b, ...])``/``max([...])``. Both spellings produce the same node:
   ``Call("min", (a, b, ...))`` whose arguments are the values compared, so a
-  backend never unpacks a list for min/max.
+  backend never unpacks a list for min/max;
+* ``if(condition, then, else)``, an :class:`~incentives.rules.ast.If` node.
+  ``if`` is a Python keyword, so Python's parser cannot read it as a call: the
+  token is renamed before parsing (as ``%`` is turned into ``j``), keeping every
+  offset.
 
 Deliberately left out: ``None``/``null`` (a record lacking a fact gets its value
 from the program's ``defaults``, not from a null in the expression), names
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import ast as py
 import io
+import keyword
 import re
 import tokenize
 import warnings
@@ -49,11 +54,11 @@ from decimal import Decimal
 from typing import Any, Callable, NoReturn
 
 from ..errors import ExpressionError
-from .ast import BoolOp, Binary, Call, Compare, ListLiteral, Literal, Name, Node, Unary
+from .ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
 
 __all__ = ["Expression", "parse_expression", "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
 
-FUNCTIONS = frozenset({"abs", "max", "min"})
+FUNCTIONS = frozenset({"abs", "if", "max", "min"})
 MAX_LENGTH = 2_000
 """Longest accepted expression text, in characters."""
 MAX_DEPTH = 100
@@ -105,6 +110,12 @@ _UNSUPPORTED_NODES: dict[type[py.AST], str] = {
     py.YieldFrom: "yield is not supported",
 }
 _BRACKETS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+_IF_CALL = "_f"
+"""What a call's ``if`` becomes for Python's parser: an identifier of the same length.
+
+A program cannot call ``_f`` itself: the converter reads function names from the
+original text, where it is ``if`` (and a name written ``_f`` is an unknown function)."""
+_OPERAND_KEYWORDS = frozenset({"True", "False", "None"})
 _NOT_PERCENT_AFTER = frozenset({tokenize.NAME, tokenize.NUMBER, tokenize.STRING})
 _NON_DECIMAL = re.compile(r"[xXoObBjJ]")
 
@@ -140,6 +151,8 @@ class _Scan:
     percents: set[int]
     names: dict[int, _Token]
     complete: bool
+    #: where each ``if`` called as a function starts (not the keyword of ``a if b else c``)
+    if_calls: set[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +160,9 @@ class _Source:
     """The text as handed to Python's parser, and the maps back to the original text.
 
     ``code`` is the original with line breaks turned into spaces, leading
-    whitespace cut (``lead`` characters) and each percent sign turned into ``j``
-    (so ``3.5%`` parses as the imaginary literal ``3.5j``). Every replacement
+    whitespace cut (``lead`` characters), each percent sign turned into ``j``
+    (so ``3.5%`` parses as the imaginary literal ``3.5j``) and each called
+    ``if`` into ``_f`` (so ``if(a, b, c)`` parses as a call). Every replacement
     keeps the length, so a character offset in ``code`` plus ``lead`` is the
     offset in the original text.
     """
@@ -171,6 +185,8 @@ class _Source:
         scan = _scan_tokens(code, lead)
         for index in scan.percents:
             code = f"{code[:index]}j{code[index + 1:]}"
+        for index in scan.if_calls:
+            code = f"{code[:index]}{_IF_CALL}{code[index + len(_IF_CALL):]}"
         if not scan.complete:
             _parse(code, lead)
             # the parser accepted what the tokenizer did not
@@ -226,7 +242,7 @@ def _scan_tokens(code: str, lead: int) -> _Scan:
     the parser then reports that error, with a better message than ours.
     """
     tokens = _tokens(code)
-    scan = _Scan(set(), {}, complete=len(tokens) > 0 and tokens[-1].type == tokenize.ENDMARKER)
+    scan = _Scan(set(), {}, complete=len(tokens) > 0 and tokens[-1].type == tokenize.ENDMARKER, if_calls=set())
     brackets = 0
     for index, token in enumerate(tokens):
         start, end = token.start[1], token.end[1]
@@ -237,6 +253,8 @@ def _scan_tokens(code: str, lead: int) -> _Scan:
             raise ExpressionError("comments (#) are not supported", lead + start)
         if token.type == tokenize.NAME:
             scan.names[end] = _Token(start, token.string)
+            if token.string == "if" and _is_if_call(tokens, index, scan.percents):
+                scan.if_calls.add(start)
         if token.type != tokenize.OP:
             continue
         brackets += _BRACKETS.get(token.string, 0)
@@ -277,6 +295,23 @@ def _is_percent_sign(tokens: list[tokenize.TokenInfo], index: int) -> bool:
         and not _NON_DECIMAL.search(before.string)
         and not glued_after
     )
+
+
+def _is_if_call(tokens: list[tokenize.TokenInfo], index: int, percents: set[int]) -> bool:
+    """``if`` followed by ``(`` where an operand can start: ``if(a, b, c)``, not ``x if (a) else y``."""
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    if after is None or after.string != "(":
+        return False
+    return index == 0 or not _ends_operand(tokens[index - 1], percents)
+
+
+def _ends_operand(token: tokenize.TokenInfo, percents: set[int]) -> bool:
+    if token.type in (tokenize.NUMBER, tokenize.STRING):
+        return True
+    if token.type == tokenize.NAME:
+        return not keyword.iskeyword(token.string) or token.string in _OPERAND_KEYWORDS
+    # '.' too: 'x.if(...)' stays the syntax error it is
+    return token.string in (")", "]", "}", ".") or token.start[1] in percents
 
 
 def _parse(code: str, lead: int) -> py.Expression:
@@ -453,6 +488,12 @@ class _Converter:
         if node.keywords:
             raise ExpressionError("keyword arguments are not supported", self.source.start(node.keywords[0]))
         args = node.args
+        if function == "if":
+            if len(args) != 3:
+                self.fail(f"if() takes exactly three arguments, if(condition, then, else) ({len(args)} given)",
+                          node)
+            condition, then, otherwise = self.convert_all(args, depth)
+            return If(condition, then, otherwise, self.source.start(node))
         if function == "abs" and len(args) != 1:
             self.fail(f"abs() takes exactly one argument ({len(args)} given)", node)
         if function != "abs" and not args:

@@ -26,7 +26,7 @@ from itertools import compress, product
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import EvaluationError
-from .ast import BoolOp, Compare, ListLiteral, Literal, Name, Node, Unary
+from .ast import BoolOp, Compare, If, ListLiteral, Literal, Name, Node, Unary
 from .backend import Condition
 from .compiled import CompiledMatcher, compile_expression, constant_value
 
@@ -105,6 +105,12 @@ def _boolean_source(node: Node, source: _Source) -> str:
         return "(" + f" {node.op} ".join(_boolean_source(operand, source) for operand in node.operands) + ")"
     elif isinstance(node, Unary) and node.op == "not":
         return f"(not {_boolean_source(node.operand, source)})"
+    elif isinstance(node, If):
+        # The condition is True or False (or gives up), and Python's conditional evaluates
+        # only the branch it takes, as the language's if() does.
+        condition, then, otherwise = (_boolean_source(part, source)
+                                      for part in (node.condition, node.then, node.otherwise))
+        return f"({then} if {condition} else {otherwise})"
     elif isinstance(node, Name):
         return f"truth(facts[{source.bind(node.name)}])"
     elif isinstance(node, Literal) and type(node.value) is bool:

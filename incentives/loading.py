@@ -22,10 +22,15 @@ from pydantic import BaseModel, ValidationError
 from .errors import Problem, ProgramError
 from .models import Program
 from .money import exact_sum, format_rate
+from .rules.checks import BOOLEAN, NUMBER, check_expression
 from .rules.expressions import Expression
 from .yamlsource import Path, SourceMap, YamlSourceError, load_yaml
 
 RESULT_ATTRIBUTES = ("tier", "total", "eligible")
+#: Keys whose expression is a condition (true or false) or a number; elsewhere (metrics, ``rate_by``) any
+#: value will do.
+CONDITION_KEYS = frozenset({"when", "requires"})
+NUMBER_KEYS = frozenset({"qualify_on", "pay_on", "amount", "metric", "target", "on"})
 PROGRAM_SUFFIXES = (".yaml", ".yml")
 
 
@@ -118,6 +123,8 @@ def load_program_file(file: str | FsPath) -> LoadedProgram:
     except ValidationError as error:
         raise ProgramError(_validation_problems(error, source)) from None
     problems = [source.problem(path, message) for path, message in check_program(program)]
+    problems += [source.problem(path, message, offset=offset)
+                 for path, offset, message in check_expression_types(program)]
     if problems:
         raise ProgramError(problems)
     return LoadedProgram(program, name, hashlib.sha256(raw).hexdigest(), source)
@@ -340,6 +347,25 @@ def _check_metric_order(program: Program) -> list[tuple[Path, str]]:
         if later:
             found.append((("metrics", name), f"metric '{name}' reads {', '.join(later)}, which is defined "
                                              "at or after it; metrics are computed in file order"))
+    return found
+
+
+def check_expression_types(program: Program) -> list[tuple[Path, int, str]]:
+    """What an expression is certain to get wrong for every partner (:mod:`incentives.rules.checks`).
+
+    Each finding with the expression's path and the offset in its text. A metric's
+    type, when its expression fixes it, is known to every expression after it.
+    """
+    found: list[tuple[Path, int, str]] = []
+    metric_kinds: dict[str, str] = {}
+    for path, expression in expressions_of(program):
+        is_metric = len(path) == 2 and path[0] == "metrics"
+        key = str(path[-1])
+        expected = None if is_metric else BOOLEAN if key in CONDITION_KEYS else NUMBER if key in NUMBER_KEYS else None
+        checked = check_expression(expression.node, metric_kinds, expected=expected, place=f"'{key}'")
+        if is_metric and checked.kind is not None:
+            metric_kinds[key] = checked.kind
+        found += [(path, finding.offset, finding.message) for finding in checked.findings]
     return found
 
 

@@ -122,6 +122,34 @@ def test_validate_locates_every_problem(tmp_path: Path):
     assert done.stderr == "4 problems in 2 files\n"
 
 
+def test_validate_refuses_an_expression_certain_to_fail_for_every_partner(tmp_path: Path):
+    # issue #12: this passed validate, then every partner was an error at run time
+    # ("cannot multiply boolean true and number")
+    program = write(tmp_path / "mbo.yaml", """\
+        id: mbo
+        name: MBO
+        kind: goal
+        version: 1
+        currency: USD
+        effective: {from: 2027-01-01}
+        period: quarter
+        metrics:
+          rev_att: revenue / quota
+          rev_gate: (rev_att >= 80%) * rev_att
+        goals:
+          targets:
+            - {id: revenue, metric: rev_gate, target: 1, weight: 100%}
+          payout:
+            on: target_incentive
+            curve:
+              - {attainment: 100%, factor: 100%}
+        """)
+    done = cli("validate", program)
+    assert done.returncode == 1
+    assert done.stdout == (f"{program}:10:14: certain to fail: cannot multiply a comparison's result (true or false): "
+                           "'*' needs two numbers\n")
+
+
 def test_validate_a_program_without_the_program_it_uses():
     done = cli("validate", "programs/co_marketing_mdf.yaml")
     assert done.returncode == 1

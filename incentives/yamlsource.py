@@ -59,6 +59,39 @@ class Position:
     quoted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TextSpan:
+    """Where a text scalar written over several lines (a block ``>``/``|`` or a plain scalar) has its characters.
+
+    ``start`` and ``end`` index the document's text; ``value`` is the scalar's value.
+    """
+
+    start: int
+    end: int
+    value: str
+
+    def index_of(self, text: str, offset: int) -> int | None:
+        """The index in ``text`` of the value's character at ``offset``, or None if they do not line up.
+
+        The value holds the source's characters in order; only the whitespace differs (YAML folds
+        line breaks and drops indentation), so the non-blank characters are matched one by one.
+        """
+        target = min(offset, len(self.value.rstrip()) - 1)
+        at = self.start
+        for index in range(target + 1):
+            char = self.value[index]
+            if char.isspace():
+                continue
+            while at < self.end and text[at].isspace():
+                at += 1
+            if at >= self.end or text[at] != char:
+                return None
+            if index == target:
+                return at + (offset - target)
+            at += 1
+        return None
+
+
 @dataclass(slots=True)
 class SourceMap:
     """Positions of the values (and of the keys) of one YAML document, by path."""
@@ -69,6 +102,10 @@ class SourceMap:
     collections: set[Path] = field(default_factory=set)
     #: Characters of the keys and scalars built so far, aliases expanded (bounded by MAX_CHARACTERS).
     characters: int = 0
+    #: The document's text, and the text scalars written over several lines: an offset in one is found by
+    #: matching its characters (expression errors point inside them).
+    text: str = ""
+    spans: dict[Path, TextSpan] = field(default_factory=dict)
 
     def locate(self, path: Path, *, prefer_key: bool = False) -> Position | None:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -89,6 +126,11 @@ class SourceMap:
             return Problem(message, self.file)
         column = position.column
         if offset is not None and position == self.values.get(path):
+            span = self.spans.get(path)
+            index = span.index_of(self.text, offset) if span is not None else None
+            if index is not None:
+                line_start = self.text.rfind("\n", 0, index) + 1
+                return Problem(message, self.file, self.text.count("\n", 0, index) + 1, index - line_start + 1)
             column += offset + (1 if position.quoted else 0)
         return Problem(message, self.file, position.line, column)
 
@@ -101,7 +143,7 @@ class YamlSourceError(Exception):
 
 def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain values (Decimal for floats) and its source map."""
-    source = SourceMap(file)
+    source = SourceMap(file, text=text)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
@@ -258,6 +300,11 @@ def _build_scalar(node: yaml.ScalarNode, path: Path, source: SourceMap, problems
         position = _position(node)
         problems.append(Problem(f"YAML tag '{node.tag}' is not supported", source.file,
                                 position.line, position.column))
+    if node.style in (None, ">", "|") and node.end_mark.line > node.start_mark.line:
+        start = node.start_mark.index
+        if node.style is not None:  # the content starts on the line after the '>' or '|' header
+            start = source.text.find("\n", start, node.end_mark.index) + 1
+        source.spans[path] = TextSpan(start, node.end_mark.index, text)
     return text
 
 

@@ -272,6 +272,17 @@ PROGRAM_CASES = [
         ["14:36: certain to fail: 'amount' must be a number, not a comparison's result (true or false)"]),
     Bad("qualify_on_that_is_a_text", expression("'revenue'"),
         ["9:16: certain to fail: 'qualify_on' must be a number, not the text 'revenue'"]),
+    # an expression written over several lines is located at its line and column in the file
+    Bad("expression_error_in_a_folded_block",
+        program_text(TIERS, "bonuses:\n  - id: b\n    when: >\n      nps > 1\n      and revenue >> 1\n    amount: 5\n"),
+        ["17:19: invalid expression: the >> operator is not supported"]),
+    Bad("certain_failure_in_a_literal_block",
+        program_text(TIERS, "bonuses:\n  - id: b\n    when: |\n      nps > 1\n        and 'a' + 1 > 2\n    amount: 5\n"),
+        ["17:13: certain to fail: cannot add the text 'a': '+' needs two numbers"]),
+    Bad("certain_failure_in_a_plain_scalar_over_two_lines",
+        program_text(TIERS, "bonuses:\n  - id: b\n    when: nps > 1 and\n      1 > 'x'\n    amount: 5\n"),
+        ["16:7: certain to fail: cannot compare the number 1 > the text 'x': only two numbers, two texts or two "
+         "dates can be ordered"]),
     Bad("power_tower", expression("9 ** 9 ** 9"), ["9:18: invalid expression: the ** operator is not supported"],
         seconds=1),
     Bad("deeply_nested_unary", expression("-" * 150 + "1"),

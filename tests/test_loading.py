@@ -6,6 +6,7 @@ import pytest
 
 import incentives
 from conftest import program_text
+from incentives.yamlsource import TextSpan
 
 TIERS = """
 tiers:
@@ -230,3 +231,13 @@ def test_the_text_of_a_file_is_counted_with_aliases_expanded():
         load_yaml("a: &x " + "y" * 200_000 + "\nb: [*x, *x, *x, *x]\n", "p.yaml")
     assert [str(problem) for problem in caught.value.problems] == [
         "p.yaml:1:4: the file holds more than 1,000,000 characters of text once aliases (*name) are expanded"]
+
+
+def test_an_offset_in_a_text_over_several_lines_is_found_by_its_characters():
+    text = "when: >\n  a >\n    b\n"
+    span = TextSpan(text.index("a"), len(text), "a >\n  b\n")  # the value as YAML gives it
+    assert span.index_of(text, 2) == text.index(">", text.index("a"))
+    assert span.index_of(text, 6) == text.index("b")
+    assert span.index_of(text, 7) == text.index("b") + 1  # just after the end: a syntax error's offset
+    # characters that do not line up (an escape): no index, and the problem falls back to the value's position
+    assert TextSpan(text.index("a"), len(text), "a > c").index_of(text, 4) is None

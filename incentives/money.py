@@ -45,6 +45,35 @@ exact_multiply = EXACT.multiply
 exact_negate = EXACT.minus
 
 
+#: Decimals a computed ratio keeps unless a program says otherwise (``rounding.ratio_places``).
+DEFAULT_RATIO_PLACES = 10
+
+
+def ratio(numerator: Decimal, denominator: Decimal, places: int) -> Decimal:
+    """``numerator / denominator`` rounded half-even to ``places`` decimals, whatever the decimal context.
+
+    SPEC "Bulk runs": a computed ratio (attainment, active fraction, curve factor)
+    is rounded when it is computed, so every reader gets the same digits. The
+    quotient is found by exact integer division (the context's precision never
+    rounds it first, so there is no double rounding), and shown without trailing
+    zeros (``45 / 90`` is ``0.5``). ``denominator`` must not be 0.
+    """
+    quotient, remainder = EXACT.divmod(numerator.scaleb(places, EXACT), denominator)
+    if remainder:
+        # divmod truncates toward zero: a remainder of more than half the divisor (or exactly half,
+        # with an odd quotient) moves the quotient one unit away from zero
+        twice, divisor = exact_add(remainder, remainder).copy_abs(), denominator.copy_abs()
+        if twice > divisor or (twice == divisor and quotient % 2):
+            quotient = exact_add(quotient, _ONE if (numerator < 0) == (denominator < 0) else _MINUS_ONE)
+    # without trailing zeros, as an exact division shows its result (45 / 90 is 0.5, not 0.5000000000)
+    result = quotient.scaleb(-places, EXACT).normalize(EXACT)
+    return result if result.as_tuple().exponent <= 0 else result.quantize(_ONE, context=EXACT)
+
+
+_ONE = Decimal(1)
+_MINUS_ONE = Decimal(-1)
+
+
 def exact_sum(amounts: Iterable[Decimal], start: Decimal = Decimal(0)) -> Decimal:
     """The sum of ``amounts`` with every digit kept, whatever their size and number."""
     total = start

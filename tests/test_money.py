@@ -304,6 +304,10 @@ def test_format_ratio_is_exact_when_short_and_marked_when_rounded(ratio, shown):
     ("1.5", "0.5", 10, "3"),
     ("2000", "1", 10, "2000"),          # never the exponent form 2E+3
     ("1018405.61", "934000", 10, "1.0903700321"),
+    # just past a half, beyond the 40 digits the division keeps: rounded away from the half, not to even
+    ("1250000000000000000000000000000000000000001", "1E+43", 2, "0.13"),
+    ("-1250000000000000000000000000000000000000001", "1E+43", 2, "-0.13"),
+    ("1E+40", "3", 2, "3333333333333333333333333333333333333333.33"),  # a quotient too long for 40 digits
 ])
 def test_ratio_rounds_half_even_to_places(numerator, denominator, places, expected):
     assert str(ratio(D(numerator), D(denominator), places)) == expected

@@ -35,6 +35,7 @@ class CompiledProgram:
         self.currency = program.currency
         self.rounding = Rounding(program.rounding.places, program.rounding.mode)
         self._places = program.rounding.places
+        self._ratio_places = program.rounding.ratio_places
         self.defaults: dict[str, Any] = _flat_defaults(program.defaults)
         self.metrics = tuple((name, compile_expression(expression.node))
                              for name, expression in program.metrics.items())
@@ -128,7 +129,7 @@ class CompiledProgram:
         if not isinstance(joined, date):
             raise EvaluationError(f"prorate_by fact '{self.prorate_by}' must be a date (YYYY-MM-DD), "
                                   f"found {joined!r}")
-        return active_fraction(period, joined)
+        return active_fraction(period, joined, self._ratio_places)
 
     def _inactive(self, period: Period, env: Mapping[str, Any]) -> Reason:
         """Why a partner who joined after the period (active fraction 0) is paid nothing for it."""

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, ProgramError
-from .models import Program
+from .models import CurvePoint, GoalTarget, Goals, Program
 from .money import exact_sum, format_rate
 from .rules.checks import BOOLEAN, NUMBER, check_expression
 from .rules.expressions import Expression
@@ -308,11 +308,30 @@ def _check_goals(program: Program) -> list[tuple[Path, str]]:
     for index, goal_id in enumerate(ids):
         if goal_id in ids[:index]:
             found.append((("goals", "targets", index, "id"), f"duplicate goal id '{goal_id}'"))
-    curve = goals.payout.curve
-    for index in range(1, len(curve)):
-        if curve[index].attainment <= curve[index - 1].attainment:
-            found.append((("goals", "payout", "curve", index, "attainment"),
-                          "curve points must have strictly ascending 'attainment'"))
+    found += _check_curve(goals.payout.curve, ("goals", "payout", "curve"))
+    for index, target in enumerate(goals.targets):
+        found += _check_per_goal_target(target, index, goals)
+    return found
+
+
+def _check_curve(curve: list[CurvePoint], path: Path) -> list[tuple[Path, str]]:
+    return [((*path, index, "attainment"), "curve points must have strictly ascending 'attainment'")
+            for index in range(1, len(curve)) if curve[index].attainment <= curve[index - 1].attainment]
+
+
+def _check_per_goal_target(target: GoalTarget, index: int, goals: Goals) -> list[tuple[Path, str]]:
+    """A target's own ``threshold``, ``cap`` and ``curve``: only in a per-goal payout, and consistent."""
+    path: Path = ("goals", "targets", index)
+    if not goals.payout.per_goal:
+        return [((*path, key), f"goal '{target.id}': '{key}' applies to per-goal payouts only; "
+                               "set 'per_goal: true' under 'goals.payout' to pay each goal on its own curve")
+                for key in ("threshold", "cap", "curve") if getattr(target, key) is not None]
+    found = [] if target.curve is None else _check_curve(target.curve, (*path, "curve"))
+    cap = target.cap if target.cap is not None else goals.attainment_cap
+    if target.threshold is not None and cap is not None and target.threshold > cap:
+        whose = "its cap" if target.cap is not None else "the program's attainment_cap"
+        found.append(((*path, "threshold"), f"goal '{target.id}': threshold {format_rate(target.threshold)} is "
+                                            f"above {whose} {format_rate(cap)}, so the goal could never pay"))
     return found
 
 

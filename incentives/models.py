@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import ExpressionError
-from .money import EXACT
+from .money import DEFAULT_RATIO_PLACES, EXACT
 from .periods import validate_fiscal_year_start
 from .rules.expressions import MAX_DIGITS, MAX_EXPONENT, Expression, parse_expression
 
@@ -126,6 +126,8 @@ class StrictModel(BaseModel):
 class Rounding(StrictModel):
     places: int = Field(2, ge=0, le=8, strict=True)
     mode: Literal["half_up", "half_even", "down", "up"] = "half_up"
+    #: decimals a computed ratio (attainment, active fraction, curve factor) is rounded to, half-even
+    ratio_places: int = Field(DEFAULT_RATIO_PLACES, ge=2, le=28, strict=True)
 
 
 class Effective(StrictModel):
@@ -153,22 +155,29 @@ class Tiers(StrictModel):
     levels: list[TierLevel] = Field(min_length=1)
 
 
+class CurvePoint(StrictModel):
+    attainment: Annotated[Rate, Field(ge=0)]
+    factor: Annotated[Rate, Field(ge=0, le=10)]
+
+
 class GoalTarget(StrictModel):
     id: Identifier
     metric: ExpressionField
     target: ExpressionField
     weight: Annotated[Rate, Field(gt=0, le=1)]
-
-
-class CurvePoint(StrictModel):
-    attainment: Annotated[Rate, Field(ge=0)]
-    factor: Annotated[Rate, Field(ge=0, le=10)]
+    # Per-goal payouts only (``payout.per_goal: true``): below ``threshold`` this goal's factor is 0;
+    # ``cap`` replaces ``attainment_cap`` for this goal; ``curve`` replaces the payout curve for it.
+    threshold: Annotated[Rate, Field(ge=0)] | None = None
+    cap: Annotated[Rate, Field(gt=0)] | None = None
+    curve: list[CurvePoint] | None = Field(None, min_length=1)
 
 
 class GoalPayout(StrictModel):
     on: ExpressionField
     interpolation: Literal["linear", "step"] = "linear"
     curve: list[CurvePoint] = Field(min_length=1)
+    #: the curve applies to each goal's own attainment, one base line per goal
+    per_goal: bool = Field(False, strict=True)
 
 
 class Goals(StrictModel):

@@ -13,12 +13,14 @@ from decimal import (
     MAX_EMAX,
     MAX_PREC,
     MIN_EMIN,
+    ROUND_05UP,
     ROUND_DOWN,
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     ROUND_UP,
     Context,
     Decimal,
+    InvalidOperation,
 )
 from typing import Iterable, Literal, Sequence
 
@@ -43,6 +45,56 @@ exact_add = EXACT.add
 exact_subtract = EXACT.subtract
 exact_multiply = EXACT.multiply
 exact_negate = EXACT.minus
+
+
+#: Decimals a computed ratio keeps unless a program says otherwise (``rounding.ratio_places``).
+DEFAULT_RATIO_PLACES = 10
+
+
+def ratio(numerator: Decimal, denominator: Decimal, places: int) -> Decimal:
+    """``numerator / denominator`` rounded half-even to ``places`` decimals, whatever the decimal context.
+
+    SPEC "Bulk runs": a computed ratio (attainment, active fraction, curve factor)
+    is rounded when it is computed, so every reader gets the same digits. An exact
+    quotient with at most ``places`` decimals is returned as a division gives it
+    (``45 / 90`` is ``0.5``); any other is rounded to exactly ``places`` decimals.
+    ``denominator`` must not be 0.
+    """
+    # Divided to _RATIO_DIGITS significant digits with ROUND_05UP, then rounded once to ``places``:
+    # 05UP keeps an inexact quotient off a final digit 0 or 5, so the second rounding sees a half only
+    # when the quotient is exactly a half (no double rounding), as long as a digit beyond ``places`` is kept.
+    quotient = _sticky_divide(numerator, denominator)
+    try:
+        # in a context one digit narrower than the division: a quotient with no digit beyond ``places``
+        # does not fit, and is divided the slow way
+        rounded = _quantize_half_even(quotient, _QUANTA[places] if places < len(_QUANTA)
+                                      else Decimal(1).scaleb(-places))
+    except InvalidOperation:
+        return _ratio_by_integers(numerator, denominator, places)
+    # equal: the quotient is exact with at most ``places`` decimals (an inexact one ends in a digit
+    # other than 0 beyond them); it keeps the digits the division gave it
+    return quotient if rounded == quotient else rounded
+
+
+def _ratio_by_integers(numerator: Decimal, denominator: Decimal, places: int) -> Decimal:
+    """:func:`ratio` by an exact integer division with remainder: for quotients of any size."""
+    quotient, remainder = EXACT.divmod(numerator.scaleb(places, EXACT), denominator)
+    if remainder:
+        # divmod truncates toward zero: a remainder of more than half the divisor (or exactly half,
+        # with an odd quotient) moves the quotient one unit away from zero
+        twice, divisor = EXACT.add(remainder, remainder).copy_abs(), denominator.copy_abs()
+        if twice > divisor or (twice == divisor and quotient % 2):
+            quotient = EXACT.add(quotient, _ONE if (numerator < 0) == (denominator < 0) else _MINUS_ONE)
+    return quotient.scaleb(-places, EXACT)
+
+
+_RATIO_DIGITS = 40
+# bound once: a context's method looked up on each call costs more than the division itself
+_sticky_divide = Context(prec=_RATIO_DIGITS, rounding=ROUND_05UP, Emax=MAX_EMAX, Emin=MIN_EMIN).divide
+_quantize_half_even = Context(prec=_RATIO_DIGITS - 1, rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN).quantize
+_QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(29))
+_ONE = Decimal(1)
+_MINUS_ONE = Decimal(-1)
 
 
 def exact_sum(amounts: Iterable[Decimal], start: Decimal = Decimal(0)) -> Decimal:

@@ -30,6 +30,8 @@ from typing import Literal
 
 import pendulum
 
+from .money import DEFAULT_RATIO_PLACES, ratio
+
 Granularity = Literal["month", "quarter", "half", "year"]
 
 ACCEPTED_FORMS = (
@@ -125,12 +127,12 @@ def _plain(day: pendulum.Date) -> date:
     return date(day.year, day.month, day.day)
 
 
-def active_fraction(period: Period, joined_on: date | None) -> Decimal:
+def active_fraction(period: Period, joined_on: date | None, places: int = DEFAULT_RATIO_PLACES) -> Decimal:
     """The share of ``period`` a partner who joined on ``joined_on`` was active (SPEC "Proration").
 
     Joined inside the period: active days / days in the period, both ends
-    inclusive, as one Decimal division in the current context (28 significant
-    digits by default: 45/90 is exactly ``0.5``, 1/3 is ``0.3333333333333333333333333333``).
+    inclusive, rounded half-even to ``places`` decimals (the program's
+    ``rounding.ratio_places``: 45/90 is exactly ``0.5``, 1/3 is ``0.3333333333``).
     No join date, or joined on or before the first day: ``1``. Joined after the
     last day: ``0`` (not active at all in that period).
     """
@@ -138,7 +140,7 @@ def active_fraction(period: Period, joined_on: date | None) -> Decimal:
         return _ONE
     if joined_on > period.end:
         return _ZERO
-    return Decimal((period.end - joined_on).days + 1) / Decimal(period.days)
+    return ratio(Decimal((period.end - joined_on).days + 1), Decimal(period.days), places)
 
 
 def fiscal_year_of(period: Period, fiscal_year_start: str = "01-01") -> Period:

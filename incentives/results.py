@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from .inputs import type_text
 
-from .money import format_amount, format_rate
+from .money import format_amount, format_rate, format_ratio
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +53,7 @@ class GoalDetail(TypedDict):
     target: Decimal
     attainment: Decimal
     weight: Decimal
+    factor: NotRequired[Decimal]  # per-goal payouts: the factor of this goal's own attainment
 
 
 class RejectedClaim(TypedDict):
@@ -139,13 +140,14 @@ class PayoutResult(_Model):
             unmet = f"; unmet: {', '.join(self.next_tier.unmet)}" if self.next_tier.unmet else ""
             out.append(f"  next tier: {self.next_tier.name} (gap {format_amount(self.next_tier.gap, places)}{unmet})")
         if self.attainment is not None:
-            out.append(f"  attainment: {format_rate(self.attainment)}")
+            out.append(f"  attainment: {format_ratio(self.attainment)}")
         if "proration" in self.details:
             out.append(f"  active fraction: {self.details['proration']}")
         for goal in self.details.get("goals", []):
+            factor = f", factor {format_ratio(goal['factor'])}" if "factor" in goal else ""  # per-goal payouts
             out.append(f"  goal {goal['id']}: {format_amount(goal['metric'], 0)} of "
-                       f"{format_amount(goal['target'], 0)} = {format_rate(goal['attainment'])}"
-                       f" (weight {format_rate(goal['weight'])})")
+                       f"{format_amount(goal['target'], 0)} = {format_ratio(goal['attainment'])}"
+                       f" (weight {format_rate(goal['weight'])}{factor})")
         if "accrued" in self.details:
             fund = self.details
             out.append(f"  fund: opening {format_amount(fund['opening'], places)} + accrued "

@@ -74,6 +74,22 @@ def goal(w1: str = "70%", w2: str = "30%", a1: str = "80%", a2: str = "100%") ->
     return program_text(GOALS.format(w1=w1, w2=w2, a1=a1, a2=a2), kind="goal")
 
 
+def per_goal(extra: str, per_goal_key: str = "per_goal: true", cap: str = "") -> str:
+    """A goal program whose first target (line 10, its ``extra`` keys from column 67) takes ``extra``."""
+    return program_text(f"""
+        goals:
+          targets:
+            - {{id: revenue, metric: revenue, target: quota, weight: 100%, {extra}}}
+          {cap or "attainment_cap: 150%"}
+          payout:
+            on: target_incentive
+            {per_goal_key}
+            curve:
+              - {{attainment: 80%, factor: 50%}}
+              - {{attainment: 100%, factor: 100%}}
+        """, kind="goal")
+
+
 ALIAS_BOMB = "".join(
     f"{name}: &{name} [{', '.join([previous] * 10)}]\n"
     for name, previous in zip("abcdefg", ["x", "*a", "*b", "*c", "*d", "*e", "*f"])
@@ -208,6 +224,32 @@ PROGRAM_CASES = [
         ["16:22: curve points must have strictly ascending 'attainment'"]),
     Bad("curve_points_equal", goal(a1="100%", a2="100%"),
         ["16:22: curve points must have strictly ascending 'attainment'"]),
+    # per-goal payouts
+    Bad("per_goal_curve_out_of_order",
+        per_goal("curve: [{attainment: 100%, factor: 100%}, {attainment: 90%, factor: 150%}]"),
+        ["10:122: curve points must have strictly ascending 'attainment'"]),
+    Bad("per_goal_threshold_above_the_goal_cap", per_goal("threshold: 90%, cap: 85%"),
+        ["10:78: goal 'revenue': threshold 90% is above its cap 85%, so the goal could never pay"]),
+    Bad("per_goal_threshold_above_the_attainment_cap", per_goal("threshold: 160%"),
+        ["10:78: goal 'revenue': threshold 160% is above the program's attainment_cap 150%, "
+         "so the goal could never pay"]),
+    Bad("per_goal_keys_without_per_goal", per_goal("threshold: 80%, cap: 120%", per_goal_key=""),
+        ["10:78: goal 'revenue': 'threshold' applies to per-goal payouts only; set 'per_goal: true' under "
+         "'goals.payout' to pay each goal on its own curve",
+         "10:88: goal 'revenue': 'cap' applies to per-goal payouts only; set 'per_goal: true' under "
+         "'goals.payout' to pay each goal on its own curve"]),
+    Bad("per_goal_false_with_a_goal_curve", per_goal("curve: [{attainment: 0%, factor: 0%}]",
+                                                     per_goal_key="per_goal: false"),
+        ["10:67: goal 'revenue': 'curve' applies to per-goal payouts only; set 'per_goal: true' under "
+         "'goals.payout' to pay each goal on its own curve"]),
+    Bad("per_goal_not_a_boolean", per_goal("threshold: 80%", per_goal_key="per_goal: yes please"),
+        ["14:15: per_goal: Input should be a valid boolean, found 'yes please'"]),
+    Bad("misspelled_per_goal_key", per_goal("threshhold: 80%"),
+        ["10:67: unknown key 'threshhold'; did you mean 'threshold'?"]),
+    Bad("negative_per_goal_threshold", per_goal("threshold: -10%"),
+        ["10:78: threshold: must be at least 0%, found '-10%'"]),
+    Bad("ratio_places_out_of_range", program_text(TIERS, "rounding: {ratio_places: 40}"),
+        ["13:26: ratio_places: must be at most 28, found 40"]),
     Bad("uses_a_program_not_loaded", program_text(TIERS, "uses: [partner_tier]"),
         ["13:8: uses 'partner_tier', which is not loaded"]),
     # expressions

@@ -311,7 +311,10 @@ def test_explain_every_program_with_failed_rules_and_mdf_fund():
             "[saw designations=0]") in text
     assert ("  fund: opening 0.00 + accrued 20,368.11 (1,018,405.61 × 2% = 20,368.11; "
             "networking_role_tier.tier = Premier) = available 20,368.11; paid 918.00; closing 19,450.11") in text
-    assert "  goal revenue: 1,018,405.61 of 934,000 = " in text
+    # 1,018,405.61 / 934,000 = 1.0903700321 (10 places), shown to 4 decimals of a percent; per goal, the factor
+    # is 100% + 1.5 × 9.03700321% = 113.555504815%
+    assert "  goal revenue: 1,018,405.61 of 934,000 = ≈109.037% (weight 60%, factor ≈113.5555%)\n" in text
+    assert "  attainment: ≈90.5555%\n" in text  # goal_based_rebate's weighted attainment, no longer 28 digits
 
 
 def test_explain_a_budgeted_program_shows_the_run_numbers(bundled):

@@ -216,22 +216,29 @@ def test_distributor_track_linear_curve(engine):
 # --- goal_based_rebate (HP-style, two versions) -----------------------------------------------
 
 
-def test_goal_rebate_fy2027_linear_with_profitability_kicker(engine):
+def test_goal_rebate_fy2027_pays_each_goal_with_profitability_kicker(engine):
     result = engine.evaluate(partner(gross_margin=D("0.30")))["goal_based_rebate"]
     assert result.program_version == 2
-    # revenue 100%, new logos 2/3, renewals 100%: weighted 60% + 13.33% + 20% = 93.33%
-    # factor 50% + 50% × 13.33 / 20 = 83.33%; target incentive 1.5% × 600,000 = 9,000 → 7,500
-    assert amounts(result) == [("base", "goal:payout", D("7500.00")),
-                               ("multiplier", "profitable_mix", D("375.00"))]
+    # per goal, target incentive 1.5% × 600,000 = 9,000: revenue 600,000 / 600,000 = 100% → factor 100%,
+    # 9,000 × 60% × 100% = 5,400; new logos 2 / 3 = 66.67% is below the 80% threshold → 0; renewals
+    # 90% / 90% = 100% → 9,000 × 20% × 100% = 1,800. Base 7,200; kicker 7,200 × 5% = 360
+    assert amounts(result) == [("base", "goal:revenue", D("5400.00")), ("base", "goal:new_logos", D("0.00")),
+                               ("base", "goal:renewals", D("1800.00")), ("multiplier", "profitable_mix", D("360.00"))]
     assert [goal["id"] for goal in result.details["goals"]] == ["revenue", "new_logos", "renewals"]
+    # weighted attainment: 60% × 1 + 20% × 0.6666666667 + 20% × 1 = 0.93333333334 (ratios to 10 places)
+    assert result.attainment == D("0.93333333334")
 
 
 def test_goal_rebate_prorates_a_partner_who_joined_mid_quarter(engine):
-    # joined 2027-02-15: 45 of 90 days active, f = 0.5. Targets halve: revenue 200% and renewals
-    # 200% are capped at 150%, new logos 2 / 1.5 = 133.33%; weighted 146.67% >= 125% → factor 150%
+    # joined 2027-02-15: 45 of 90 days active, f = 0.5; targets and the 9,000 basis halve (4,500).
+    # revenue 600,000 / 300,000 = 200%, capped at 150% → factor 175%: 4,500 × 60% × 175% = 4,725
+    # new logos 2 / 1.5 = 133.33% → 100% + 75% × 33.33 / 50 = 150% (the factor rounds to 10 places,
+    # half-even: 1.49999999995 → 1.5): 4,500 × 20% × 150% = 1,350
+    # renewals 90% / 45% = 200%, capped at its own 110% → 100% + 75% × 10 / 50 = 115%: 4,500 × 20% × 115% = 1,035
     result = engine.evaluate(partner(joined_on=date(2027, 2, 15)))["goal_based_rebate"]
     assert result.details["proration"] == D("0.5")
-    assert amounts(result) == [("base", "goal:payout", D("6750.00"))]      # 9,000 × 0.5 × 150%
+    assert amounts(result) == [("base", "goal:revenue", D("4725.00")), ("base", "goal:new_logos", D("1350.00")),
+                               ("base", "goal:renewals", D("1035.00"))]
 
 
 def test_goal_rebate_fy2026_quarter_uses_version_1(engine):

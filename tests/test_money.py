@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from decimal import Decimal as D
+from decimal import Decimal as D, localcontext
 from fractions import Fraction
 
 import pytest
 from hypothesis import given, strategies as st
 
-from incentives.money import Rounding, apportion, format_amount, format_rate, format_ratio, plain_amount
+from incentives.money import Rounding, apportion, format_amount, format_rate, format_ratio, plain_amount, ratio
 
 
 # -- Rounding -------------------------------------------------------------------------------
@@ -287,3 +287,40 @@ def test_apportion_matches_the_reference_method(amounts: list[tuple[str, D]], pl
 ])
 def test_format_ratio_is_exact_when_short_and_marked_when_rounded(ratio, shown):
     assert format_ratio(D(ratio)) == shown
+
+
+# --- ratio: a computed ratio rounded half-even to ratio places ----------------------------------
+
+
+@pytest.mark.parametrize(("numerator", "denominator", "places", "expected"), [
+    ("1", "3", 10, "0.3333333333"),
+    ("2", "3", 10, "0.6666666667"),
+    ("-2", "3", 10, "-0.6666666667"),   # away from zero past the half, as a positive one
+    ("2", "-3", 10, "-0.6666666667"),
+    ("1", "8", 2, "0.12"),              # 0.125: a tie goes to the even neighbour
+    ("3", "8", 2, "0.38"),              # 0.375 → 0.38 (even)
+    ("-1", "8", 2, "-0.12"),
+    ("45", "90", 10, "0.5"),            # exact: no trailing zeros
+    ("1.5", "0.5", 10, "3"),
+    ("2000", "1", 10, "2000"),          # never the exponent form 2E+3
+    ("1018405.61", "934000", 10, "1.0903700321"),
+    # just past a half, beyond the 40 digits the division keeps: rounded away from the half, not to even
+    ("1250000000000000000000000000000000000000001", "1E+43", 2, "0.13"),
+    ("-1250000000000000000000000000000000000000001", "1E+43", 2, "-0.13"),
+    ("1E+40", "3", 2, "3333333333333333333333333333333333333333.33"),  # a quotient too long for 40 digits
+])
+def test_ratio_rounds_half_even_to_places(numerator, denominator, places, expected):
+    assert str(ratio(D(numerator), D(denominator), places)) == expected
+
+
+@given(st.integers(-10**30, 10**30), st.integers(1, 10**12), st.integers(-6, 6), st.integers(0, 28))
+def test_ratio_is_the_exact_quotient_rounded_whatever_the_context(numerator, denominator, exponent, places):
+    a, b = D(f"{numerator}E{exponent}"), D(denominator)
+    exact = Fraction(numerator) * Fraction(10) ** exponent / denominator * 10**places
+    floor = math.floor(exact)
+    rest = exact - floor
+    units = floor + 1 if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and floor % 2) else floor
+    with localcontext() as context:
+        context.prec = 3  # a narrow thread context changes nothing
+        found = ratio(a, b, places)
+    assert found == D(f"{units}E-{places}")

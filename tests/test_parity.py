@@ -171,4 +171,31 @@ def test_if_program_gives_identical_results(if_engines, revenue, step, quota, np
     compiled, durable = if_engines
     record = {"partner_id": "P1", "period": "2027-Q1", "revenue": revenue + step, "quota": quota, "nps": nps,
               "segment": segment, "region": region, "certified": certified}
+
+
+def test_the_example_quarter_exercises_per_goal_payouts(engines):
+    # goal_based_rebate v2 pays each goal on its own (payout.per_goal): the bundled quarter must reach
+    # goals under their 80% threshold, goals paying, and goals at their cap, or parity proves little there
+    compiled, _ = engines
+    run = compiled.run(read_facts(FACTS))
+    goals = [goal for result in run.results if result.program_id == "goal_based_rebate" and result.status == "ok"
+             for goal in result.details["goals"]]
+    factors = {goal["factor"] for goal in goals}
+    assert D(0) in factors and D("1.75") in factors and len(factors) > 10
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_per_goal_records_on_and_around_each_goal_threshold_and_cap_give_identical_results(engines, data):
+    compiled, durable = engines
+    record = dict(data.draw(st.sampled_from(EXAMPLES)))
+    quota = D(record["revenue_quota"]) if D(record["revenue_quota"]) > 0 else D(600000)
+    record["revenue_quota"] = quota
+    # goal_based_rebate v2: threshold 80%, curve knot 100%, program cap 150%, renewals' own cap 110%
+    share = data.draw(st.sampled_from([D("0.8"), D("1"), D("1.1"), D("1.5")]))
+    step = data.draw(st.sampled_from([D("-0.01"), D(0), D("0.01")]))
+    record["revenue"] = quota * share + step
+    record["new_logos"] = data.draw(st.sampled_from([D("2.4"), D(3), D("3.3"), D("4.5"), D(2)]))
+    record["renewal_rate"] = D("0.9") * share + step / 100
+    record["gross_margin"] = data.draw(st.sampled_from([D("0.25"), D("0.2499")]))  # the kicker's rule
     assert comparable(durable.evaluate(record)) == comparable(compiled.evaluate(record))

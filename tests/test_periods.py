@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
-from decimal import Decimal as D
+from decimal import Decimal as D, localcontext
 
 import pytest
 from hypothesis import given, strategies as st
@@ -172,8 +172,8 @@ Q1 = parse_period("2027-Q1")  # 2027-01-01..2027-03-31, 90 days
 
 @pytest.mark.parametrize("joined_on, expected", [
     (date(2027, 2, 15), D("0.5")),  # Feb 15..Mar 31 = 14 + 31 = 45 of 90 days
-    (date(2027, 1, 2), D(89) / D(90)),
-    (date(2027, 3, 31), D(1) / D(90)),  # active on the last day only
+    (date(2027, 1, 2), D("0.9888888889")),  # 89 / 90 = 0.98888…, rounded half-even to 10 places
+    (date(2027, 3, 31), D("0.0111111111")),  # active on the last day only: 1 / 90 = 0.01111…
     (date(2027, 1, 1), D(1)),  # joined on the first day: the whole period
     (date(2026, 11, 5), D(1)),  # joined before
     (None, D(1)),
@@ -183,11 +183,15 @@ def test_active_fraction(joined_on: date | None, expected: D) -> None:
     assert active_fraction(Q1, joined_on) == expected
 
 
-def test_active_fraction_carries_28_significant_digits() -> None:
+def test_active_fraction_is_rounded_to_ratio_places_whatever_the_context() -> None:
     april = parse_period("2027-04")  # 30 days; joined Apr 21 -> 10 of 30
-    assert str(active_fraction(april, date(2027, 4, 21))) == "0.3333333333333333333333333333"
+    with localcontext() as context:
+        context.prec = 5  # a narrow context must not change the digits
+        assert str(active_fraction(april, date(2027, 4, 21))) == "0.3333333333"
+    assert str(active_fraction(april, date(2027, 4, 21), 4)) == "0.3333"
+    assert str(active_fraction(april, date(2027, 4, 10), 4)) == "0.7"  # 21 of 30
 
 
 def test_active_fraction_in_a_july_fiscal_quarter() -> None:
     q1 = parse_period("2027-Q1", "07-01")  # 2026-07-01..2026-09-30, 92 days
-    assert active_fraction(q1, date(2026, 9, 1)) == D(30) / D(92)
+    assert active_fraction(q1, date(2026, 9, 1)) == D("0.3260869565")  # 30 / 92 = 0.32608695652…

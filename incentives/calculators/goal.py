@@ -1,16 +1,56 @@
-"""Goal programs: weighted attainment against targets, a payout curve (SPEC "Goal programs")."""
+"""Goal programs: weighted attainment against targets, a payout curve (SPEC "Goal programs").
+
+With ``payout.per_goal: true`` (SPEC "Program language additions") the curve
+applies to each goal's own attainment instead, and each goal pays its own base
+line: ``on`` × weight × factor(goal attainment).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Sequence
 
 from ..errors import EvaluationError
-from ..models import Program
-from ..money import exact_multiply, format_amount, format_ratio
+from ..models import CurvePoint, Program
+from ..money import exact_add, exact_multiply, exact_subtract, format_amount, format_rate, format_ratio, ratio
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
+
+
+class Curve:
+    """A payout curve: attainment -> factor, ``linear`` or ``step`` between its ascending points."""
+
+    __slots__ = ("_points", "_segments", "_step", "_places")
+
+    def __init__(self, points: Sequence[CurvePoint], step: bool, places: int):
+        self._points = tuple((point.attainment, point.factor) for point in points)
+        self._segments = tuple(zip(self._points, self._points[1:]))  # neighbouring points, paired once
+        self._step = step
+        self._places = places
+
+    def factor(self, attainment: Decimal) -> Decimal:
+        """The factor at ``attainment``: 0 below the first point, flat after the last.
+
+        An interpolated factor is a computed ratio: rounded half-even to ``ratio_places``.
+        """
+        points = self._points
+        if attainment < points[0][0]:
+            return ZERO
+        if attainment >= points[-1][0]:
+            return points[-1][1]
+        for (low, low_factor), (high, high_factor) in self._segments:
+            if low <= attainment < high:
+                if self._step or attainment == low:
+                    return low_factor
+                # low_factor + (high_factor - low_factor) × (attainment - low) / (high - low), as one division
+                width = exact_subtract(high, low)
+                numerator = exact_add(exact_multiply(low_factor, width),
+                                      exact_multiply(exact_subtract(high_factor, low_factor),
+                                                     exact_subtract(attainment, low)))
+                return ratio(numerator, width, self._places)
+        raise AssertionError("unreachable: the curve covers every attainment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,25 +61,34 @@ class _Goal:
     metric_value: Evaluator
     target_value: Evaluator
     weight: Decimal
-    metric_what: str = ""
-    target_what: str = ""
+    metric_what: str
+    target_what: str
+    #: the attainment cap of this goal: its own ``cap``, else the program's ``attainment_cap`` (None: no cap)
+    cap: Decimal | None
+    #: per-goal payouts only: below it the factor is 0 (None: no threshold), and the goal's curve
+    threshold: Decimal | None
+    curve: Curve
 
 
 class GoalCalculator:
     def __init__(self, program: Program, compile: Compile):
         goals = program.goals
         assert goals is not None
-        self._goals = tuple(_Goal(t.id, t.metric, t.target, compile(t.metric), compile(t.target), t.weight,
-                                  f"goal '{t.id}' metric ({t.metric.text})", f"goal '{t.id}' target ({t.target.text})")
-                            for t in goals.targets)
-        self._on_what = f"payout basis ({goals.payout.on.text})"
-        self._described = f"{goals.payout.on.text} at factor "
-        self._cap = goals.attainment_cap
-        self._on = goals.payout.on
-        self._on_value = compile(goals.payout.on)
-        self._step = goals.payout.interpolation == "step"
-        self._curve = tuple((point.attainment, point.factor) for point in goals.payout.curve)
-        self._segments = tuple(zip(self._curve, self._curve[1:]))  # neighbouring points, paired once
+        payout = goals.payout
+        step = payout.interpolation == "step"
+        self._places = program.rounding.ratio_places
+        self._curve = Curve(payout.curve, step, self._places)
+        self._per_goal = payout.per_goal
+        self._goals = tuple(
+            _Goal(t.id, t.metric, t.target, compile(t.metric), compile(t.target), t.weight,
+                  f"goal '{t.id}' metric ({t.metric.text})", f"goal '{t.id}' target ({t.target.text})",
+                  t.cap if t.cap is not None else goals.attainment_cap, t.threshold,
+                  Curve(t.curve, step, self._places) if t.curve is not None else self._curve)
+            for t in goals.targets)
+        self._on_what = f"payout basis ({payout.on.text})"
+        self._described = f"{payout.on.text} at factor "
+        self._on = payout.on
+        self._on_value = compile(payout.on)
 
     def conditions(self) -> list[Condition]:
         return []
@@ -53,6 +102,7 @@ class GoalCalculator:
     def base(self, evaluation: Evaluation) -> None:
         facts = evaluation.facts
         fraction = evaluation.fraction
+        places = self._places
         weighted = ZERO
         breakdown = []
         attainments: dict[str, Decimal] = {}  # the base line's inputs, filled in the same loop as the breakdown
@@ -66,42 +116,53 @@ class GoalCalculator:
             if target == ZERO:
                 raise EvaluationError(f"goal '{goal.id}' has a target of zero ({goal.target.text})")
             if fraction != ONE:
-                target *= fraction
-            attainment = actual / target
-            if self._cap is not None and attainment > self._cap:
-                attainment = self._cap
-            weighted += goal.weight * attainment
+                target = exact_multiply(target, fraction)
+            attainment = ratio(actual, target, places)
+            if goal.cap is not None and attainment > goal.cap:
+                attainment = goal.cap
+            weighted = exact_add(weighted, exact_multiply(goal.weight, attainment))
             breakdown.append({"id": goal.id, "metric": actual, "target": target,
                               "attainment": attainment, "weight": goal.weight})
             attainments[goal.id] = attainment
-        factor = self.factor(weighted)
         evaluation.attainment = weighted
         evaluation.details["goals"] = breakdown
-        evaluation.details["factor"] = factor
         basis = self._on_value(facts)
         if type(basis) is not Decimal:
             number(basis, self._on_what)
         if fraction != ONE:
-            basis *= fraction
-        places = evaluation.rounding.places
+            basis = exact_multiply(basis, fraction)
+        if self._per_goal:
+            self._pay_each_goal(evaluation, basis, breakdown)
+            return
+        factor = self._curve.factor(weighted)
+        evaluation.details["factor"] = factor
+        money_places = evaluation.rounding.places
         amount = evaluation.rounding.round(exact_multiply(basis, factor))
         factor_text = format_ratio(factor)
         evaluation.line(
             "base", "goal:payout",
             f"{self._described}{factor_text} for weighted attainment {format_ratio(weighted)}",
-            amount, f"{format_amount(basis, places)} × {factor_text} = {format_amount(amount, places)}",
+            amount, f"{format_amount(basis, money_places)} × {factor_text} = {format_amount(amount, money_places)}",
             basis, factor, attainments)
 
-    def factor(self, weighted: Decimal) -> Decimal:
-        """The curve's factor at ``weighted`` attainment: 0 below the first point, flat after the last."""
-        curve = self._curve
-        if weighted < curve[0][0]:
-            return ZERO
-        if weighted >= curve[-1][0]:
-            return curve[-1][1]
-        for (low, low_factor), (high, high_factor) in self._segments:
-            if low <= weighted < high:
-                if self._step:
-                    return low_factor
-                return low_factor + (high_factor - low_factor) * (weighted - low) / (high - low)
-        raise AssertionError("unreachable: the curve covers every attainment")
+    def _pay_each_goal(self, evaluation: Evaluation, basis: Decimal, breakdown: list[dict]) -> None:
+        """One base line per goal: ``basis`` × weight × factor(the goal's own attainment)."""
+        money_places = evaluation.rounding.places
+        basis_text = format_amount(basis, money_places)
+        for goal, detail in zip(self._goals, breakdown):
+            attainment = detail["attainment"]
+            below_threshold = goal.threshold is not None and attainment < goal.threshold
+            factor = ZERO if below_threshold else goal.curve.factor(attainment)
+            detail["factor"] = factor
+            rate = exact_multiply(goal.weight, factor)
+            amount = evaluation.rounding.round(exact_multiply(basis, rate))
+            factor_text = format_ratio(factor)
+            why = (f"below its threshold {format_rate(goal.threshold)}"  # type: ignore[arg-type]
+                   if below_threshold else f"for attainment {format_ratio(attainment)}")
+            evaluation.line(
+                "base", f"goal:{goal.id}",
+                f"goal '{goal.id}' at factor {factor_text} {why}, weight {format_rate(goal.weight)}",
+                amount,
+                f"{basis_text} × weight {format_rate(goal.weight)} × factor {factor_text} "
+                f"(attainment {format_ratio(attainment)}) = {format_amount(amount, money_places)}",
+                basis, rate, {goal.id: attainment})

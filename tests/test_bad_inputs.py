@@ -134,7 +134,7 @@ PROGRAM_CASES = [
     Bad("unknown_key_without_a_near_one", program_text(TIERS, "zzz: 1"),
         ["13:1: unknown key 'zzz'; expected one of: id, name, kind, version, currency, effective, period, "
          "fiscal_year_start, rounding, uses, defaults, metrics, eligibility, tiers, goals, mdf, bonuses, "
-         "allow_negative, cap, min_payout, budget, prorate_by"]),
+         "deductions, allow_negative, cap, min_payout, budget, prorate_by"]),
     Bad("missing_required_keys", "id: test\nname: Test\nkind: tier\ncurrency: USD\nperiod: quarter\n" + TIERS.lstrip(),
         ["1:1: missing required key 'version'", "1:1: missing required key 'effective'"]),
     # wrong types

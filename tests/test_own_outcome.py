@@ -11,6 +11,7 @@ import pytest
 from conftest import program_text
 from incentives.compiler import CompiledProgram
 from incentives.loading import load_programs
+from incentives.models import Program
 from incentives.rules.compiled import CompiledBackend
 from test_parity import DURABLE_MISSING
 
@@ -248,3 +249,15 @@ def test_a_program_without_this_names_compiles_one_matcher(write_program):
     backend = CountingBackend()
     CompiledProgram(load_programs(own)[0], backend, "own")
     assert backend.compiled == 2
+
+
+def test_the_schema_shows_deductions_and_cap_as_number_or_expression():
+    # what `incentives schema` prints: the models' JSON Schema
+    schema = Program.model_json_schema(by_alias=True)
+    deduction = schema["$defs"]["Deduction"]
+    assert set(deduction["properties"]) == {"id", "when", "amount", "description"}
+    assert set(deduction["required"]) == {"id", "amount", "description"}
+    assert deduction["additionalProperties"] is False
+    for key in ("cap", "min_payout"):
+        number_or_text = schema["properties"][key]["anyOf"][0]["anyOf"]
+        assert number_or_text == [{"type": "number", "minimum": 0}, {"type": "string"}]

@@ -120,8 +120,14 @@ MatcherFor = Callable[[Sequence[Condition], str], Matcher]
 """Compiles the conditions of one step into a matcher; the text names the step (for ruleset names)."""
 
 
-def _reads_own(expression: Expression | None) -> bool:
-    return expression is not None and bool(own_outcome.own_names(expression.names))
+def _reads_own(expression: Expression) -> bool:
+    return bool(own_outcome.own_names(expression.names))
+
+
+def _step_matcher(matcher_for: MatcherFor, step: str, conditions: list[Condition]) -> Matcher | None:
+    """The matcher of the ``conditions`` of one step that read ``this.*``, or ``None`` when none does."""
+    reading = [condition for condition in conditions if _reads_own(condition.expression)]
+    return matcher_for(reading, step) if reading else None
 
 
 class Adjustments:
@@ -151,15 +157,12 @@ class Adjustments:
                                 if d.when is not None]
         self._conditions = [c for c in bonus_conditions + deduction_conditions if not _reads_own(c.expression)]
         multiplier_ids = {bonus_id(b.id) for b in program.bonuses if b.multiplier is not None}
-        later = [c for c in bonus_conditions + deduction_conditions if _reads_own(c.expression)]
         #: Matchers of the conditions that read ``this.*``, by step; ``None`` when a step has none.
-        self._multiplier_matcher = self._step_matcher(
-            matcher_for, "multipliers", [c for c in later if c.rule_id in multiplier_ids])
-        self._bonus_matcher = self._step_matcher(
-            matcher_for, "bonuses", [c for c in later if c.rule_id.startswith("bonus:")
-                                     and c.rule_id not in multiplier_ids])
-        self._deduction_matcher = self._step_matcher(
-            matcher_for, "deductions", [c for c in later if c.rule_id.startswith("deduction:")])
+        self._multiplier_matcher = _step_matcher(
+            matcher_for, "multipliers", [c for c in bonus_conditions if c.rule_id in multiplier_ids])
+        self._bonus_matcher = _step_matcher(
+            matcher_for, "bonuses", [c for c in bonus_conditions if c.rule_id not in multiplier_ids])
+        self._deduction_matcher = _step_matcher(matcher_for, "deductions", deduction_conditions)
         self._matchers = tuple(m for m in (self._multiplier_matcher, self._bonus_matcher, self._deduction_matcher)
                                if m is not None)
         self._cap, self._cap_limit = self._limit(program.cap, "cap", compile)
@@ -176,10 +179,6 @@ class Adjustments:
         #: bonuses, deductions, cap or minimum skips it.
         self.any = bool(self._multipliers or self._bonuses or self._deductions or self._floor
                         or program.cap is not None or program.min_payout is not None)
-
-    @staticmethod
-    def _step_matcher(matcher_for: MatcherFor, step: str, conditions: list[Condition]) -> Matcher | None:
-        return matcher_for(conditions, step) if conditions else None
 
     @staticmethod
     def _limit(value: Decimal | Expression | None, key: str,

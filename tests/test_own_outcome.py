@@ -170,6 +170,24 @@ def test_a_goal_program_reads_its_attainment_and_base(engine_for, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_an_mdf_program_deducts_from_its_paid_claims(engine_for, backend):
+    engine = engine_for(program_text("""
+        mdf:
+          accrual: {on: revenue, rate: 2%}
+          claims: {reimbursement: 50%, activities: [event]}
+        deductions:
+          - {id: agency_fee, when: "this.base >= 1000", amount: "5% * this.base", description: Agency fee}
+        """, kind="mdf"), backend=backend)
+    claims = [{"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": "3000",
+               "activity_end": "2027-01-20", "submitted_on": "2027-02-01", "preapproved": True}]
+    # accrued 100,000 × 2% = 2,000 available; the claim pays 50% × 3,000 = 1,500.00 (the base);
+    # 1,500 ≥ 1,000: the fee is 5% × 1,500 = 75.00 → 1,425.00
+    result = engine.evaluate(partner(revenue=100000), claims=claims)["test"]
+    assert lines(result) == [("mdf_claim", "claim:C1", D("1500.00")), ("deduction", "agency_fee", D("-75.00"))]
+    assert result.total == D("1425.00")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_no_tier_reached_reads_as_none(engine_for, backend):
     engine = engine_for(program_text("""
         tiers:

@@ -46,5 +46,5 @@ def problem(name: str, section: str, kind: str) -> str | None:
         return f"unknown name '{name}'; {hint}"
     needed = KIND_OF.get(name)
     if needed is not None and needed != kind:
-        return f"'{name}' exists only in {needed} programs (this is a {kind} program)"
+        return f"'{name}' exists only in {needed} programs (this one is kind: {kind})"
     return None

@@ -41,7 +41,9 @@ class CompiledProgram:
                              for name, expression in program.metrics.items())
         self.eligibility = Eligibility(program)
         self.calculator: Calculator = CALCULATORS[program.kind](program, _compile)
-        self.adjustments = Adjustments(program, _compile)
+        self.adjustments = Adjustments(
+            program, _compile,
+            lambda step_conditions, step: backend.compile(step_conditions, ruleset_name=f"{ruleset_name}:{step}"))
         conditions = self.eligibility.conditions() + self.calculator.conditions() + self.adjustments.conditions()
         self.matcher: Matcher = backend.compile(conditions, ruleset_name=ruleset_name)
         self.required = self._required_names(conditions)
@@ -145,6 +147,7 @@ class CompiledProgram:
 
     def close(self) -> None:
         self.matcher.close()
+        self.adjustments.close()
 
 
 def error_result(partner_id: str, period: str, program_id: str, errors: list[str],

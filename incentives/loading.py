@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from pydantic import BaseModel, ValidationError
 
+from . import own_outcome
 from .errors import Problem, ProgramError
 from .models import CurvePoint, GoalTarget, Goals, Program
 from .money import exact_sum, format_rate
@@ -236,6 +237,7 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
         if (bonus.multiplier is None) == (bonus.amount is None):
             found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
     found += _check_metric_order(program)
+    found += _check_own_outcome(program)
     found += _check_money(program)
     found += _check_defaults(program)
     return found
@@ -247,7 +249,7 @@ def _check_money(program: Program) -> list[tuple[Path, str]]:
     found = []
     for key in ("cap", "budget"):
         value = getattr(program, key)
-        if value is not None and len(format(value, "f").partition(".")[2].rstrip("0")) > places:
+        if isinstance(value, Decimal) and len(format(value, "f").partition(".")[2].rstrip("0")) > places:
             found.append(((key,), f"{key}: {value} has more decimals than rounding.places ({places})"))
     return found
 
@@ -350,7 +352,8 @@ def _check_mdf(program: Program) -> list[tuple[Path, str]]:
 def _check_rule_ids(program: Program) -> list[tuple[Path, str]]:
     found = []
     seen: set[str] = set()
-    for section, rules in (("eligibility", program.eligibility), ("bonuses", program.bonuses)):
+    for section, rules in (("eligibility", program.eligibility), ("bonuses", program.bonuses),
+                           ("deductions", program.deductions)):
         for index, rule in enumerate(rules):
             if rule.id in seen:
                 found.append(((section, index, "id"), f"duplicate rule id '{rule.id}'"))
@@ -385,6 +388,22 @@ def check_expression_types(program: Program) -> list[tuple[Path, int, str]]:
         if is_metric and checked.kind is not None:
             metric_kinds[key] = checked.kind
         found += [(path, finding.offset, finding.message) for finding in checked.findings]
+    return found
+
+
+def _check_own_outcome(program: Program) -> list[tuple[Path, str]]:
+    """``this.*`` names: known ones, where the program's outcome exists, in a kind that computes them."""
+    found = []
+    for path, expression in expressions_of(program):
+        for name in sorted(own_outcome.own_names(expression.names)):
+            message = own_outcome.problem(name, str(path[0]), program.kind)
+            if message is not None:
+                found.append((path, message))
+    for section, names in (("metrics", program.metrics), ("defaults", program.defaults)):
+        for name in names:
+            if own_outcome.is_own(name) or name + "." == own_outcome.PREFIX:
+                found.append(((section, name), f"{section}: '{name}' cannot be defined: names beginning "
+                                               f"'{own_outcome.PREFIX}' are the program's own outcome"))
     return found
 
 

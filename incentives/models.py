@@ -19,10 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     WithJsonSchema,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from .errors import ExpressionError
 from .money import DEFAULT_RATIO_PLACES, EXACT
@@ -96,6 +97,20 @@ def _to_expression(value: Any) -> Expression:
         raise PydanticCustomError("expression", "{message}", {"message": error.message, "offset": error.offset})
 
 
+def _to_amount_or_expression(value: Any) -> Decimal | Expression:
+    """A fixed amount (a number, or a text that is one) at least 0, or else an expression text."""
+    if isinstance(value, str) and not _DECIMAL_TEXT.match(value):
+        return _to_expression(value)
+    amount = _to_decimal(value)
+    if amount < 0:
+        raise PydanticKnownError("greater_than_equal", {"ge": 0})
+    return amount
+
+
+def _amount_or_expression_text(value: Decimal | Expression) -> Decimal | str:
+    return value.text if isinstance(value, Expression) else value
+
+
 _decimal_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?$"}]}
 _rate_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?%$"}],
                 "description": "a decimal (0.035) or a percentage (3.5%)"}
@@ -111,6 +126,15 @@ ExpressionField = Annotated[
     BeforeValidator(_to_expression),
     PlainSerializer(lambda expression: expression.text, return_type=str),
     WithJsonSchema(_expression_schema),
+]
+#: ``cap`` and ``min_payout``: a fixed amount, or an expression evaluated per record (it may read ``this.*``).
+AmountOrExpression = Annotated[
+    Decimal | Expression,
+    PlainValidator(_to_amount_or_expression),
+    PlainSerializer(_amount_or_expression_text),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+                    "description": "an amount (at least 0), or an expression of the incentives expression "
+                                   "language evaluated per partner (it may read this.*)"}),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 FactName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
@@ -216,6 +240,15 @@ class Bonus(StrictModel):
     description: str | None = None
 
 
+class Deduction(StrictModel):
+    """Subtracted after the additive bonuses, before the floor and cap; ``when`` absent: always."""
+
+    id: Identifier
+    when: ExpressionField | None = None
+    amount: ExpressionField
+    description: str = Field(min_length=1)
+
+
 class Program(StrictModel):
     id: Identifier
     name: str = Field(min_length=1)
@@ -234,9 +267,10 @@ class Program(StrictModel):
     goals: Goals | None = None
     mdf: Mdf | None = None
     bonuses: list[Bonus] = []
+    deductions: list[Deduction] = []
     allow_negative: bool = False
-    cap: NonNegativeAmount | None = None
-    min_payout: NonNegativeAmount | None = None
+    cap: AmountOrExpression | None = None
+    min_payout: AmountOrExpression | None = None
     budget: NonNegativeAmount | None = None
     prorate_by: FactName | None = None
 

@@ -21,7 +21,8 @@ from .money import format_amount, format_rate, format_ratio
 if TYPE_CHECKING:
     from pathlib import Path
 
-LineKind = Literal["base", "band", "multiplier", "bonus", "floor", "cap", "minimum", "budget", "mdf_claim"]
+LineKind = Literal["base", "band", "multiplier", "bonus", "deduction", "floor", "cap", "minimum", "budget",
+                   "mdf_claim"]
 Status = Literal["ok", "ineligible", "error"]
 
 

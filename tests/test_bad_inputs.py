@@ -150,7 +150,7 @@ PROGRAM_CASES = [
     Bad("unknown_key_without_a_near_one", program_text(TIERS, "zzz: 1"),
         ["13:1: unknown key 'zzz'; expected one of: id, name, kind, version, currency, effective, period, "
          "fiscal_year_start, rounding, uses, defaults, metrics, eligibility, tiers, goals, mdf, bonuses, "
-         "allow_negative, cap, min_payout, budget, prorate_by"]),
+         "deductions, allow_negative, cap, min_payout, budget, prorate_by"]),
     Bad("missing_required_keys", "id: test\nname: Test\nkind: tier\ncurrency: USD\nperiod: quarter\n" + TIERS.lstrip(),
         ["1:1: missing required key 'version'", "1:1: missing required key 'effective'"]),
     # wrong types
@@ -340,6 +340,33 @@ PROGRAM_CASES = [
         ["9:26: invalid expression: number is out of range (exponent beyond ±100)"], seconds=1, megabytes=10),
     Bad("too_many_digits_in_an_expression", expression("revenue + " + "9" * 60),
         ["9:26: invalid expression: number has more than 50 digits"], seconds=1, megabytes=10),
+    # deductions, and the program's own outcome (this.*)
+    Bad("deduction_without_description", program_text(TIERS, "deductions:\n  - {id: d, amount: 5}\n"),
+        ["14:5: missing required key 'description'"]),
+    Bad("deduction_key_misspelled", program_text(TIERS, "deductions:\n  - {id: d, amount: 5, description: x, wen: 'a > 1'}\n"),
+        ["14:40: unknown key 'wen'; did you mean 'when'?"]),
+    Bad("deduction_id_of_a_bonus", program_text(TIERS, "bonuses:\n  - {id: d, when: 'a > 1', amount: 5}\n"
+                                                "deductions:\n  - {id: d, amount: 5, description: x}\n"),
+        ["16:10: duplicate rule id 'd'"]),
+    Bad("this_attainment_in_a_tier_program", program_text(TIERS, "bonuses:\n  - {id: b, when: 'this.attainment >= 1', amount: 5}\n"),
+        ["14:19: 'this.attainment' exists only in goal programs (this one is kind: tier)"]),
+    Bad("this_tier_in_an_mdf_program", program_text(MDF.format(reimbursement="50%"), "cap: this.tier", kind="mdf"),
+        ["11:6: 'this.tier' exists only in tier programs (this one is kind: mdf)"]),
+    Bad("this_name_misspelled", program_text(TIERS, "min_payout: this.subtotl"),
+        ["13:13: unknown name 'this.subtotl'; did you mean 'this.subtotal'?"]),
+    Bad("this_in_eligibility", program_text(TIERS, "eligibility:\n  - {id: e, when: 'this.base > 0'}\n"),
+        ["14:19: 'this.base' is the program's own outcome, known only in bonuses, deductions, cap and "
+         "min_payout; 'eligibility' is computed before it"]),
+    Bad("this_in_a_metric", program_text(TIERS, "metrics:\n  double: this.base * 2\n"),
+        ["14:11: 'this.base' is the program's own outcome, known only in bonuses, deductions, cap and "
+         "min_payout; 'metrics' is computed before it"]),
+    Bad("this_in_tier_requires", tier(level="{name: S, from: 0, rate: 1%, requires: 'this.tier == 1'}"),
+        ["11:46: 'this.tier' is the program's own outcome, known only in bonuses, deductions, cap and "
+         "min_payout; 'tiers' is computed before it"]),
+    Bad("metric_named_this", program_text(TIERS, "metrics:\n  this.base: 2\n"),
+        ["14:14: metrics: 'this.base' cannot be defined: names beginning 'this.' are the program's own outcome"]),
+    Bad("cap_expression_invalid", program_text(TIERS, "cap: 'this.base *'"),
+        ["13:18: invalid expression: syntax error: invalid syntax"]),
     # numbers and files built to exhaust the machine
     Bad("huge_exponent_in_yaml", program_text(TIERS, "cap: 1.0e+999999999"),
         ["13:6: cap: number 1.0E+999999999 is out of range (at most 50 digits, exponent within ±100)"],

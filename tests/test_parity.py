@@ -171,6 +171,7 @@ def test_if_program_gives_identical_results(if_engines, revenue, step, quota, np
     compiled, durable = if_engines
     record = {"partner_id": "P1", "period": "2027-Q1", "revenue": revenue + step, "quota": quota, "nps": nps,
               "segment": segment, "region": region, "certified": certified}
+    assert comparable(durable.evaluate(record)) == comparable(compiled.evaluate(record))
 
 
 def test_the_example_quarter_exercises_per_goal_payouts(engines):
@@ -198,4 +199,77 @@ def test_per_goal_records_on_and_around_each_goal_threshold_and_cap_give_identic
     record["new_logos"] = data.draw(st.sampled_from([D("2.4"), D(3), D("3.3"), D("4.5"), D(2)]))
     record["renewal_rate"] = D("0.9") * share + step / 100
     record["gross_margin"] = data.draw(st.sampled_from([D("0.25"), D("0.2499")]))  # the kicker's rule
+    assert comparable(durable.evaluate(record)) == comparable(compiled.evaluate(record))
+
+
+# --- deductions and the program's own outcome (this.*) ---------------------------------------------
+# Conditions that read this.* are matched at their step by matchers of their own; both backends must
+# agree on them, on the values each step sees (this.subtotal before it) and on no tier (this.tier none).
+OWN_OUTCOME_PROGRAM = """
+id: own_outcome
+name: Own outcome parity
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+metrics:
+  net_sales: "revenue - returns"
+tiers:
+  qualify_on: net_sales
+  levels:
+    - {name: Silver, from: 1000,  rate: 10%}
+    - {name: Gold,   from: 10000, rate: 20%}
+bonuses:
+  - {id: gold_kicker, when: "this.tier == 'Gold' and growth >= 10%", multiplier: 110%}
+  - {id: big_base,    when: "this.subtotal >= 2200",                 multiplier: 105%}
+  - {id: logos,       when: "new_logos >= 1",                        amount: "100 * new_logos"}
+  - {id: past_2420,   when: "this.subtotal > 2420",                  amount: "1% * this.base"}
+deductions:
+  - {id: returns_reserve, amount: "2% * returns", description: returns reserve}
+  - {id: no_tier_fee, when: "this.tier != 'Gold' and this.base < 150", amount: 25,
+     description: fee below 150}
+  - {id: over_2500, when: "this.subtotal >= 2500", amount: "this.subtotal - 2500", description: "above 2,500"}
+cap: "max(this.base, 1000)"
+min_payout: "this.subtotal / 2 + 50"
+"""
+
+AROUND = [D(v) + step for v in (0, 100, 1000, 1250, 10000, 11000, 12100, 12500, 15000)
+          for step in (D("-0.01"), D(0), D("0.01"))]
+
+
+@pytest.fixture(scope="module")
+def own_outcome_engines(tmp_path_factory) -> Iterator[tuple[incentives.Engine, incentives.Engine]]:
+    path = tmp_path_factory.mktemp("own_outcome") / "own_outcome.yaml"
+    path.write_text(OWN_OUTCOME_PROGRAM, encoding="utf-8")
+    compiled = incentives.Engine(incentives.load_programs(path))
+    durable = incentives.Engine(incentives.load_programs(path), backend="durable")
+    yield compiled, durable
+    compiled.close()
+    durable.close()
+
+
+def test_the_own_outcome_program_reaches_every_step(own_outcome_engines):
+    compiled, _ = own_outcome_engines
+    # guards the generator below: one record where every step fires. Net 12,500 − 0: Gold, 20% = 2,500.00;
+    # kicker 250.00 and big_base 5% × 2,750 = 137.50 → 2,887.50; logos 100.00, past_2420 1% × 2,500 = 25.00
+    # → 3,012.50; reserve 0.00, over_2500 512.50 → 2,500.00; cap max(2,500, 1,000) = 2,500: no line; the
+    # minimum 2,500 / 2 + 50 = 1,300 is below 2,500: no line
+    result = compiled.evaluate({"partner_id": "P1", "period": "2027-Q1", "revenue": D(12500), "returns": D(0),
+                                "growth": D("0.1"), "new_logos": D(1)})["own_outcome"]
+    assert [(line.rule_id, line.amount) for line in result.lines] == [
+        ("tier:Gold", D("2500.00")), ("gold_kicker", D("250.00")), ("big_base", D("137.50")),
+        ("logos", D("100.00")), ("past_2420", D("25.00")), ("returns_reserve", D("0.00")),
+        ("over_2500", D("-512.50"))]
+    assert result.total == D("2500.00")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(revenue=st.sampled_from(AROUND), returns=st.sampled_from([D(0), D(100), D("2500.5"), D(20000)]),
+       growth=st.sampled_from([D("0.0999"), D("0.1"), D("0.5")]), new_logos=st.sampled_from([D(0), D(1), D(3)]))
+def test_deductions_and_own_outcome_give_identical_results(own_outcome_engines, revenue, returns, growth,
+                                                           new_logos):
+    compiled, durable = own_outcome_engines
+    record = {"partner_id": "P1", "period": "2027-Q1", "revenue": revenue, "returns": returns,
+              "growth": growth, "new_logos": new_logos}
     assert comparable(durable.evaluate(record)) == comparable(compiled.evaluate(record))

@@ -1,7 +1,7 @@
 """The steps every program kind shares, in the SPEC's order of calculation.
 
 Eligibility and the per-record adjustments (multipliers, additive bonuses,
-cap, minimum payout) are compiled once per program version; budget proration
+deductions, floor, cap, minimum payout) are compiled once per program version; budget proration
 runs over a whole run's results.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from operator import attrgetter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from .. import own_outcome
 from ..errors import EvaluationError
 from ..models import Program
 from ..money import (EXACT, apportion, exact_multiply, exact_negate, exact_subtract, exact_sum, format_amount,
                      format_rate)
 from ..results import PayoutResult, Reason, new_line, new_reason
-from ..rules.backend import Condition
+from ..rules.backend import Condition, Matcher
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
 
@@ -28,6 +29,21 @@ def eligibility_id(rule_id: str) -> str:
 
 def bonus_id(rule_id: str) -> str:
     return f"bonus:{rule_id}"
+
+
+def deduction_id(rule_id: str) -> str:
+    return f"deduction:{rule_id}"
+
+
+def adjustment_expressions(program: Program) -> list[Expression]:
+    """Every expression the steps after the base read (bonuses, deductions, cap, min_payout)."""
+    found: list[Expression] = []
+    for bonus in program.bonuses:
+        found += [bonus.when] if bonus.amount is None else [bonus.when, bonus.amount]
+    for deduction in program.deductions:
+        found += [deduction.amount] if deduction.when is None else [deduction.when, deduction.amount]
+    found += [value for value in (program.cap, program.min_payout) if isinstance(value, Expression)]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +94,52 @@ class _AdditiveBonus:
     what: str = ""
 
 
-class Adjustments:
-    """Multipliers, additive bonuses, the floor at zero, cap and minimum payout of one program version."""
+@dataclass(frozen=True, slots=True)
+class _Deduction:
+    id: str
+    #: ``None``: the deduction has no ``when`` and always applies.
+    condition_id: str | None
+    amount: Expression
+    value: Evaluator
+    description: str
+    inputs: tuple[str, ...] = ()
+    what: str = ""
 
-    def __init__(self, program: Program, compile: Compile):
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """``cap`` or ``min_payout`` written as an expression, evaluated per record."""
+
+    expression: Expression
+    value: Evaluator
+    inputs: tuple[str, ...]
+    what: str
+
+
+MatcherFor = Callable[[Sequence[Condition], str], Matcher]
+"""Compiles the conditions of one step into a matcher; the text names the step (for ruleset names)."""
+
+
+def _reads_own(expression: Expression) -> bool:
+    return bool(own_outcome.own_names(expression.names))
+
+
+def _step_matcher(matcher_for: MatcherFor, step: str, conditions: list[Condition]) -> Matcher | None:
+    """The matcher of the ``conditions`` of one step that read ``this.*``, or ``None`` when none does."""
+    reading = [condition for condition in conditions if _reads_own(condition.expression)]
+    return matcher_for(reading, step) if reading else None
+
+
+class Adjustments:
+    """Multipliers, additive bonuses, deductions, the floor at zero, cap and minimum payout of one program
+    version.
+
+    Conditions that read no ``this.*`` name are matched up front with the eligibility rules
+    (:meth:`conditions`); those that read one are matched at their step, once the program's own outcome
+    is known, by a matcher of their own, so a program that reads no ``this.*`` pays nothing for them.
+    """
+
+    def __init__(self, program: Program, compile: Compile, matcher_for: MatcherFor):
         self._multipliers = tuple(
             _Multiplier(b.id, bonus_id(b.id), b.multiplier, b.description or f"{b.id} ({b.when.text})",
                         b.multiplier - ONE, f" × ({format_rate(b.multiplier)} − 100%) = ")
@@ -90,32 +148,74 @@ class Adjustments:
             _AdditiveBonus(b.id, bonus_id(b.id), b.amount, compile(b.amount), b.description or f"{b.id} ({b.when.text})",
                            input_names(b.amount), f"bonus '{b.id}' amount ({b.amount.text})")
             for b in program.bonuses if b.amount is not None)
-        self._conditions = [Condition(bonus_id(b.id), b.when) for b in program.bonuses]
-        self._cap = program.cap
-        self._minimum = program.min_payout
+        self._deductions = tuple(
+            _Deduction(d.id, None if d.when is None else deduction_id(d.id), d.amount, compile(d.amount),
+                       d.description, input_names(d.amount), f"deduction '{d.id}' amount ({d.amount.text})")
+            for d in program.deductions)
+        bonus_conditions = [Condition(bonus_id(b.id), b.when) for b in program.bonuses]
+        deduction_conditions = [Condition(deduction_id(d.id), d.when) for d in program.deductions
+                                if d.when is not None]
+        self._conditions = [c for c in bonus_conditions + deduction_conditions if not _reads_own(c.expression)]
+        multiplier_ids = {bonus_id(b.id) for b in program.bonuses if b.multiplier is not None}
+        #: Matchers of the conditions that read ``this.*``, by step; ``None`` when a step has none.
+        self._multiplier_matcher = _step_matcher(
+            matcher_for, "multipliers", [c for c in bonus_conditions if c.rule_id in multiplier_ids])
+        self._bonus_matcher = _step_matcher(
+            matcher_for, "bonuses", [c for c in bonus_conditions if c.rule_id not in multiplier_ids])
+        self._deduction_matcher = _step_matcher(matcher_for, "deductions", deduction_conditions)
+        self._matchers = tuple(m for m in (self._multiplier_matcher, self._bonus_matcher, self._deduction_matcher)
+                               if m is not None)
+        self._cap, self._cap_limit = self._limit(program.cap, "cap", compile)
+        self._minimum, self._minimum_limit = self._limit(program.min_payout, "min_payout", compile)
         places = program.rounding.places
         self._quantum = Decimal(1).scaleb(-places)
         self._full_cap = None if self._cap is None else self._cap.quantize(self._quantum, rounding=ROUND_DOWN)
         self._minimum_text = None if self._minimum is None else format_amount(self._minimum, places)
         self._floor = not program.allow_negative
+        self._expressions = adjustment_expressions(program)
+        #: Whether any expression of the steps reads ``this.*``: only then are those values put in the facts.
+        self._reads_own = any(_reads_own(expression) for expression in self._expressions)
         #: Whether :meth:`apply` can change anything: a program that allows negative totals and has no
-        #: bonuses, cap or minimum skips it.
-        self.any = bool(self._multipliers or self._bonuses or self._floor or self._cap is not None
-                        or self._minimum is not None)
+        #: bonuses, deductions, cap or minimum skips it.
+        self.any = bool(self._multipliers or self._bonuses or self._deductions or self._floor
+                        or program.cap is not None or program.min_payout is not None)
+
+    @staticmethod
+    def _limit(value: Decimal | Expression | None, key: str,
+               compile: Compile) -> tuple[Decimal | None, _Limit | None]:
+        """A fixed ``cap``/``min_payout`` amount, or the expression that computes it per record."""
+        if isinstance(value, Expression):
+            return None, _Limit(value, compile(value), input_names(value), f"{key} ({value.text})")
+        return value, None
 
     def conditions(self) -> list[Condition]:
+        """The conditions matched up front: those that read no ``this.*`` name."""
         return list(self._conditions)
 
     def names(self) -> set[str]:
+        """The facts the steps read (``this.*`` names are not facts)."""
         names: set[str] = set()
-        for bonus in self._bonuses:
-            names |= bonus.amount.names
-        return names
+        for expression in self._expressions:
+            names |= expression.names
+        return {name for name in names if not own_outcome.is_own(name)}
+
+    def close(self) -> None:
+        for matcher in self._matchers:
+            matcher.close()
 
     def apply(self, evaluation: Evaluation) -> None:
         fired = evaluation.fired
         rounding = evaluation.rounding
         places = rounding.places
+        reads_own = self._reads_own
+        if reads_own:
+            facts = evaluation.facts
+            facts[own_outcome.TIER] = evaluation.tier
+            facts[own_outcome.ATTAINMENT] = evaluation.attainment
+            facts[own_outcome.BASE] = evaluation.total
+            facts[own_outcome.SUBTOTAL] = evaluation.total
+            if self._multiplier_matcher is not None:
+                fired = fired | self._multiplier_matcher.matching(facts)
         for multiplier in self._multipliers:
             if multiplier.condition_id in fired:
                 subtotal = evaluation.total
@@ -125,6 +225,8 @@ class Adjustments:
                     "multiplier", multiplier.id, multiplier.description, amount,
                     f"{format_amount(subtotal, places)}{multiplier.shown}{format_amount(amount, places)}",
                     subtotal, extra, {})
+        if reads_own:
+            fired = self._next_step(evaluation, fired, self._bonus_matcher)
         for bonus in self._bonuses:
             if bonus.condition_id in fired:
                 raw = bonus.value(evaluation.facts)
@@ -136,19 +238,66 @@ class Adjustments:
                 evaluation.line("bonus", bonus.id, bonus.description, amount,
                                 f"{bonus.amount.text} = {format_amount(amount, places)}",
                                 raw, None, inputs_from(bonus.inputs, evaluation.facts))
+        if self._deductions:
+            if reads_own:
+                fired = self._next_step(evaluation, fired, self._deduction_matcher)
+            self._apply_deductions(evaluation, fired)
         if self._floor and evaluation.total < ZERO:
             self._apply_floor(evaluation)
+        if reads_own:
+            evaluation.facts[own_outcome.SUBTOTAL] = evaluation.total
         cap = self._full_cap
-        if cap is not None:
+        if self._cap_limit is not None:
+            cap = self._limit_value(self._cap_limit, evaluation).quantize(self._quantum, ROUND_DOWN, EXACT)
+            if evaluation.total > cap:
+                self._apply_cap(evaluation, cap, self._cap_limit)
+        elif cap is not None:
             fraction = evaluation.fraction
             if fraction != ONE:
                 # A maximum is never exceeded: a prorated cap is rounded down to the program's places.
                 cap = exact_multiply(self._cap, fraction).quantize(self._quantum, ROUND_DOWN, EXACT)
             if evaluation.total > cap:
-                self._apply_cap(evaluation, cap)
+                self._apply_cap(evaluation, cap, None)
         minimum = self._minimum
+        if self._minimum_limit is not None:
+            if reads_own:
+                evaluation.facts[own_outcome.SUBTOTAL] = evaluation.total
+            minimum = self._limit_value(self._minimum_limit, evaluation)
         if minimum is not None and ZERO < evaluation.total < minimum:
-            self._apply_minimum(evaluation)
+            self._apply_minimum(evaluation, minimum, self._minimum_limit)
+
+    @staticmethod
+    def _next_step(evaluation: Evaluation, fired: frozenset[str], matcher: Matcher | None) -> frozenset[str]:
+        """Before a step: ``this.subtotal`` becomes the subtotal so far; the step's own conditions are matched."""
+        facts = evaluation.facts
+        facts[own_outcome.SUBTOTAL] = evaluation.total
+        return fired if matcher is None else fired | matcher.matching(facts)
+
+    def _apply_deductions(self, evaluation: Evaluation, fired: frozenset[str]) -> None:
+        rounding = evaluation.rounding
+        places = rounding.places
+        facts = evaluation.facts
+        for deduction in self._deductions:
+            if deduction.condition_id is None or deduction.condition_id in fired:
+                raw = deduction.value(facts)
+                if type(raw) is not Decimal:
+                    number(raw, deduction.what)
+                if raw < ZERO:
+                    raise EvaluationError(f"deduction '{deduction.id}' amount ({deduction.amount.text}) is "
+                                          f"negative: {raw}")
+                amount = exact_negate(rounding.round(raw))
+                evaluation.line("deduction", deduction.id, deduction.description, amount,
+                                f"−({deduction.amount.text}) = {format_amount(amount, places)}",
+                                raw, None, inputs_from(deduction.inputs, facts))
+
+    @staticmethod
+    def _limit_value(limit: _Limit, evaluation: Evaluation) -> Decimal:
+        value = limit.value(evaluation.facts)
+        if type(value) is not Decimal:
+            number(value, limit.what)
+        if value < ZERO:
+            raise EvaluationError(f"{limit.what} is negative: {value}")
+        return value
 
     @staticmethod
     def _apply_floor(evaluation: Evaluation) -> None:
@@ -161,26 +310,39 @@ class Adjustments:
                             raised, f"{format_amount(subtotal, places)} < 0: pays {format_amount(ZERO, places)} = "
                             f"{format_amount(raised, places)}", basis=subtotal)
 
-    def _apply_cap(self, evaluation: Evaluation, cap: Decimal) -> None:
+    def _apply_cap(self, evaluation: Evaluation, cap: Decimal, limit: _Limit | None) -> None:
         places = evaluation.rounding.places
         subtotal = evaluation.total
-        prorated = "" if evaluation.fraction == ONE else f" (cap {format_amount(self._cap, places)} × active fraction)"
+        if limit is not None:
+            written = f" ({limit.expression.text})"
+            inputs = {"cap": cap, **inputs_from(limit.inputs, evaluation.facts)}
+        else:
+            written = "" if evaluation.fraction == ONE else \
+                f" (cap {format_amount(self._cap, places)} × active fraction)"  # type: ignore[arg-type]
+            inputs = {"cap": cap}
         lowered = exact_subtract(cap, subtotal)
-        evaluation.add_line("cap", "cap", f"cap of {format_amount(cap, places)} per partner and period{prorated}",
+        evaluation.add_line("cap", "cap", f"cap of {format_amount(cap, places)} per partner and period{written}",
                             lowered,
                             f"{format_amount(cap, places)} − {format_amount(subtotal, places)} = "
-                            f"{format_amount(lowered, places)}", basis=subtotal, inputs={"cap": cap})
+                            f"{format_amount(lowered, places)}", basis=subtotal, inputs=inputs)
 
-    def _apply_minimum(self, evaluation: Evaluation) -> None:
+    def _apply_minimum(self, evaluation: Evaluation, minimum: Decimal, limit: _Limit | None) -> None:
         places = evaluation.rounding.places
         subtotal = evaluation.total
-        minimum = self._minimum_text
+        if limit is not None:
+            minimum_text = format_amount(minimum, places)
+            written = f" ({limit.expression.text})"
+            inputs = {"min_payout": minimum, **inputs_from(limit.inputs, evaluation.facts)}
+        else:
+            minimum_text = self._minimum_text  # type: ignore[assignment]
+            written = ""
+            inputs = {"min_payout": minimum}
         lowered = exact_negate(subtotal)
         evaluation.add_line("minimum", "min_payout",
-                            f"below the minimum payout of {minimum}",
+                            f"below the minimum payout of {minimum_text}{written}",
                             lowered, f"{format_amount(subtotal, places)} < "
-                            f"{minimum}: pays {format_amount(ZERO, places)} = {format_amount(lowered, places)}",
-                            basis=subtotal, inputs={"min_payout": self._minimum})
+                            f"{minimum_text}: pays {format_amount(ZERO, places)} = {format_amount(lowered, places)}",
+                            basis=subtotal, inputs=inputs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,6 +317,8 @@ def test_schema_is_a_json_schema_of_a_program_file():
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert {"id", "kind", "tiers", "goals", "mdf", "bonuses"} <= set(schema["properties"])
     assert {"id", "name", "kind", "version", "currency", "effective", "period"} <= set(schema["required"])
+    claim_rules = schema["$defs"]["ClaimRules"]["properties"]
+    assert {"max_per_claim", "max_by_activity"} <= set(claim_rules)
 
 
 # --- exit codes and options ----------------------------------------------------------------------

@@ -65,6 +65,9 @@ def test_every_example_record_gives_identical_results(engines):
     # the example must exercise both outcomes of the rules, or parity proves little
     statuses = {r.status for r in compiled_run.results}
     assert statuses == {"ok", "ineligible"}
+    # ... and MDF claim limits (service_provider_mdf) must bind on some claims
+    assert any("capped at" in line.formula for r in compiled_run.results for line in r.lines
+               if line.kind == "mdf_claim")
 
 
 def _compared_constants(programs: incentives.ProgramSet) -> list[tuple[str, D]]:

@@ -122,6 +122,89 @@ def test_validate_locates_every_problem(tmp_path: Path):
     assert done.stderr == "4 problems in 2 files\n"
 
 
+def test_validate_with_facts_accepts_the_bundled_quarter():
+    done = cli("validate", "programs", "--facts", "examples/facts_2027Q1.csv")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ("13 program files valid (12 programs, 13 versions); "
+                           "examples/facts_2027Q1.csv has every fact they read\n")
+
+
+READS_MANY_NAMES = """\
+    id: mdf_on_tier
+    name: Reads many names
+    kind: mdf
+    version: 1
+    currency: USD
+    effective: {from: 2027-01-01}
+    period: quarter
+    uses: [partner_tier]
+    defaults: {leads: 0}
+    metrics:
+      growth: "net_sales - year_ago.net_sales"
+    eligibility:
+      - {id: active, when: "partner_tier.eligible and leads >= 10 and prior.csat >= 4 and this.tier != 'x'"}
+      - {id: grown, when: "growth > 0 and nps >= 30"}
+    mdf:
+      accrual: {on: "net_sales + mdf_balance * 0", rate: 1%}
+      claims: {reimbursement: 50%, activities: [event]}
+    """
+
+PARTNER_TIER = """\
+    id: partner_tier
+    name: Partner tier
+    kind: tier
+    version: 1
+    currency: USD
+    effective: {from: 2027-01-01}
+    period: quarter
+    tiers:
+      qualify_on: revenue
+      levels:
+        - {name: Only, from: 0, rate: 1%}
+    """
+
+
+def test_validate_with_facts_names_each_missing_fact_where_it_is_read(tmp_path: Path):
+    programs = tmp_path / "programs"
+    reads = write(programs / "reads.yaml", READS_MANY_NAMES)
+    write(programs / "tier.yaml", PARTNER_TIER)
+    # lacks revenue (tier.yaml), net_sales (read as year_ago.net_sales first, in the metric) and csat
+    # (read as prior.csat); nps is there. leads has a default, mdf_balance is optional, growth is a
+    # metric, partner_tier.eligible a used program's result, this.tier the program's own outcome.
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue_q,net_sale,nps,CSAT\n")
+    done = cli("validate", programs, "--facts", facts)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [  # the used program first (programs come in 'uses' order)
+        f"{programs / 'tier.yaml'}:9:15: reads fact 'revenue', which {facts} does not have and 'defaults' "
+        "does not give; nearest columns: revenue_q",
+        f"{reads}:11:11: reads fact 'net_sales', which {facts} does not have and 'defaults' does not give; "
+        "nearest columns: net_sale",
+        f"{reads}:13:24: reads fact 'csat', which {facts} does not have and 'defaults' does not give; "
+        "nearest columns: CSAT",
+    ]
+    assert done.stderr == "3 problems in 2 files\n"
+
+
+def test_validate_with_facts_reads_the_names_of_json_lines_records(tmp_path: Path):
+    programs = tmp_path / "programs"
+    write(programs / "tier.yaml", PARTNER_TIER.replace("qualify_on: revenue", "qualify_on: sales.total"))
+    # a nested mapping is flattened to dotted names, as when records are read; names of later records count
+    facts = write(tmp_path / "facts.jsonl", '{"partner_id": "P1", "period": "2027-Q1"}\n'
+                                            '{"partner_id": "P2", "period": "2027-Q1", "sales": {"total": 5}}\n')
+    done = cli("validate", programs, "--facts", facts)
+    assert done.returncode == 0, done.stdout + done.stderr
+    missing = write(tmp_path / "missing.jsonl", '{"partner_id": "P1", "period": "2027-Q1", "sales": 5}\n')
+    done = cli("validate", programs, "--facts", missing)
+    assert done.returncode == 1
+    assert "reads fact 'sales.total'" in done.stdout and "nearest columns: sales" in done.stdout
+
+
+def test_validate_with_a_facts_file_that_cannot_be_read_exits_2(tmp_path: Path):
+    done = cli("validate", "programs", "--facts", tmp_path / "nowhere.csv")
+    assert done.returncode == 2
+    assert "nowhere.csv: no such file" in done.stderr
+
+
 def test_validate_a_program_without_the_program_it_uses():
     done = cli("validate", "programs/co_marketing_mdf.yaml")
     assert done.returncode == 1

@@ -570,8 +570,12 @@ def test_unknown_period_labels_and_other_granularities(engine, tmp_path: Path) -
         ("P3", "2027-07", "fund", "error", ["'fund' is evaluated per quarter; period '2027-07' is a month"]),
         ("P3", "2027-07", "partner_tier", "error",
          ["'partner_tier' is evaluated per quarter; period '2027-07' is a month"]),
-        ("P4", "2026-Q4", "fund", "error", ["no version of 'fund' is effective in period 2026-Q4"]),
-        ("P4", "2026-Q4", "partner_tier", "error", ["no version of 'partner_tier' is effective in period 2026-Q4"]),
+        # the period's dates and the programs' effective windows say why
+        ("P4", "2026-Q4", "fund", "error", ["no version of 'fund' is effective in period 2026-Q4 "
+                                            "(2026-10-01 to 2026-12-31); versions: v1 effective from 2027-01-01"]),
+        ("P4", "2026-Q4", "partner_tier", "error", ["no version of 'partner_tier' is effective in period 2026-Q4 "
+                                                    "(2026-10-01 to 2026-12-31); versions: v1 effective from "
+                                                    "2027-01-01"]),
         *both("P5", "2027-q1", INVALID_PERIOD.format("2027-q1")),
     ]
 

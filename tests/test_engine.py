@@ -49,7 +49,17 @@ def test_period_outside_every_version_yields_an_error_row_when_nothing_covers_it
     run = engine.run([record(period="2027-Q3")])
     [result] = run.results
     assert result.status == "error"
-    assert "no version of 'rebate' is effective in period 2027-Q3" in result.errors[0]
+    # FY2027 starts 2026-07-01, so its Q3 is January to March 2027
+    assert result.errors == ["no version of 'rebate' is effective in period 2027-Q3 (2027-01-01 to 2027-03-31); "
+                             "versions: v1 effective from 2026-07-01 to 2026-09-30"]
+
+
+def test_a_period_error_names_every_versions_window(engine_for):
+    engine = engine_for(versioned(1, "2026-07-01", "2026-09-30", "1%"), versioned(2, "2027-04-01", "2027-06-30", "2%"))
+    [result] = engine.run([record(period="2027-Q3")]).results
+    assert result.errors == ["no version of 'rebate' is effective in period 2027-Q3 (2027-01-01 to 2027-03-31); "
+                             "versions: v1 effective from 2026-07-01 to 2026-09-30, "
+                             "v2 effective from 2027-04-01 to 2027-06-30"]
 
 
 def test_unknown_period_label_and_wrong_granularity_are_errors(engine_for):

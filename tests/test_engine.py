@@ -209,6 +209,28 @@ def test_explain_shows_tier_lines_and_total(engine_for):
     assert text.splitlines()[-1] == "  total: 9,752.00 USD"
 
 
+def test_explain_shows_the_values_of_the_facts_a_bonus_formula_names(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%"), """
+        bonuses:
+          - {id: sales_kicker, when: "region == 'net_sales'", amount: "0.5% * net_sales + min(new_logos, 2) * 100"}
+        """))
+    result = engine.evaluate(record(revenue="1000", net_sales=D("750000"), new_logos=D("3"),
+                                    region="net_sales"))["test"]
+    # 0.5% × 750,000 = 3,750; min(3, 2) × 100 = 200; 3,950 in all
+    [bonus] = [line for line in result.lines if line.kind == "bonus"]
+    assert bonus.formula == "0.5% * net_sales + min(new_logos, 2) * 100 = 3,950.00"  # the files keep the text
+    assert "0.5% × net_sales 750,000.00 + min(new_logos 3.00, 2) × 100 = 3,950.00" in result.explain()
+    assert "1,000.00 × 1% = 10.00" in result.explain()  # a base line's formula is left as it is
+
+
+def test_explain_leaves_quoted_texts_of_a_bonus_formula_alone():
+    line = incentives.PayoutLine(n=1, kind="bonus", rule_id="b", description="b", amount=D("5"),
+                                 formula="len('a * net_sales') * net_sales = 5.00", inputs={"net_sales": D("1")})
+    result = incentives.PayoutResult(partner_id="P1", period="2027-Q1", program_id="p", status="ok",
+                                     lines=[line], total=D("5"))
+    assert "len('a * net_sales') × net_sales 1.00 = 5.00" in result.explain()
+
+
 def test_result_survives_a_json_round_trip(engine_for):
     engine = engine_for(program_text(FLAT.format(rate="3.5%")))
     result = engine.evaluate(record(revenue="612500"))["test"]

@@ -103,8 +103,8 @@ written but some results are errors: look for status "error" in payouts.csv.
 _EXPLAIN_DESCRIPTION = """\
 Show how one partner's payout was computed: the tier reached, the next tier and
 how far away it is, every payout line with its formula, every eligibility rule
-that failed with the values it saw, and every rejected MDF claim with its
-reasons. The numbers are the ones "incentives run" writes for the same inputs.
+that failed and every bonus that did not fire with the values it saw, and
+every rejected MDF claim with its reasons. The numbers are the ones "incentives run" writes for the same inputs.
 """
 
 _EXPLAIN_EPILOG = """\
@@ -527,18 +527,32 @@ def _explain(args: argparse.Namespace) -> int:
     if not whole_run:
         claims = [claim for claim in claims if claim.partner_id == args.partner]
     stats = _Stats()
+    partner_rows: list[Any] = []  # kept to show the bonuses that did not fire
+
+    def keep_partner_row(row: Any) -> Any:
+        if row.partner_id == args.partner:
+            partner_rows.append(row)
+        return row
+
     with engine:
-        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None)
+        records: Iterable[Any] = map(keep_partner_row, _records(args.facts, args.period, stats, lambda: None))
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
         run = engine.run(records, claims, record=False)
+        not_fired: dict[tuple[str, str], list[Any]] = {}
+        for row in partner_rows:
+            of_record = {result.program_id: result for result in run.results
+                         if result.partner_id == args.partner and result.period == row.period}
+            for program_id, reasons in engine.bonuses_not_fired(row, of_record).items():
+                not_fired[row.period, program_id] = reasons
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)
                and (args.period is None or result.period == args.period)]
     if not results:
         where = f" for period {args.period}" if args.period else ""
         raise UsageError(f"no facts record for partner '{args.partner}'{where} in {args.facts}")
-    print("\n\n".join(result.explain() for result in results))
+    print("\n\n".join(result.explain(not_fired.get((result.period, result.program_id), ()))
+                       for result in results))
     return EXIT_RESULT_ERRORS if any(result.status == "error" for result in results) else EXIT_OK
 
 

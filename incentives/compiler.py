@@ -119,6 +119,14 @@ class CompiledProgram:
             "next_tier": evaluation.next_tier, "attainment": evaluation.attainment, "lines": evaluation.lines,
             "total": evaluation.total, "reasons": [], "errors": [], "details": evaluation.details})
 
+    def bonuses_not_fired(self, facts: Mapping[str, Any], used: Mapping[str, Any]) -> list[Reason]:
+        """The bonuses that did not fire for a record this program found eligible, with the values their
+        conditions saw. Computed again on request (``explain``), so a run pays nothing for it."""
+        env = {**self.defaults, **facts, **used}
+        for name, metric in self.metrics:
+            env[name] = metric(env)
+        return self.adjustments.not_fired(self._matching(env), env)
+
     def _fraction(self, period: Period, env: Mapping[str, Any]) -> Decimal:
         if self.prorate_by is None:
             return ONE

@@ -27,7 +27,7 @@ from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_c
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
-from .results import PayoutResult, PayoutRun, ProgramInfo
+from .results import PayoutResult, PayoutRun, ProgramInfo, Reason
 from .rules.backend import RuleBackend
 from .version import __version__
 
@@ -134,6 +134,21 @@ class Engine:
         claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
         self._ledger_view()
         return self._evaluate(partner_id, period_label, facts, problems, claim_list)
+
+    def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult]) -> dict[str, list[Reason]]:
+        """For ``explain``: the bonuses of each program that paid ``record`` (its ``results``, by program id)
+        which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing."""
+        _, period_label, facts, _ = _unpack(record)
+        not_fired: dict[str, list[Reason]] = {}
+        for program_id, selection, _ in self._plan(period_label):
+            compiled, result = selection.version, results.get(program_id)
+            if compiled is None or result is None or result.status != "ok":
+                continue
+            used = self._used(compiled, results, period_label)[0] if compiled.uses else _NOTHING_USED
+            reasons = compiled.bonuses_not_fired(facts, used)
+            if reasons:
+                not_fired[program_id] = reasons
+        return not_fired
 
     def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
                   claims: Sequence[Claim]) -> dict[str, PayoutResult]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -127,8 +127,9 @@ class PayoutResult(_Model):
     errors: list[str] = Field(default_factory=list)
     details: Details = Field(default_factory=lambda: Details())
 
-    def explain(self) -> str:
-        """A human-readable breakdown of this result."""
+    def explain(self, bonuses_not_fired: Sequence[Reason] = ()) -> str:
+        """A human-readable breakdown of this result; ``bonuses_not_fired`` (see
+        ``Engine.bonuses_not_fired``) are listed with the values their conditions saw."""
         places = self.details.get("places", 2)
         head = f"{self.partner_id} · {self.program_id}"
         if self.program_version is not None:
@@ -157,10 +158,11 @@ class PayoutResult(_Model):
             formula = formula_with_values(line, places) if line.kind in EXPRESSION_FORMULA_KINDS else line.formula
             out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
                        f"   {formula}")
-        for reason in self.reasons:
-            seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
-            label = f" ({reason.description})" if reason.description else ""
-            out.append(f"  failed {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
+        for verb, reasons in (("did not fire", bonuses_not_fired), ("failed", self.reasons)):
+            for reason in reasons:
+                seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
+                label = f" ({reason.description})" if reason.description else ""
+                out.append(f"  {verb} {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
         for rejected in self.details.get("rejected_claims", []):
             out.append(f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}")
         for error in self.errors:

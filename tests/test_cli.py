@@ -353,6 +353,8 @@ def test_explain_a_partner():
         "  tier: Gold",
         "  next tier: Platinum (gap 981,594.39; unmet: certified_staff >= 10 and specializations >= 3 and csat >= 4.2)",
         "    1. base       tier:Gold                       20,368.11   1,018,405.61 × 2% = 20,368.11",
+        "  did not fire specialized (Specialization bonus: 1,000 per specialization from the second one): "
+        "specializations >= 2  [saw specializations=1]",
         "  total: 20,368.11 USD",
     ]
 
@@ -367,6 +369,13 @@ def test_explain_every_program_with_failed_rules_and_mdf_fund():
     assert ("  fund: opening 0.00 + accrued 20,368.11 (1,018,405.61 × 2% = 20,368.11; "
             "networking_role_tier.tier = Premier) = available 20,368.11; paid 918.00; closing 19,450.11") in text
     assert "  goal revenue: 1,018,405.61 of 934,000 = " in text
+    # bonuses that did not fire, with what their conditions saw; one that fired shows its fact's value
+    assert ("  did not fire specialized (Specialization bonus: 1,000 per specialization from the second one): "
+            "specializations >= 2  [saw specializations=1]") in text
+    assert ("  did not fire provider_recurring (Provider kicker: 2% of managed-service (recurring) revenue): "
+            "role == 'provider' and recurring_revenue >= 50000  [saw recurring_revenue=176193.88, role=integrator]"
+            ) in text
+    assert "500 × new_logos 1.00 = 500.00" in text  # deal_registration_bonus's new_logo bonus
 
 
 def test_explain_a_budgeted_program_shows_the_run_numbers(bundled):

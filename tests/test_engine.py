@@ -223,6 +223,30 @@ def test_explain_shows_the_values_of_the_facts_a_bonus_formula_names(engine_for)
     assert "1,000.00 × 1% = 10.00" in result.explain()  # a base line's formula is left as it is
 
 
+def test_explain_lists_the_bonuses_that_did_not_fire_with_the_values_they_saw(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%"), """
+        metrics:
+          growth: "revenue - revenue_last_year"
+        bonuses:
+          - {id: growth_kicker, when: "growth >= 500", multiplier: 110%, description: growth of 500 or more}
+          - {id: logo_bonus, when: "new_logos >= 2", amount: "100 * new_logos"}
+          - {id: nps_bonus, when: "nps >= 50", amount: "50"}
+        """))
+    record_ = record(revenue="1000", revenue_last_year=D("700"), new_logos=D("1"), nps=D("60"))
+    results = engine.evaluate(record_)
+    # growth 1,000 - 700 = 300 < 500 and 1 logo < 2: neither fires; nps 60 >= 50 pays 50
+    assert [line.rule_id for line in results["test"].lines] == ["tier:Only", "nps_bonus"]
+    not_fired = engine.bonuses_not_fired(record_, results)
+    assert [(r.rule_id, r.when, r.values) for r in not_fired["test"]] == [
+        ("growth_kicker", "growth >= 500", {"growth": D("300")}),
+        ("logo_bonus", "new_logos >= 2", {"new_logos": D("1")})]
+    text = results["test"].explain(not_fired["test"])
+    assert "  did not fire growth_kicker (growth of 500 or more): growth >= 500  [saw growth=300]" in text
+    assert "  did not fire logo_bonus: new_logos >= 2  [saw new_logos=1]" in text
+    ineligible = engine.evaluate(record(period="2027-Q5"))  # an error result: no bonus is listed
+    assert engine.bonuses_not_fired(record(period="2027-Q5"), ineligible) == {}
+
+
 def test_explain_leaves_quoted_texts_of_a_bonus_formula_alone():
     line = incentives.PayoutLine(n=1, kind="bonus", rule_id="b", description="b", amount=D("5"),
                                  formula="len('a * net_sales') * net_sales = 5.00", inputs={"net_sales": D("1")})

@@ -91,6 +91,8 @@ class Adjustments:
                            input_names(b.amount), f"bonus '{b.id}' amount ({b.amount.text})")
             for b in program.bonuses if b.amount is not None)
         self._conditions = [Condition(bonus_id(b.id), b.when) for b in program.bonuses]
+        self._bonus_rules = tuple(_Rule(b.id, bonus_id(b.id), b.when, b.description, input_names(b.when))
+                                  for b in program.bonuses)
         self._cap = program.cap
         self._minimum = program.min_payout
         places = program.rounding.places
@@ -105,6 +107,12 @@ class Adjustments:
 
     def conditions(self) -> list[Condition]:
         return list(self._conditions)
+
+    def not_fired(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
+        """Every bonus whose condition does not hold, with the values it saw (for ``explain``)."""
+        return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
+                            "values": inputs_from(rule.inputs, facts)})
+                for rule in self._bonus_rules if rule.condition_id not in fired]
 
     def names(self) -> set[str]:
         names: set[str] = set()

@@ -150,7 +150,7 @@ class MdfCalculator:
         return amount
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimLimit:
     """The most one claim of an activity pays, and which limit it is (``per claim``, ``per event claim``)."""
 

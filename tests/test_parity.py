@@ -105,6 +105,17 @@ def _example_records() -> list[dict[str, Any]]:
 EXAMPLES = _example_records()
 
 
+def test_explain_lists_the_same_bonuses_that_did_not_fire(engines):
+    compiled, durable = engines
+    listed = 0
+    for row in read_facts(FACTS):
+        results = compiled.evaluate(row)
+        not_fired = compiled.bonuses_not_fired(row, results)
+        assert durable.bonuses_not_fired(row, durable.evaluate(row)) == not_fired
+        listed += sum(len(reasons) for reasons in not_fired.values())
+    assert listed > 0  # the bundled programs have bonuses that do not fire for some partners
+
+
 def test_the_programs_compare_facts_with_constants(programs):
     # guards the generator below: without constants there would be nothing on a threshold
     assert len(_compared_constants(programs)) >= 20

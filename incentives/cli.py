@@ -103,8 +103,8 @@ written but some results are errors: look for status "error" in payouts.csv.
 _EXPLAIN_DESCRIPTION = """\
 Show how one partner's payout was computed: the tier reached, the next tier and
 how far away it is, every payout line with its formula, every eligibility rule
-that failed with the values it saw, and every rejected MDF claim with its
-reasons. The numbers are the ones "incentives run" writes for the same inputs.
+that failed and every bonus that did not fire with the values it saw, and
+every rejected MDF claim with its reasons. The numbers are the ones "incentives run" writes for the same inputs.
 """
 
 _EXPLAIN_EPILOG = """\
@@ -118,6 +118,13 @@ _VALIDATE_DESCRIPTION = """\
 Check program files without computing anything. Every problem is printed as
 file:line:column: message, so it can be found in an editor; the exit code is 1
 if there is any problem. Folders are searched for *.yaml and *.yml files.
+
+With --facts FILE, every fact the programs read that the facts file does not
+have (and no 'defaults' entry gives) is a problem too, at the place that reads
+it, with the file's nearest column names. prior.X and year_ago.X read fact X;
+metrics, used programs' results (partner_tier.tier) and this.X are not facts.
+Only the header of a CSV file, or the first 100 records of a JSON Lines file,
+is read; a file that cannot be read exits 2.
 """
 
 _SCHEMA_DESCRIPTION = """\
@@ -138,9 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate", help="check program files and report every problem with its line and column",
-        description=_VALIDATE_DESCRIPTION, epilog="example:\n  incentives validate programs/\n",
+        description=_VALIDATE_DESCRIPTION, epilog="examples:\n  incentives validate programs/\n"
+               "  incentives validate programs/ --facts examples/facts_2027Q1.csv\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     validate.add_argument("paths", nargs="+", metavar="PATH", help="a program file or a folder of them")
+    validate.add_argument("--facts", metavar="FILE",
+                          help="also check that this facts file (.csv or .jsonl; only its header or first "
+                               "records are read) has every fact the programs read")
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser(
@@ -233,9 +244,18 @@ def _validate(args: argparse.Namespace) -> int:
     except ProgramError as error:
         _print_problems(error, sys.stdout)
         return EXIT_INVALID
+    if args.facts is not None:
+        from .fact_check import missing_facts
+        from .inputs import fact_columns
+
+        missing = missing_facts(programs, fact_columns(args.facts), args.facts)
+        if missing:
+            _print_problems(ProgramError(missing), sys.stdout)
+            return EXIT_INVALID
     files = {loaded.file for loaded in programs}
+    checked = f"; {args.facts} has every fact they read" if args.facts is not None else ""
     print(f"{len(files)} program file{'s' if len(files) != 1 else ''} valid "
-          f"({_count(len(programs.ids), 'program')}, {_count(len(programs), 'version')})")
+          f"({_count(len(programs.ids), 'program')}, {_count(len(programs), 'version')}){checked}")
     return EXIT_OK
 
 
@@ -507,18 +527,32 @@ def _explain(args: argparse.Namespace) -> int:
     if not whole_run:
         claims = [claim for claim in claims if claim.partner_id == args.partner]
     stats = _Stats()
+    partner_rows: list[Any] = []  # kept to show the bonuses that did not fire
+
+    def keep_partner_row(row: Any) -> Any:
+        if row.partner_id == args.partner:
+            partner_rows.append(row)
+        return row
+
     with engine:
-        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None)
+        records: Iterable[Any] = map(keep_partner_row, _records(args.facts, args.period, stats, lambda: None))
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
         run = engine.run(records, claims, record=False)
+        not_fired: dict[tuple[str, str], list[Any]] = {}
+        for row in partner_rows:
+            of_record = {result.program_id: result for result in run.results
+                         if result.partner_id == args.partner and result.period == row.period}
+            for program_id, reasons in engine.bonuses_not_fired(row, of_record).items():
+                not_fired[row.period, program_id] = reasons
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)
                and (args.period is None or result.period == args.period)]
     if not results:
         where = f" for period {args.period}" if args.period else ""
         raise UsageError(f"no facts record for partner '{args.partner}'{where} in {args.facts}")
-    print("\n\n".join(result.explain() for result in results))
+    print("\n\n".join(result.explain(not_fired.get((result.period, result.program_id), ()))
+                       for result in results))
     return EXIT_RESULT_ERRORS if any(result.status == "error" for result in results) else EXIT_OK
 
 

@@ -27,7 +27,7 @@ from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_c
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
-from .results import PayoutResult, PayoutRun, ProgramInfo
+from .results import PayoutResult, PayoutRun, ProgramInfo, Reason
 from .rules.backend import RuleBackend
 from .version import __version__
 
@@ -58,6 +58,17 @@ def make_backend(name: str) -> RuleBackend:
     raise ValueError(f"unknown backend {name!r}; expected 'compiled' or 'durable'")
 
 
+def _not_effective(program_id: str, label: str, versions: list[CompiledProgram]) -> str:
+    """Why no version of a program applies: the period's dates and every version's effective window."""
+    first = versions[0].program
+    period = parse_period(label, first.fiscal_year_start)  # every version parsed the label already
+    windows = ", ".join(f"v{compiled.program.version} effective from {compiled.program.effective.from_}"
+                        + (f" to {compiled.program.effective.to}" if compiled.program.effective.to else "")
+                        for compiled in versions)
+    return (f"no version of '{program_id}' is effective in period {label} ({period.start} to {period.end}); "
+            f"versions: {windows}")
+
+
 @dataclass(frozen=True, slots=True)
 class _Selection:
     """Which version of a program applies to a period label, or why none does."""
@@ -65,6 +76,8 @@ class _Selection:
     version: CompiledProgram | None
     period: Period | None
     error: str | None = None
+    #: when no version covers the period: what the error row says if no other program covers the record either
+    not_effective: str | None = None
 
 
 class Engine:
@@ -122,6 +135,21 @@ class Engine:
         self._ledger_view()
         return self._evaluate(partner_id, period_label, facts, problems, claim_list)
 
+    def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult]) -> dict[str, list[Reason]]:
+        """For ``explain``: the bonuses of each program that paid ``record`` (its ``results``, by program id)
+        which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing."""
+        _, period_label, facts, _ = _unpack(record)
+        not_fired: dict[str, list[Reason]] = {}
+        for program_id, selection, _ in self._plan(period_label):
+            compiled, result = selection.version, results.get(program_id)
+            if compiled is None or result is None or result.status != "ok":
+                continue
+            used = self._used(compiled, results, period_label)[0] if compiled.uses else _NOTHING_USED
+            reasons = compiled.bonuses_not_fired(facts, used, result)
+            if reasons:
+                not_fired[program_id] = reasons
+        return not_fired
+
     def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
                   claims: Sequence[Claim]) -> dict[str, PayoutResult]:
         results: dict[str, PayoutResult] = {}
@@ -161,9 +189,9 @@ class Engine:
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
         if not results:
             for program_id in uncovered:
-                results[program_id] = error_result(
-                    partner_id, period_label, program_id,
-                    [f"no version of '{program_id}' is effective in period {period_label}"])
+                not_effective = self._select(program_id, period_label).not_effective
+                assert not_effective is not None
+                results[program_id] = error_result(partner_id, period_label, program_id, [not_effective])
         self._unroutable(partner_id, period_label, routed, results)
         return results
 
@@ -194,7 +222,7 @@ class Engine:
                     return _Selection(None, period, f"'{program_id}' is evaluated per {compiled.program.period}; "
                                                     f"period '{label}' is a {period.granularity}")
                 return _Selection(compiled, period)
-        return _Selection(None, None)
+        return _Selection(None, None, not_effective=_not_effective(program_id, label, self._programs[program_id]))
 
     def _used(self, compiled: CompiledProgram, results: Mapping[str, PayoutResult],
               period_label: str) -> tuple[dict[str, Any], str | None]:

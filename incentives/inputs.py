@@ -492,6 +492,30 @@ def read_facts(path: str | os.PathLike[str]) -> Iterator[FactRow]:
                      str(source))
 
 
+#: How many JSON Lines records :func:`fact_columns` reads: a fact that first appears later is not seen.
+COLUMN_SAMPLE_RECORDS = 100
+
+
+def fact_columns(path: str | os.PathLike[str]) -> list[str]:
+    """The fact names a facts file offers, read from its start only: a CSV header, or the (flattened)
+    names of the first :data:`COLUMN_SAMPLE_RECORDS` JSON Lines records, in the order first seen."""
+    source = _existing(path)
+    suffix = source.suffix.lower()
+    if suffix == ".csv":
+        with _open_text(source) as stream:
+            rows = _csv_rows(csv.reader(stream, strict=True), str(source))
+            return _csv_header(rows, str(source), (PARTNER_ID, PERIOD))
+    if suffix in (".jsonl", ".ndjson"):
+        names: dict[str, None] = {}
+        for count, (line, record) in enumerate(_json_lines(source), 1):
+            names.update(dict.fromkeys(fact_row(record, line).facts))
+            if count == COLUMN_SAMPLE_RECORDS:
+                break
+        return list(names)
+    raise InputError(f"unsupported facts file type {suffix or '(none)'!r}: expected .csv, .jsonl or .ndjson",
+                     str(source))
+
+
 def _csv_facts(source: Path) -> Iterator[FactRow]:
     file = str(source)
     with _open_text(source) as stream:

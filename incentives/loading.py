@@ -346,7 +346,29 @@ def _check_mdf(program: Program) -> list[tuple[Path, str]]:
     if table and (accrual.rate_by is None or accrual.rates is None):
         missing = "rates" if accrual.rates is None else "rate_by"
         return [(("mdf", "accrual"), f"'rate_by' and 'rates' go together: '{missing}' is missing")]
-    return []
+    return _check_claim_limits(program)
+
+
+def _check_claim_limits(program: Program) -> list[tuple[Path, str]]:
+    """A limit names an eligible activity and, like a cap, is an amount a claim line can pay exactly."""
+    claims = program.mdf.claims  # type: ignore[union-attr]
+    places = program.rounding.places
+    found = []
+    limits: list[tuple[Path, str, Decimal]] = []
+    if claims.max_per_claim is not None:
+        limits.append((("mdf", "claims", "max_per_claim"), "max_per_claim", claims.max_per_claim))
+    for activity, limit in claims.max_by_activity.items():
+        path = ("mdf", "claims", "max_by_activity", activity)
+        limits.append((path, f"max_by_activity.{activity}", limit))
+        if activity not in claims.activities:
+            close = difflib.get_close_matches(activity, claims.activities, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            found.append((path, f"max_by_activity: '{activity}' is not an eligible activity "
+                                f"(claims.activities: {', '.join(claims.activities)}){hint}"))
+    for path, key, limit in limits:
+        if len(format(limit, "f").partition(".")[2].rstrip("0")) > places:
+            found.append((path, f"{key}: {limit} has more decimals than rounding.places ({places})"))
+    return found
 
 
 def _check_rule_ids(program: Program) -> list[tuple[Path, str]]:

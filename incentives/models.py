@@ -119,6 +119,7 @@ _expression_schema = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type":
 
 Amount = Annotated[Decimal, BeforeValidator(_to_decimal), WithJsonSchema(_decimal_schema)]
 NonNegativeAmount = Annotated[Amount, Field(ge=0)]
+PositiveAmount = Annotated[Amount, Field(gt=0)]
 Rate = Annotated[Decimal, BeforeValidator(_to_rate), WithJsonSchema(_rate_schema)]
 Percent0To100 = Annotated[Rate, Field(ge=0, le=1)]
 ExpressionField = Annotated[
@@ -223,6 +224,10 @@ class ClaimRules(StrictModel):
     activities: list[str] = Field(min_length=1)
     requires_preapproval: bool = False
     submit_within_days: int | None = Field(None, ge=0, strict=True)
+    #: the most one claim pays, after the reimbursement rate (and never more than the fund has left)
+    max_per_claim: PositiveAmount | None = None
+    #: the most one claim of an activity pays; with max_per_claim too, the lower limit applies
+    max_by_activity: dict[str, PositiveAmount] = {}
 
 
 class Mdf(StrictModel):

@@ -8,8 +8,9 @@ validates as usual.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
@@ -128,8 +129,9 @@ class PayoutResult(_Model):
     errors: list[str] = Field(default_factory=list)
     details: Details = Field(default_factory=lambda: Details())
 
-    def explain(self) -> str:
-        """A human-readable breakdown of this result."""
+    def explain(self, bonuses_not_fired: Sequence[Reason] = ()) -> str:
+        """A human-readable breakdown of this result; ``bonuses_not_fired`` (see
+        ``Engine.bonuses_not_fired``) are listed with the values their conditions saw."""
         places = self.details.get("places", 2)
         head = f"{self.partner_id} · {self.program_id}"
         if self.program_version is not None:
@@ -156,12 +158,14 @@ class PayoutResult(_Model):
                        f"{fund['accrual_rate_source']}) = available {format_amount(fund['available'], places)}; "
                        f"paid {format_amount(fund['paid'], places)}; closing {format_amount(fund['closing'], places)}")
         for line in self.lines:
+            formula = formula_with_values(line, places) if line.kind in EXPRESSION_FORMULA_KINDS else line.formula
             out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
-                       f"   {line.formula}")
-        for reason in self.reasons:
-            seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
-            label = f" ({reason.description})" if reason.description else ""
-            out.append(f"  failed {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
+                       f"   {formula}")
+        for verb, reasons in (("did not fire", bonuses_not_fired), ("failed", self.reasons)):
+            for reason in reasons:
+                seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
+                label = f" ({reason.description})" if reason.description else ""
+                out.append(f"  {verb} {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
         for rejected in self.details.get("rejected_claims", []):
             out.append(f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}")
         for error in self.errors:
@@ -169,6 +173,39 @@ class PayoutResult(_Model):
         currency = f" {self.currency}" if self.currency else ""
         out.append(f"  total: {format_amount(self.total, places)}{currency}")
         return "\n".join(out)
+
+
+#: Line kinds whose formula is an expression's text and its amount (``0.5% * net_sales = 3,750.00``).
+EXPRESSION_FORMULA_KINDS = frozenset({"bonus"})
+_QUOTED = re.compile(r"""('[^']*'|"[^"]*")""")
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def formula_with_values(line: PayoutLine, places: int) -> str:
+    """The line's formula with each fact it names followed by the value it had, ``*`` written ``×``:
+    ``0.5% × net_sales 750,000.00 = 3,750.00``. Only ``explain`` shows it: the formula that payouts and
+    lines files hold stays the expression's own text, and the values stay in the line's ``inputs``."""
+    expression, equals, amount = line.formula.rpartition(" = ")
+    if not equals:
+        return line.formula
+    inputs = line.inputs
+
+    def with_value(match: re.Match[str]) -> str:
+        name = match.group()
+        return f"{name} {_shown_value(inputs[name], places)}" if name in inputs else name
+
+    parts = _QUOTED.split(expression)
+    for index in range(0, len(parts), 2):  # split() puts the quoted texts at the odd indexes
+        parts[index] = _NAME.sub(with_value, parts[index]).replace("*", "×")
+    return "".join(parts) + equals + amount
+
+
+def _shown_value(value: Any, places: int) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format_amount(value, places)
+    return "(missing)" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 class ProgramInfo(_Model):

@@ -59,6 +59,19 @@ mdf:
   claims: {{reimbursement: {reimbursement}, activities: [event]}}
 """
 
+LIMITED_MDF = """
+mdf:
+  accrual: {{on: revenue, rate: 2%}}
+  claims:
+    reimbursement: 50%
+    activities: [event, digital]
+    {limit}
+"""
+
+
+def claim_limit(limit: str) -> str:
+    return program_text(LIMITED_MDF.format(limit=limit), kind="mdf")
+
 
 def tier(qualify_on: str = "revenue", *extra: str, level: str = "{name: Silver, from: 0, rate: 2%}") -> str:
     """A tier program with one level; the expression ``qualify_on`` starts at line 9, column 15."""
@@ -198,6 +211,18 @@ PROGRAM_CASES = [
         ["10:27: reimbursement: must be at most 100%, found '120%'"]),
     Bad("reimbursement_zero", program_text(MDF.format(reimbursement="0%"), kind="mdf"),
         ["10:27: reimbursement: must be above 0%, found '0%'"]),
+    Bad("negative_max_per_claim", claim_limit("max_per_claim: -5"),
+        ["13:20: max_per_claim: must be above 0, found -5"]),
+    Bad("zero_max_per_claim", claim_limit("max_per_claim: 0"), ["13:20: max_per_claim: must be above 0, found 0"]),
+    Bad("max_per_claim_finer_than_a_cent", claim_limit("max_per_claim: 100.005"),
+        ["13:20: max_per_claim: 100.005 has more decimals than rounding.places (2)"]),
+    Bad("max_per_claim_typo", claim_limit("max_per_clam: 100"),
+        ["13:5: unknown key 'max_per_clam'; did you mean 'max_per_claim'?"]),
+    Bad("negative_activity_limit", claim_limit("max_by_activity: {event: -1}"),
+        ["13:30: event: must be above 0, found -1"]),
+    Bad("activity_limit_for_an_activity_not_claimable", claim_limit("max_by_activity: {evnt: 100}"),
+        ["13:29: max_by_activity: 'evnt' is not an eligible activity (claims.activities: event, digital); "
+         "did you mean 'event'?"]),
     Bad("multiplier_zero", program_text(TIERS, "bonuses:\n  - {id: b, when: 'nps >= 50', multiplier: 0%}\n"),
         ["14:44: multiplier: must be above 0%, found '0%'"]),
     Bad("bonus_with_multiplier_and_amount", program_text(TIERS, "bonuses:\n  - {id: b, when: 'nps >= 50', multiplier: 110%, amount: 5}\n"),
@@ -668,8 +693,12 @@ def test_unknown_period_labels_and_other_granularities(engine, tmp_path: Path) -
         ("P3", "2027-07", "fund", "error", ["'fund' is evaluated per quarter; period '2027-07' is a month"]),
         ("P3", "2027-07", "partner_tier", "error",
          ["'partner_tier' is evaluated per quarter; period '2027-07' is a month"]),
-        ("P4", "2026-Q4", "fund", "error", ["no version of 'fund' is effective in period 2026-Q4"]),
-        ("P4", "2026-Q4", "partner_tier", "error", ["no version of 'partner_tier' is effective in period 2026-Q4"]),
+        # the period's dates and the programs' effective windows say why
+        ("P4", "2026-Q4", "fund", "error", ["no version of 'fund' is effective in period 2026-Q4 "
+                                            "(2026-10-01 to 2026-12-31); versions: v1 effective from 2027-01-01"]),
+        ("P4", "2026-Q4", "partner_tier", "error", ["no version of 'partner_tier' is effective in period 2026-Q4 "
+                                                    "(2026-10-01 to 2026-12-31); versions: v1 effective from "
+                                                    "2027-01-01"]),
         *both("P5", "2027-q1", INVALID_PERIOD.format("2027-q1")),
     ]
 

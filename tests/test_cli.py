@@ -150,6 +150,89 @@ def test_validate_refuses_an_expression_certain_to_fail_for_every_partner(tmp_pa
                            "'*' needs two numbers\n")
 
 
+def test_validate_with_facts_accepts_the_bundled_quarter():
+    done = cli("validate", "programs", "--facts", "examples/facts_2027Q1.csv")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ("13 program files valid (12 programs, 13 versions); "
+                           "examples/facts_2027Q1.csv has every fact they read\n")
+
+
+READS_MANY_NAMES = """\
+    id: mdf_on_tier
+    name: Reads many names
+    kind: mdf
+    version: 1
+    currency: USD
+    effective: {from: 2027-01-01}
+    period: quarter
+    uses: [partner_tier]
+    defaults: {leads: 0}
+    metrics:
+      growth: "net_sales - year_ago.net_sales"
+    eligibility:
+      - {id: active, when: "partner_tier.eligible and leads >= 10 and prior.csat >= 4 and this.tier != 'x'"}
+      - {id: grown, when: "growth > 0 and nps >= 30"}
+    mdf:
+      accrual: {on: "net_sales + mdf_balance * 0", rate: 1%}
+      claims: {reimbursement: 50%, activities: [event]}
+    """
+
+PARTNER_TIER = """\
+    id: partner_tier
+    name: Partner tier
+    kind: tier
+    version: 1
+    currency: USD
+    effective: {from: 2027-01-01}
+    period: quarter
+    tiers:
+      qualify_on: revenue
+      levels:
+        - {name: Only, from: 0, rate: 1%}
+    """
+
+
+def test_validate_with_facts_names_each_missing_fact_where_it_is_read(tmp_path: Path):
+    programs = tmp_path / "programs"
+    reads = write(programs / "reads.yaml", READS_MANY_NAMES)
+    write(programs / "tier.yaml", PARTNER_TIER)
+    # lacks revenue (tier.yaml), net_sales (read as year_ago.net_sales first, in the metric) and csat
+    # (read as prior.csat); nps is there. leads has a default, mdf_balance is optional, growth is a
+    # metric, partner_tier.eligible a used program's result, this.tier the program's own outcome.
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue_q,net_sale,nps,CSAT\n")
+    done = cli("validate", programs, "--facts", facts)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [  # the used program first (programs come in 'uses' order)
+        f"{programs / 'tier.yaml'}:9:15: reads fact 'revenue', which {facts} does not have and 'defaults' "
+        "does not give; nearest columns: revenue_q",
+        f"{reads}:11:11: reads fact 'net_sales', which {facts} does not have and 'defaults' does not give; "
+        "nearest columns: net_sale",
+        f"{reads}:13:24: reads fact 'csat', which {facts} does not have and 'defaults' does not give; "
+        "nearest columns: CSAT",
+    ]
+    assert done.stderr == "3 problems in 2 files\n"
+
+
+def test_validate_with_facts_reads_the_names_of_json_lines_records(tmp_path: Path):
+    programs = tmp_path / "programs"
+    write(programs / "tier.yaml", PARTNER_TIER.replace("qualify_on: revenue", "qualify_on: sales.total"))
+    # a nested mapping is flattened to dotted names, as when records are read; names of later records count
+    facts = write(tmp_path / "facts.jsonl", '{"partner_id": "P1", "period": "2027-Q1"}\n'
+                                            '{"partner_id": "P2", "period": "2027-Q1", "sales": {"total": 5}}\n')
+    done = cli("validate", programs, "--facts", facts)
+    assert done.returncode == 0, done.stdout + done.stderr
+    missing = write(tmp_path / "missing.jsonl", '{"partner_id": "P1", "period": "2027-Q1", "sales": 5}\n')
+    done = cli("validate", programs, "--facts", missing)
+    assert done.returncode == 1
+    assert "reads fact 'sales.total'" in done.stdout and "nearest columns: sales" in done.stdout
+
+
+def test_validate_with_a_facts_file_that_cannot_be_read_exits_2(tmp_path: Path):
+    done = cli("validate", "programs", "--facts", tmp_path / "nowhere.csv")
+    assert done.returncode == 2
+    assert "nowhere.csv: no such file" in done.stderr
+
+
 def test_validate_a_program_without_the_program_it_uses():
     done = cli("validate", "programs/co_marketing_mdf.yaml")
     assert done.returncode == 1
@@ -298,6 +381,8 @@ def test_explain_a_partner():
         "  tier: Gold",
         "  next tier: Platinum (gap 981,594.39; unmet: certified_staff >= 10 and specializations >= 3 and csat >= 4.2)",
         "    1. base       tier:Gold                       20,368.11   1,018,405.61 × 2% = 20,368.11",
+        "  did not fire specialized (Specialization bonus: 1,000 per specialization from the second one): "
+        "specializations >= 2  [saw specializations=1]",
         "  total: 20,368.11 USD",
     ]
 
@@ -315,6 +400,15 @@ def test_explain_every_program_with_failed_rules_and_mdf_fund():
     # is 100% + 1.5 × 9.03700321% = 113.555504815%
     assert "  goal revenue: 1,018,405.61 of 934,000 = ≈109.037% (weight 60%, factor ≈113.5555%)\n" in text
     assert "  attainment: ≈90.5555%\n" in text  # goal_based_rebate's weighted attainment, no longer 28 digits
+
+
+    # bonuses that did not fire, with what their conditions saw; one that fired shows its fact's value
+    assert ("  did not fire specialized (Specialization bonus: 1,000 per specialization from the second one): "
+            "specializations >= 2  [saw specializations=1]") in text
+    assert ("  did not fire provider_recurring (Provider kicker: 2% of managed-service (recurring) revenue): "
+            "role == 'provider' and recurring_revenue >= 50000  [saw recurring_revenue=176193.88, role=integrator]"
+            ) in text
+    assert "500 × new_logos 1.00 = 500.00" in text  # deal_registration_bonus's new_logo bonus
 
 
 def test_explain_a_budgeted_program_shows_the_run_numbers(bundled):
@@ -348,6 +442,8 @@ def test_schema_is_a_json_schema_of_a_program_file():
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert {"id", "kind", "tiers", "goals", "mdf", "bonuses"} <= set(schema["properties"])
     assert {"id", "name", "kind", "version", "currency", "effective", "period"} <= set(schema["required"])
+    claim_rules = schema["$defs"]["ClaimRules"]["properties"]
+    assert {"max_per_claim", "max_by_activity"} <= set(claim_rules)
 
 
 # --- exit codes and options ----------------------------------------------------------------------

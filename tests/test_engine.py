@@ -49,7 +49,17 @@ def test_period_outside_every_version_yields_an_error_row_when_nothing_covers_it
     run = engine.run([record(period="2027-Q3")])
     [result] = run.results
     assert result.status == "error"
-    assert "no version of 'rebate' is effective in period 2027-Q3" in result.errors[0]
+    # FY2027 starts 2026-07-01, so its Q3 is January to March 2027
+    assert result.errors == ["no version of 'rebate' is effective in period 2027-Q3 (2027-01-01 to 2027-03-31); "
+                             "versions: v1 effective from 2026-07-01 to 2026-09-30"]
+
+
+def test_a_period_error_names_every_versions_window(engine_for):
+    engine = engine_for(versioned(1, "2026-07-01", "2026-09-30", "1%"), versioned(2, "2027-04-01", "2027-06-30", "2%"))
+    [result] = engine.run([record(period="2027-Q3")]).results
+    assert result.errors == ["no version of 'rebate' is effective in period 2027-Q3 (2027-01-01 to 2027-03-31); "
+                             "versions: v1 effective from 2026-07-01 to 2026-09-30, "
+                             "v2 effective from 2027-04-01 to 2027-06-30"]
 
 
 def test_unknown_period_label_and_wrong_granularity_are_errors(engine_for):
@@ -197,6 +207,52 @@ def test_explain_shows_tier_lines_and_total(engine_for):
     assert "next tier: Gold (gap 12,400.00)" in text
     assert "487,600.00 × 2% = 9,752.00" in text
     assert text.splitlines()[-1] == "  total: 9,752.00 USD"
+
+
+def test_explain_shows_the_values_of_the_facts_a_bonus_formula_names(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%"), """
+        bonuses:
+          - {id: sales_kicker, when: "region == 'net_sales'", amount: "0.5% * net_sales + min(new_logos, 2) * 100"}
+        """))
+    result = engine.evaluate(record(revenue="1000", net_sales=D("750000"), new_logos=D("3"),
+                                    region="net_sales"))["test"]
+    # 0.5% × 750,000 = 3,750; min(3, 2) × 100 = 200; 3,950 in all
+    [bonus] = [line for line in result.lines if line.kind == "bonus"]
+    assert bonus.formula == "0.5% * net_sales + min(new_logos, 2) * 100 = 3,950.00"  # the files keep the text
+    assert "0.5% × net_sales 750,000.00 + min(new_logos 3.00, 2) × 100 = 3,950.00" in result.explain()
+    assert "1,000.00 × 1% = 10.00" in result.explain()  # a base line's formula is left as it is
+
+
+def test_explain_lists_the_bonuses_that_did_not_fire_with_the_values_they_saw(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="1%"), """
+        metrics:
+          growth: "revenue - revenue_last_year"
+        bonuses:
+          - {id: growth_kicker, when: "growth >= 500", multiplier: 110%, description: growth of 500 or more}
+          - {id: logo_bonus, when: "new_logos >= 2", amount: "100 * new_logos"}
+          - {id: nps_bonus, when: "nps >= 50", amount: "50"}
+        """))
+    record_ = record(revenue="1000", revenue_last_year=D("700"), new_logos=D("1"), nps=D("60"))
+    results = engine.evaluate(record_)
+    # growth 1,000 - 700 = 300 < 500 and 1 logo < 2: neither fires; nps 60 >= 50 pays 50
+    assert [line.rule_id for line in results["test"].lines] == ["tier:Only", "nps_bonus"]
+    not_fired = engine.bonuses_not_fired(record_, results)
+    assert [(r.rule_id, r.when, r.values) for r in not_fired["test"]] == [
+        ("growth_kicker", "growth >= 500", {"growth": D("300")}),
+        ("logo_bonus", "new_logos >= 2", {"new_logos": D("1")})]
+    text = results["test"].explain(not_fired["test"])
+    assert "  did not fire growth_kicker (growth of 500 or more): growth >= 500  [saw growth=300]" in text
+    assert "  did not fire logo_bonus: new_logos >= 2  [saw new_logos=1]" in text
+    ineligible = engine.evaluate(record(period="2027-Q5"))  # an error result: no bonus is listed
+    assert engine.bonuses_not_fired(record(period="2027-Q5"), ineligible) == {}
+
+
+def test_explain_leaves_quoted_texts_of_a_bonus_formula_alone():
+    line = incentives.PayoutLine(n=1, kind="bonus", rule_id="b", description="b", amount=D("5"),
+                                 formula="len('a * net_sales') * net_sales = 5.00", inputs={"net_sales": D("1")})
+    result = incentives.PayoutResult(partner_id="P1", period="2027-Q1", program_id="p", status="ok",
+                                     lines=[line], total=D("5"))
+    assert "len('a * net_sales') × net_sales 1.00 = 5.00" in result.explain()
 
 
 def test_result_survives_a_json_round_trip(engine_for):

@@ -350,6 +350,10 @@ def test_bundled_quarter_is_clean_and_exercises_every_program(engine):
     assert run.totals["deal_registration_bonus"] == D("550000.00")  # the budget binds
     lines = [line for r in run.results if r.program_id.endswith("_mdf") for line in r.lines]
     assert any("partial" in line.description for line in lines)
+    # service_provider_mdf's limits bind: C27Q1-0030 content 5,436.89 × 100%, capped at 5,000.00 per content claim
+    [capped] = [line for line in lines if line.rule_id == "claim:C27Q1-0030"]
+    assert (capped.amount, capped.formula) == (
+        D("5000.00"), "5,436.89 × 100% = 5,436.89, capped at 5,000.00 per content claim")
     assert any(r.details.get("rejected_claims") for r in run.results)
 
 

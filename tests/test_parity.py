@@ -66,6 +66,9 @@ def test_every_example_record_gives_identical_results(engines):
     # the example must exercise both outcomes of the rules, or parity proves little
     statuses = {r.status for r in compiled_run.results}
     assert statuses == {"ok", "ineligible"}
+    # ... and MDF claim limits (service_provider_mdf) must bind on some claims
+    assert any("capped at" in line.formula for r in compiled_run.results for line in r.lines
+               if line.kind == "mdf_claim")
 
 
 def _compared_constants(programs: incentives.ProgramSet) -> list[tuple[str, D]]:
@@ -101,6 +104,17 @@ def _example_records() -> list[dict[str, Any]]:
 
 
 EXAMPLES = _example_records()
+
+
+def test_explain_lists_the_same_bonuses_that_did_not_fire(engines):
+    compiled, durable = engines
+    listed = 0
+    for row in read_facts(FACTS):
+        results = compiled.evaluate(row)
+        not_fired = compiled.bonuses_not_fired(row, results)
+        assert durable.bonuses_not_fired(row, durable.evaluate(row)) == not_fired
+        listed += sum(len(reasons) for reasons in not_fired.values())
+    assert listed > 0  # the bundled programs have bonuses that do not fire for some partners
 
 
 def test_the_programs_compare_facts_with_constants(programs):

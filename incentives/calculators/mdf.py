@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ class MdfCalculator:
         self._activities_text = ", ".join(claims.activities)
         self._requires_preapproval = claims.requires_preapproval
         self._submit_within_days = claims.submit_within_days
+        self._claim_limits = _claim_limits(claims.activities, claims.max_per_claim, claims.max_by_activity)
         self._on_what = f"accrual basis ({accrual.on.text})"
         self._on_inputs = input_names(accrual.on)
         self._rate_texts = {rate: format_rate(rate) for rate in
@@ -126,16 +128,44 @@ class MdfCalculator:
         places = rounding.places
         assert claim.amount is not None
         due = rounding.round(exact_multiply(claim.amount, self._reimbursement))
-        amount = min(due, max(still_available, ZERO))
         formula = (f"{format_amount(claim.amount, places)} × {self._reimbursement_text} = "
                    f"{format_amount(due, places)}")
         description = f"{claim.activity} claim {claim.claim_id}"
+        # the claim id is in rule_id; inputs hold only typed values, so they read back exactly
+        inputs = {"amount": claim.amount, "still_available": still_available,
+                  "activity_end": claim.activity_end, "submitted_on": claim.submitted_on}
+        limit = self._claim_limits.get(claim.activity)
+        if limit is not None:
+            inputs["claim_limit"] = limit.amount
+            if due > limit.amount:
+                due = rounding.round(limit.amount)  # exact already (checked at load); rounding gives it the places
+                formula += f", capped at {format_amount(due, places)} {limit.per}"
+                description += f" (capped at the limit {limit.per})"
+        amount = min(due, max(still_available, ZERO))
         if amount < due:
             formula += f", limited to the {format_amount(amount, places)} still available"
             description += " (partial: fund exhausted)" if amount > ZERO else " (unpaid: fund exhausted)"
         evaluation.line("mdf_claim", f"{CLAIM_RULE_PREFIX}{claim.claim_id}", description, amount, formula,
-                        claim.amount, self._reimbursement,
-                        # the claim id is in rule_id; inputs hold only typed values, so they read back exactly
-                        {"amount": claim.amount, "still_available": still_available,
-                         "activity_end": claim.activity_end, "submitted_on": claim.submitted_on})
+                        claim.amount, self._reimbursement, inputs)
         return amount
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimit:
+    """The most one claim of an activity pays, and which limit it is (``per claim``, ``per event claim``)."""
+
+    amount: Decimal
+    per: str
+
+
+def _claim_limits(activities: list[str], max_per_claim: Decimal | None,
+                  max_by_activity: dict[str, Decimal]) -> dict[str, ClaimLimit]:
+    """Each eligible activity's limit: the lower of max_per_claim and its own; none when neither is set."""
+    limits = {}
+    for activity in activities:
+        own = max_by_activity.get(activity)
+        if own is not None and (max_per_claim is None or own < max_per_claim):
+            limits[activity] = ClaimLimit(own, f"per {activity} claim")
+        elif max_per_claim is not None:
+            limits[activity] = ClaimLimit(max_per_claim, "per claim")
+    return limits

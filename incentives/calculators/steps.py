@@ -156,6 +156,8 @@ class Adjustments:
         deduction_conditions = [Condition(deduction_id(d.id), d.when) for d in program.deductions
                                 if d.when is not None]
         self._conditions = [c for c in bonus_conditions + deduction_conditions if not _reads_own(c.expression)]
+        self._bonus_rules = tuple(_Rule(b.id, bonus_id(b.id), b.when, b.description, input_names(b.when))
+                                  for b in program.bonuses)
         multiplier_ids = {bonus_id(b.id) for b in program.bonuses if b.multiplier is not None}
         #: Matchers of the conditions that read ``this.*``, by step; ``None`` when a step has none.
         self._multiplier_matcher = _step_matcher(
@@ -191,6 +193,12 @@ class Adjustments:
     def conditions(self) -> list[Condition]:
         """The conditions matched up front: those that read no ``this.*`` name."""
         return list(self._conditions)
+
+    def not_fired(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
+        """Every bonus whose condition does not hold, with the values it saw (for ``explain``)."""
+        return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
+                            "values": inputs_from(rule.inputs, facts)})
+                for rule in self._bonus_rules if rule.condition_id not in fired]
 
     def names(self) -> set[str]:
         """The facts the steps read (``this.*`` names are not facts)."""

@@ -1,0 +1,71 @@
+"""The facts programs read that a facts file lacks (``incentives validate --facts``, SPEC "Checked against data").
+
+Checked against the file's column names only, before any record is computed: a
+fact a program reads that the file does not offer would make every partner an
+error at run time.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterator, Sequence
+
+from .calculators.mdf import OPENING_BALANCE_FACT
+from .errors import Problem
+from .inputs import PARTNER_ID, PERIOD
+from .loading import LoadedProgram, ProgramSet, expressions_of
+from .models import Program
+from .yamlsource import Path
+
+#: ``prior.X`` and ``year_ago.X`` read fact ``X`` of an earlier record.
+HISTORY_PREFIXES = ("prior.", "year_ago.")
+#: ``this.X`` reads the program's own outcome, not a fact.
+OWN_OUTCOME_PREFIX = "this."
+
+
+def facts_read(program: Program) -> Iterator[tuple[Path, str]]:
+    """Each fact a program reads, with the path of the expression that reads it, in file order.
+
+    Metrics, defaults, a used program's result (``partner_tier.tier``), the
+    program's own outcome (``this.tier``) and the MDF opening balance (0 when
+    missing) are not facts a record must hold.
+    """
+    not_facts = {*program.metrics, *program.defaults, PARTNER_ID, PERIOD}
+    if program.mdf is not None:
+        not_facts.add(OPENING_BALANCE_FACT)
+    for path, expression in expressions_of(program):
+        for name in sorted(expression.names):
+            if name.startswith(OWN_OUTCOME_PREFIX):
+                continue
+            for prefix in HISTORY_PREFIXES:
+                name = name.removeprefix(prefix)
+            if name not in not_facts and name.partition(".")[0] not in program.uses:
+                yield path, name
+
+
+def missing_facts(programs: ProgramSet, columns: Sequence[str], facts_file: str) -> list[Problem]:
+    """Every fact a program reads that ``columns`` lack: one problem per program version and fact, placed
+    where the program first reads it, naming the nearest columns."""
+    # compared without case, so a header's 'CSAT' is offered for 'csat'
+    by_folded = {column.casefold(): column for column in reversed(columns)}
+    problems = []
+    for loaded in programs:
+        problems += _missing_in(loaded, set(columns), by_folded, facts_file)
+    return problems
+
+
+def _missing_in(loaded: LoadedProgram, offered: set[str], by_folded: dict[str, str],
+                facts_file: str) -> list[Problem]:
+    problems = []
+    reported: set[str] = set()
+    for path, name in facts_read(loaded.program):
+        if name in offered or name in reported:
+            continue
+        reported.add(name)
+        nearest = [by_folded[folded] for folded in
+                   difflib.get_close_matches(name.casefold(), list(by_folded), n=3, cutoff=0.6)]
+        hint = (f"; nearest columns: {', '.join(nearest)}" if nearest
+                else "; add the column, or give the fact a value in 'defaults'")
+        problems.append(loaded.source.problem(path, f"reads fact '{name}', which {facts_file} does not have "
+                                                    f"and 'defaults' does not give{hint}"))
+    return problems

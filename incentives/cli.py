@@ -178,8 +178,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                         help="partner facts: .csv with a header row, or .jsonl; one record per partner and period")
     parser.add_argument("--claims", metavar="FILE", help="MDF claims (.csv or .jsonl), if any MDF program is run")
     parser.add_argument("--period", metavar="P",
-                        help="only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
-                             "(default: every record in the file)")
+                        help="compute only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
+                             "(default: every record in the file); records of other periods are the "
+                             "history that prior.X and year_ago.X read")
     parser.add_argument("--backend", choices=("compiled", "durable"), default="compiled",
                         help="rule engine: compiled (default) or durable (durable_rules); same results")
     parser.add_argument("--ledger", metavar="URL",
@@ -283,6 +284,9 @@ def _run(args: argparse.Namespace) -> int:
             if args.period is not None and stats.kept == 0:
                 return [f"no facts records for period {args.period} "
                         f"({_count(stats.skipped, 'record')} of other periods)"]
+            if stats.skipped and engine.reads_history:
+                return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods read as "
+                        "history only (not computed)"]
             if stats.skipped:
                 return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped"]
             return []
@@ -297,14 +301,16 @@ def _run(args: argparse.Namespace) -> int:
                 done = max(done, count)
 
             # Without --period the engine reads the file itself (and splits a large one over the cores);
-            # with it, only that period's records are handed over.
+            # with it, only that period's records are handed over, or every record when a program reads
+            # earlier periods (the engine computes that period's, the others are history).
             if args.period is None:
                 facts, progress = args.facts, progressed
             else:
-                facts, progress = _records(args.facts, args.period, stats, advance), None
+                facts, progress = _records(args.facts, args.period, stats, advance, engine.reads_history), None
             try:
                 run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
-                                    force=args.force, progress=progress, notes=notes)
+                                    force=args.force, progress=progress, notes=notes,
+                                    period=args.period if engine.reads_history else None)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -342,8 +348,10 @@ class _Stats:
         self.skipped = 0
 
 
-def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[], None]) -> Iterator[Any]:
-    """The facts file's records, streamed; with ``--period`` only that period's.
+def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[], None],
+             history: bool = False) -> Iterator[Any]:
+    """The facts file's records, streamed; with ``--period`` only that period's, or with ``history``
+    every record (the others are counted as skipped: the engine reads them as history only).
 
     A record without a period is kept even when filtering: it cannot be placed
     in a period, so it becomes an error row instead of vanishing.
@@ -354,6 +362,8 @@ def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[]
         advance()
         if period is not None and row.period and row.period != period:
             stats.skipped += 1
+            if history:
+                yield row
             continue
         stats.kept += 1
         yield row
@@ -508,10 +518,10 @@ def _explain(args: argparse.Namespace) -> int:
         claims = [claim for claim in claims if claim.partner_id == args.partner]
     stats = _Stats()
     with engine:
-        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None)
+        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None, engine.reads_history)
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
-        run = engine.run(records, claims, record=False)
+        run = engine.run(records, claims, record=False, period=args.period if engine.reads_history else None)
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)
                and (args.period is None or result.period == args.period)]

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, ProgramError
+from .history import HISTORY_PREFIXES
 from .models import Program
 from .money import exact_sum, format_rate
 from .rules.expressions import Expression
@@ -229,6 +230,7 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
         if (bonus.multiplier is None) == (bonus.amount is None):
             found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
     found += _check_metric_order(program)
+    found += _check_earlier_periods(program)
     found += _check_money(program)
     found += _check_defaults(program)
     return found
@@ -340,6 +342,32 @@ def _check_metric_order(program: Program) -> list[tuple[Path, str]]:
         if later:
             found.append((("metrics", name), f"metric '{name}' reads {', '.join(later)}, which is defined "
                                              "at or after it; metrics are computed in file order"))
+    return found
+
+
+def _check_earlier_periods(program: Program) -> list[tuple[Path, str]]:
+    """``prior.X`` and ``year_ago.X`` read the fact ``X`` of an earlier period's record: not a metric, not
+    this program's outcome, not a used program's result (each would need that period computed)."""
+    found = []
+    for path, expression in expressions_of(program):
+        for name in sorted(expression.names):
+            if not name.startswith(HISTORY_PREFIXES):
+                continue
+            prefix, _, fact = name.partition(".")
+            root = fact.partition(".")[0]
+            if root in program.metrics:
+                why = f"'{root}' is a metric of this program"
+            elif root == "this":
+                why = "'this.' is this program's outcome in the period computed"
+            elif root in program.uses:
+                why = f"'{root}' is a used program's result"
+            elif fact.startswith(HISTORY_PREFIXES):
+                why = "'prior.' and 'year_ago.' reach one earlier period and do not chain"
+            else:
+                continue
+            found.append((path, f"'{name}': {prefix}. reads facts of an earlier period's record, not metrics "
+                                f"or results; {why} (read the facts it is computed from, e.g. "
+                                f"{prefix}.revenue)"))
     return found
 
 

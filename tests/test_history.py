@@ -313,3 +313,38 @@ def test_a_streamed_api_run_with_history_in_any_order(engine_for, tmp_path):
     engine.run(records).write(tmp_path / "memory")
     engine.run_to(tmp_path / "stream", iter(records))
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
+
+
+def test_the_guides_worked_example(engine_for):
+    # docs/programs.md, "Earlier periods"
+    program = program_text("""
+        tiers:
+          qualify_on: net_sales
+          levels:
+            - {name: Base, from: 0, rate: 2%}
+        bonuses:
+          - id: growth_kicker
+            when: "net_sales >= 1.1 * year_ago.net_sales"
+            amount: "1% * net_sales"
+            description: Growth kicker
+        """, header="""
+        id: distributor_volume
+        name: Distributor volume
+        kind: tier
+        version: 1
+        currency: USD
+        effective: {from: 2025-07-01}
+        period: quarter
+        fiscal_year_start: "07-01"
+        """)
+    records = [{"partner_id": "D1", "period": "2026-Q1", "net_sales": D("100000.00")},
+               {"partner_id": "D1", "period": "2026-Q4", "net_sales": D("130000.00")},
+               {"partner_id": "D1", "period": "2027-Q1", "net_sales": D("120000.00")},
+               {"partner_id": "D2", "period": "2026-Q1", "net_sales": D("100000.00")},
+               {"partner_id": "D2", "period": "2027-Q1", "net_sales": D("105000.00")}]
+    run = engine_for(program).run(records, period="2027-Q1")
+    # D1: 2% × 120,000 = 2,400 + 1% × 120,000 = 1,200; D2: 105,000 < 110,000, 2% × 105,000 = 2,100
+    assert [(r.partner_id, r.total) for r in run.results] == [("D1", D("3600.00")), ("D2", D("2100.00"))]
+    # with prior. instead, D1 compares with 2026-Q4: 120,000 < 1.1 × 130,000, no kicker
+    prior = engine_for(program.replace("year_ago.", "prior.")).run(records, period="2027-Q1")
+    assert prior.results[0].total == D("2400.00")

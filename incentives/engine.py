@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from .calculators.mdf import OPENING_BALANCE_FACT
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
-from .history import History, HistoryRead, earlier_facts, history_of, in_partner_order, numbered_rows, \
-    partner_groups, reads_for
+from .history import (History, HistoryRead, earlier_facts, history_of, in_partner_order, numbered_rows,
+                      partner_groups, reads_for)
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract

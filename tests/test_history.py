@@ -348,3 +348,47 @@ def test_the_guides_worked_example(engine_for):
     # with prior. instead, D1 compares with 2026-Q4: 120,000 < 1.1 × 130,000, no kicker
     prior = engine_for(program.replace("year_ago.", "prior.")).run(records, period="2027-Q1")
     assert prior.results[0].total == D("2400.00")
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_json_lines_file_split_between_partners_gives_the_same_files(engine_for, tmp_path, shuffled):
+    engine = engine_for(KICKER, QUARTER_ON_QUARTER)
+    records = history_records(60, seed=4)
+    if shuffled:
+        random.Random(1).shuffle(records)
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    engine.run(read_facts(facts), facts_sha256="f" * 64).write(tmp_path / "memory")
+    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=3)
+    assert files(tmp_path / "stream") == files(tmp_path / "memory")
+    assert summary.workers == 3
+
+
+def test_a_quoted_csv_file_out_of_order_is_read_in_one_pass_with_history(engine_for, tmp_path):
+    # a quote may hide a line break: the file cannot be cut, so its records are put in partner order in memory
+    engine = engine_for(KICKER)
+    records = history_records(30, seed=6)
+    random.Random(4).shuffle(records)
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,revenue\n" + "".join(
+        f'"{r["partner_id"]}",{r["period"]},{r["revenue"]}\n' for r in records), encoding="utf-8")
+    engine.run(read_facts(facts), facts_sha256="f" * 64).write(tmp_path / "memory")
+    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=2)
+    assert files(tmp_path / "stream") == files(tmp_path / "memory")
+    assert summary.workers == 1
+    growth = [r for r in engine.run(read_facts(facts)).results if any(l.rule_id == "growth" for l in r.lines)]
+    assert growth  # history was read although the records came out of order
+
+
+def test_only_a_program_that_reads_history_makes_a_run_hold_its_records(engine_for):
+    def counted(read: list) -> object:
+        for record in RECORDS:
+            read.append(record)
+            yield record
+
+    for program, expected in ((PLAIN, [1, 2, 3, 4, 5]), (KICKER, [5, 5, 5, 5, 5])):
+        read: list = []
+        seen: list = []
+        engine_for(program).run(counted(read), progress=lambda index: seen.append(len(read)))
+        # without history each record is computed as it is read; with it, once every record is read
+        assert seen == expected

@@ -16,7 +16,9 @@ a few numbers per result in memory:
    boundaries and the parts are evaluated by worker processes, one per core
    (``workers``), each with its own spill files. A file not in partner_id
    order is first copied in that order (its lines keep their line numbers), so
-   that the spill files come out in output order.
+   that the spill files come out in output order. When a program reads earlier
+   periods (``prior.X``), the cuts are moved to partner boundaries, so that
+   each worker reads all of a partner's records, one partner at a time.
 3. The run is then resolved as ``Engine.run`` resolves it: claims without a
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same

@@ -276,17 +276,21 @@ def _run(args: argparse.Namespace) -> int:
         claims_sha256 = _digest(args.claims)[0] if args.claims else None
         stats = _Stats()
 
+        # Without --period, or when a program reads earlier periods, the engine reads the file itself (and
+        # splits a large one over the cores, between partners); it computes only the period asked for and
+        # its notes count the records of other periods. Otherwise only that period's records are handed over.
+        whole_file = args.period is None or engine.reads_history
+
         def notes(evaluated: int) -> list[str]:
-            if args.period is None:
-                stats.kept = evaluated  # the whole file went to the engine (split over the cores)
+            if whole_file:
+                stats.kept = evaluated
             if args.period is None and stats.kept == 0:
                 return [f"the facts file {args.facts} has no records"]
+            if whole_file and stats.kept == 0:
+                return [f"no facts records for period {args.period}"]
             if args.period is not None and stats.kept == 0:
                 return [f"no facts records for period {args.period} "
                         f"({_count(stats.skipped, 'record')} of other periods)"]
-            if stats.skipped and engine.reads_history:
-                return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods read as "
-                        "history only (not computed)"]
             if stats.skipped:
                 return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped"]
             return []
@@ -300,17 +304,14 @@ def _run(args: argparse.Namespace) -> int:
                     advance()
                 done = max(done, count)
 
-            # Without --period the engine reads the file itself (and splits a large one over the cores);
-            # with it, only that period's records are handed over, or every record when a program reads
-            # earlier periods (the engine computes that period's, the others are history).
-            if args.period is None:
+            if whole_file:
                 facts, progress = args.facts, progressed
             else:
-                facts, progress = _records(args.facts, args.period, stats, advance, engine.reads_history), None
+                facts, progress = _records(args.facts, args.period, stats, advance), None
             try:
                 run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
                                     force=args.force, progress=progress, notes=notes,
-                                    period=args.period if engine.reads_history else None)
+                                    period=args.period if whole_file else None)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -348,10 +349,8 @@ class _Stats:
         self.skipped = 0
 
 
-def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[], None],
-             history: bool = False) -> Iterator[Any]:
-    """The facts file's records, streamed; with ``--period`` only that period's, or with ``history``
-    every record (the others are counted as skipped: the engine reads them as history only).
+def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[], None]) -> Iterator[Any]:
+    """The facts file's records, streamed; with ``--period`` only that period's.
 
     A record without a period is kept even when filtering: it cannot be placed
     in a period, so it becomes an error row instead of vanishing.
@@ -362,8 +361,6 @@ def _records(facts: str, period: str | None, stats: _Stats, advance: Callable[[]
         advance()
         if period is not None and row.period and row.period != period:
             stats.skipped += 1
-            if history:
-                yield row
             continue
         stats.kept += 1
         yield row
@@ -518,7 +515,9 @@ def _explain(args: argparse.Namespace) -> int:
         claims = [claim for claim in claims if claim.partner_id == args.partner]
     stats = _Stats()
     with engine:
-        records: Iterable[Any] = _records(args.facts, args.period, stats, lambda: None, engine.reads_history)
+        # a program that reads earlier periods needs the partner's records of every period
+        records: Iterable[Any] = _records(args.facts, None if engine.reads_history else args.period, stats,
+                                          lambda: None)
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
         run = engine.run(records, claims, record=False, period=args.period if engine.reads_history else None)

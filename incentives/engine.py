@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from .calculators.mdf import OPENING_BALANCE_FACT
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
-from .history import (History, HistoryRead, earlier_facts, history_of, in_partner_order, numbered_rows,
-                      partner_groups, reads_for)
+from .history import (History, HistoryRead, ReadCounter, earlier_facts, history_of, in_partner_order,
+                      numbered_rows, partner_groups, reads_for)
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
@@ -350,6 +350,9 @@ class Engine:
         notes: list[str] = []
         evaluate = self._evaluate
         no_claims = ()
+        counter = ReadCounter()
+        if period is not None:
+            records = counter.counting(records)
         for index, record, history in self.records_to_compute(records, period):
             partner_id, period_label, facts, problems = _unpack(record)
             key = (partner_id, period_label)
@@ -383,6 +386,9 @@ class Engine:
         totals, counts, budget_notes = self._totals_and_budgets(results)
         notes += budget_notes
         notes += coverage
+        if period is not None:
+            computed = len(unkeyed) + len(where) + sum(len(places) - 1 for places in repeated.values())
+            notes += self.period_notes(period, counter.read - computed)
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
@@ -403,6 +409,15 @@ class Engine:
             return numbered_records
         return ((index, record, None) for index, record, _ in numbered_records
                 if _period_of(record) in (period, ""))
+
+    def period_notes(self, period: str, not_computed: int) -> list[str]:
+        """What a run that computes only ``period`` says of the ``not_computed`` records of other periods."""
+        if not not_computed:
+            return []
+        records = f"{not_computed:,} record{'' if not_computed == 1 else 's'} of other periods"
+        if self.reads_history:
+            return [f"period {period} computed; {records} read as history only (not computed)"]
+        return [f"period {period} computed; {records} skipped"]
 
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,

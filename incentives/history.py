@@ -137,5 +137,19 @@ def in_partner_order(records: Iterable[Any], first_index: int = 1) -> list[tuple
     return numbered
 
 
+class ReadCounter:
+    """Counts the records an iterable gives as they are read (a run with a period: how many were not computed)."""
+
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def counting(self, records: Iterable[Any]) -> Iterator[Any]:
+        for record in records:
+            self.read += 1
+            yield record
+
+
 def _partner_of(item: tuple[int, Any, FactRow]) -> str:
     return item[2].partner_id

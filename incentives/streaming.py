@@ -67,6 +67,7 @@ from pydantic import TypeAdapter
 
 from .errors import InputError
 from .export import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
+from .history import ReadCounter
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount
 from .output.folder import OutputFolder, run_inputs
@@ -167,7 +168,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
         segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers, recorded,
                                                period)
         assembly = _Assembly(engine, segments, claims_by_key, spill, recorded)
-        extra = list(notes(assembly.records)) if notes is not None else []
+        extra = engine.period_notes(period, assembly.read - assembly.records) if period is not None else []
+        extra += list(notes(assembly.records)) if notes is not None else []
         summary = assembly.write(output.path, Path(folder), programs, facts_sha256, claims_sha256, notes=extra)
         output.commit()
         if record is not None:
@@ -204,6 +206,7 @@ class _Segment:
 
     name: str
     records: int = 0
+    read: int = 0  # with a period given: every record read, computed or not
     # per unit (one evaluated record, or a group of results made at the end); indexes and counts are
     # unsigned ints ("I"), never shorts: a bad file can hold more than 65,535 period labels, a claims file
     # as many program ids, and one duplicated record's unit gets a result per copy and program
@@ -438,6 +441,9 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
     programs = engine.program_ids
     evaluate = engine._evaluate
     unit = renderer.unit
+    counter = ReadCounter()
+    if period is not None:
+        records = counter.counting(records)
     for index, record, history in engine.records_to_compute(records, period, grouped=grouped,
                                                             first_index=first_index):
         partner_id, period_label, facts, problems = _unpack(record)
@@ -455,6 +461,7 @@ def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_k
         segment.records += 1
         if progress is not None:
             progress(index)
+    segment.read = counter.read
 
 
 # --- splitting a CSV facts file over worker processes ---------------------------------------
@@ -909,6 +916,7 @@ class _Assembly:
         self.recorded = recorded
         self.claims_by_key = claims_by_key
         self.records = sum(segment.records for segment in segments)
+        self.read = sum(segment.read for segment in segments)
         self.segments: list[_Segment] = []
         self.unit_base: list[int] = []
         self.pids: list[str] = []

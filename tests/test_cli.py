@@ -478,7 +478,10 @@ def test_period_computes_one_period_and_reads_the_others_as_history(tmp_path: Pa
     # A: 1,200 >= 1.1 × 1,000: 2% × 1,200 = 24 + 1% × 1,200 = 12; B: 1,050 < 1,100: 2% × 1,050 = 21
     assert [(row["partner_id"], row["period"], row["total"]) for row in rows] == [
         ("A", "2027-Q1", "36.00"), ("B", "2027-Q1", "21.00")]
-    assert "note: --period 2027-Q1: 3 records of other periods read as history only (not computed)" in done.stdout
+    assert "note: period 2027-Q1 computed; 3 records of other periods read as history only (not computed)" in (
+        done.stdout)
+    assert json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["notes"] == [
+        "period 2027-Q1 computed; 3 records of other periods read as history only (not computed)"]
     assert "2 facts records and 0 claims computed" in done.stdout
     explained = cli("explain", "--programs", programs, "--facts", facts, "--period", "2027-Q1", "--partner", "A")
     assert explained.returncode == 0, explained.stderr

@@ -190,6 +190,7 @@ def test_a_program_that_reads_no_history_does_not_group_records(engine_for):
     # only 2027-Q1 is computed: 1% × 120,000, 105,000 and 50,000
     assert [(r.partner_id, r.total) for r in run.results] == [("P1", D("1200.00")), ("P2", D("1050.00")),
                                                               ("P3", D("500.00"))]
+    assert run.notes == ["period 2027-Q1 computed; 2 records of other periods skipped"]
 
 
 def test_claims_of_periods_not_computed_are_left_out(write_program):
@@ -286,6 +287,10 @@ def test_streaming_gives_the_same_files_with_history(engine_for, tmp_path, worke
     assert any("duplicates" in error for r in results for error in r["errors"])
     if period is not None:
         assert {r["period"] for r in results} == {period}
+        others = sum(record["period"] != period for record in records)
+        assert json.loads(expected["run.json"])["notes"] == [
+            f"period {period} computed; {others:,} records of other periods read as history only (not computed)"]
+        assert summary.records == len(records) - others
 
 
 def test_a_split_lands_between_partners(tmp_path):

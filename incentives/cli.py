@@ -189,8 +189,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                         help="partner facts: .csv with a header row, or .jsonl; one record per partner and period")
     parser.add_argument("--claims", metavar="FILE", help="MDF claims (.csv or .jsonl), if any MDF program is run")
     parser.add_argument("--period", metavar="P",
-                        help="only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
-                             "(default: every record in the file)")
+                        help="compute only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
+                             "(default: every record in the file); records of other periods are the "
+                             "history that prior.X and year_ago.X read")
     parser.add_argument("--backend", choices=("compiled", "durable"), default="compiled",
                         help="rule engine: compiled (default) or durable (durable_rules); same results")
     parser.add_argument("--ledger", metavar="URL",
@@ -295,11 +296,18 @@ def _run(args: argparse.Namespace) -> int:
         claims_sha256 = _digest(args.claims)[0] if args.claims else None
         stats = _Stats()
 
+        # Without --period, or when a program reads earlier periods, the engine reads the file itself (and
+        # splits a large one over the cores, between partners); it computes only the period asked for and
+        # its notes count the records of other periods. Otherwise only that period's records are handed over.
+        whole_file = args.period is None or engine.reads_history
+
         def notes(evaluated: int) -> list[str]:
-            if args.period is None:
-                stats.kept = evaluated  # the whole file went to the engine (split over the cores)
+            if whole_file:
+                stats.kept = evaluated
             if args.period is None and stats.kept == 0:
                 return [f"the facts file {args.facts} has no records"]
+            if whole_file and stats.kept == 0:
+                return [f"no facts records for period {args.period}"]
             if args.period is not None and stats.kept == 0:
                 return [f"no facts records for period {args.period} "
                         f"({_count(stats.skipped, 'record')} of other periods)"]
@@ -316,15 +324,14 @@ def _run(args: argparse.Namespace) -> int:
                     advance()
                 done = max(done, count)
 
-            # Without --period the engine reads the file itself (and splits a large one over the cores);
-            # with it, only that period's records are handed over.
-            if args.period is None:
+            if whole_file:
                 facts, progress = args.facts, progressed
             else:
                 facts, progress = _records(args.facts, args.period, stats, advance), None
             try:
                 run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
-                                    force=args.force, progress=progress, notes=notes)
+                                    force=args.force, progress=progress, notes=notes,
+                                    period=args.period if whole_file else None)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -535,10 +542,12 @@ def _explain(args: argparse.Namespace) -> int:
         return row
 
     with engine:
-        records: Iterable[Any] = map(keep_partner_row, _records(args.facts, args.period, stats, lambda: None))
+        # a program that reads earlier periods needs the partner's records of every period
+        records: Iterable[Any] = map(keep_partner_row, _records(
+            args.facts, None if engine.reads_history else args.period, stats, lambda: None))
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
-        run = engine.run(records, claims, record=False)
+        run = engine.run(records, claims, record=False, period=args.period if engine.reads_history else None)
         not_fired: dict[tuple[str, str], list[Any]] = {}
         for row in partner_rows:
             of_record = {result.program_id: result for result in run.results

@@ -14,6 +14,7 @@ from .calculators import CALCULATORS, Calculator, Evaluation
 from .calculators.base import ONE, ZERO
 from .calculators.steps import Adjustments, Eligibility, bonus_id
 from .errors import EvaluationError
+from .history import history_names
 from .inputs import normalize_record
 from .loading import LoadedProgram
 from .money import Rounding
@@ -46,8 +47,11 @@ class CompiledProgram:
             lambda step_conditions, step: backend.compile(step_conditions, ruleset_name=f"{ruleset_name}:{step}"))
         conditions = self.eligibility.conditions() + self.calculator.conditions() + self.adjustments.conditions()
         self.matcher: Matcher = backend.compile(conditions, ruleset_name=ruleset_name)
-        self.required = self._required_names(conditions)
+        names_read = self._names_read(conditions)
+        self.required = self._required_names(names_read)
         self._required_keys = frozenset(self.required)
+        #: ``(name, prefix, fact)`` of each ``prior.X`` / ``year_ago.X`` the program reads (see incentives.history)
+        self.history_names = history_names(names_read)
         self.uses = tuple(program.uses)
         #: What each used program's result gives this one's rules: ``(program_id, tier, total, eligible)`` names.
         self.used_names = tuple((program_id, f"{program_id}.tier", f"{program_id}.total", f"{program_id}.eligible")
@@ -60,12 +64,15 @@ class CompiledProgram:
         self._base = self.calculator.base
         self._matching = self.matcher.matching
 
-    def _required_names(self, conditions: Sequence[Any]) -> tuple[str, ...]:
+    def _names_read(self, conditions: Sequence[Any]) -> set[str]:
         names: set[str] = set(self.calculator.names()) | self.adjustments.names()
         for condition in conditions:
             names |= condition.expression.names
         for expression in self.program.metrics.values():
             names |= expression.names
+        return names
+
+    def _required_names(self, names: set[str]) -> tuple[str, ...]:
         provided = set(self.program.metrics) | set(self.defaults)
         used = tuple(f"{program_id}." for program_id in self.program.uses)
         return tuple(sorted(name for name in names if name not in provided and not name.startswith(used)))

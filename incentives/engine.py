@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from .calculators.mdf import OPENING_BALANCE_FACT
 from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
+from .history import (History, HistoryRead, ReadCounter, earlier_facts, history_of, in_partner_order,
+                      numbered_rows, partner_groups, reads_for)
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
@@ -78,6 +80,8 @@ class _Selection:
     error: str | None = None
     #: when no version covers the period: what the error row says if no other program covers the record either
     not_effective: str | None = None
+    #: what the version reads of earlier periods' records for this period (``prior.X``, ``year_ago.X``)
+    reads: tuple[HistoryRead, ...] = ()
 
 
 class Engine:
@@ -104,6 +108,10 @@ class Engine:
         self._sole_mdf_id = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
         self.ledger = ledger
         self._view: LedgerView | None = None  # read from the ledger at the start of each run
+        #: whether a program reads earlier periods (``prior.X``, ``year_ago.X``): then runs read each
+        #: partner's records together, and the records of periods not computed serve as history
+        self.reads_history = any(compiled.history_names for versions in self._programs.values()
+                                 for compiled in versions)
 
     def _ledger_view(self) -> "LedgerView | None":
         if self.ledger is not None and self._view is None:
@@ -128,12 +136,19 @@ class Engine:
 
     # --- one record --------------------------------------------------------------------
 
-    def evaluate(self, record: Record, claims: Iterable[Mapping[str, Any] | Claim] = ()) -> dict[str, PayoutResult]:
-        """Every program's result for one partner-period record, by program id."""
+    def evaluate(self, record: Record, claims: Iterable[Mapping[str, Any] | Claim] = (), *,
+                 history: Iterable[Record] = ()) -> dict[str, PayoutResult]:
+        """Every program's result for one partner-period record, by program id.
+
+        ``history``: the same partner's records of other periods, which ``prior.X`` and
+        ``year_ago.X`` read; without them a program that reads an earlier period finds
+        those facts missing (unless its defaults give them).
+        """
         partner_id, period_label, facts, problems = _unpack(record)
         claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
         self._ledger_view()
-        return self._evaluate(partner_id, period_label, facts, problems, claim_list)
+        earlier = history_of(row for _, _, row in numbered_rows(history)) if self.reads_history else None
+        return self._evaluate(partner_id, period_label, facts, problems, claim_list, earlier)
 
     def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult]) -> dict[str, list[Reason]]:
         """For ``explain``: the bonuses of each program that paid ``record`` (its ``results``, by program id)
@@ -151,7 +166,9 @@ class Engine:
         return not_fired
 
     def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
-                  claims: Sequence[Claim]) -> dict[str, PayoutResult]:
+                  claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]:
+        """``history``: the partner's records by period (see :mod:`incentives.history`), if any program
+        reads an earlier period."""
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
         routed = self._route_claims(claims) if claims else _NO_CLAIMS
@@ -186,6 +203,15 @@ class Engine:
             assert selection.period is not None
             if mdf and view is not None:  # the ledger's fund balance opens the period, not the fact
                 used = {**used, OPENING_BALANCE_FACT: view.opening(program_id, selection.period, partner_id)}
+            if selection.reads:
+                earlier = earlier_facts(selection.reads, history or {})
+                if isinstance(earlier, str):
+                    results[program_id] = compiled.error(partner_id, period_label, earlier)
+                    continue
+                # a prior.X the record itself holds stands: history fills only what the record lacks
+                results[program_id] = compiled.evaluate(partner_id, selection.period, {**earlier, **facts}, used,
+                                                        program_claims)
+                continue
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
         if not results:
             for program_id in uncovered:
@@ -221,6 +247,8 @@ class Engine:
                 if period.granularity != compiled.program.period:
                     return _Selection(None, period, f"'{program_id}' is evaluated per {compiled.program.period}; "
                                                     f"period '{label}' is a {period.granularity}")
+                if compiled.history_names:
+                    return _Selection(compiled, period, reads=reads_for(compiled.history_names, period))
                 return _Selection(compiled, period)
         return _Selection(None, None, not_effective=_not_effective(program_id, label, self._programs[program_id]))
 
@@ -301,8 +329,13 @@ class Engine:
 
     def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
             facts_sha256: str | None = None, claims_sha256: str | None = None,
-            progress: Callable[[int], None] | None = None, record: bool = True) -> PayoutRun:
+            progress: Callable[[int], None] | None = None, record: bool = True,
+            period: str | None = None) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order.
+
+        ``period``: compute only that period's records (and its claims); the records of
+        other periods are not computed, and serve as history for ``prior.X`` and
+        ``year_ago.X``. Without it every record is computed.
 
         With a ledger, the run reads it as it starts and, unless ``record`` is false,
         is recorded in it as a draft (``ledger.post(run.run_id)`` posts it).
@@ -311,7 +344,7 @@ class Engine:
         self._view = None  # what the ledger holds now, not at the previous run
         self._ledger_view()
         with _collector_paused():
-            run = self._run(records, claims, facts_sha256, claims_sha256, progress)
+            run = self._run(records, claims, facts_sha256, claims_sha256, progress, period)
         run.notes.extend(self._ledger_notes())
         if self.ledger is not None and record:
             from .ledger.runs import result_records, run_record
@@ -336,8 +369,8 @@ class Engine:
 
     def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],
              facts_sha256: str | None, claims_sha256: str | None,
-             progress: Callable[[int], None] | None) -> PayoutRun:
-        claims_by_key = self._group_claims(claims)
+             progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
+        claims_by_key = self._group_claims(claims, period)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
         where: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # the first place of each key
         repeated: dict[tuple[str, str], list[tuple[int | None, int | None]]] = {}  # every place, once repeated
@@ -345,12 +378,15 @@ class Engine:
         notes: list[str] = []
         evaluate = self._evaluate
         no_claims = ()
-        for index, record in enumerate(records, start=1):
+        counter = ReadCounter()
+        if period is not None:
+            records = counter.counting(records)
+        for index, record, history in self.records_to_compute(records, period):
             partner_id, period_label, facts, problems = _unpack(record)
             key = (partner_id, period_label)
             if not partner_id or not period_label:
                 # Lacking an id, a record matches no claims and duplicates no other: it keeps its own errors.
-                unkeyed.append(evaluate(partner_id, period_label, facts, problems, no_claims))
+                unkeyed.append(evaluate(partner_id, period_label, facts, problems, no_claims, history))
                 if progress is not None:
                     progress(index)
                 continue
@@ -362,7 +398,8 @@ class Engine:
                 places.append(place)
             else:
                 where[key] = place
-                by_key[key] = evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, no_claims))
+                by_key[key] = evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, no_claims),
+                                       history)
             if progress is not None:
                 progress(index)
         for key, places in repeated.items():  # made once every record is read: the message counts them all
@@ -377,16 +414,45 @@ class Engine:
         totals, counts, budget_notes = self._totals_and_budgets(results)
         notes += budget_notes
         notes += coverage
+        if period is not None:
+            computed = len(unkeyed) + len(where) + sum(len(places) - 1 for places in repeated.values())
+            notes += self.period_notes(period, counter.read - computed)
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
             claims_sha256=claims_sha256, results=results, totals=totals, counts=counts, notes=notes)
 
+    def records_to_compute(self, records: Iterable[Record], period: str | None, *, grouped: bool = False,
+                           first_index: int = 1) -> Iterator[tuple[int, Record, History | None]]:
+        """``(index, record, history)`` for each record a run computes: every record, or with ``period`` that
+        period's (and those without a partner or period, which become error rows). ``history`` is the
+        partner's records by period when a program reads earlier periods, else None. ``grouped``: each
+        partner's records are already next to each other (then only one partner's are held at a time);
+        otherwise they are put so, in memory."""
+        if self.reads_history:
+            numbered = numbered_rows(records, first_index) if grouped else in_partner_order(records, first_index)
+            return partner_groups(numbered, period)
+        numbered_records = zip(itertools.count(first_index), records, itertools.repeat(None))
+        if period is None:
+            return numbered_records
+        return ((index, record, None) for index, record, _ in numbered_records
+                if _period_of(record) in (period, ""))
+
+    def period_notes(self, period: str, not_computed: int) -> list[str]:
+        """What a run that computes only ``period`` says of the ``not_computed`` records of other periods."""
+        if not not_computed:
+            return []
+        records = f"{not_computed:,} record{'' if not_computed == 1 else 's'} of other periods"
+        if self.reads_history:
+            return [f"period {period} computed; {records} read as history only (not computed)"]
+        return [f"period {period} computed; {records} skipped"]
+
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
                facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
                progress: Callable[[int], None] | None = None, workers: int | None = None,
-               notes: Callable[[int], Iterable[str]] | None = None, record: bool = True) -> "RunSummary":
+               notes: Callable[[int], Iterable[str]] | None = None, record: bool = True,
+               period: str | None = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
 
         The streaming form of ``self.run(records, claims).write(folder)``: the same
@@ -403,6 +469,7 @@ class Engine:
         :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
         With a ledger, as ``run``: it reads the ledger as it starts and, unless
         ``record`` is false, records the run as a draft once its files are in place.
+        ``period``: as for ``run``, only that period's records are computed, the others are history.
         Like ``run``, it pauses the cyclic garbage collector while it runs.
         """
         from .streaming import run_to
@@ -414,7 +481,7 @@ class Engine:
         with _collector_paused():
             return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
                           force=force, progress=progress, workers=workers, notes=self._with_ledger_notes(notes),
-                          record=self._recorder(recorded), ledger_programs=recorded)
+                          record=self._recorder(recorded), ledger_programs=recorded, period=period)
 
     def _with_ledger_notes(self, notes: Callable[[int], Iterable[str]] | None
                            ) -> Callable[[int], Iterable[str]] | None:
@@ -439,10 +506,14 @@ class Engine:
 
         return record_run
 
-    def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim]) -> dict[tuple[str, str], list[Claim]]:
-        """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order."""
+    def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim],
+                      period: str | None = None) -> dict[tuple[str, str], list[Claim]]:
+        """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order; with
+        ``period``, only that period's claims (and those without a period, which become error rows)."""
         claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
         normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
+        if period is not None:
+            normalized = [claim for claim in normalized if not claim.period or claim.period == period]
         for claim in flag_duplicate_claims(normalized):
             claims_by_key[(claim.partner_id, claim.period)].append(claim)
         return claims_by_key
@@ -564,6 +635,11 @@ def _collector_paused() -> Iterator[None]:
 def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
     row = record if isinstance(record, FactRow) else fact_row(record)
     return row.partner_id, row.period, row.facts, list(row.problems)
+
+
+def _period_of(record: Record) -> str:
+    """A record's period label as read (``""`` when it has none)."""
+    return (record if isinstance(record, FactRow) else fact_row(record)).period
 
 
 _output_order = attrgetter("partner_id", "program_id", "period")

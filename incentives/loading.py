@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import own_outcome
 from .errors import Problem, ProgramError
+from .history import HISTORY_PREFIXES
 from .models import CurvePoint, GoalTarget, Goals, Program
 from .money import exact_sum, format_rate
 from .rules.checks import BOOLEAN, NUMBER, check_expression
@@ -238,6 +239,7 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
             found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
     found += _check_metric_order(program)
     found += _check_own_outcome(program)
+    found += _check_earlier_periods(program)
     found += _check_money(program)
     found += _check_defaults(program)
     return found
@@ -426,6 +428,32 @@ def _check_own_outcome(program: Program) -> list[tuple[Path, str]]:
             if own_outcome.is_own(name) or name + "." == own_outcome.PREFIX:
                 found.append(((section, name), f"{section}: '{name}' cannot be defined: names beginning "
                                                f"'{own_outcome.PREFIX}' are the program's own outcome"))
+    return found
+
+
+def _check_earlier_periods(program: Program) -> list[tuple[Path, str]]:
+    """``prior.X`` and ``year_ago.X`` read the fact ``X`` of an earlier period's record: not a metric, not
+    this program's outcome, not a used program's result (each would need that period computed)."""
+    found = []
+    for path, expression in expressions_of(program):
+        for name in sorted(expression.names):
+            if not name.startswith(HISTORY_PREFIXES):
+                continue
+            prefix, _, fact = name.partition(".")
+            root = fact.partition(".")[0]
+            if root in program.metrics:
+                why = f"'{root}' is a metric of this program"
+            elif root == "this":
+                why = "'this.' is this program's outcome in the period computed"
+            elif root in program.uses:
+                why = f"'{root}' is a used program's result"
+            elif fact.startswith(HISTORY_PREFIXES):
+                why = "'prior.' and 'year_ago.' reach one earlier period and do not chain"
+            else:
+                continue
+            found.append((path, f"'{name}': {prefix}. reads facts of an earlier period's record, not metrics "
+                                f"or results; {why} (read the facts it is computed from, e.g. "
+                                f"{prefix}.revenue)"))
     return found
 
 

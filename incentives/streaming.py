@@ -16,7 +16,9 @@ a few numbers per result in memory:
    boundaries and the parts are evaluated by worker processes, one per core
    (``workers``), each with its own spill files. A file not in partner_id
    order is first copied in that order (its lines keep their line numbers), so
-   that the spill files come out in output order.
+   that the spill files come out in output order. When a program reads earlier
+   periods (``prior.X``), the cuts are moved to partner boundaries, so that
+   each worker reads all of a partner's records, one partner at a time.
 3. The run is then resolved as ``Engine.run`` resolves it: claims without a
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same
@@ -65,6 +67,7 @@ from pydantic import TypeAdapter
 
 from .errors import InputError
 from .export import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
+from .history import ReadCounter
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount
 from .output.folder import OutputFolder, run_inputs
@@ -139,7 +142,8 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
            progress: Callable[[int], None] | None = None, workers: int | None = None,
            notes: Callable[[int], Iterable[str]] | None = None,
            record: Callable[[RunSummary, Iterator["ResultRecord"]], None] | None = None,
-           ledger_programs: Mapping[tuple[str, int], "ProgramRecord"] | None = None) -> RunSummary:
+           ledger_programs: Mapping[tuple[str, int], "ProgramRecord"] | None = None,
+           period: str | None = None) -> RunSummary:
     """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`.
 
     With ``record`` (and the ``ledger_programs`` it records results of), each result
@@ -157,13 +161,15 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
             from .inputs import read_claims
 
             claims = read_claims(claims)
-        claims_by_key = engine._group_claims(claims)
+        claims_by_key = engine._group_claims(claims, period)
         del claims
         spill = output.scratch()
         recorded = ledger_programs if record is not None else None
-        segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers, recorded)
+        segments, used_workers = _evaluate_all(engine, facts, claims_by_key, spill, progress, workers, recorded,
+                                               period)
         assembly = _Assembly(engine, segments, claims_by_key, spill, recorded)
-        extra = list(notes(assembly.records)) if notes is not None else []
+        extra = engine.period_notes(period, assembly.read - assembly.records) if period is not None else []
+        extra += list(notes(assembly.records)) if notes is not None else []
         summary = assembly.write(output.path, Path(folder), programs, facts_sha256, claims_sha256, notes=extra)
         output.commit()
         if record is not None:
@@ -200,6 +206,7 @@ class _Segment:
 
     name: str
     records: int = 0
+    read: int = 0  # with a period given: every record read, computed or not
     # per unit (one evaluated record, or a group of results made at the end); indexes and counts are
     # unsigned ints ("I"), never shorts: a bad file can hold more than 65,535 period labels, a claims file
     # as many program ids, and one duplicated record's unit gets a result per copy and program
@@ -424,30 +431,37 @@ def _place_text(place: int) -> str:
 
 
 def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_key: Mapping[tuple[str, str], list],
-                      renderer: _Renderer, progress: Callable[[int], None] | None, first_index: int = 1) -> None:
-    """``Engine.run``'s loop over records, rendering each record's results as it goes."""
+                      renderer: _Renderer, progress: Callable[[int], None] | None, first_index: int = 1, *,
+                      period: str | None = None, grouped: bool = False) -> None:
+    """``Engine.run``'s loop over records, rendering each record's results as it goes; ``period`` and
+    ``grouped`` as for :meth:`Engine.records_to_compute`."""
     from .engine import _unpack
 
     segment = renderer.segment
     programs = engine.program_ids
     evaluate = engine._evaluate
     unit = renderer.unit
-    for index, record in enumerate(records, start=first_index):
+    counter = ReadCounter()
+    if period is not None:
+        records = counter.counting(records)
+    for index, record, history in engine.records_to_compute(records, period, grouped=grouped,
+                                                            first_index=first_index):
         partner_id, period_label, facts, problems = _unpack(record)
         if not partner_id or not period_label:
             unit(partner_id, period_label, _UNKEYED, _place(record, index),
-                 evaluate(partner_id, period_label, facts, problems, ()))
+                 evaluate(partner_id, period_label, facts, problems, (), history))
         else:
             key = (partner_id, period_label)
             claims = claims_by_key.get(key, ())
             if claims:
                 segment.matched.append(key)
-            results = evaluate(partner_id, period_label, facts, problems, claims)
+            results = evaluate(partner_id, period_label, facts, problems, claims, history)
             missing = tuple(program_id for program_id in programs if program_id not in results)
             unit(partner_id, period_label, _KEYED, _place(record, index), results, missing)
         segment.records += 1
         if progress is not None:
             progress(index)
+    segment.read = counter.read
 
 
 # --- splitting a CSV facts file over worker processes ---------------------------------------
@@ -577,18 +591,9 @@ def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Pa
         lines.pop()  # after the last line break
     head = lines[:1] if csv_header else []
     records = lines[len(head):]
-    if csv_header:
-        from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
-
-        with _open_text(path) as stream:  # a bad header fails here, naming the file, as read_facts would
-            header = _csv_header(_rows(csv.reader(stream, strict=True), str(path), 0), str(path),
-                                 (PARTNER_ID, PERIOD))
-        at = header.index(PARTNER_ID)
-        keys = [line.split(b",", at + 1)[at].strip() if line.count(b",") >= at else b"" for line in records]
-    else:
-        if records and records[0].startswith(codecs.BOM_UTF8):  # only the file's first byte may be one
-            records[0] = records[0][len(codecs.BOM_UTF8):]
-        keys = [found.group(1) if (found := _JSON_PARTNER.search(line)) else b"" for line in records]
+    if not csv_header and records and records[0].startswith(codecs.BOM_UTF8):  # only the first byte may be one
+        records[0] = records[0][len(codecs.BOM_UTF8):]
+    keys = list(map(_partner_key(path, csv_header), records))
     if all(map(operator.le, keys, itertools.islice(keys, 1, None))):
         return None
     order = sorted(range(len(records)), key=keys.__getitem__)
@@ -597,6 +602,55 @@ def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Pa
     with open(copy, "wb") as handle:
         handle.writelines(line + b"\n" for line in itertools.chain(head, map(records.__getitem__, order)))
     return copy, array("Q", [0] * len(head)) + array("Q", [at + 1 + len(head) for at in order])
+
+
+def _partner_key(path: Path, csv_header: bool) -> Callable[[bytes], bytes]:
+    """What sorts a line of a facts file by partner (see :func:`_in_partner_order`): its partner_id's bytes."""
+    if not csv_header:
+        return lambda line: found.group(1) if (found := _JSON_PARTNER.search(line)) else b""
+    from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
+
+    with _open_text(path) as stream:  # a bad header fails here, naming the file, as read_facts would
+        header = _csv_header(_rows(csv.reader(stream, strict=True), str(path), 0), str(path), (PARTNER_ID, PERIOD))
+    at = header.index(PARTNER_ID)
+    return lambda line: line.split(b",", at + 1)[at].strip() if line.count(b",") >= at else b""
+
+
+def _at_partner_boundaries(path: Path, parts: list[tuple[int, int, int]],
+                           key: Callable[[bytes], bytes]) -> list[tuple[int, int, int]]:
+    """``parts`` of a file in partner order (see :func:`_split_lines`) with each cut moved forward past the
+    lines of the partner it falls in, so that one worker reads all of a partner's records (its history)."""
+    end = parts[-1][1]
+    starts = [(parts[0][0], parts[0][2])]
+    with open(path, "rb") as handle:
+        for start, _, lines_before in parts[1:]:
+            if start <= starts[-1][0]:
+                continue  # the previous cut moved past this one
+            partner = key(_line_before(handle, start))
+            handle.seek(start)
+            while start < end:
+                line = handle.readline()
+                if key(line.rstrip(b"\r\n")) != partner:
+                    break
+                start += len(line)
+                lines_before += _line_breaks(line)
+            if start < end:
+                starts.append((start, lines_before))
+    ends = [start for start, _ in starts[1:]] + [end]
+    return [(start, stop, lines_before) for (start, lines_before), stop in zip(starts, ends)]
+
+
+def _line_before(handle: Any, end: int) -> bytes:
+    """The line that ends (with its line break) at byte ``end`` of ``handle``, without the break."""
+    block = 1 << 16
+    while True:
+        begin = max(0, end - block)
+        handle.seek(begin)
+        data = handle.read(end - begin)
+        at = data.rfind(b"\n", 0, len(data) - 1)
+        if at >= 0 or begin == 0:
+            return data[at + 1:].rstrip(b"\r\n")
+        block *= 4
 
 
 def _range_text(path: Path, start: int, end: int) -> io.StringIO:
@@ -629,7 +683,7 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
 
 def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
             claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int,
-            recorded: Mapping | None) -> None:
+            recorded: Mapping | None, period: str | None) -> None:
     segment = _Segment(name)
     try:
         _die_with_parent(parent)
@@ -645,7 +699,8 @@ def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path
                 step = 0
 
         try:
-            _evaluate_records(engine, read(path, *part), claims_by_key, renderer, tick)
+            # a part holds all the records of its partners (see _at_partner_boundaries)
+            _evaluate_records(engine, read(path, *part), claims_by_key, renderer, tick, period=period, grouped=True)
         finally:
             renderer.close()
         with counter.get_lock():
@@ -665,9 +720,13 @@ def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path
 
 def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, directory: Path,
                   progress: Callable[[int], None] | None, workers: int | None,
-                  recorded: Mapping | None) -> tuple[list[_Segment], int]:
+                  recorded: Mapping | None, period: str | None) -> tuple[list[_Segment], int]:
     """Every record evaluated into one spill segment per worker (or one in-process); ``recorded``: the
-    programs whose results are also kept for a ledger (see :func:`run_to`)."""
+    programs whose results are also kept for a ledger (see :func:`run_to`); ``period``: the one period
+    computed, if given (see :meth:`Engine.run`).
+
+    When a program reads earlier periods, each worker is given whole partners, in partner order; a
+    file that cannot be cut so is evaluated in-process."""
     if isinstance(facts, (str, os.PathLike)):
         path = Path(facts)
         parts = None
@@ -679,22 +738,31 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
                 parts = _split_lines(path, wanted, csv_header=suffix == ".csv")
         if parts is not None and _fork_available():
             read: Callable[..., Iterator[FactRow]] = _csv_range if suffix == ".csv" else _jsonl_range
-            in_order = _in_partner_order(path, directory, csv_header=suffix == ".csv")
+            csv_header = suffix == ".csv"
+            in_order = _in_partner_order(path, directory, csv_header=csv_header)
             # the same lines in another order: cut elsewhere, or not at all (a long line last, say)
-            sorted_parts = _split_lines(in_order[0], wanted, csv_header=suffix == ".csv") if in_order else None
-            if in_order is None or sorted_parts is None:
-                return (_evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress, recorded),
-                        len(parts))
-            copy, numbers = in_order
-            try:
-                return _evaluate_parallel(engine, functools.partial(read, numbers=numbers), copy, sorted_parts,
-                                          claims_by_key, directory, progress, recorded), len(sorted_parts)
-            except InputError:
-                from .inputs import read_facts
+            sorted_parts = _split_lines(in_order[0], wanted, csv_header=csv_header) if in_order else None
+            if in_order is not None and sorted_parts is None and engine.reads_history:
+                pass  # cut out of partner order, a partner's records could fall in two parts: read in-process
+            elif in_order is None or sorted_parts is None:
+                if engine.reads_history:
+                    parts = _at_partner_boundaries(path, parts, _partner_key(path, csv_header))
+                return (_evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress, recorded,
+                                           period), len(parts))
+            else:
+                copy, numbers = in_order
+                if engine.reads_history:
+                    sorted_parts = _at_partner_boundaries(copy, sorted_parts, _partner_key(copy, csv_header))
+                try:
+                    return (_evaluate_parallel(engine, functools.partial(read, numbers=numbers), copy, sorted_parts,
+                                               claims_by_key, directory, progress, recorded, period),
+                            len(sorted_parts))
+                except InputError:
+                    from .inputs import read_facts
 
-                for _ in read_facts(path):  # in file order: the file's first error, as one pass meets it
-                    pass
-                raise
+                    for _ in read_facts(path):  # in file order: the file's first error, as one pass meets it
+                        pass
+                    raise
         from .inputs import read_facts
 
         records: Iterable[Any] = read_facts(path)
@@ -703,7 +771,7 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
     segment = _Segment("main")
     renderer = _Renderer(engine, segment, directory, recorded)
     try:
-        _evaluate_records(engine, records, claims_by_key, renderer, progress)
+        _evaluate_records(engine, records, claims_by_key, renderer, progress, period=period)
     finally:
         renderer.close()
     return [segment], 1
@@ -722,7 +790,8 @@ def _fork_available() -> bool:
 
 def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path,
                        parts: list[tuple[int, int, int]], claims_by_key: Mapping, directory: Path,
-                       progress: Callable[[int], None] | None, recorded: Mapping | None) -> list[_Segment]:
+                       progress: Callable[[int], None] | None, recorded: Mapping | None,
+                       period: str | None) -> list[_Segment]:
     from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
 
     file = str(path)
@@ -736,7 +805,7 @@ def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]],
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_worker, name=f"incentives-run-{number}",
                                   args=(engine, read, path, part, claims_by_key, directory, f"w{number}", counter,
-                                        send, os.getpid(), recorded),
+                                        send, os.getpid(), recorded, period),
                                   daemon=True)
         process.start()
         send.close()
@@ -847,6 +916,7 @@ class _Assembly:
         self.recorded = recorded
         self.claims_by_key = claims_by_key
         self.records = sum(segment.records for segment in segments)
+        self.read = sum(segment.read for segment in segments)
         self.segments: list[_Segment] = []
         self.unit_base: list[int] = []
         self.pids: list[str] = []

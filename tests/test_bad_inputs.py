@@ -425,6 +425,15 @@ PROGRAM_CASES = [
         ["13:12: defaults: x: 1E+200 is outside the supported range (at most 40 significant digits, "
          "exponent within ±100)"]),
     # lone surrogates: YAML escapes them in double quotes; no UTF-8 file can hold them
+    # earlier periods read facts, not what a period's computation gives
+    Bad("year_ago_of_a_metric", tier("net", 'metrics:\n  net: revenue - returns\n',
+                                     'bonuses:\n  - {id: up, when: "net > year_ago.net", amount: 100}\n'),
+        ["15:20: 'year_ago.net': year_ago. reads facts of an earlier period's record, not metrics or results; "
+         "'net' is a metric of this program (read the facts it is computed from, e.g. year_ago.revenue)"]),
+    Bad("prior_chained", expression("prior.prior.revenue"),
+        ["9:15: 'prior.prior.revenue': prior. reads facts of an earlier period's record, not metrics or results; "
+         "'prior.' and 'year_ago.' reach one earlier period and do not chain (read the facts it is computed "
+         "from, e.g. prior.revenue)"]),
     Bad("lone_surrogate_in_a_value", program_text(TIERS, 'defaults: {region: "EM\\ud800EA"}'),
         ["13:20: the text holds \\ud800, a lone surrogate, which is not valid Unicode text"]),
     Bad("lone_surrogate_in_a_key", program_text(TIERS, 'defaults: {"x\\uDC00": 1}'),
@@ -682,6 +691,19 @@ def test_missing_partner_or_period_keeps_its_own_error(engine, tmp_path: Path) -
         *both("P1", "", "missing period"),
         ("P2", "2027-Q1", "fund", "ok", []), ("P2", "2027-Q1", "partner_tier", "ok", []),
     ]
+
+
+def test_missing_or_duplicated_history_is_an_error_row_of_the_programs_that_read_it(write_program,
+                                                                                    tmp_path: Path) -> None:
+    program = program_text(TIERS, 'bonuses:\n  - {id: up, when: "revenue > prior.revenue", amount: 100}\n')
+    engine = incentives.Engine(incentives.load_programs(write_program(program)))
+    facts = tmp_path / "facts.csv"
+    facts.write_text(FACTS_HEADER + "P1,2027-Q1,1\nP1,2027-Q1,2\nP1,2027-Q2,3\nP2,2027-Q2,4\n", encoding="utf-8")
+    run = engine.run(read_facts(facts), period="2027-Q2")
+    assert [(r.partner_id, r.period, r.errors) for r in run.results] == [
+        ("P1", "2027-Q2", ["prior.revenue: 2 records for period 2027-Q1 (duplicates); which one is the history "
+                           "cannot be told"]),
+        ("P2", "2027-Q2", ["missing facts: prior.revenue"])]
 
 
 def test_unknown_period_labels_and_other_granularities(engine, tmp_path: Path) -> None:

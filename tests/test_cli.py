@@ -587,3 +587,29 @@ def test_a_claim_naming_a_program_that_is_not_loaded_is_reported_not_lost(tmp_pa
     errors = [r for r in read_csv(out / "payouts.csv") if r["status"] == "error"]
     assert [(r["partner_id"], r["program_id"]) for r in errors] == [(partner, "co_marketng")]
     assert "co_marketng" in done.stdout  # the summary table has a row for it
+
+
+GROWTH = REBATE.replace("effective: {from: 2027-01-01}", "effective: {from: 2026-01-01}") + """\
+bonuses:
+  - {id: growth, when: "revenue >= 1.1 * year_ago.revenue", amount: "1% * revenue", description: growth}
+"""
+
+
+def test_period_computes_one_period_and_reads_the_others_as_history(tmp_path: Path):
+    programs = write(tmp_path / "programs" / "growth.yaml", GROWTH).parent
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2026-Q1,1000\nB,2026-Q1,1000\n"
+                                          "A,2027-Q1,1200\nB,2027-Q1,1050\nA,2026-Q2,5\n")
+    done = cli("run", "--programs", programs, "--facts", facts, "--period", "2027-Q1", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "out" / "payouts.csv").open(encoding="utf-8")))
+    # A: 1,200 >= 1.1 × 1,000: 2% × 1,200 = 24 + 1% × 1,200 = 12; B: 1,050 < 1,100: 2% × 1,050 = 21
+    assert [(row["partner_id"], row["period"], row["total"]) for row in rows] == [
+        ("A", "2027-Q1", "36.00"), ("B", "2027-Q1", "21.00")]
+    assert "note: period 2027-Q1 computed; 3 records of other periods read as history only (not computed)" in (
+        done.stdout)
+    assert json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["notes"] == [
+        "period 2027-Q1 computed; 3 records of other periods read as history only (not computed)"]
+    assert "2 facts records and 0 claims computed" in done.stdout
+    explained = cli("explain", "--programs", programs, "--facts", facts, "--period", "2027-Q1", "--partner", "A")
+    assert explained.returncode == 0, explained.stderr
+    assert "growth" in explained.stdout and "36.00" in explained.stdout

@@ -287,3 +287,41 @@ def test_deductions_and_own_outcome_give_identical_results(own_outcome_engines, 
     record = {"partner_id": "P1", "period": "2027-Q1", "revenue": revenue, "returns": returns,
               "growth": growth, "new_logos": new_logos}
     assert comparable(durable.evaluate(record)) == comparable(compiled.evaluate(record))
+
+
+EARLIER_PERIODS = """
+id: volume
+name: Volume rebate
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2026-01-01}
+period: quarter
+defaults: {prior.revenue: 0}
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Base, from: 0, rate: 2%}
+    - {name: Up, from: 50000, rate: 3%, requires: "revenue > prior.revenue"}
+bonuses:
+  - {id: growth, when: "revenue >= 1.1 * year_ago.revenue", amount: "1% * revenue", description: growth}
+"""
+
+
+@settings(max_examples=60, deadline=None)
+@given(revenues=st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["2026-Q1", "2026-Q4", "2027-Q1"]),
+                                   st.integers(40000, 60000)), min_size=1, max_size=8))
+def test_earlier_periods_give_identical_results(tmp_path_factory, revenues):
+    # prior.X and year_ago.X are facts like any other to the rules: on, just below and just above
+    # 1.1 × year_ago.revenue and prior.revenue both backends agree (duplicated periods included)
+    folder = tmp_path_factory.mktemp("earlier")
+    (folder / "volume.yaml").write_text(EARLIER_PERIODS, encoding="utf-8")
+    programs = incentives.load_programs(folder)
+    records = [{"partner_id": f"P{partner}", "period": period, "revenue": revenue}
+               for partner, period, revenue in revenues]
+    records += [{"partner_id": "P9", "period": "2026-Q1", "revenue": 50000},  # 1.1 × 50,000 = 55,000 exactly
+                {"partner_id": "P9", "period": "2027-Q1", "revenue": 55000}]
+    with incentives.Engine(programs) as compiled, incentives.Engine(programs, backend="durable") as durable:
+        expected = [result.model_dump() for result in compiled.run(records, period="2027-Q1").results]
+        assert [result.model_dump() for result in durable.run(records, period="2027-Q1").results] == expected
+    assert {"growth"} <= {line["rule_id"] for result in expected for line in result["lines"]}

@@ -552,7 +552,8 @@ def _explain(args: argparse.Namespace) -> int:
         for row in partner_rows:
             of_record = {result.program_id: result for result in run.results
                          if result.partner_id == args.partner and result.period == row.period}
-            for program_id, reasons in engine.bonuses_not_fired(row, of_record).items():
+            others = [other for other in partner_rows if other is not row]
+            for program_id, reasons in engine.bonuses_not_fired(row, of_record, others).items():
                 not_fired[row.period, program_id] = reasons
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)

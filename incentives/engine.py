@@ -150,17 +150,25 @@ class Engine:
         earlier = history_of(row for _, _, row in numbered_rows(history)) if self.reads_history else None
         return self._evaluate(partner_id, period_label, facts, problems, claim_list, earlier)
 
-    def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult]) -> dict[str, list[Reason]]:
+    def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult],
+                          history: Iterable[Record] = ()) -> dict[str, list[Reason]]:
         """For ``explain``: the bonuses of each program that paid ``record`` (its ``results``, by program id)
-        which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing."""
+        which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing.
+        ``history``: as for :meth:`evaluate`, the partner's records of other periods."""
         _, period_label, facts, _ = _unpack(record)
+        earlier = history_of(row for _, _, row in numbered_rows(history)) if self.reads_history else None
         not_fired: dict[str, list[Reason]] = {}
         for program_id, selection, _ in self._plan(period_label):
             compiled, result = selection.version, results.get(program_id)
             if compiled is None or result is None or result.status != "ok":
                 continue
             used = self._used(compiled, results, period_label)[0] if compiled.uses else _NOTHING_USED
-            reasons = compiled.bonuses_not_fired(facts, used, result)
+            seen = facts
+            if selection.reads:
+                found = earlier_facts(selection.reads, earlier or {})
+                if not isinstance(found, str):  # its result is ok, so the history was there
+                    seen = {**found, **facts}
+            reasons = compiled.bonuses_not_fired(seen, used, result)
             if reasons:
                 not_fired[program_id] = reasons
         return not_fired

@@ -170,11 +170,13 @@ READS_MANY_NAMES = """\
     metrics:
       growth: "net_sales - year_ago.net_sales"
     eligibility:
-      - {id: active, when: "partner_tier.eligible and leads >= 10 and prior.csat >= 4 and this.tier != 'x'"}
+      - {id: active, when: "partner_tier.eligible and leads >= 10 and prior.csat >= 4"}
       - {id: grown, when: "growth > 0 and nps >= 30"}
     mdf:
       accrual: {on: "net_sales + mdf_balance * 0", rate: 1%}
       claims: {reimbursement: 50%, activities: [event]}
+    bonuses:
+      - {id: accrued, when: "this.base > 0", amount: 1}
     """
 
 PARTNER_TIER = """\
@@ -198,7 +200,7 @@ def test_validate_with_facts_names_each_missing_fact_where_it_is_read(tmp_path: 
     write(programs / "tier.yaml", PARTNER_TIER)
     # lacks revenue (tier.yaml), net_sales (read as year_ago.net_sales first, in the metric) and csat
     # (read as prior.csat); nps is there. leads has a default, mdf_balance is optional, growth is a
-    # metric, partner_tier.eligible a used program's result, this.tier the program's own outcome.
+    # metric, partner_tier.eligible a used program's result, this.base the program's own outcome.
     facts = write(tmp_path / "facts.csv", "partner_id,period,revenue_q,net_sale,nps,CSAT\n")
     done = cli("validate", programs, "--facts", facts)
     assert done.returncode == 1

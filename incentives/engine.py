@@ -147,8 +147,11 @@ class Engine:
         partner_id, period_label, facts, problems = _unpack(record)
         claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
         self._ledger_view()
-        earlier = history_of(row for _, _, row in numbered_rows(history)) if self.reads_history else None
-        return self._evaluate(partner_id, period_label, facts, problems, claim_list, earlier)
+        return self._evaluate(partner_id, period_label, facts, problems, claim_list, self._history(history))
+
+    def _history(self, records: Iterable[Record]) -> History | None:
+        """A partner's records of other periods by period, when a program reads them."""
+        return history_of(row for _, _, row in numbered_rows(records)) if self.reads_history else None
 
     def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult],
                           history: Iterable[Record] = ()) -> dict[str, list[Reason]]:
@@ -156,7 +159,7 @@ class Engine:
         which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing.
         ``history``: as for :meth:`evaluate`, the partner's records of other periods."""
         _, period_label, facts, _ = _unpack(record)
-        earlier = history_of(row for _, _, row in numbered_rows(history)) if self.reads_history else None
+        earlier = self._history(history)
         not_fired: dict[str, list[Reason]] = {}
         for program_id, selection, _ in self._plan(period_label):
             compiled, result = selection.version, results.get(program_id)

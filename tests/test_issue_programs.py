@@ -88,3 +88,15 @@ def test_the_volume_rebate_by_hand(engine):
                                        ("cap", "cap", D("-28000.00"))]),
     }
     assert {result.period for result in run.results} == {"2027-Q1"}  # 2026-Q1 is history only
+
+
+def test_explain_lists_a_this_bonus_as_not_fired_only_when_it_did_not_fire(engine):
+    # the kicker reads this.tier, so it is matched at its step, not up front: its line tells whether it fired
+    run = engine.run(HISTORY + QUARTER, period="2027-Q1")
+    not_fired = {}
+    for row in QUARTER:
+        results = {r.program_id: r for r in run.results if r.partner_id == row["partner_id"]}
+        history = [h for h in HISTORY if h["partner_id"] == row["partner_id"]]
+        reasons = engine.bonuses_not_fired(row, results, history).get("volume_rebate", [])
+        not_fired[row["partner_id"]] = [reason.rule_id for reason in reasons]
+    assert not_fired == {"P1": [], "P2": ["growth_kicker"], "P3": ["growth_kicker"], "P4": []}

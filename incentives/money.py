@@ -45,6 +45,8 @@ exact_add = EXACT.add
 exact_subtract = EXACT.subtract
 exact_multiply = EXACT.multiply
 exact_negate = EXACT.minus
+#: ``a × b + c`` without rounding, in one call
+exact_multiply_add = EXACT.fma
 
 
 #: Decimals a computed ratio keeps unless a program says otherwise (``rounding.ratio_places``).

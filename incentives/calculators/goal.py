@@ -13,7 +13,8 @@ from typing import Sequence
 
 from ..errors import EvaluationError
 from ..models import CurvePoint, Program
-from ..money import exact_add, exact_multiply, exact_subtract, format_amount, format_rate, format_ratio, ratio
+from ..money import (exact_multiply, exact_multiply_add, exact_subtract, format_amount, format_rate, format_ratio,
+                     ratio)
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
@@ -22,11 +23,18 @@ from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
 class Curve:
     """A payout curve: attainment -> factor, ``linear`` or ``step`` between its ascending points."""
 
-    __slots__ = ("_points", "_segments", "_step", "_places")
+    __slots__ = ("_first", "_last", "_segments", "_step", "_places")
 
     def __init__(self, points: Sequence[CurvePoint], step: bool, places: int):
-        self._points = tuple((point.attainment, point.factor) for point in points)
-        self._segments = tuple(zip(self._points, self._points[1:]))  # neighbouring points, paired once
+        pairs = [(point.attainment, point.factor) for point in points]
+        self._first = pairs[0][0]
+        self._last = pairs[-1]
+        # each segment between neighbouring points with what its interpolation needs, computed once:
+        # (low, high, low_factor, rise = high_factor - low_factor, width = high - low, low_factor × width)
+        self._segments = tuple(
+            (low, high, low_factor, exact_subtract(high_factor, low_factor), exact_subtract(high, low),
+             exact_multiply(low_factor, exact_subtract(high, low)))
+            for (low, low_factor), (high, high_factor) in zip(pairs, pairs[1:]))
         self._step = step
         self._places = places
 
@@ -35,20 +43,16 @@ class Curve:
 
         An interpolated factor is a computed ratio: rounded half-even to ``ratio_places``.
         """
-        points = self._points
-        if attainment < points[0][0]:
+        if attainment < self._first:
             return ZERO
-        if attainment >= points[-1][0]:
-            return points[-1][1]
-        for (low, low_factor), (high, high_factor) in self._segments:
+        if attainment >= self._last[0]:
+            return self._last[1]
+        for low, high, low_factor, rise, width, low_factor_by_width in self._segments:
             if low <= attainment < high:
                 if self._step or attainment == low:
                     return low_factor
-                # low_factor + (high_factor - low_factor) × (attainment - low) / (high - low), as one division
-                width = exact_subtract(high, low)
-                numerator = exact_add(exact_multiply(low_factor, width),
-                                      exact_multiply(exact_subtract(high_factor, low_factor),
-                                                     exact_subtract(attainment, low)))
+                # low_factor + rise × (attainment - low) / width, as one division
+                numerator = exact_multiply_add(rise, exact_subtract(attainment, low), low_factor_by_width)
                 return ratio(numerator, width, self._places)
         raise AssertionError("unreachable: the curve covers every attainment")
 
@@ -120,7 +124,7 @@ class GoalCalculator:
             attainment = ratio(actual, target, places)
             if goal.cap is not None and attainment > goal.cap:
                 attainment = goal.cap
-            weighted = exact_add(weighted, exact_multiply(goal.weight, attainment))
+            weighted = exact_multiply_add(goal.weight, attainment, weighted)
             breakdown.append({"id": goal.id, "metric": actual, "target": target,
                               "attainment": attainment, "weight": goal.weight})
             attainments[goal.id] = attainment

@@ -553,7 +553,7 @@ def _explain(args: argparse.Namespace) -> int:
             of_record = {result.program_id: result for result in run.results
                          if result.partner_id == args.partner and result.period == row.period}
             others = [other for other in partner_rows if other is not row]
-            for program_id, reasons in engine.bonuses_not_fired(row, of_record, others).items():
+            for program_id, reasons in engine.not_fired(row, of_record, others).items():
                 not_fired[row.period, program_id] = reasons
     results = [result for result in run.results if result.partner_id == args.partner
                and (args.program is None or result.program_id == args.program)

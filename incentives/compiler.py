@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from .calculators import CALCULATORS, Calculator, Evaluation
 from .calculators.base import ONE, ZERO
-from .calculators.steps import Adjustments, Eligibility, bonus_id
+from .calculators.steps import Adjustments, Eligibility
 from .errors import EvaluationError
 from .history import history_names
 from .inputs import normalize_record
@@ -129,16 +129,14 @@ class CompiledProgram:
             "next_tier": evaluation.next_tier, "attainment": evaluation.attainment, "lines": evaluation.lines,
             "total": evaluation.total, "reasons": [], "errors": [], "details": evaluation.details})
 
-    def bonuses_not_fired(self, facts: Mapping[str, Any], used: Mapping[str, Any],
-                          result: PayoutResult) -> list[Reason]:
-        """The bonuses that did not fire for a record this program found eligible (``result``), with the values
-        their conditions saw. Computed again on request (``explain``), so a run pays nothing for it. A condition
-        reading ``this.*`` is matched at its step, not up front: the result's lines say whether it fired."""
+    def not_fired(self, facts: Mapping[str, Any], used: Mapping[str, Any], result: PayoutResult) -> list[Reason]:
+        """The bonuses and conditional deductions that did not fire for a record this program found eligible
+        (``result``), with the values their conditions saw. Computed again on request (``explain``), so a run
+        pays nothing for it; the result's lines say which fired."""
         env = {**self.defaults, **facts, **used}
         for name, metric in self.metrics:
             env[name] = metric(env)
-        paid = {bonus_id(line.rule_id) for line in result.lines if line.kind in ("multiplier", "bonus")}
-        return self.adjustments.not_fired(self._matching(env) | paid, env)
+        return self.adjustments.not_fired(result, env)
 
     def _fraction(self, period: Period, env: Mapping[str, Any]) -> Decimal:
         if self.prorate_by is None:

@@ -153,11 +153,12 @@ class Engine:
         """A partner's records of other periods by period, when a program reads them."""
         return history_of(row for _, _, row in numbered_rows(records)) if self.reads_history else None
 
-    def bonuses_not_fired(self, record: Record, results: Mapping[str, PayoutResult],
-                          history: Iterable[Record] = ()) -> dict[str, list[Reason]]:
-        """For ``explain``: the bonuses of each program that paid ``record`` (its ``results``, by program id)
-        which did not fire, with the values their conditions saw. Computed again here, so a run pays nothing.
-        ``history``: as for :meth:`evaluate`, the partner's records of other periods."""
+    def not_fired(self, record: Record, results: Mapping[str, PayoutResult],
+                  history: Iterable[Record] = ()) -> dict[str, list[Reason]]:
+        """For ``explain``: the bonuses and conditional deductions of each program that paid ``record`` (its
+        ``results``, by program id) which did not fire, with the values their conditions saw (``this.*`` as
+        the step saw it). Computed again here, so a run pays nothing. ``history``: as for :meth:`evaluate`,
+        the partner's records of other periods."""
         _, period_label, facts, _ = _unpack(record)
         earlier = self._history(history)
         not_fired: dict[str, list[Reason]] = {}
@@ -171,7 +172,7 @@ class Engine:
                 found = earlier_facts(selection.reads, earlier or {})
                 if not isinstance(found, str):  # its result is ok, so the history was there
                     seen = {**found, **facts}
-            reasons = compiled.bonuses_not_fired(seen, used, result)
+            reasons = compiled.not_fired(seen, used, result)
             if reasons:
                 not_fired[program_id] = reasons
         return not_fired

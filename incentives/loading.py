@@ -126,7 +126,7 @@ def load_program_file(file: str | FsPath) -> LoadedProgram:
         raise ProgramError(_validation_problems(error, source)) from None
     problems = [source.problem(path, message) for path, message in check_program(program)]
     problems += [source.problem(path, message, offset=offset)
-                 for path, offset, message in check_expression_types(program)]
+                 for path, offset, message in check_names(program) + check_expression_types(program)]
     if problems:
         raise ProgramError(problems)
     return LoadedProgram(program, name, hashlib.sha256(raw).hexdigest(), source)
@@ -238,8 +238,7 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
         if (bonus.multiplier is None) == (bonus.amount is None):
             found.append((("bonuses", index), f"bonus '{bonus.id}' needs exactly one of 'multiplier' or 'amount'"))
     found += _check_metric_order(program)
-    found += _check_own_outcome(program)
-    found += _check_earlier_periods(program)
+    found += _check_own_outcome_definitions(program)
     found += _check_money(program)
     found += _check_defaults(program)
     return found
@@ -415,45 +414,52 @@ def check_expression_types(program: Program) -> list[tuple[Path, int, str]]:
     return found
 
 
-def _check_own_outcome(program: Program) -> list[tuple[Path, str]]:
-    """``this.*`` names: known ones, where the program's outcome exists, in a kind that computes them."""
+def check_names(program: Program) -> list[tuple[Path, int, str]]:
+    """Names an expression cannot read where it is: ``this.*`` out of place, ``prior.``/``year_ago.`` of
+    something that is not a fact. Each finding with the expression's path and the name's offset in its text."""
     found = []
     for path, expression in expressions_of(program):
-        for name in sorted(own_outcome.own_names(expression.names)):
-            message = own_outcome.problem(name, str(path[0]), program.kind)
+        for name, offset in expression.first_offsets:
+            message = _own_outcome_problem(program, path, name) or _earlier_period_problem(program, name)
             if message is not None:
-                found.append((path, message))
+                found.append((path, offset, message))
+    return found
+
+
+def _own_outcome_problem(program: Program, path: Path, name: str) -> str | None:
+    """``this.*`` names: known ones, where the program's outcome exists, in a kind that computes them."""
+    return own_outcome.problem(name, str(path[0]), program.kind) if own_outcome.is_own(name) else None
+
+
+def _earlier_period_problem(program: Program, name: str) -> str | None:
+    """``prior.X`` and ``year_ago.X`` read the fact ``X`` of an earlier period's record: not a metric, not
+    this program's outcome, not a used program's result (each would need that period computed)."""
+    if not name.startswith(HISTORY_PREFIXES):
+        return None
+    prefix, _, fact = name.partition(".")
+    root = fact.partition(".")[0]
+    if root in program.metrics:
+        why = f"'{root}' is a metric of this program"
+    elif root == "this":
+        why = "'this.' is this program's outcome in the period computed"
+    elif root in program.uses:
+        why = f"'{root}' is a used program's result"
+    elif fact.startswith(HISTORY_PREFIXES):
+        why = "'prior.' and 'year_ago.' reach one earlier period and do not chain"
+    else:
+        return None
+    return (f"'{name}': {prefix}. reads facts of an earlier period's record, not metrics or results; {why} "
+            f"(read the facts it is computed from, e.g. {prefix}.revenue)")
+
+
+def _check_own_outcome_definitions(program: Program) -> list[tuple[Path, str]]:
+    """Metrics and defaults cannot define a ``this.*`` name."""
+    found = []
     for section, names in (("metrics", program.metrics), ("defaults", program.defaults)):
         for name in names:
             if own_outcome.is_own(name) or name + "." == own_outcome.PREFIX:
                 found.append(((section, name), f"{section}: '{name}' cannot be defined: names beginning "
                                                f"'{own_outcome.PREFIX}' are the program's own outcome"))
-    return found
-
-
-def _check_earlier_periods(program: Program) -> list[tuple[Path, str]]:
-    """``prior.X`` and ``year_ago.X`` read the fact ``X`` of an earlier period's record: not a metric, not
-    this program's outcome, not a used program's result (each would need that period computed)."""
-    found = []
-    for path, expression in expressions_of(program):
-        for name in sorted(expression.names):
-            if not name.startswith(HISTORY_PREFIXES):
-                continue
-            prefix, _, fact = name.partition(".")
-            root = fact.partition(".")[0]
-            if root in program.metrics:
-                why = f"'{root}' is a metric of this program"
-            elif root == "this":
-                why = "'this.' is this program's outcome in the period computed"
-            elif root in program.uses:
-                why = f"'{root}' is a used program's result"
-            elif fact.startswith(HISTORY_PREFIXES):
-                why = "'prior.' and 'year_ago.' reach one earlier period and do not chain"
-            else:
-                continue
-            found.append((path, f"'{name}': {prefix}. reads facts of an earlier period's record, not metrics "
-                                f"or results; {why} (read the facts it is computed from, e.g. "
-                                f"{prefix}.revenue)"))
     return found
 
 

@@ -129,9 +129,9 @@ class PayoutResult(_Model):
     errors: list[str] = Field(default_factory=list)
     details: Details = Field(default_factory=lambda: Details())
 
-    def explain(self, bonuses_not_fired: Sequence[Reason] = ()) -> str:
-        """A human-readable breakdown of this result; ``bonuses_not_fired`` (see
-        ``Engine.bonuses_not_fired``) are listed with the values their conditions saw."""
+    def explain(self, not_fired: Sequence[Reason] = ()) -> str:
+        """A human-readable breakdown of this result; ``not_fired``, the bonuses and deductions that did not
+        fire (see ``Engine.not_fired``), are listed with the values their conditions saw."""
         places = self.details.get("places", 2)
         head = f"{self.partner_id} · {self.program_id}"
         if self.program_version is not None:
@@ -161,7 +161,7 @@ class PayoutResult(_Model):
             formula = formula_with_values(line, places) if line.kind in EXPRESSION_FORMULA_KINDS else line.formula
             out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
                        f"   {formula}")
-        for verb, reasons in (("did not fire", bonuses_not_fired), ("failed", self.reasons)):
+        for verb, reasons in (("did not fire", not_fired), ("failed", self.reasons)):
             for reason in reasons:
                 seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
                 label = f" ({reason.description})" if reason.description else ""

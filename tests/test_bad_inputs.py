@@ -374,19 +374,19 @@ PROGRAM_CASES = [
                                                 "deductions:\n  - {id: d, amount: 5, description: x}\n"),
         ["16:10: duplicate rule id 'd'"]),
     Bad("this_attainment_in_a_tier_program", program_text(TIERS, "bonuses:\n  - {id: b, when: 'this.attainment >= 1', amount: 5}\n"),
-        ["14:19: 'this.attainment' exists only in goal programs (this one is kind: tier)"]),
+        ["14:20: 'this.attainment' exists only in goal programs (this one is kind: tier)"]),
     Bad("this_tier_in_an_mdf_program", program_text(MDF.format(reimbursement="50%"), "cap: this.tier", kind="mdf"),
         ["11:6: 'this.tier' exists only in tier programs (this one is kind: mdf)"]),
     Bad("this_name_misspelled", program_text(TIERS, "min_payout: this.subtotl"),
         ["13:13: unknown name 'this.subtotl'; did you mean 'this.subtotal'?"]),
     Bad("this_in_eligibility", program_text(TIERS, "eligibility:\n  - {id: e, when: 'this.base > 0'}\n"),
-        ["14:19: 'this.base' is the program's own outcome, known only in bonuses, deductions, cap and "
+        ["14:20: 'this.base' is the program's own outcome, known only in bonuses, deductions, cap and "
          "min_payout; 'eligibility' is computed before it"]),
     Bad("this_in_a_metric", program_text(TIERS, "metrics:\n  double: this.base * 2\n"),
         ["14:11: 'this.base' is the program's own outcome, known only in bonuses, deductions, cap and "
          "min_payout; 'metrics' is computed before it"]),
     Bad("this_in_tier_requires", tier(level="{name: S, from: 0, rate: 1%, requires: 'this.tier == 1'}"),
-        ["11:46: 'this.tier' is the program's own outcome, known only in bonuses, deductions, cap and "
+        ["11:47: 'this.tier' is the program's own outcome, known only in bonuses, deductions, cap and "
          "min_payout; 'tiers' is computed before it"]),
     Bad("metric_named_this", program_text(TIERS, "metrics:\n  this.base: 2\n"),
         ["14:14: metrics: 'this.base' cannot be defined: names beginning 'this.' are the program's own outcome"]),
@@ -428,10 +428,10 @@ PROGRAM_CASES = [
     # earlier periods read facts, not what a period's computation gives
     Bad("year_ago_of_a_metric", tier("net", 'metrics:\n  net: revenue - returns\n',
                                      'bonuses:\n  - {id: up, when: "net > year_ago.net", amount: 100}\n'),
-        ["15:20: 'year_ago.net': year_ago. reads facts of an earlier period's record, not metrics or results; "
+        ["15:27: 'year_ago.net': year_ago. reads facts of an earlier period's record, not metrics or results; "
          "'net' is a metric of this program (read the facts it is computed from, e.g. year_ago.revenue)"]),
     Bad("prior_chained", expression("prior.prior.revenue"),
-        ["9:15: 'prior.prior.revenue': prior. reads facts of an earlier period's record, not metrics or results; "
+        ["9:16: 'prior.prior.revenue': prior. reads facts of an earlier period's record, not metrics or results; "
          "'prior.' and 'year_ago.' reach one earlier period and do not chain (read the facts it is computed "
          "from, e.g. prior.revenue)"]),
     Bad("lone_surrogate_in_a_value", program_text(TIERS, 'defaults: {region: "EM\\ud800EA"}'),

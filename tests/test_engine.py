@@ -236,7 +236,7 @@ def test_explain_lists_the_bonuses_that_did_not_fire_with_the_values_they_saw(en
     results = engine.evaluate(record_)
     # growth 1,000 - 700 = 300 < 500 and 1 logo < 2: neither fires; nps 60 >= 50 pays 50
     assert [line.rule_id for line in results["test"].lines] == ["tier:Only", "nps_bonus"]
-    not_fired = engine.bonuses_not_fired(record_, results)
+    not_fired = engine.not_fired(record_, results)
     assert [(r.rule_id, r.when, r.values) for r in not_fired["test"]] == [
         ("growth_kicker", "growth >= 500", {"growth": D("300")}),
         ("logo_bonus", "new_logos >= 2", {"new_logos": D("1")})]
@@ -244,7 +244,34 @@ def test_explain_lists_the_bonuses_that_did_not_fire_with_the_values_they_saw(en
     assert "  did not fire growth_kicker (growth of 500 or more): growth >= 500  [saw growth=300]" in text
     assert "  did not fire logo_bonus: new_logos >= 2  [saw new_logos=1]" in text
     ineligible = engine.evaluate(record(period="2027-Q5"))  # an error result: no bonus is listed
-    assert engine.bonuses_not_fired(record(period="2027-Q5"), ineligible) == {}
+    assert engine.not_fired(record(period="2027-Q5"), ineligible) == {}
+
+
+def test_explain_lists_deductions_that_did_not_fire_and_the_own_outcome_each_step_saw(engine_for):
+    engine = engine_for(program_text(FLAT.format(rate="10%"), """
+        bonuses:
+          - {id: double, when: "this.base > 50", multiplier: 200%}
+          - {id: volume, when: "revenue >= 100", amount: "25"}
+          - {id: big, when: "this.subtotal >= 1000", amount: "5"}
+        deductions:
+          - {id: fee, amount: "1", description: handling fee}
+          - {id: reserve, when: "this.subtotal > 500", amount: "7", description: reserve}
+          - {id: returns, when: "returns > 0", amount: "returns", description: returns netted}
+        """))
+    record_ = record(revenue="400", returns=D("0"))
+    results = engine.evaluate(record_)
+    # base 10% × 400 = 40.00 (not over 50: no doubling); volume 25.00; 'big' saw the subtotal before the
+    # bonuses, 40.00 < 1,000: no 'big'; fee 1.00 always; 65.00 is not over 500: no reserve; no returns
+    assert [(line.rule_id, line.amount) for line in results["test"].lines] == [
+        ("tier:Only", D("40.00")), ("volume", D("25.00")), ("fee", D("-1.00"))]
+    not_fired = engine.not_fired(record_, results)["test"]
+    assert [(r.rule_id, r.values) for r in not_fired] == [
+        ("double", {"this.base": D("40.00")}),
+        ("big", {"this.subtotal": D("40.00")}),  # before the bonuses: base and multipliers
+        ("reserve", {"this.subtotal": D("65.00")}),  # before the deductions: base, multipliers and bonuses
+        ("returns", {"returns": D("0")})]
+    text = results["test"].explain(not_fired)
+    assert "  did not fire reserve (reserve): this.subtotal > 500  [saw this.subtotal=65.00]" in text
 
 
 def test_explain_leaves_quoted_texts_of_a_bonus_formula_alone():

@@ -231,7 +231,7 @@ def test_this_under_prior_is_a_located_error(write_program):
         bonuses:
           - {id: more, when: "revenue > 0", amount: "prior.this.base", description: more}
         """)
-    assert ("13:45: 'prior.this.base': prior. reads facts of an earlier period's record, not metrics or results; "
+    assert ("13:46: 'prior.this.base': prior. reads facts of an earlier period's record, not metrics or results; "
             "'this.' is this program's outcome in the period computed (read the facts it is computed from, e.g. "
             "prior.revenue)") in load_problems(write_program, text)
 

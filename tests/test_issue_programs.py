@@ -97,6 +97,11 @@ def test_explain_lists_a_this_bonus_as_not_fired_only_when_it_did_not_fire(engin
     for row in QUARTER:
         results = {r.program_id: r for r in run.results if r.partner_id == row["partner_id"]}
         history = [h for h in HISTORY if h["partner_id"] == row["partner_id"]]
-        reasons = engine.bonuses_not_fired(row, results, history).get("volume_rebate", [])
-        not_fired[row["partner_id"]] = [reason.rule_id for reason in reasons]
-    assert not_fired == {"P1": [], "P2": ["growth_kicker"], "P3": ["growth_kicker"], "P4": []}
+        reasons = engine.not_fired(row, results, history).get("volume_rebate", [])
+        not_fired[row["partner_id"]] = [(reason.rule_id, reason.values) for reason in reasons]
+    assert not_fired == {
+        "P1": [],
+        "P2": [("growth_kicker", {"this.tier": "Gold", "revenue": D("1050000"), "year_ago.revenue": D("1000000")}),
+               ("returns_reserve", {"returns": D("0")})],  # no returns: the reserve's condition did not hold
+        "P3": [("growth_kicker", {"this.tier": "Silver", "revenue": D("900000"), "year_ago.revenue": D("400000")})],
+        "P4": []}

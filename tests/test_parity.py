@@ -111,8 +111,8 @@ def test_explain_lists_the_same_bonuses_that_did_not_fire(engines):
     listed = 0
     for row in read_facts(FACTS):
         results = compiled.evaluate(row)
-        not_fired = compiled.bonuses_not_fired(row, results)
-        assert durable.bonuses_not_fired(row, durable.evaluate(row)) == not_fired
+        not_fired = compiled.not_fired(row, results)
+        assert durable.not_fired(row, durable.evaluate(row)) == not_fired
         listed += sum(len(reasons) for reasons in not_fired.values())
     assert listed > 0  # the bundled programs have bonuses that do not fire for some partners
 

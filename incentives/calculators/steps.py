@@ -116,6 +116,14 @@ class _Limit:
     what: str
 
 
+#: The line kinds of the subtotal before each step of :class:`Adjustments` (the base step's kinds first).
+_BEFORE_MULTIPLIERS = frozenset({"base", "band", "mdf_claim"})
+_BEFORE_BONUSES = _BEFORE_MULTIPLIERS | {"multiplier"}
+_BEFORE_DEDUCTIONS = _BEFORE_BONUSES | {"bonus"}
+#: The condition id of the rule that added a line of each kind a bonus or deduction that fired adds.
+_CONDITION_OF_LINE = {"multiplier": bonus_id, "bonus": bonus_id, "deduction": deduction_id}
+
+
 MatcherFor = Callable[[Sequence[Condition], str], Matcher]
 """Compiles the conditions of one step into a matcher; the text names the step (for ruleset names)."""
 
@@ -156,8 +164,13 @@ class Adjustments:
         deduction_conditions = [Condition(deduction_id(d.id), d.when) for d in program.deductions
                                 if d.when is not None]
         self._conditions = [c for c in bonus_conditions + deduction_conditions if not _reads_own(c.expression)]
-        self._bonus_rules = tuple(_Rule(b.id, bonus_id(b.id), b.when, b.description, input_names(b.when))
-                                  for b in program.bonuses)
+        #: The rules ``explain`` lists when they did not fire, each with the line kinds of the subtotal before
+        #: its step (what ``this.subtotal`` was when its condition was matched).
+        self._conditional_rules = tuple(
+            [(_Rule(b.id, bonus_id(b.id), b.when, b.description, input_names(b.when)),
+              _BEFORE_MULTIPLIERS if b.multiplier is not None else _BEFORE_BONUSES) for b in program.bonuses]
+            + [(_Rule(d.id, deduction_id(d.id), d.when, d.description, input_names(d.when)), _BEFORE_DEDUCTIONS)
+               for d in program.deductions if d.when is not None])
         multiplier_ids = {bonus_id(b.id) for b in program.bonuses if b.multiplier is not None}
         #: Matchers of the conditions that read ``this.*``, by step; ``None`` when a step has none.
         self._multiplier_matcher = _step_matcher(
@@ -194,11 +207,29 @@ class Adjustments:
         """The conditions matched up front: those that read no ``this.*`` name."""
         return list(self._conditions)
 
-    def not_fired(self, fired: frozenset[str], facts: dict[str, Any]) -> list[Reason]:
-        """Every bonus whose condition does not hold, with the values it saw (for ``explain``)."""
-        return [new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
-                            "values": inputs_from(rule.inputs, facts)})
-                for rule in self._bonus_rules if rule.condition_id not in fired]
+    def not_fired(self, result: PayoutResult, facts: dict[str, Any]) -> list[Reason]:
+        """Every bonus and conditional deduction that did not fire for ``result`` (an ``ok`` result of this
+        program), with the values its condition saw (for ``explain``).
+
+        Whether a rule fired is read from the result's lines; ``facts`` are the values the conditions read
+        (facts, defaults, metrics), to which the program's own outcome (``this.*``) is added from ``result``
+        as each step saw it.
+        """
+        fired = {_CONDITION_OF_LINE[line.kind](line.rule_id) for line in result.lines
+                 if line.kind in _CONDITION_OF_LINE}
+        reasons = []
+        for rule, before in self._conditional_rules:
+            if rule.condition_id in fired:
+                continue
+            seen = facts
+            if self._reads_own:
+                seen = {**facts, own_outcome.TIER: result.tier, own_outcome.ATTAINMENT: result.attainment,
+                        own_outcome.BASE: exact_sum(line.amount for line in result.lines
+                                                    if line.kind in _BEFORE_MULTIPLIERS),
+                        own_outcome.SUBTOTAL: exact_sum(line.amount for line in result.lines if line.kind in before)}
+            reasons.append(new_reason({"rule_id": rule.id, "description": rule.description, "when": rule.when.text,
+                                       "values": inputs_from(rule.inputs, seen)}))
+        return reasons
 
     def names(self) -> set[str]:
         """The facts the steps read (``this.*`` names are not facts)."""

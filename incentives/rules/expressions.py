@@ -127,6 +127,12 @@ class Expression:
     text: str
     node: Node
     names: frozenset[str]
+    #: ``(name, offset)`` of each name's first occurrence in ``text``, in the order they occur
+    first_offsets: tuple[tuple[str, int], ...] = ()
+
+    def offset_of(self, name: str) -> int:
+        """Where ``name`` first occurs in the text (0-based), so that a problem with it is located there."""
+        return dict(self.first_offsets)[name]
 
 
 def parse_expression(text: str) -> Expression:
@@ -137,7 +143,8 @@ def parse_expression(text: str) -> Expression:
     source = _Source.of(text)
     converter = _Converter(source)
     node = converter.convert(source.parse().body, depth=1)
-    return Expression(text, node, frozenset(converter.names))
+    return Expression(text, node, frozenset(converter.names),
+                      tuple(sorted(converter.names.items(), key=lambda item: item[1])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +378,8 @@ class _Converter:
 
     def __init__(self, source: _Source):
         self.source = source
-        self.names: set[str] = set()
+        #: each name read, with the offset of its first occurrence
+        self.names: dict[str, int] = {}
 
     def convert(self, node: py.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
@@ -446,7 +454,9 @@ class _Converter:
             if part.text.startswith("_"):
                 raise ExpressionError("names starting with '_' are not allowed", part.start)
         name = ".".join(part.text for part in parts)
-        self.names.add(name)
+        start = parts[0].start
+        if start < self.names.get(name, start + 1):
+            self.names[name] = start
         return Name(name, parts[0].start)
 
     def list_literal(self, node: py.List | py.Tuple, depth: int) -> Node:

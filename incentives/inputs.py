@@ -873,6 +873,18 @@ def _check_width(cells: list[str], width: int, file: str, line: int) -> None:
         raise InputError(f"this row has {len(cells)} cells but the header has {width} columns", file, line)
 
 
+def json_line_partner_id(line: bytes) -> str:
+    """The partner_id a JSON Lines facts file's ``line`` gives once read (escapes decoded, numbers as their
+    digits, spaces stripped), or ``""`` when the line has none or is not a JSON object: the key that keeps a
+    partner's records together when a run splits a file between workers and a program reads earlier periods.
+    A line in error gives ``""``; reading it reports the error."""
+    try:
+        record = _decode_json_keeping_huge_numbers(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return ""
+    return _identifier(record.get(PARTNER_ID), PARTNER_ID, []) if type(record) is dict else ""
+
+
 def _json_lines(source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line; a line that is not a JSON object fails the file."""
     with _open_text(source) as stream:

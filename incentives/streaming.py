@@ -574,7 +574,8 @@ def _jsonl_range(path: Path, start: int, end: int, lines_before: int,
 _JSON_PARTNER = re.compile(rb'"partner_id"\s*:\s*"([^"\\]*)"')
 
 
-def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Path, array] | None:
+def _in_partner_order(path: Path, directory: Path, csv_header: bool,
+                      exact: bool = False) -> tuple[Path, array] | None:
     """The lines of a facts file that holds one record a line (see :func:`_split_lines`), copied into
     ``directory`` in partner_id order, and the line number in ``path`` of each line of the copy (0 for
     the header); None when they are in that order already.
@@ -583,7 +584,8 @@ def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Pa
     into the three files as they are; records out of order would be read back one partner at a time.
     Sorting the lines costs about two seconds for a million records, reading out of order about twenty.
     The order is only a hint: the run resolves the output order itself (a partner id is read here
-    without the reader's normalisation), and the same records in any order give the same files.
+    without the reader's normalisation, unless ``exact``: see :func:`_partner_key`), and the same records in
+    any order give the same files.
     """
     with open(path, "rb") as handle:
         lines = handle.read().split(b"\n")
@@ -593,7 +595,7 @@ def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Pa
     records = lines[len(head):]
     if not csv_header and records and records[0].startswith(codecs.BOM_UTF8):  # only the first byte may be one
         records[0] = records[0][len(codecs.BOM_UTF8):]
-    keys = list(map(_partner_key(path, csv_header), records))
+    keys = list(map(_partner_key(path, csv_header, exact), records))
     if all(map(operator.le, keys, itertools.islice(keys, 1, None))):
         return None
     order = sorted(range(len(records)), key=keys.__getitem__)
@@ -604,20 +606,33 @@ def _in_partner_order(path: Path, directory: Path, csv_header: bool) -> tuple[Pa
     return copy, array("Q", [0] * len(head)) + array("Q", [at + 1 + len(head) for at in order])
 
 
-def _partner_key(path: Path, csv_header: bool) -> Callable[[bytes], bytes]:
-    """What sorts a line of a facts file by partner (see :func:`_in_partner_order`): its partner_id's bytes."""
+def _partner_key(path: Path, csv_header: bool, exact: bool = False) -> Callable[[bytes], bytes | str]:
+    """What sorts a line of a facts file by partner (see :func:`_in_partner_order`): its partner_id's bytes.
+
+    ``exact``: the partner_id the reader gives, where the bytes may differ for one partner (in JSON, an
+    escape, a number, spaces inside the quotes; in CSV, a space that is not ASCII around the cell): a run
+    whose programs read earlier periods must not cut between two records of one partner. A quoted CSV file
+    is never cut, so an unquoted cell is the reader's text.
+    """
     if not csv_header:
+        if exact:
+            from .inputs import json_line_partner_id
+
+            return json_line_partner_id
         return lambda line: found.group(1) if (found := _JSON_PARTNER.search(line)) else b""
     from .inputs import PARTNER_ID, PERIOD, _csv_header, _open_text
 
     with _open_text(path) as stream:  # a bad header fails here, naming the file, as read_facts would
         header = _csv_header(_rows(csv.reader(stream, strict=True), str(path), 0), str(path), (PARTNER_ID, PERIOD))
     at = header.index(PARTNER_ID)
+    if exact:
+        return lambda line: (line.split(b",", at + 1)[at].decode("utf-8", "replace").strip()
+                             if line.count(b",") >= at else "")
     return lambda line: line.split(b",", at + 1)[at].strip() if line.count(b",") >= at else b""
 
 
 def _at_partner_boundaries(path: Path, parts: list[tuple[int, int, int]],
-                           key: Callable[[bytes], bytes]) -> list[tuple[int, int, int]]:
+                           key: Callable[[bytes], bytes | str]) -> list[tuple[int, int, int]]:
     """``parts`` of a file in partner order (see :func:`_split_lines`) with each cut moved forward past the
     lines of the partner it falls in, so that one worker reads all of a partner's records (its history)."""
     end = parts[-1][1]
@@ -739,20 +754,21 @@ def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, director
         if parts is not None and _fork_available():
             read: Callable[..., Iterator[FactRow]] = _csv_range if suffix == ".csv" else _jsonl_range
             csv_header = suffix == ".csv"
-            in_order = _in_partner_order(path, directory, csv_header=csv_header)
+            in_order = _in_partner_order(path, directory, csv_header=csv_header, exact=engine.reads_history)
             # the same lines in another order: cut elsewhere, or not at all (a long line last, say)
             sorted_parts = _split_lines(in_order[0], wanted, csv_header=csv_header) if in_order else None
             if in_order is not None and sorted_parts is None and engine.reads_history:
                 pass  # cut out of partner order, a partner's records could fall in two parts: read in-process
             elif in_order is None or sorted_parts is None:
                 if engine.reads_history:
-                    parts = _at_partner_boundaries(path, parts, _partner_key(path, csv_header))
+                    parts = _at_partner_boundaries(path, parts, _partner_key(path, csv_header, exact=True))
                 return (_evaluate_parallel(engine, read, path, parts, claims_by_key, directory, progress, recorded,
                                            period), len(parts))
             else:
                 copy, numbers = in_order
                 if engine.reads_history:
-                    sorted_parts = _at_partner_boundaries(copy, sorted_parts, _partner_key(copy, csv_header))
+                    sorted_parts = _at_partner_boundaries(copy, sorted_parts,
+                                                          _partner_key(copy, csv_header, exact=True))
                 try:
                     return (_evaluate_parallel(engine, functools.partial(read, numbers=numbers), copy, sorted_parts,
                                                claims_by_key, directory, progress, recorded, period),

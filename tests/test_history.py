@@ -397,3 +397,38 @@ def test_only_a_program_that_reads_history_makes_a_run_hold_its_records(engine_f
         engine_for(program).run(counted(read), progress=lambda index: seen.append(len(read)))
         # without history each record is computed as it is read; with it, once every record is read
         assert seen == expected
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_one_partner_written_differently_is_not_cut_apart(engine_for, tmp_path, suffix):
+    # One partner's records give one partner_id once read, though their bytes differ: a JSON escape or spaces
+    # inside the quotes, a non-ASCII space around a CSV cell. Their bytes sort at both ends of the file, and a
+    # cut between them would lose the partner's history.
+    engine = engine_for(KICKER, QUARTER_ON_QUARTER)
+    records = history_records(60, seed=4)
+    random.Random(3).shuffle(records)
+    if suffix == ".jsonl":
+        partner, spelled = "P0060", ['"P\\u00300060"', '"P0060"', '" P0060 "']
+    else:
+        partner, spelled = "P0001", ["P0001\u00a0", "\u2003P0001"]
+    written = 0
+    lines = []
+    for record in records:
+        if suffix == ".jsonl":
+            text = json.dumps(record)
+            if record["partner_id"] == partner:
+                text = text.replace(f'"{partner}"', spelled[written % len(spelled)])
+        else:
+            cell = spelled[written % len(spelled)] if record["partner_id"] == partner else record["partner_id"]
+            text = f"{cell},{record['period']},{record['revenue']}"
+        written += record["partner_id"] == partner
+        lines.append(text + "\n")
+    assert written >= 6
+    facts = tmp_path / f"facts{suffix}"
+    facts.write_text(("partner_id,period,revenue\n" if suffix == ".csv" else "") + "".join(lines), encoding="utf-8")
+    memory = engine.run(read_facts(facts), facts_sha256="f" * 64)
+    memory.write(tmp_path / "memory")
+    assert {r.partner_id for r in memory.results if partner in r.partner_id} == {partner}
+    for workers in (2, 3):
+        engine.run_to(tmp_path / f"stream{workers}", facts, facts_sha256="f" * 64, workers=workers)
+        assert files(tmp_path / f"stream{workers}") == files(tmp_path / "memory")

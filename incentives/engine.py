@@ -30,7 +30,7 @@ from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .results import PayoutResult, PayoutRun, ProgramInfo, Reason
-from .rules.backend import RuleBackend
+from .rules.registry import make_backend
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -45,19 +45,6 @@ _NO_CLAIMS: Mapping[str, list[Claim]] = {}
 _NO_MDF_PROGRAM = "(no MDF program)"
 
 Record = Mapping[str, Any] | FactRow
-
-
-def make_backend(name: str) -> RuleBackend:
-    """The rule backend called ``name``: ``compiled`` (default) or ``durable``."""
-    if name == "compiled":
-        from .rules.compiled import CompiledBackend
-
-        return CompiledBackend()
-    if name == "durable":
-        from .rules.durable import DurableBackend
-
-        return DurableBackend()
-    raise ValueError(f"unknown backend {name!r}; expected 'compiled' or 'durable'")
 
 
 def _not_effective(program_id: str, label: str, versions: list[CompiledProgram]) -> str:

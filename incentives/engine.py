@@ -454,7 +454,7 @@ class Engine:
                period: str | None = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
 
-        The streaming form of ``self.run(records, claims).write(folder)``: the same
+        The streaming form of ``write_run(self.run(records, claims), folder)``: the same
         files byte for byte (run id and time aside), with a few numbers per result
         in memory instead of every result. ``facts`` is a facts file (``.csv``,
         ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
@@ -465,7 +465,8 @@ class Engine:
         returns follow the run's own in run.json. Returns a
         :class:`~incentives.streaming.RunSummary` (totals, counts, notes and the
         per-program figures a summary table needs). Raises
-        :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
+        :class:`~incentives.output.folder.OutputExistsError` as
+        :func:`~incentives.output.files.write_run` does.
         With a ledger, as ``run``: it reads the ledger as it starts and, unless
         ``record`` is false, records the run as a draft once its files are in place.
         ``period``: as for ``run``, only that period's records are computed, the others are history.

@@ -1,7 +1,7 @@
 """Streaming runs: a whole partner base straight to ``payouts.csv``, ``lines.csv`` and ``run.json``.
 
 :meth:`Engine.run` keeps every :class:`PayoutResult` in memory and
-:meth:`PayoutRun.write` renders each file as one string: fine for thousands of
+:func:`~incentives.output.files.write_run` renders each file as one string: fine for thousands of
 partners, not for a million. :func:`run_to` (``Engine.run_to``) writes the same
 three files, byte for byte (``run_id`` and ``created_at`` aside), while keeping
 a few numbers per result in memory:
@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from pydantic import TypeAdapter
 
 from .errors import InputError
-from .export import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
+from .output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .history import ReadCounter
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount

@@ -2,7 +2,7 @@
 
     python -m benchmarks.e2e --size 1m                 # Engine.run_to, workers = cores
     python -m benchmarks.e2e --size 100k --workers 1   # one process
-    python -m benchmarks.e2e --size 10k --mode memory  # Engine.run(...).write(...), for comparison
+    python -m benchmarks.e2e --size 10k --mode memory  # incentives.write_run(Engine.run(...), ...), for comparison
     python -m benchmarks.e2e --size 1m --order shuffled  # the same records in a random order
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
     python -m benchmarks.e2e --size 100k --ledger l.db            # reading a ledger; --record records the run
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         workers, results, errors = summary.workers, summary.results, summary.errors
     else:
         run = engine.run(read_facts(facts), read_claims(claims) if claims else ())
-        run.write(out, force=True)
+        incentives.write_run(run, out, force=True)
         workers, results, errors = 1, len(run.results), sum(c["error"] for c in run.counts.values())
     seconds = time.perf_counter() - started
     peak_rss_kb, peak_pss_kb = memory.stop() if args.memory else (0, 0)  # reported as None

@@ -75,7 +75,7 @@ def test_end_to_end_shuffled_against_sorted(benchmark, size_id):
 
 @pytest.mark.parametrize("size_id", ["10k"])
 def test_end_to_end_in_memory(benchmark, size_id):
-    """``Engine.run(...)`` then ``PayoutRun.write(...)``: what the streaming path replaces for big runs."""
+    """``Engine.run(...)`` then ``write_run(...)``: what the streaming path replaces for big runs."""
     files(size_id)
     reports: list[dict] = []
     benchmark.group = f"end to end {size_id}"

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     # 3. Outputs: payouts.csv, lines.csv and run.json, written atomically. A folder that holds
     #    another run (other programs or facts) is left alone unless --force is given.
     try:
-        run.write(args.out, force=args.force)
+        incentives.write_run(run, args.out, force=args.force)
     except incentives.IncentivesError as error:
         print(error, file=sys.stderr)
         return 1

@@ -20,6 +20,8 @@ from .errors import (
     ProgramError,
 )
 from .loading import LoadedProgram, ProgramSet, load_programs
+from .output.files import write_run
+from .output.folder import OutputBusyError, OutputExistsError
 from .results import NextTier, PayoutLine, PayoutResult, PayoutRun, Reason
 from .version import __version__
 
@@ -37,6 +39,8 @@ __all__ = [
     "LedgerUsageError",
     "LoadedProgram",
     "NextTier",
+    "OutputBusyError",
+    "OutputExistsError",
     "PayoutLine",
     "PayoutResult",
     "PayoutRun",
@@ -46,6 +50,7 @@ __all__ = [
     "Reason",
     "__version__",
     "load_programs",
+    "write_run",
 ]
 
 

@@ -287,7 +287,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .export import OutputExistsError
+    from .output.folder import OutputExistsError
 
     programs, engine = _engine(args)
     with engine:

@@ -262,7 +262,7 @@ def _amount(value: Decimal, places: int) -> str:
 
 def _write_csv(stream: TextIO, header: Sequence[str], rows: Iterable[Sequence[str]], numbers: set[int]) -> None:
     """Rows as CSV with the project's cell rules: text cells neutralised against spreadsheet formulas."""
-    from .export import csv_cell, csv_line, csv_text
+    from .output.files import csv_cell, csv_line, csv_text
 
     stream.write(csv_line(header))
     for row in rows:

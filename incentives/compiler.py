@@ -21,7 +21,7 @@ from .money import Rounding
 from .periods import Period, active_fraction
 from .results import PayoutResult, Reason, new_reason, new_result
 from .rules.backend import Matcher, RuleBackend
-from .rules.compiled import compile_expression
+from .rules.closures import compile_expression
 
 
 class CompiledProgram:

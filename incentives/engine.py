@@ -25,12 +25,14 @@ from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
 from .history import (History, HistoryRead, ReadCounter, earlier_facts, history_of, in_partner_order,
                       numbered_rows, partner_groups, reads_for)
-from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
+from .inputs import Claim, FactRow, fact_row, normalize_claim
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .results import PayoutResult, PayoutRun, ProgramInfo, Reason
-from .rules.backend import RuleBackend
+from .run_rules import (DUPLICATE_PLACES, NO_MDF_PROGRAM, Record, budget_note, coverage_text, duplicate_results,
+                        group_claims, orphan_claim_results, place_text, unpack_record)
+from .rules.registry import make_backend
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -41,23 +43,6 @@ if TYPE_CHECKING:
 _engine_ids = itertools.count(1)
 _NOTHING_USED: Mapping[str, Any] = {}
 _NO_CLAIMS: Mapping[str, list[Claim]] = {}
-#: Where claims without a program_id go when no MDF program is loaded at all.
-_NO_MDF_PROGRAM = "(no MDF program)"
-
-Record = Mapping[str, Any] | FactRow
-
-
-def make_backend(name: str) -> RuleBackend:
-    """The rule backend called ``name``: ``compiled`` (default) or ``durable``."""
-    if name == "compiled":
-        from .rules.compiled import CompiledBackend
-
-        return CompiledBackend()
-    if name == "durable":
-        from .rules.durable import DurableBackend
-
-        return DurableBackend()
-    raise ValueError(f"unknown backend {name!r}; expected 'compiled' or 'durable'")
 
 
 def _not_effective(program_id: str, label: str, versions: list[CompiledProgram]) -> str:
@@ -123,6 +108,11 @@ class Engine:
         """Program ids in evaluation (``uses``) order."""
         return list(self._programs)
 
+    @property
+    def mdf_program_ids(self) -> list[str]:
+        """The ids of the MDF programs loaded (those that take claims), in evaluation order."""
+        return list(self._mdf_ids)
+
     def close(self) -> None:
         for versions in self._programs.values():
             for compiled in versions:
@@ -144,10 +134,10 @@ class Engine:
         ``year_ago.X`` read; without them a program that reads an earlier period finds
         those facts missing (unless its defaults give them).
         """
-        partner_id, period_label, facts, problems = _unpack(record)
+        partner_id, period_label, facts, problems = unpack_record(record)
         claim_list = [c if isinstance(c, Claim) else normalize_claim(c) for c in claims]
         self._ledger_view()
-        return self._evaluate(partner_id, period_label, facts, problems, claim_list, self._history(history))
+        return self.evaluate_facts(partner_id, period_label, facts, problems, claim_list, self._history(history))
 
     def _history(self, records: Iterable[Record]) -> History | None:
         """A partner's records of other periods by period, when a program reads them."""
@@ -159,7 +149,7 @@ class Engine:
         ``results``, by program id) which did not fire, with the values their conditions saw (``this.*`` as
         the step saw it). Computed again here, so a run pays nothing. ``history``: as for :meth:`evaluate`,
         the partner's records of other periods."""
-        _, period_label, facts, _ = _unpack(record)
+        _, period_label, facts, _ = unpack_record(record)
         earlier = self._history(history)
         not_fired: dict[str, list[Reason]] = {}
         for program_id, selection, _ in self._plan(period_label):
@@ -177,9 +167,11 @@ class Engine:
                 not_fired[program_id] = reasons
         return not_fired
 
-    def _evaluate(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
-                  claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]:
-        """``history``: the partner's records by period (see :mod:`incentives.history`), if any program
+    def evaluate_facts(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
+                       claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]:
+        """Every program's result for one record already read (:func:`~incentives.run_rules.unpack_record`)
+        and its claims already normalised: the step :meth:`evaluate` and both kinds of run take per record.
+        ``history``: the partner's records by period (see :mod:`incentives.history`), if any program
         reads an earlier period."""
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
@@ -303,7 +295,7 @@ class Engine:
                 for mdf_id in self._mdf_ids:
                     routed.setdefault(mdf_id, []).append(unnamed)
                 if not self._mdf_ids:
-                    routed.setdefault(_NO_MDF_PROGRAM, []).append(claim)
+                    routed.setdefault(NO_MDF_PROGRAM, []).append(claim)
         view = self._view
         if view is not None:
             for program_id in self._mdf_ids:
@@ -327,7 +319,7 @@ class Engine:
                                         [f"claims {ids} {self._not_an_mdf_program(program_id)}"])
 
     def _not_an_mdf_program(self, program_id: str) -> str:
-        if program_id == _NO_MDF_PROGRAM:
+        if program_id == NO_MDF_PROGRAM:
             return "are for an MDF program, and none is loaded"
         versions = self._programs.get(program_id)
         if versions is not None:
@@ -382,19 +374,19 @@ class Engine:
     def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],
              facts_sha256: str | None, claims_sha256: str | None,
              progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
-        claims_by_key = self._group_claims(claims, period)
+        claims_by_key = group_claims(claims, period)
         by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
         where: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # the first place of each key
         repeated: dict[tuple[str, str], list[tuple[int | None, int | None]]] = {}  # every place, once repeated
         unkeyed: list[dict[str, PayoutResult]] = []
         notes: list[str] = []
-        evaluate = self._evaluate
+        evaluate = self.evaluate_facts
         no_claims = ()
         counter = ReadCounter()
         if period is not None:
             records = counter.counting(records)
         for index, record, history in self.records_to_compute(records, period):
-            partner_id, period_label, facts, problems = _unpack(record)
+            partner_id, period_label, facts, problems = unpack_record(record)
             key = (partner_id, period_label)
             if not partner_id or not period_label:
                 # Lacking an id, a record matches no claims and duplicates no other: it keeps its own errors.
@@ -415,12 +407,12 @@ class Engine:
             if progress is not None:
                 progress(index)
         for key, places in repeated.items():  # made once every record is read: the message counts them all
-            by_key[key] = self._duplicates(key, [_place_text(*at) for at in places[:DUPLICATE_PLACES]],
-                                           len(places))
+            by_key[key] = duplicate_results(key, [place_text(*at) for at in places[:DUPLICATE_PLACES]],
+                                            len(places), self._programs)
         coverage = self._coverage_notes(by_key)  # of the records only, not of the orphan claims below
         for key, key_claims in claims_by_key.items():
             if key not in by_key:
-                by_key[key] = self._orphan_claims(key, key_claims)
+                by_key[key] = orphan_claim_results(key, key_claims, self._mdf_ids)
         results = sorted((result for per_key in [*by_key.values(), *unkeyed] for result in per_key.values()),
                          key=_output_order)
         totals, counts, budget_notes = self._totals_and_budgets(results)
@@ -431,7 +423,7 @@ class Engine:
             notes += self.period_notes(period, counter.read - computed)
         return PayoutRun.model_construct(
             run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            engine_version=__version__, programs=self._program_infos(), facts_sha256=facts_sha256,
+            engine_version=__version__, programs=self.program_infos(), facts_sha256=facts_sha256,
             claims_sha256=claims_sha256, results=results, totals=totals, counts=counts, notes=notes)
 
     def records_to_compute(self, records: Iterable[Record], period: str | None, *, grouped: bool = False,
@@ -467,7 +459,7 @@ class Engine:
                period: str | None = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
 
-        The streaming form of ``self.run(records, claims).write(folder)``: the same
+        The streaming form of ``write_run(self.run(records, claims), folder)``: the same
         files byte for byte (run id and time aside), with a few numbers per result
         in memory instead of every result. ``facts`` is a facts file (``.csv``,
         ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
@@ -478,12 +470,15 @@ class Engine:
         returns follow the run's own in run.json. Returns a
         :class:`~incentives.streaming.RunSummary` (totals, counts, notes and the
         per-program figures a summary table needs). Raises
-        :class:`~incentives.export.OutputExistsError` as ``PayoutRun.write`` does.
+        :class:`~incentives.output.folder.OutputExistsError` as
+        :func:`~incentives.output.files.write_run` does.
         With a ledger, as ``run``: it reads the ledger as it starts and, unless
         ``record`` is false, records the run as a draft once its files are in place.
         ``period``: as for ``run``, only that period's records are computed, the others are history.
         Like ``run``, it pauses the cyclic garbage collector while it runs.
         """
+        # Imported when a streamed run starts, not with every ``import incentives``: it brings
+        # multiprocessing and builds its serialisers as it loads.
         from .streaming import run_to
 
         self._view = None  # what the ledger holds now, not at the previous run
@@ -518,37 +513,6 @@ class Engine:
 
         return record_run
 
-    def _group_claims(self, claims: Iterable[Mapping[str, Any] | Claim],
-                      period: str | None = None) -> dict[tuple[str, str], list[Claim]]:
-        """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order; with
-        ``period``, only that period's claims (and those without a period, which become error rows)."""
-        claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-        normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
-        if period is not None:
-            normalized = [claim for claim in normalized if not claim.period or claim.period == period]
-        for claim in flag_duplicate_claims(normalized):
-            claims_by_key[(claim.partner_id, claim.period)].append(claim)
-        return claims_by_key
-
-    def _duplicates(self, key: tuple[str, str], places: Sequence[str], count: int) -> dict[str, PayoutResult]:
-        """The error results of ``count`` records of one partner and period, one per record and program;
-        ``places``: where the first few of them are (see :func:`_duplicate_message`)."""
-        message = _duplicate_message(key, places, count)
-        return {f"{program_id}#{n}": error_result(key[0], key[1], program_id, [message])
-                for program_id in self._programs for n in range(count)}
-
-    def _orphan_claims(self, key: tuple[str, str], claims: list[Claim]) -> dict[str, PayoutResult]:
-        results = {}
-        named = {claim.program_id for claim in claims if claim.program_id is not None}
-        targets = sorted(named) if named else (self._mdf_ids or [_NO_MDF_PROGRAM])
-        for program_id in targets:
-            ids = ", ".join(claim.claim_id for claim in claims
-                            if claim.program_id in (program_id, None))
-            results[program_id] = error_result(
-                key[0], key[1], program_id,
-                [f"claims {ids} have no facts record for partner {key[0]} and period {key[1]}"])
-        return results
-
     def _totals_and_budgets(self, results: list[PayoutResult]) -> tuple[dict[str, Decimal],
                                                                         dict[str, dict[str, int]], list[str]]:
         """Each program's totals and counts per status, with its budgets applied, in one pass over the results.
@@ -574,13 +538,13 @@ class Engine:
                 groups[(program_id, values["program_version"], values["period"])].append(result)
         notes = []
         for (program_id, version, period), group in sorted(groups.items(), key=lambda item: str(item[0])):
-            compiled = self._version(program_id, version)
+            compiled = self.program_version(program_id, version)
             if compiled is None or compiled.budget is None:
                 continue
             scale = apply_budget(group, compiled.budget, compiled.rounding.places)
             if scale is not None:
                 totals[program_id] = exact_add(totals[program_id], exact_subtract(scale.budget, scale.requested))
-                notes.append(self._budget_note(program_id, version, period, compiled, scale.factor))
+                notes.append(budget_note(program_id, version, period, compiled, scale.factor))
         return self.in_program_order(totals), self.in_program_order(counts), notes
 
     def in_program_order(self, per_program: dict[str, Any]) -> dict[str, Any]:
@@ -591,13 +555,8 @@ class Engine:
                 **{program_id: per_program[program_id] for program_id in sorted(per_program)
                    if program_id not in loaded}}
 
-    @staticmethod
-    def _budget_note(program_id: str, version: int | None, period: str, compiled: CompiledProgram,
-                     factor: Decimal) -> str:
-        return (f"{program_id} v{version} {period}: budget {compiled.budget} applied, "
-                f"totals scaled by {factor:.6f}")
-
-    def _version(self, program_id: str, version: int | None) -> CompiledProgram | None:
+    def program_version(self, program_id: str, version: int | None) -> CompiledProgram | None:
+        """The compiled version ``version`` of program ``program_id``, if it is loaded."""
         for compiled in self._programs.get(program_id, ()):
             if compiled.version == version:
                 return compiled
@@ -609,15 +568,10 @@ class Engine:
             for program_id in self._programs:
                 if program_id not in per_program and not any(k.startswith(program_id + "#") for k in per_program):
                     missing[(program_id, period)] += 1
-        return self._coverage_text(missing)
+        return coverage_text(missing)
 
-    @staticmethod
-    def _coverage_text(missing: Mapping[tuple[str, str], int]) -> list[str]:
-        """The coverage notes for ``(program_id, period) -> records without a result``."""
-        return [f"{program_id}: no version effective in period {period} ({count} records without a result)"
-                for (program_id, period), count in sorted(missing.items())]
-
-    def _program_infos(self) -> list[ProgramInfo]:
+    def program_infos(self) -> list[ProgramInfo]:
+        """Every loaded program version as run.json lists it, in evaluation order."""
         return [ProgramInfo.model_construct(id=c.id, version=c.version, file=c.loaded.file, sha256=c.loaded.sha256)
                 for versions in self._programs.values() for c in versions]
 
@@ -644,11 +598,6 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _unpack(record: Record) -> tuple[str, str, Mapping[str, Any], list[str]]:
-    row = record if isinstance(record, FactRow) else fact_row(record)
-    return row.partner_id, row.period, row.facts, list(row.problems)
-
-
 def _period_of(record: Record) -> str:
     """A record's period label as read (``""`` when it has none)."""
     return (record if isinstance(record, FactRow) else fact_row(record)).period
@@ -661,22 +610,3 @@ def _unless_paid(view: "LedgerView", program_id: str, claim: Claim) -> Claim:
     """The claim, rejected if the ledger says another period's run paid it (a claim is paid once, ever)."""
     paid = view.already_paid(program_id, claim.claim_id, claim.period)
     return claim if paid is None else claim.with_problem(paid)
-
-
-#: How many of a duplicated record's places its message lists; the others are counted.
-DUPLICATE_PLACES = 5
-
-
-def _duplicate_message(key: tuple[str, str], places: Sequence[str], count: int) -> str:
-    """The error of ``count`` records of one partner and period, whose first places are ``places`` (at most
-    :data:`DUPLICATE_PLACES` are listed: with many copies, a message naming them all would make each
-    copy's results as long as the file, and run.json grow as the square of the copies)."""
-    listed = ", ".join(places[:DUPLICATE_PLACES])
-    where = listed if count <= DUPLICATE_PLACES else (
-        f"{count:,} records: {listed} and {count - DUPLICATE_PLACES:,} more")
-    return f"duplicate record for partner {key[0]} and period {key[1]} ({where})"
-
-
-def _place_text(line: int | None, index: int | None) -> str:
-    """Where a record came from, for duplicate messages: ``line 12`` (a file) or ``record 3`` (the API)."""
-    return f"line {line}" if index is None else f"record {index}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Sequence
+from typing import Annotated, Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
@@ -18,9 +18,6 @@ from typing_extensions import NotRequired, TypedDict
 from .inputs import type_text
 
 from .money import format_amount, format_rate, format_ratio
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 LineKind = Literal["base", "band", "multiplier", "bonus", "deduction", "floor", "cap", "minimum", "budget",
                    "mdf_claim"]
@@ -228,12 +225,6 @@ class PayoutRun(_Model):
     totals: dict[str, Decimal]
     counts: dict[str, dict[str, int]]
     notes: list[str] = Field(default_factory=list)
-
-    def write(self, folder: "str | Path", *, force: bool = False) -> None:
-        """Write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``, atomically."""
-        from .export import write_run
-
-        write_run(self, folder, force=force)
 
     def by_partner(self, partner_id: str) -> list[PayoutResult]:
         return [result for result in self.results if result.partner_id == partner_id]

@@ -1,7 +1,7 @@
 """Streaming runs: a whole partner base straight to ``payouts.csv``, ``lines.csv`` and ``run.json``.
 
 :meth:`Engine.run` keeps every :class:`PayoutResult` in memory and
-:meth:`PayoutRun.write` renders each file as one string: fine for thousands of
+:func:`~incentives.output.files.write_run` renders each file as one string: fine for thousands of
 partners, not for a million. :func:`run_to` (``Engine.run_to``) writes the same
 three files, byte for byte (``run_id`` and ``created_at`` aside), while keeping
 a few numbers per result in memory:
@@ -66,16 +66,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from pydantic import TypeAdapter
 
 from .errors import InputError
-from .export import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .history import ReadCounter
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount
+from .output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .output.folder import OutputFolder, run_inputs
 from .results import PayoutLine, PayoutResult, PayoutRun, ProgramInfo, new_line
+from .run_rules import (DUPLICATE_PLACES, Record, RunEngine, budget_note, coverage_text, duplicate_results,
+                        group_claims, orphan_claim_results, unpack_record)
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .engine import Engine, Record
     from .ledger.records import ProgramRecord, ResultRecord
 
 __all__ = ["RunSummary", "run_to"]
@@ -136,7 +137,7 @@ class RunSummary:
         return sum(count.get("error", 0) for count in self.counts.values())
 
 
-def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Record] | str | os.PathLike[str]",
+def run_to(engine: RunEngine, folder: str | os.PathLike[str], facts: Iterable[Record] | str | os.PathLike[str],
            claims: Iterable[Mapping[str, Any]] | str | os.PathLike[str] = (), *,
            facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
            progress: Callable[[int], None] | None = None, workers: int | None = None,
@@ -152,7 +153,7 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
     records in output order, final totals (budgets applied).
     """
     started = time.perf_counter()
-    programs = engine._program_infos()
+    programs = engine.program_infos()
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
                         claims_sha256)
     # The folder is locked (and checked) before any record is evaluated, until the run is in place.
@@ -161,7 +162,7 @@ def run_to(engine: "Engine", folder: str | os.PathLike[str], facts: "Iterable[Re
             from .inputs import read_claims
 
             claims = read_claims(claims)
-        claims_by_key = engine._group_claims(claims, period)
+        claims_by_key = group_claims(claims, period)
         del claims
         spill = output.scratch()
         recorded = ledger_programs if record is not None else None
@@ -258,7 +259,7 @@ class _Segment:
 class _Renderer:
     """Renders evaluated records into a segment's spill files and compact arrays."""
 
-    def __init__(self, engine: "Engine", segment: _Segment, directory: Path, recorded: Mapping | None = None):
+    def __init__(self, engine: RunEngine, segment: _Segment, directory: Path, recorded: Mapping | None = None):
         self.engine = engine
         self.segment = segment
         # a ledger's record of each result (by program id and version: the program's ledger record)
@@ -281,7 +282,7 @@ class _Renderer:
 
     def unit(self, partner_id: str, period: str, kind: int, place: int, results: Mapping[str, PayoutResult],
              missing: tuple[str, ...] = ()) -> None:
-        """One record's results (by key, as ``Engine._evaluate`` returns them), in program_id order."""
+        """One record's results (by key, as ``Engine.evaluate_facts`` returns them), in program_id order."""
         segment = self.segment
         keys = tuple(results)
         order = self.orders.get(keys, False)
@@ -375,7 +376,7 @@ class _Renderer:
         status (the segment's); its version is noted."""
         segment = self.segment
         program = _intern(program_id, self.program_index, segment.program_table)
-        compiled = self.engine._version(program_id, version)
+        compiled = self.engine.program_version(program_id, version)
         sums = segment.sums
         counts = sums.counts.get(program_id)
         if counts is None:
@@ -430,23 +431,22 @@ def _place_text(place: int) -> str:
     return "line None" if place == 0 else f"record {-place}"
 
 
-def _evaluate_records(engine: "Engine", records: Iterable["Record"], claims_by_key: Mapping[tuple[str, str], list],
+def _evaluate_records(engine: RunEngine, records: Iterable[Record], claims_by_key: Mapping[tuple[str, str], list],
                       renderer: _Renderer, progress: Callable[[int], None] | None, first_index: int = 1, *,
                       period: str | None = None, grouped: bool = False) -> None:
     """``Engine.run``'s loop over records, rendering each record's results as it goes; ``period`` and
     ``grouped`` as for :meth:`Engine.records_to_compute`."""
-    from .engine import _unpack
 
     segment = renderer.segment
     programs = engine.program_ids
-    evaluate = engine._evaluate
+    evaluate = engine.evaluate_facts
     unit = renderer.unit
     counter = ReadCounter()
     if period is not None:
         records = counter.counting(records)
     for index, record, history in engine.records_to_compute(records, period, grouped=grouped,
                                                             first_index=first_index):
-        partner_id, period_label, facts, problems = _unpack(record)
+        partner_id, period_label, facts, problems = unpack_record(record)
         if not partner_id or not period_label:
             unit(partner_id, period_label, _UNKEYED, _place(record, index),
                  evaluate(partner_id, period_label, facts, problems, (), history))
@@ -696,7 +696,7 @@ def _rows(reader: Any, file: str, lines_before: int) -> Iterator[tuple[int, list
         raise InputError(f"malformed CSV: {error}", file, last + 1) from None
 
 
-def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
+def _worker(engine: RunEngine, read: Callable[..., Iterator[FactRow]], path: Path, part: tuple[int, int, int],
             claims_by_key: Mapping, directory: Path, name: str, counter: Any, connection: Any, parent: int,
             recorded: Mapping | None, period: str | None) -> None:
     segment = _Segment(name)
@@ -733,7 +733,7 @@ def _worker(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path
     connection.close()
 
 
-def _evaluate_all(engine: "Engine", facts: Any, claims_by_key: Mapping, directory: Path,
+def _evaluate_all(engine: RunEngine, facts: Any, claims_by_key: Mapping, directory: Path,
                   progress: Callable[[int], None] | None, workers: int | None,
                   recorded: Mapping | None, period: str | None) -> tuple[list[_Segment], int]:
     """Every record evaluated into one spill segment per worker (or one in-process); ``recorded``: the
@@ -804,7 +804,7 @@ def _fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _evaluate_parallel(engine: "Engine", read: Callable[..., Iterator[FactRow]], path: Path,
+def _evaluate_parallel(engine: RunEngine, read: Callable[..., Iterator[FactRow]], path: Path,
                        parts: list[tuple[int, int, int]], claims_by_key: Mapping, directory: Path,
                        progress: Callable[[int], None] | None, recorded: Mapping | None,
                        period: str | None) -> list[_Segment]:
@@ -925,7 +925,7 @@ class _Assembly:
     segment after segment, in file order.
     """
 
-    def __init__(self, engine: "Engine", segments: list[_Segment], claims_by_key: Mapping, directory: Path,
+    def __init__(self, engine: RunEngine, segments: list[_Segment], claims_by_key: Mapping, directory: Path,
                  recorded: Mapping | None = None):
         self.engine = engine
         self.directory = directory
@@ -964,7 +964,7 @@ class _Assembly:
         """Claims without a record, output order, duplicates, coverage and budgets; returns the notes."""
         engine = self.engine
         orphans = self._made("orphans", lambda renderer: [
-            renderer.unit(key[0], key[1], _ORPHAN, 0, engine._orphan_claims(key, key_claims))
+            renderer.unit(key[0], key[1], _ORPHAN, 0, orphan_claim_results(key, key_claims, engine.mdf_program_ids))
             for key, key_claims in self.claims_by_key.items() if key not in self.matched()])
         pids = self.pids
         if orphans or not all(a < b for a, b in zip(pids, itertools.islice(pids, 1, self.record_units))):
@@ -984,7 +984,7 @@ class _Assembly:
                     continue
                 for program_id in programs:
                     coverage[(program_id, period)] = coverage.get((program_id, period), 0) + 1
-        return self._budgets() + engine._coverage_text(coverage)
+        return self._budgets() + coverage_text(coverage)
 
     def matched(self) -> set[tuple[str, str]]:
         if not hasattr(self, "_matched"):
@@ -1005,7 +1005,6 @@ class _Assembly:
 
     def _duplicates(self, order: list[int], renderer: _Renderer, firsts: list[int]) -> None:
         """Records with the same partner and period: the first is replaced by error results, the rest dropped."""
-        from .engine import DUPLICATE_PLACES
 
         pids, record_units = self.pids, self.record_units
         count = len(order)
@@ -1031,7 +1030,7 @@ class _Assembly:
                     self.duplicate_keys.add(key)
                     places = [_place_text(segment.places[local])
                               for segment, local in map(self._local, units[:DUPLICATE_PLACES])]
-                    renderer.unit(key[0], key[1], _KEYED, 0, self.engine._duplicates(key, places, len(units)))
+                    renderer.unit(key[0], key[1], _KEYED, 0, duplicate_results(key, places, len(units), self.engine.program_ids))
                     firsts.append(units[0])
                     self.dropped.update(units[1:])
             at = end
@@ -1056,7 +1055,7 @@ class _Assembly:
         notes = []
         for key in sorted(groups, key=str):
             program_id, version, period = key
-            compiled = engine._version(program_id, version)
+            compiled = engine.program_version(program_id, version)
             if compiled is None or compiled.budget is None:
                 continue
             members = sorted(groups[key], key=_first)
@@ -1070,7 +1069,7 @@ class _Assembly:
                 segment = self.segments[number]
                 segment.cand_new[at] = new_total  # type: ignore[attr-defined]
                 segment.cand_scale[at] = len(self.scales) - 1  # type: ignore[attr-defined]
-            notes.append(engine._budget_note(program_id, version, period, compiled, scale.factor))
+            notes.append(budget_note(program_id, version, period, compiled, scale.factor))
         return notes
 
     # -- totals and counts -------------------------------------------------------------------

@@ -940,7 +940,7 @@ def test_api_texts_with_lone_surrogates_are_errors_that_can_be_written(engine, t
         *both("P\\ud800", "2027-Q1", "partner_id: the text holds \\ud800, a lone surrogate, which is not valid "
                                      "Unicode text"),  # the id kept, its surrogate escaped: six characters
     ]
-    run.write(tmp_path / "out")  # the error rows can be written
+    incentives.write_run(run, tmp_path / "out")  # the error rows can be written
     assert "P\\ud800,2027-Q1,fund,,error" in (tmp_path / "out" / "payouts.csv").read_text(encoding="utf-8")
 
 
@@ -1010,7 +1010,7 @@ def test_an_alias_string_bomb_within_the_limits_gives_a_small_run(write_program,
                 ("open", {"blocked": (cut,) * 5}),
                 ("served", {"regions": (*(f"r{n}" for n in range(20)), "… (25 items)")}),
             ])] * 2
-    run.write(tmp_path / "out")
+    incentives.write_run(run, tmp_path / "out")
     run_json = (tmp_path / "out" / "run.json").read_text(encoding="utf-8")
     assert len(run_json) < 20_000  # before: the string whole in every reason, 1.8 MB for 2 records
     for written, result in zip(json.loads(run_json)["results"], run.results):

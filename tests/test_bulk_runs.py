@@ -83,7 +83,7 @@ def test_records_in_any_order_are_assembled_in_bounded_memory(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == [str(3 * len(records))]  # the fourth program covers no record's period
     engine = incentives.Engine(incentives.load_programs(programs))
-    engine.run(read_facts(facts_file), facts_sha256="f" * 64).write(tmp_path / "memory")
+    incentives.write_run(engine.run(read_facts(facts_file), facts_sha256="f" * 64), tmp_path / "memory")
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
 
 
@@ -95,7 +95,7 @@ def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary
     claims = claims_for(records, seed=5)[:-1]  # claims without a facts record too; no duplicate claim id
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     run = engine.run(read_facts(facts_file), claims, facts_sha256="f" * 64)
-    run.write(tmp_path / "memory")
+    incentives.write_run(run, tmp_path / "memory")
     expected = files(tmp_path / "memory")
     assert not any("duplicate record" in error for result in run.results for error in result.errors)
     assert any("budget" in note for note in run.notes)
@@ -221,7 +221,7 @@ def test_many_copies_of_one_record_list_a_few_places_and_a_count(engine_for, tmp
     run = engine.run(read_facts(facts), facts_sha256="f" * 64)
     assert [(r.partner_id, r.status, r.errors) for r in run.results] == \
         [("P1", "error", [message])] * copies + [("P2", "ok", [])]
-    run.write(tmp_path / "memory")
+    incentives.write_run(run, tmp_path / "memory")
     engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
     # about 400 bytes per copy in run.json; listing every place would take 5,000 x 5,000 x 11 bytes

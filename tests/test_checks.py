@@ -8,7 +8,7 @@ import pytest
 
 from incentives.errors import EvaluationError
 from incentives.rules.checks import BOOLEAN, LIST, NUMBER, TEXT, check_expression
-from incentives.rules.compiled import compile_expression
+from incentives.rules.closures import compile_expression
 from incentives.rules.expressions import parse_expression
 
 ORDER = "only two numbers, two texts or two dates can be ordered"

@@ -12,7 +12,8 @@ import pytest
 from incentives.errors import EvaluationError
 from incentives.rules.ast import Binary, Call, Compare, Literal, Name
 from incentives.rules.backend import Condition
-from incentives.rules.compiled import CompiledBackend, compile_expression
+from incentives.rules.closures import compile_expression
+from incentives.rules.compiled import CompiledBackend
 from incentives.rules.expressions import parse_expression
 
 D = Decimal

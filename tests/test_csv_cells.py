@@ -61,7 +61,7 @@ def _run(path: str, engine: incentives.Engine, records: list[dict], claims: list
     """Write the run into tmp_path/path; return the folder, with what the run reported."""
     out = tmp_path / path.replace(" ", "_")
     if path == "write":
-        engine.run(records, claims).write(out)
+        incentives.write_run(engine.run(records, claims), out)
         return out, None
     if path.startswith("run_to"):
         ordered = sorted(records, key=lambda record: record["partner_id"].strip())

@@ -166,8 +166,8 @@ def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_
     engine = engine_for(program_text(FLAT.format(rate="3.5%")))
     records = [record("P2", revenue="612500"), record("P1", revenue="100.20")]
     first, second = tmp_path / "a", tmp_path / "b"
-    engine.run(records).write(first)
-    engine.run(records).write(second)
+    incentives.write_run(engine.run(records), first)
+    incentives.write_run(engine.run(records), second)
     for name in ("payouts.csv", "lines.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     assert (first / "payouts.csv").read_text() == (
@@ -188,10 +188,10 @@ def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_
 
 def test_write_refuses_to_overwrite_another_run(engine_for, tmp_path):
     engine = engine_for(program_text(FLAT.format(rate="1%")))
-    engine.run([record()], facts_sha256="a" * 64).write(tmp_path / "out")
+    incentives.write_run(engine.run([record()], facts_sha256="a" * 64), tmp_path / "out")
     with pytest.raises(incentives.IncentivesError, match="different run"):
-        engine.run([record()], facts_sha256="b" * 64).write(tmp_path / "out")
-    engine.run([record()], facts_sha256="b" * 64).write(tmp_path / "out", force=True)
+        incentives.write_run(engine.run([record()], facts_sha256="b" * 64), tmp_path / "out")
+    incentives.write_run(engine.run([record()], facts_sha256="b" * 64), tmp_path / "out", force=True)
 
 
 def test_explain_shows_tier_lines_and_total(engine_for):
@@ -292,10 +292,10 @@ def test_result_survives_a_json_round_trip(engine_for):
 
 def test_run_json_records_the_claims_file_and_a_different_claims_file_is_another_run(engine_for, tmp_path):
     engine = engine_for(program_text(FLAT.format(rate="1%")))
-    engine.run([record()], facts_sha256="f" * 64, claims_sha256="c" * 64).write(tmp_path / "out")
+    incentives.write_run(engine.run([record()], facts_sha256="f" * 64, claims_sha256="c" * 64), tmp_path / "out")
     assert json.loads((tmp_path / "out" / "run.json").read_text())["claims_sha256"] == "c" * 64
     with pytest.raises(incentives.IncentivesError, match="different run"):
-        engine.run([record()], facts_sha256="f" * 64, claims_sha256="d" * 64).write(tmp_path / "out")
+        incentives.write_run(engine.run([record()], facts_sha256="f" * 64, claims_sha256="d" * 64), tmp_path / "out")
     with pytest.raises(incentives.IncentivesError, match="different run"):
         engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="d" * 64)
     engine.run_to(tmp_path / "out", [record()], facts_sha256="f" * 64, claims_sha256="c" * 64)
@@ -321,7 +321,7 @@ def test_run_totals_are_the_exact_sums_written_in_payouts_csv(engine_for, tmp_pa
                record("P3", revenue="0.01")]
     run = engine.run(records)
     assert run.totals == {"test": D("10000000000000000000000000000.03")}
-    run.write(tmp_path / "in_memory")
+    incentives.write_run(run, tmp_path / "in_memory")
     engine.run_to(tmp_path / "streamed", records, workers=1)
     for folder in (tmp_path / "in_memory", tmp_path / "streamed"):
         lines = (folder / "payouts.csv").read_text(encoding="utf-8").splitlines()[1:]

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import incentives
 from incentives.errors import EvaluationError, ExpressionError, InputError
 from incentives.inputs import read_claims, read_facts
-from incentives.rules.compiled import compile_expression
+from incentives.rules.closures import compile_expression
 from incentives.rules.expressions import Expression, parse_expression
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from incentives.errors import EvaluationError
 from incentives.rules.backend import Condition
-from incentives.rules.compiled import CompiledBackend, CompiledMatcher, compile_expression
+from incentives.rules.closures import CompiledMatcher, compile_expression
+from incentives.rules.compiled import TABLE_LIMIT, CompiledBackend, GeneratedMatcher
 from incentives.rules.expressions import parse_expression
-from incentives.rules.generated import TABLE_LIMIT, GeneratedMatcher
 
 SHAPES = [
     "nps >= 50", "nps < 4.5%", "-5 <= nps", "nps > -5", "status == 'active'", "status != 'active'",

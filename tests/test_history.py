@@ -277,7 +277,7 @@ def test_streaming_gives_the_same_files_with_history(engine_for, tmp_path, worke
     if shuffled:
         random.Random(9).shuffle(records)
     facts = write_facts(tmp_path / "facts.csv", records)
-    engine.run(read_facts(facts), facts_sha256="f" * 64, period=period).write(tmp_path / "memory")
+    incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64, period=period), tmp_path / "memory")
     summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=workers, period=period)
     expected = files(tmp_path / "memory")
     assert files(tmp_path / "stream") == expected
@@ -315,7 +315,7 @@ def test_a_streamed_api_run_with_history_in_any_order(engine_for, tmp_path):
     engine = engine_for(KICKER)
     records = history_records(30, seed=8)
     random.Random(2).shuffle(records)
-    engine.run(records).write(tmp_path / "memory")
+    incentives.write_run(engine.run(records), tmp_path / "memory")
     engine.run_to(tmp_path / "stream", iter(records))
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
 
@@ -363,7 +363,7 @@ def test_a_json_lines_file_split_between_partners_gives_the_same_files(engine_fo
         random.Random(1).shuffle(records)
     facts = tmp_path / "facts.jsonl"
     facts.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    engine.run(read_facts(facts), facts_sha256="f" * 64).write(tmp_path / "memory")
+    incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64), tmp_path / "memory")
     summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=3)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
     assert summary.workers == 3
@@ -377,7 +377,7 @@ def test_a_quoted_csv_file_out_of_order_is_read_in_one_pass_with_history(engine_
     facts = tmp_path / "facts.csv"
     facts.write_text("partner_id,period,revenue\n" + "".join(
         f'"{r["partner_id"]}",{r["period"]},{r["revenue"]}\n' for r in records), encoding="utf-8")
-    engine.run(read_facts(facts), facts_sha256="f" * 64).write(tmp_path / "memory")
+    incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64), tmp_path / "memory")
     summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=2)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
     assert summary.workers == 1
@@ -427,7 +427,7 @@ def test_one_partner_written_differently_is_not_cut_apart(engine_for, tmp_path, 
     facts = tmp_path / f"facts{suffix}"
     facts.write_text(("partner_id,period,revenue\n" if suffix == ".csv" else "") + "".join(lines), encoding="utf-8")
     memory = engine.run(read_facts(facts), facts_sha256="f" * 64)
-    memory.write(tmp_path / "memory")
+    incentives.write_run(memory, tmp_path / "memory")
     assert {r.partner_id for r in memory.results if partner in r.partner_id} == {partner}
     for workers in (2, 3):
         engine.run_to(tmp_path / f"stream{workers}", facts, facts_sha256="f" * 64, workers=workers)

@@ -39,9 +39,8 @@ import pytest
 import incentives
 from conftest import program_text
 from incentives.cli import main
-from incentives.export import OUTPUT_FILES, OutputBusyError, OutputExistsError
 from incentives.inputs import read_facts
-from incentives.output.folder import OutputFolder, run_inputs
+from incentives.output.folder import OUTPUT_FILES, OutputBusyError, OutputExistsError, OutputFolder, run_inputs
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(signal, "SIGKILL"),
                                 reason="needs fork and SIGKILL")
@@ -99,7 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for name, path in facts.items():
         run = engine.run(read_facts(path), facts_sha256=_sha256(path))
         references[name] = root / f"reference_{name}"
-        run.write(references[name])
+        incentives.write_run(run, references[name])
         if name in ("A", "B"):
             runs[name] = run
     return World(root, programs, engine, facts, runs, references)
@@ -259,13 +258,13 @@ def test_a_rerun_killed_at_any_step_leaves_the_old_run_or_the_new_one_whole(worl
                              "--out", str(out), "--force"]),
         "run_to, 2 workers": lambda: world.engine.run_to(out, world.facts["A"], facts_sha256=_sha256(
             world.facts["A"]), force=True, workers=2).results,
-        "write": lambda: world.runs["A"].write(out, force=True),
+        "write": lambda: incentives.write_run(world.runs["A"], out, force=True),
     }
     action = actions[how]
 
     def next_run(state: str | None) -> None:
         assert state in ("A", "B")  # never a mix, never nothing: the old run stays until the new one replaces it
-        world.runs["A"].write(out, force=True)  # every way of writing shares the folder's code: the quickest
+        incentives.write_run(world.runs["A"], out, force=True)  # every way of writing shares the folder's code: the quickest
 
     seen = _kill_at_every_step(world, out, action, before="B", after_kill=next_run)
     assert seen.get("A") and seen.get("B"), seen  # killed before the switch and after it
@@ -276,9 +275,9 @@ def test_a_first_run_killed_at_any_step_leaves_no_folder_or_the_whole_run(world:
 
     def next_run(state: str | None) -> None:
         assert state in (None, "A")
-        world.runs["A"].write(out)
+        incentives.write_run(world.runs["A"], out)
 
-    seen = _kill_at_every_step(world, out, lambda: world.runs["A"].write(out), before=None, after_kill=next_run)
+    seen = _kill_at_every_step(world, out, lambda: incentives.write_run(world.runs["A"], out), before=None, after_kill=next_run)
     assert seen.get(None) and seen.get("A"), seen  # killed before renaming the fresh folder into place, and after
 
 
@@ -307,7 +306,7 @@ def test_a_switch_left_half_done_puts_the_old_run_back_when_the_new_one_is_incom
     partial.mkdir()
     shutil.copyfile(world.references["A"] / "payouts.csv", partial / "payouts.csv")
     with pytest.raises(OutputExistsError, match="holds the output of a different run"):
-        world.runs["A"].write(out)  # the folder is run B's again, which run A does not replace unforced
+        incentives.write_run(world.runs["A"], out)  # the folder is run B's again, which run A does not replace unforced
     assert _which(world, out) == "B"
     assert _beside(out) == [".out.lock"]
 
@@ -325,7 +324,7 @@ def test_a_full_disk_leaves_the_previous_run_as_it_was(world: World, tmp_path: P
         action = lambda: main(["run", "--programs", str(world.programs), "--facts", str(world.facts["A"]),  # noqa
                                "--out", str(out), "--force"])
     else:
-        action = lambda: world.runs["A"].write(out, force=True)  # noqa: E731
+        action = lambda: incentives.write_run(world.runs["A"], out, force=True)  # noqa: E731
     failed = _in_child(action, file_size_limit=1024, stderr=tmp_path / "stderr")
     if how == "cli":
         assert (failed.result, failed.stderr) == ("1", f"incentives run: cannot write to {out}: File too large\n")
@@ -334,7 +333,7 @@ def test_a_full_disk_leaves_the_previous_run_as_it_was(world: World, tmp_path: P
     assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
     assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
     assert _beside(out) == [".out.lock"]
-    world.runs["A"].write(out, force=True)  # the next run, with room
+    incentives.write_run(world.runs["A"], out, force=True)  # the next run, with room
     assert _which(world, out) == "A" and _beside(out) == [".out.lock"]
 
 
@@ -345,7 +344,7 @@ def test_text_that_cannot_be_written_leaves_the_previous_run_as_it_was(world: Wo
     bad = world.runs["A"].model_copy(deep=True)
     bad.results[3].lines[0].description = "tier \ud800"  # a lone surrogate: not UTF-8
     with pytest.raises(UnicodeEncodeError):
-        bad.write(out, force=True)
+        incentives.write_run(bad, out, force=True)
     assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
     assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
     assert _beside(out) == [".out.lock"]
@@ -458,13 +457,13 @@ def test_a_live_runs_folder_is_left_alone_and_a_killed_runs_leftovers_are_remove
         assert message.endswith(f"; wait for it to finish or choose another folder (the run holds the lock on "
                                 f"{tmp_path / '.out.lock'})\n")
         with pytest.raises(OutputBusyError):
-            world.runs["A"].write(out, force=True)
+            incentives.write_run(world.runs["A"], out, force=True)
         assert (staging / "payouts.csv").read_text() == "being written\n"  # its fresh folder is left alone
         assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
     finally:
         _kill_group(holder)  # killed: its fresh folder stays behind
     assert staging.exists()
-    world.runs["A"].write(out, force=True)
+    incentives.write_run(world.runs["A"], out, force=True)
     assert _which(world, out) == "A" and _beside(out) == [".out.lock"]
 
 
@@ -487,7 +486,7 @@ def test_a_worker_process_does_not_keep_the_lock_of_a_killed_run(world: World, t
     worker = int(worker_pid.read_text())
     try:
         os.kill(worker, 0)  # still alive (its process group was not killed)
-        world.runs["A"].write(out)  # not busy
+        incentives.write_run(world.runs["A"], out)  # not busy
     finally:
         os.kill(worker, signal.SIGKILL)
     assert _which(world, out) == "A"
@@ -509,7 +508,7 @@ def test_a_folder_holding_other_files_is_refused_even_when_forced(world: World, 
                 "folder whole, so move them away or choose another folder")
     for force in (False, True):
         with pytest.raises(OutputExistsError) as refused:
-            world.runs["A"].write(out, force=force)
+            incentives.write_run(world.runs["A"], out, force=force)
         assert str(refused.value) == expected
         with pytest.raises(OutputExistsError) as refused:
             world.engine.run_to(out, world.facts["A"], force=force)
@@ -525,7 +524,7 @@ def test_a_file_where_the_folder_should_be_is_refused(world: World, tmp_path: Pa
     out = tmp_path / "out"
     out.write_text("a file\n", encoding="utf-8")
     with pytest.raises(OutputExistsError, match=f"^{out} is a file, not a folder; choose another output folder$"):
-        world.runs["A"].write(out, force=True)
+        incentives.write_run(world.runs["A"], out, force=True)
     assert out.read_text(encoding="utf-8") == "a file\n"
 
 
@@ -546,7 +545,7 @@ def test_leftovers_of_killed_runs_are_removed_and_other_folders_are_not_touched(
               tmp_path / ".out.notes"]
     for path in others:
         path.write_text("not ours\n", encoding="utf-8")
-    world.runs["A"].write(out, force=True)
+    incentives.write_run(world.runs["A"], out, force=True)
     assert _which(world, out) == "A"
     assert not any(os.path.lexists(path) for path in leftovers)
     assert all(path.read_text(encoding="utf-8") == "not ours\n" for path in others)
@@ -566,7 +565,7 @@ def test_output_files_respect_the_umask(world: World, tmp_path: Path, umask: int
     previous = os.umask(umask)
     try:
         if how == "write":
-            world.runs["A"].write(out)
+            incentives.write_run(world.runs["A"], out)
         elif how == "run_to":
             world.engine.run_to(out, world.facts["A"], workers=1)
         else:
@@ -583,7 +582,7 @@ def test_a_replaced_folder_keeps_its_permissions(world: World, tmp_path: Path) -
     out = tmp_path / "out"
     _place(world, "B", out)
     out.chmod(0o750)
-    world.runs["A"].write(out, force=True)
+    incentives.write_run(world.runs["A"], out, force=True)
     assert _which(world, out) == "A"
     assert stat.S_IMODE(out.stat().st_mode) == 0o750
 
@@ -593,7 +592,7 @@ def test_a_folder_given_as_a_symbolic_link_is_switched_where_it_points(world: Wo
     _place(world, "B", real)
     link = tmp_path / "out"
     link.symlink_to(real, target_is_directory=True)
-    world.runs["A"].write(link, force=True)
+    incentives.write_run(world.runs["A"], link, force=True)
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert _which(world, real) == "A"
     assert _beside(real) == [".payouts-2027-Q1.lock"] and _beside(link) == []

@@ -29,8 +29,8 @@ import pytest
 
 import incentives
 from conftest import program_text
-from incentives.export import OUTPUT_FILES, OutputExistsError
 from incentives.inputs import read_facts
+from incentives.output.folder import OUTPUT_FILES, OutputExistsError
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -68,8 +68,8 @@ run = engine.run(read_facts(facts), facts_sha256=sha256)
 print("ready", flush=True)
 if mode == "loop":
     while True:
-        run.write(out)
-run.write(out, force=True)
+        incentives.write_run(run, out)
+incentives.write_run(run, out, force=True)
 print("done", flush=True)
 """
 
@@ -107,7 +107,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         run = _run(engine, facts)
         folder = root / f"reference_{name}"
         started = time.perf_counter()
-        run.write(folder)
+        incentives.write_run(run, folder)
         elapsed = time.perf_counter() - started
         started = time.perf_counter()
         engine.run_to(root / f"streamed_{name}", facts, facts_sha256=run.facts_sha256, workers=1)
@@ -212,11 +212,11 @@ def test_a_run_killed_while_writing_never_leaves_a_half_written_file(setup: dict
                      rng.uniform(1, 1.5)))
     for trial in range(4):  # replacing run B with run A (force), killed before, during or after
         folder = root / f"force_{trial}"
-        setup["expected"]["B"]["run"].write(folder)
+        incentives.write_run(setup["expected"]["B"]["run"], folder)
         plan.append(("force", folder, str(setup["expected"]["A"]["facts"]), rng.uniform(0, 2 * write_seconds)))
     for trial in range(2):  # the streaming run (Engine.run_to) replacing run B, killed at any moment
         folder = root / f"stream_{trial}"
-        setup["expected"]["B"]["run"].write(folder)
+        incentives.write_run(setup["expected"]["B"]["run"], folder)
         plan.append(("stream", folder, str(setup["expected"]["A"]["facts"]),
                      rng.uniform(0, 1 + 4 * setup["expected"]["A"]["stream_seconds"])))
     for log in _trials(setup, plan):
@@ -232,13 +232,13 @@ def test_a_run_killed_while_writing_never_leaves_a_half_written_file(setup: dict
 def test_a_folder_holding_another_run_is_not_overwritten_unless_forced(setup: dict[str, Any], tmp_path: Path) -> None:
     run_a, run_b = setup["expected"]["A"]["run"], setup["expected"]["B"]["run"]
     out = tmp_path / "out"
-    run_b.write(out)
+    incentives.write_run(run_b, out)
     before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
     with pytest.raises(OutputExistsError, match="holds the output of a different run"):
-        run_a.write(out)
+        incentives.write_run(run_a, out)
     assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == before
     assert sorted(path.name for path in out.iterdir()) == sorted(OUTPUT_FILES)  # nothing left behind
-    run_a.write(out, force=True)
+    incentives.write_run(run_a, out, force=True)
     assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
 
 
@@ -249,21 +249,21 @@ def test_csv_outputs_without_a_run_json_are_not_overwritten_unless_forced(setup:
     out.mkdir()
     (out / "payouts.csv").write_text("someone else's payouts\n", encoding="utf-8")
     with pytest.raises(OutputExistsError, match="holds payouts.csv but no run.json"):
-        run_a.write(out)
+        incentives.write_run(run_a, out)
     with pytest.raises(OutputExistsError, match="holds payouts.csv but no run.json"):
         setup["engine"].run_to(out, setup["expected"]["A"]["facts"])
     assert (out / "payouts.csv").read_text(encoding="utf-8") == "someone else's payouts\n"
     assert sorted(path.name for path in out.iterdir()) == ["payouts.csv"]  # nothing left behind
     assert sorted(path.name for path in tmp_path.iterdir()) == [".out.lock", "out"]
-    run_a.write(out, force=True)
+    incentives.write_run(run_a, out, force=True)
     assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
 
 
 def test_the_same_run_may_be_written_again(setup: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    setup["expected"]["A"]["run"].write(out)
+    incentives.write_run(setup["expected"]["A"]["run"], out)
     again = _run(setup["engine"], setup["expected"]["A"]["facts"])  # a new run id, the same inputs
-    again.write(out)
+    incentives.write_run(again, out)
     assert _check_folder(setup, out, {"A"}) == {name: "A" for name in OUTPUT_FILES}
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["run_id"] == again.run_id
 
@@ -281,18 +281,18 @@ def test_runs_of_other_claims_or_other_api_records_are_other_runs(tmp_path: Path
     claim = {"claim_id": "C1", "partner_id": "P1", "period": "2027-Q1", "activity": "event", "amount": "300",
              "activity_end": "2027-01-10", "submitted_on": "2027-01-20", "preapproved": True}
     out = tmp_path / "out"
-    engine.run([record], [claim], facts_sha256="same facts file").write(out)
+    incentives.write_run(engine.run([record], [claim], facts_sha256="same facts file"), out)
     # The same facts file with another claims file: another run.
     other_claims = engine.run([record], [{**claim, "amount": "900"}], facts_sha256="same facts file")
     with pytest.raises(OutputExistsError):
-        other_claims.write(out)
+        incentives.write_run(other_claims, out)
     # API records have no facts file to fingerprint: other records are another run.
     other_records = engine.run([{**record, "revenue": "5"}], [claim])
     api_out = tmp_path / "api"
-    engine.run([record], [claim]).write(api_out)
+    incentives.write_run(engine.run([record], [claim]), api_out)
     with pytest.raises(OutputExistsError):
-        other_records.write(api_out)
-    engine.run([record], [claim]).write(api_out)  # the same records again: allowed
+        incentives.write_run(other_records, api_out)
+    incentives.write_run(engine.run([record], [claim]), api_out)  # the same records again: allowed
     rows = list(csv.DictReader(io.StringIO((api_out / "payouts.csv").read_text(encoding="utf-8"))))
     assert [(row["partner_id"], row["total"]) for row in rows] == [("P1", "150.00")]
 

@@ -208,7 +208,7 @@ def dumped(run: incentives.PayoutRun) -> list[dict[str, Any]]:
 
 def csv_bytes(run: incentives.PayoutRun) -> tuple[bytes, bytes, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
-        run.write(folder)
+        incentives.write_run(run, folder)
         run_json = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
         return (Path(folder, "payouts.csv").read_bytes(), Path(folder, "lines.csv").read_bytes(), run_json)
 

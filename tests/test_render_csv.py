@@ -11,8 +11,8 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incentives.export import csv_cell, csv_line, csv_text, line_row, payout_row, result_rows, text_cell
 from incentives.money import _fixed, _plain, plain_amount
+from incentives.output.files import csv_cell, csv_line, csv_text, line_row, payout_row, result_rows, text_cell
 from incentives.results import new_line, new_result
 
 

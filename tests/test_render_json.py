@@ -2,7 +2,7 @@
 
 The streaming run renders each record's results with one serializer call and
 cuts them apart; budget lines are patched in from a template. These tests hold
-its files to ``PayoutRun.write`` (pydantic's ``model_dump_json(indent=1)``,
+its files to ``write_run`` (pydantic's ``model_dump_json(indent=1)``,
 ``csv_line`` over ``payout_row``/``line_row``) byte for byte: on the bundled example quarter, on the benchmark
 programs, and on results holding odd values.
 """
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import incentives
-from incentives.export import csv_line, line_row, payout_row
 from incentives.inputs import read_claims, read_facts
+from incentives.output.files import csv_line, line_row, payout_row
 from incentives.results import PayoutResult, new_line, new_next_tier, new_reason, new_result
 from incentives.streaming import _Renderer, _Segment
 
@@ -38,7 +38,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_path: Path, workers: int) -> dict:
     run = engine.run(read_facts(facts), read_claims(claims))
-    run.write(tmp_path / "memory")
+    incentives.write_run(run, tmp_path / "memory")
     assert (tmp_path / "memory" / "run.json").read_text(encoding="utf-8") == run.model_dump_json(indent=1) + "\n"
     engine.run_to(tmp_path / "stream", facts, claims, workers=workers)
     expected = _files(tmp_path / "memory")
@@ -166,6 +166,6 @@ def test_odd_partner_ids_stream_as_pydantic_writes_them(engine_for, tmp_path):
                "amount": "100.00", "activity_end": "2027-01-10", "submitted_on": "2027-01-20",
                "preapproved": "true"} for at, partner_id in enumerate(ids[:4])]
     run = engine.run(records, claims)
-    run.write(tmp_path / "memory")
+    incentives.write_run(run, tmp_path / "memory")
     engine.run_to(tmp_path / "stream", records, claims)
     assert _files(tmp_path / "stream") == _files(tmp_path / "memory")

@@ -1,4 +1,4 @@
-"""Engine.run_to (the streaming run) writes exactly what Engine.run(...).write(...) writes."""
+"""Engine.run_to (the streaming run) writes exactly what incentives.write_run(Engine.run(...), ...) writes."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def files(folder: Path) -> dict[str, str]:
 
 
 def in_memory(engine, facts, claims, folder: Path, sha: str | None = "f" * 64) -> dict[str, str]:
-    engine.run(facts, claims, facts_sha256=sha).write(folder)
+    incentives.write_run(engine.run(facts, claims, facts_sha256=sha), folder)
     return files(folder)
 
 

@@ -1,6 +1,6 @@
 """A run's output folder: locked while a run writes it, written fresh beside it, switched in whole.
 
-Both ways of writing a run (:meth:`PayoutRun.write <incentives.results.PayoutRun.write>`
+Both ways of writing a run (:func:`~incentives.output.files.write_run`
 and :meth:`Engine.run_to <incentives.engine.Engine.run_to>`) go through
 :class:`OutputFolder`, so a reader of ``out/`` sees either the previous run's
 three files or the new run's — never a mix, never half a file — however a run

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
-from .compiled import constant_value
+from .closures import constant_value
 
 __all__ = ["NUMBER", "BOOLEAN", "TEXT", "LIST", "Finding", "Checked", "check_expression"]
 

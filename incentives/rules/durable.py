@@ -8,7 +8,7 @@ ruleset and the rules that fire are the conditions that hold. See
 * **Rete matches** the logical structure: ``and``/``or``/``not`` (pushed down to
   the tests), comparison chains, ``in``/``not in`` literal lists, and every
   comparison of a value with a constant number, text or boolean.
-* **We compute** (with :func:`incentives.rules.compiled.compile_expression`)
+* **We compute** (with :func:`incentives.rules.closures.compile_expression`)
   every value Rete compares: a fact, or a derived value such as ``revenue * 3%``
   or ``min(a, b)``; and, as a posted boolean, every comparison Rete cannot do
   exactly (two computed sides, ``text in text``, mixed lists, booleans ordered).
@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 from ..errors import EvaluationError, IncentivesError
 from .ast import BoolOp, Compare, Name, Node, Unary
 from .backend import Condition
-from .compiled import CompiledMatcher, Evaluator, compile_expression
+from .closures import CompiledMatcher, Evaluator, compile_expression
 
 __all__ = ["DurableBackend", "DurableMatcher", "DurableUnavailableError", "LIMITS", "Limits"]
 

@@ -12,13 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .money import plain_amount
-from .output.folder import OutputFolder, run_inputs
-# where callers have always found them (the CLI, scripts catching OutputExistsError)
-from .output.folder import OUTPUT_FILES, OutputBusyError, OutputExistsError  # noqa: F401
+from ..money import plain_amount
+from .folder import OutputFolder, run_inputs
 
 if TYPE_CHECKING:
-    from .results import PayoutLine, PayoutResult, PayoutRun
+    from ..results import PayoutLine, PayoutResult, PayoutRun
 
 PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "status", "tier", "attainment",
                   "total", "currency")
@@ -28,6 +26,11 @@ ATTAINMENT_PLACES = Decimal("1E-6")
 
 
 def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> None:
+    """``payouts.csv``, ``lines.csv`` and ``run.json`` of ``run`` into ``folder``, replacing it whole.
+
+    Refuses (:class:`~incentives.output.folder.OutputExistsError`) a folder holding another run's
+    files unless ``force``; :class:`~incentives.output.folder.OutputBusyError` while another run writes it.
+    """
     rows = [result_rows(result) for result in run.results]
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in run.programs),
                         run.facts_sha256, run.claims_sha256)

@@ -46,7 +46,9 @@ def time_checkout(checkout: Path, records: int, rounds: int) -> dict[str, float]
     best = {}
     gc.disable()  # as Engine.run runs
     for loaded in incentives.load_programs(checkout / "benchmarks" / "programs"):
-        evaluate = incentives.Engine([loaded])._evaluate  # Engine.evaluate less normalising an API record
+        engine = incentives.Engine([loaded])
+        # Engine.evaluate less normalising an API record; checkouts before the run rules moved call it _evaluate
+        evaluate = engine.evaluate_facts if hasattr(engine, "evaluate_facts") else getattr(engine, "_evaluate")
 
         def one_round() -> float:
             start = time.perf_counter()

@@ -22,7 +22,8 @@ from .errors import (
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .output.files import write_run
 from .output.folder import OutputBusyError, OutputExistsError
-from .results import NextTier, PayoutLine, PayoutResult, PayoutRun, Reason
+from .payout_run import PayoutRun
+from .results import NextTier, PayoutLine, PayoutResult, Reason
 from .version import __version__
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Result models: one :class:`PayoutResult` per partner, period and program; a :class:`PayoutRun` per run.
+"""Result models: one :class:`PayoutResult` per partner, period and program, with its lines and reasons.
 
 The engine builds them without validation (its values are already exact),
 through trusted constructors equivalent to ``model_construct`` (``new_result``,
@@ -210,24 +210,6 @@ class ProgramInfo(_Model):
     version: int
     file: str
     sha256: str
-
-
-class PayoutRun(_Model):
-    """The results of one run, in output order, with run-level totals."""
-
-    run_id: str
-    created_at: str
-    engine_version: str
-    programs: list[ProgramInfo]
-    facts_sha256: str | None = None
-    claims_sha256: str | None = None
-    results: list[PayoutResult]
-    totals: dict[str, Decimal]
-    counts: dict[str, dict[str, int]]
-    notes: list[str] = Field(default_factory=list)
-
-    def by_partner(self, partner_id: str) -> list[PayoutResult]:
-        return [result for result in self.results if result.partner_id == partner_id]
 
 
 # --- fast construction for the engine's per-record path -------------------------------------

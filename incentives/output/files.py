@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
 
 from ..money import plain_amount
 from .folder import OutputFolder, run_inputs
 
 if TYPE_CHECKING:
-    from ..results import PayoutLine, PayoutResult, PayoutRun
+    from ..results import PayoutLine, PayoutResult, ProgramInfo
 
 PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "status", "tier", "attainment",
                   "total", "currency")
@@ -25,7 +25,18 @@ LINE_COLUMNS = ("partner_id", "period", "program_id", "n", "kind", "rule_id", "d
 ATTAINMENT_PLACES = Decimal("1E-6")
 
 
-def write_run(run: "PayoutRun", folder: str | Path, *, force: bool = False) -> None:
+class RunToWrite(Protocol):
+    """What writing needs of a run (:class:`incentives.PayoutRun`, which sits above this layer)."""
+
+    programs: Sequence["ProgramInfo"]
+    facts_sha256: str | None
+    claims_sha256: str | None
+    results: Sequence["PayoutResult"]
+
+    def model_dump_json(self, *, indent: int) -> str: ...
+
+
+def write_run(run: RunToWrite, folder: str | Path, *, force: bool = False) -> None:
     """``payouts.csv``, ``lines.csv`` and ``run.json`` of ``run`` into ``folder``, replacing it whole.
 
     Refuses (:class:`~incentives.output.folder.OutputExistsError`) a folder holding another run's

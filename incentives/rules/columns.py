@@ -86,7 +86,9 @@ class Column:
     """One fact column of a block: its kind; for a number, its scale and the largest |minor units| it holds.
 
     ``bound`` defaults to Int64's whole range; an engine that knows its inputs are
-    smaller says so, and the arithmetic on them stays in Int64 for longer.
+    smaller says so, and the arithmetic on them stays in Int64 for longer. It is a
+    promise: a larger value must not be in the column (null it, so that its row
+    goes the per-record way), since the arithmetic sized by it could wrap.
     """
 
     kind: Kind
@@ -282,7 +284,7 @@ def _aligned(numbers: Sequence[ColumnExpression]) -> list[ColumnExpression]:
 def _literal_number(value: Decimal, offset: int) -> ColumnExpression:
     if not value.is_finite():
         raise NotByColumns(f"the number {value} has no minor units", offset)
-    scale = max(0, -value.as_tuple().exponent)  # type: ignore[operator]  # finite: the exponent is an int
+    scale = max(0, -int(value.as_tuple().exponent))  # a finite number's exponent is an int
     if scale > MAX_SCALE:
         raise NotByColumns(f"the number {value} has more than {MAX_SCALE} decimals", offset)
     units = int(value.scaleb(scale, EXACT))
@@ -300,10 +302,13 @@ def _constant(value: object, offset: int) -> ColumnExpression | _Items:
     if type(value) is bool:
         return ColumnExpression(pl.lit(value, pl.Boolean), _FALSE, Kind.BOOLEAN)
     if type(value) is tuple:
-        items = [_constant(item, offset) for item in value]
-        if any(isinstance(item, _Items) for item in items):
-            raise NotByColumns("a list inside a list", offset)
-        return _Items(tuple(items), _FALSE)  # type: ignore[arg-type]  # no _Items among them: checked above
+        items = []
+        for item in value:
+            compiled = _constant(item, offset)
+            if isinstance(compiled, _Items):
+                raise NotByColumns("a list inside a list", offset)
+            items.append(compiled)
+        return _Items(tuple(items), _FALSE)
     raise NotByColumns(f"a constant {type(value).__name__} is not computed by columns", offset)
 
 
@@ -432,9 +437,8 @@ class _Compiler:
             return _fails()
         if node.op == "+":
             return operand
-        # 0 - x: polars has no negation of Int128; -(-2**63) needs Int128, which _number picks for that bound
-        return _number(0 - (_wide(operand.value) if operand.bound > _INT64_MAX else operand.value),
-                       operand.needs_record, operand.scale, operand.bound, wide=operand.wide)
+        # 0 - x: polars has no negation of Int128. -(-2**63) fits: a bound beyond Int64 is always Int128
+        return _number(0 - operand.value, operand.needs_record, operand.scale, operand.bound, wide=operand.wide)
 
     def binary(self, node: Binary) -> ColumnExpression:
         if node.op == "/":
@@ -489,14 +493,19 @@ class _Compiler:
             return _fails()
         if node.function == "abs":
             (number,) = args
-            value = _wide(number.value) if number.bound > _INT64_MAX else number.value
-            return _number(value.abs(), number.needs_record, number.scale, number.bound, wide=number.wide)
+            return _number(number.value.abs(), number.needs_record, number.scale, number.bound, wide=number.wide)
         aligned = _aligned(args)
         pick = pl.min_horizontal if node.function == "min" else pl.max_horizontal
         return _number(pick([number.value for number in aligned]), _any([n.needs_record for n in aligned]),
                        aligned[0].scale, max(number.bound for number in aligned), wide=aligned[0].wide)
 
     def choose(self, node: If) -> ColumnExpression:
+        if _reads_no_name(node.condition):
+            # a constant condition takes one branch on every row: the other is never evaluated
+            known, chosen = constant_value(node.condition)
+            if known and type(chosen) is bool:
+                return self.value(node.then if chosen else node.otherwise)
+            return _fails()
         condition = self.value(node.condition)
         if condition.kind is not Kind.BOOLEAN:
             return _fails()

@@ -267,7 +267,7 @@ def test_constant_subtrees_are_folded_like_the_closures():
     ("[1, 2]", "a list is a value only"),
     ("units * 1e40", "too large"),
     ("units * 0.00000000000000000000000000000000000001", "more than 37 decimals"),
-    ("units * 0.0000000000000000001 * 0.0000000000000000001", "more than 37 decimals"),
+    ("rate * 0.0000000000000000001 * 0.0000000000000000001", "a product with more than 37 decimals"),
 ])
 def test_constructs_not_computed_by_columns_are_refused_with_a_reason(text, reason):
     with pytest.raises(NotByColumns) as refused:

@@ -215,8 +215,8 @@ class _Items:
 
 
 _TRUE = pl.lit(True)
-_MAX_UNITS = pl.lit(MAX_UNITS, pl.Int128)
 _FALSE = pl.lit(False)
+_MAX_UNITS = pl.lit(MAX_UNITS, pl.Int128)
 
 
 def _wide(value: pl.Expr) -> pl.Expr:
@@ -449,6 +449,8 @@ class _Compiler:
         if a.kind is not Kind.NUMBER or b.kind is not Kind.NUMBER:
             return _fails()
         if node.op == "*":
+            if a.scale + b.scale > MAX_SCALE:
+                raise NotByColumns(f"a product with more than {MAX_SCALE} decimals", node.offset)
             return _product(a, b, scale=a.scale + b.scale)
         left, right = _aligned([a, b])
         bound = left.bound + right.bound

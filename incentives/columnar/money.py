@@ -17,12 +17,12 @@ zeros, a percent drops its trailing zeros, a negative zero prints as zero, and
 ``str()``'s exponent notation is turned back into plain digits. So ``5``,
 ``5.00`` and ``5E+0`` print alike, and a column gives the same text whatever
 scale it holds a number at (``5`` at scale 0, ``500`` at scale 2): no exponent is
-needed as an input. One per-record outcome does depend on the exponent, and
-only on a zero: :func:`incentives.money.format_ratio` rounds in the thread's
-decimal context (28 digits; the library never changes it), which raises
-``InvalidOperation`` for a percent of 10**(28 − decimals) or more in magnitude —
-and for a zero held at an exponent of 26 − decimals or more (``0E+22`` with 4
-decimals). By columns those nonzero rows are null, and a zero is always ``0%``.
+needed as an input. Where the per-record path fails is by value too:
+:func:`incentives.money.format_ratio` rounds in the thread's decimal context
+(28 digits; the library never changes it), which raises ``InvalidOperation``
+for a percent of 10**(28 − decimals) or more in magnitude once rounded to
+``decimals`` (a zero never raises, whatever its exponent). By columns those
+rows are null.
 
 A null in ``units`` gives a null result; no result is ever a float.
 """
@@ -128,25 +128,27 @@ def format_ratio(units: pl.Expr, scale: int, decimals: int = 4) -> pl.Expr:
 
     A percent with at most ``decimals`` decimals is shown as :func:`format_rate`
     shows it; any other is rounded half-even to ``decimals`` and marked ``≈``.
-    Null where the per-record function raises: a percent of 10**(28 − decimals)
-    or more in magnitude (see the module's docstring).
+    Null where the per-record function raises: a percent that is 10**(28 − decimals)
+    or more in magnitude once rounded (see the module's docstring).
     """
     _check_scale("scale", scale)
     _check_scale("decimals", decimals)
     percent_scale = scale - 2
     if percent_scale <= decimals:
+        shown, shown_scale = units, percent_scale
         text = pl.concat_str([_percent_digits(units, percent_scale), pl.lit("%")])
     else:
-        rounded = round_units(units, percent_scale, Rounding(decimals, "half_even"))
+        shown, shown_scale = round_units(units, percent_scale, Rounding(decimals, "half_even")), decimals
         exact = units % _integer(10 ** (percent_scale - decimals)) == 0
         mark = pl.when(exact).then(pl.lit("")).otherwise(pl.lit("≈"))
-        text = pl.concat_str([mark, _percent_digits(rounded, decimals), pl.lit("%")])
-    # |percent| >= 10**(28 - decimals)  <=>  |units| >= 10**(28 - decimals + percent_scale)
-    limit_digits = _DEFAULT_CONTEXT_DIGITS - decimals + percent_scale
-    limit = 10 ** max(limit_digits, 0)
+        text = pl.concat_str([mark, _percent_digits(shown, decimals), pl.lit("%")])
+    # the per-record rounding raises where the percent at ``decimals`` places, once rounded, has more
+    # digits than the context: |shown| >= 10**(28 - decimals) as a number, 10**(28 - decimals + shown_scale)
+    # in units (every nonzero value when that is below one unit)
+    limit = 10 ** max(_DEFAULT_CONTEXT_DIGITS - decimals + shown_scale, 0)
     if limit > _INT128_MAX:
         return text
-    return pl.when((units < _integer(limit)) & (units > -_integer(limit))).then(text)
+    return pl.when((shown < _integer(limit)) & (shown > -_integer(limit))).then(text)
 
 
 # --- building blocks ---------------------------------------------------------------------------

@@ -117,6 +117,37 @@ def test_plain_amount_by_hand():
     assert _column(lambda u: plain_amount(u, 12, 0), [1, 3 * 10**12]) == ["0.000000000001", "3"]
 
 
+@pytest.mark.parametrize("scale", range(13))
+@pytest.mark.parametrize(
+    ("places", "plain", "grouped"),
+    [
+        # -1234.5 and 7: at least `places` decimals, the 5 kept at 0 places
+        (0, ["-1234.5", "7"], ["-1,234.5", "7"]),
+        (1, ["-1234.5", "7.0"], ["-1,234.5", "7.0"]),
+        (2, ["-1234.50", "7.00"], ["-1,234.50", "7.00"]),
+        (3, ["-1234.500", "7.000"], ["-1,234.500", "7.000"]),
+        (4, ["-1234.5000", "7.0000"], ["-1,234.5000", "7.0000"]),
+    ],
+)
+def test_amounts_at_every_scale_and_places(scale, places, plain, grouped):
+    # -1234.5 is -12345 × 10**(scale - 1) units (at scale 0 it cannot be held: 7 only); 7 is 7 × 10**scale
+    units = [-12345 * 10 ** (scale - 1), 7 * 10**scale] if scale else [7]
+    expected_plain, expected_grouped = (plain, grouped) if scale else (plain[1:], grouped[1:])
+    assert _column(lambda u: plain_amount(u, scale, places), units) == expected_plain
+    assert _column(lambda u: format_amount(u, scale, places), units) == expected_grouped
+
+
+def test_a_negative_zero_prints_as_the_columns_zero():
+    # the per-record path can hold -0.00 (and Rounding.round(-0.004) gives 0.00); units have one zero
+    assert money.plain_amount(Decimal("-0.00"), 2) == "0.00" == _column(lambda u: plain_amount(u, 2, 2), [0])[0]
+    assert money.format_amount(Decimal("-0"), 2) == "0.00" == _column(lambda u: format_amount(u, 0, 2), [0])[0]
+    assert money.format_rate(Decimal("-0.000")) == "0%" == _column(lambda u: format_rate(u, 3), [0])[0]
+    assert money.format_ratio(Decimal("-0.0000001")) == "≈0%" == _column(lambda u: format_ratio(u, 7), [-1])[0]
+    # -0.004 rounded half_up to 2 places: 0 units, printed 0.00 as Rounding.round's 0.00 is
+    rounded = _column(lambda u: plain_amount(round_units(u, 3, Rounding(2)), 2, 2), [-4])[0]
+    assert rounded == money.plain_amount(Rounding(2).round(Decimal("-0.004")), 2) == "0.00"
+
+
 def test_plain_amount_at_the_ends_of_int64_and_int128():
     assert _column(lambda u: plain_amount(u, 2, 2), [INT64_MIN, INT64_MAX]) == [
         "-92233720368547758.08", "92233720368547758.07"]

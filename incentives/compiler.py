@@ -19,7 +19,8 @@ from .kinds.steps import Adjustments, Eligibility
 from .loading import LoadedProgram
 from .money import Rounding
 from .periods import Period, active_fraction
-from .results import PayoutResult, Reason, new_reason, new_result
+from .result_parts import Reason, new_reason
+from .results import PayoutResult, new_result
 from .rules.backend import Matcher, RuleBackend
 from .rules.closures import compile_expression
 

@@ -31,7 +31,8 @@ from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .payout_run import PayoutRun
-from .results import PayoutResult, ProgramInfo, Reason
+from .result_parts import Reason
+from .results import PayoutResult, ProgramInfo
 from .run_rules import (DUPLICATE_PLACES, NO_MDF_PROGRAM, Record, budget_note, coverage_text, duplicate_results,
                         group_claims, orphan_claim_results, place_text, unpack_record)
 from .rules.registry import make_backend

@@ -72,7 +72,8 @@ from .money import exact_add, exact_subtract, plain_amount
 from .output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .output.folder import OutputFolder, run_inputs
 from .payout_run import PayoutRun
-from .results import PayoutLine, PayoutResult, ProgramInfo, new_line
+from .result_parts import PayoutLine, new_line
+from .results import PayoutResult, ProgramInfo
 from .run_rules import (DUPLICATE_PLACES, Record, RunEngine, budget_note, coverage_text, duplicate_results,
                         group_claims, orphan_claim_results, unpack_record)
 from .version import __version__

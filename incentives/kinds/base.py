@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from .. import fields
 from ..errors import EvaluationError
 from ..money import Rounding, exact_add
-from ..results import LineKind, NextTier, PayoutLine, new_line
+from ..result_parts import LineKind, NextTier, PayoutLine, new_line
 from ..yamlsource import Path
 
 if TYPE_CHECKING:
@@ -97,6 +97,10 @@ def _no_tiers(section: Any) -> list[str]:
     return []
 
 
+def _nothing_to_explain(details: Mapping[str, Any], places: int) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Kind:
     """One program kind as the rest of the library knows it: each kind module defines one, and the registry
@@ -124,6 +128,12 @@ class Kind:
     takes_claims: bool = False
     #: the tiers its results can name, lowest first (for the run summary's order)
     tiers: Callable[[Any], list[str]] = _no_tiers
+    #: the TypedDict of the keys its calculator sets in a result's details (``None``: it sets none)
+    details: type | None = None
+    #: the lines ``explain`` shows of those details (from the details and the money places; none when the
+    #: details are not its own): after the result's attainment, and after its reasons
+    explain_details: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
+    explain_after_reasons: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
 
 
 def number(value: Any, what: str) -> Decimal:

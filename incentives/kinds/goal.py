@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Literal, Sequence
+from typing import Any, Annotated, Literal, Mapping, Sequence
 
 from pydantic import Field
+from typing_extensions import NotRequired, TypedDict
 
 from .. import fields, own_outcome
 from ..errors import EvaluationError
@@ -53,6 +54,33 @@ class Goals(StrictModel):
     targets: list[GoalTarget] = Field(min_length=1)
     attainment_cap: Annotated[Rate, Field(gt=0)] | None = None
     payout: GoalPayout
+
+
+class GoalDetail(TypedDict):
+    id: str
+    metric: Decimal
+    target: Decimal
+    attainment: Decimal
+    weight: Decimal
+    factor: NotRequired[Decimal]  # per-goal payouts: the factor of this goal's own attainment
+
+
+class GoalDetails(TypedDict, total=False):
+    """What a goal program's result carries: each goal's numbers, and the factor of the weighted attainment."""
+
+    goals: list[GoalDetail]
+    factor: Decimal
+
+
+def explain_goals(details: Mapping[str, Any], places: int) -> list[str]:
+    """One line per goal: metric of target = attainment (weight, and the goal's own factor per goal)."""
+    out = []
+    for goal in details.get("goals", []):
+        factor = f", factor {format_ratio(goal['factor'])}" if "factor" in goal else ""  # per-goal payouts
+        out.append(f"  goal {goal['id']}: {format_amount(goal['metric'], 0)} of "
+                   f"{format_amount(goal['target'], 0)} = {format_ratio(goal['attainment'])}"
+                   f" (weight {format_rate(goal['weight'])}{factor})")
+    return out
 
 
 def check_goals(goals: Goals, rounding: fields.Rounding) -> list[tuple[Path, str]]:
@@ -243,4 +271,4 @@ class GoalCalculator:
 
 GOAL = Kind(name="goal", section="goals", model=Goals, calculator=GoalCalculator, check=check_goals,
             base_line_kinds=frozenset({"base"}), number_keys=frozenset({"metric", "target", "on"}),
-            own_names=frozenset({own_outcome.ATTAINMENT}))
+            own_names=frozenset({own_outcome.ATTAINMENT}), details=GoalDetails, explain_details=explain_goals)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
 
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from .. import fields
 from ..fields import ExpressionField, NonNegativeAmount, Percent0To100, PositiveAmount, Rate, StrictModel
 from ..money import exact_add, exact_multiply, exact_subtract, format_amount, format_rate
+from ..result_parts import FactValue
 from ..rules.backend import Condition
 from ..yamlsource import Path
 from .base import ZERO, Compile, Evaluation, Kind, input_names, inputs_from, number
@@ -49,6 +51,41 @@ class Mdf(StrictModel):
     claims: ClaimRules
     #: what happens to a fund's balance at the end of a fiscal year, on a ledger: it stays, or it expires
     expiry: Literal["never", "fiscal_year"] = "never"
+
+
+class RejectedClaim(TypedDict):
+    claim_id: str
+    reasons: list[str]
+
+
+class FundDetails(TypedDict, total=False):
+    """What an MDF program's result carries: its fund's accrual, balances and the claims it refused."""
+
+    opening: Decimal
+    accrued: Decimal
+    accrual_rate: Decimal
+    accrual_rate_source: str
+    accrual_formula: str
+    accrual_inputs: dict[str, FactValue]
+    available: Decimal
+    paid: Decimal
+    closing: Decimal
+    rejected_claims: list[RejectedClaim]
+
+
+def explain_fund(details: Mapping[str, Any], places: int) -> list[str]:
+    """The fund in one line: opening + accrued = available; paid; closing."""
+    if "accrued" not in details:
+        return []
+    return [f"  fund: opening {format_amount(details['opening'], places)} + accrued "
+            f"{format_amount(details['accrued'], places)} ({details['accrual_formula']}; "
+            f"{details['accrual_rate_source']}) = available {format_amount(details['available'], places)}; "
+            f"paid {format_amount(details['paid'], places)}; closing {format_amount(details['closing'], places)}"]
+
+
+def explain_rejected_claims(details: Mapping[str, Any], places: int) -> list[str]:
+    return [f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}"
+            for rejected in details.get("rejected_claims", [])]
 
 
 def check_mdf(mdf: Mdf, rounding: fields.Rounding) -> list[tuple[Path, str]]:
@@ -234,4 +271,5 @@ def _claim_limits(activities: list[str], max_per_claim: Decimal | None,
 
 MDF = Kind(name="mdf", section="mdf", model=Mdf, calculator=MdfCalculator, check=check_mdf,
            base_line_kinds=frozenset({"mdf_claim"}), number_keys=frozenset({"on"}),
-           optional_facts=frozenset({OPENING_BALANCE_FACT}), takes_claims=True)
+           optional_facts=frozenset({OPENING_BALANCE_FACT}), takes_claims=True, details=FundDetails,
+           explain_details=explain_fund, explain_after_reasons=explain_rejected_claims)

@@ -17,7 +17,7 @@ from ..errors import EvaluationError
 from ..fields import Bonus, Deduction, Rounding, Rule
 from ..money import (EXACT, apportion, exact_multiply, exact_negate, exact_subtract, exact_sum, format_amount,
                      format_rate)
-from ..results import PayoutResult, Reason, new_line, new_reason
+from ..result_parts import PayoutLine, Reason, new_line, new_reason
 from ..rules.backend import Condition, Matcher
 from ..rules.expressions import Expression
 from . import KINDS
@@ -34,6 +34,18 @@ class SharedKeys(Protocol):
     cap: Decimal | Expression | None
     min_payout: Decimal | Expression | None
     rounding: Rounding
+
+
+class ComputedResult(Protocol):
+    """What the steps read of a computed result (an :class:`incentives.results.PayoutResult`, which sits above
+    the kinds: it carries their details)."""
+
+    partner_id: str
+    status: str
+    tier: str | None
+    attainment: Decimal | None
+    lines: list[PayoutLine]
+    total: Decimal
 
 
 def eligibility_id(rule_id: str) -> str:
@@ -220,7 +232,7 @@ class Adjustments:
         """The conditions matched up front: those that read no ``this.*`` name."""
         return list(self._conditions)
 
-    def not_fired(self, result: PayoutResult, facts: dict[str, Any]) -> list[Reason]:
+    def not_fired(self, result: ComputedResult, facts: dict[str, Any]) -> list[Reason]:
         """Every bonus and conditional deduction that did not fire for ``result`` (an ``ok`` result of this
         program), with the values its condition saw (for ``explain``).
 
@@ -451,7 +463,7 @@ def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
 _partner_id = attrgetter("partner_id")
 
 
-def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> BudgetScale | None:
+def apply_budget(results: Sequence[ComputedResult], budget: Decimal, places: int) -> BudgetScale | None:
     """Scale ``results`` (one program, one period) down to ``budget`` if their total exceeds it.
 
     Returns the scale applied (its ``factor``, and the ``requested`` total that

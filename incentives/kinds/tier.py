@@ -11,7 +11,7 @@ from pydantic import Field
 from .. import fields, own_outcome
 from ..fields import ExpressionField, NonNegativeAmount, Percent0To100, StrictModel
 from ..money import exact_multiply, exact_subtract, format_amount, format_rate
-from ..results import NextTier, new_next_tier
+from ..result_parts import NextTier, new_next_tier
 from ..rules.backend import Condition
 from ..yamlsource import Path
 from .base import ZERO, Compile, Evaluation, Evaluator, Kind, input_names, inputs_from, number

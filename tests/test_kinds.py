@@ -139,3 +139,38 @@ def test_a_fourth_kind_is_its_module_and_one_registry_entry(tmp_path):
     # the kinds in registry order: tiers present where they are not allowed, then the flat section missing
     assert outcome["refused"] == ["'tiers' is not allowed in a 'flat' program (kind: flat takes 'flat')",
                                   "a 'flat' program needs a 'flat' section"]
+
+
+def test_details_are_the_steps_keys_then_each_kinds_in_registry_order():
+    import typing
+
+    from incentives.results import Details
+
+    assert list(typing.get_type_hints(Details)) == [
+        "places", "proration",  # the steps'
+        "goals", "factor",  # goal's
+        "opening", "accrued", "accrual_rate", "accrual_rate_source", "accrual_formula", "accrual_inputs",
+        "available", "paid", "closing", "rejected_claims"]  # mdf's
+
+
+def test_a_goal_result_reads_back_with_its_details_typed_and_explains_its_goals(engine_for):
+    from decimal import Decimal as D
+
+    from incentives import PayoutResult
+
+    engine = engine_for(program_text("""
+        goals:
+          targets:
+            - {id: sales, metric: revenue, target: 800, weight: 100%}
+          payout:
+            on: revenue
+            curve: [{attainment: 0, factor: 0}, {attainment: 1, factor: 10%}]
+        """, kind="goal"))
+    result = engine.evaluate({"partner_id": "P1", "period": "2027-Q1", "revenue": D("600")})["test"]
+    # attainment 600 / 800 = 0.75; factor 0.75 × 10% = 0.075; 600 × 0.075 = 45.00
+    assert result.details["goals"][0]["attainment"] == D("0.75")
+    assert result.total == D("45.00")
+    again = PayoutResult.model_validate_json(result.model_dump_json())
+    assert again == result
+    assert type(again.details["goals"][0]["attainment"]) is D and type(again.details["factor"]) is D
+    assert "  goal sales: 600 of 800 = 75% (weight 100%)" in again.explain().splitlines()  # a ratio shows as a percent

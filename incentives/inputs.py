@@ -76,10 +76,17 @@ CLAIM_COLUMNS = (
 )
 OPTIONAL_CLAIM_COLUMNS = ("program_id",)
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
-_NON_FINITE = re.compile(r"[+-]?(?:s?nan\d*|inf|infinity)", re.ASCII | re.IGNORECASE).fullmatch
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII).fullmatch
-_BOOLEANS = {"true": True, "false": False}
+#: The typing rules' patterns for a stripped text, written for Python's ``re`` and polars' (Rust) regular
+#: expressions alike (ASCII digits spelt out), so that the columnar reader types cells by the same rules.
+DECIMAL_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+#: case-insensitive in ASCII only
+NON_FINITE_PATTERN = r"[+-]?(?:s?nan[0-9]*|inf|infinity)"
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+#: a text (stripped, lowercased) that is a boolean
+BOOLEANS = {"true": True, "false": False}
+_DECIMAL = re.compile(DECIMAL_PATTERN).fullmatch
+_NON_FINITE = re.compile(NON_FINITE_PATTERN, re.ASCII | re.IGNORECASE).fullmatch
+_DATE = re.compile(DATE_PATTERN).fullmatch
 _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 MAX_NUMBER_DIGITS = 40
@@ -203,7 +210,7 @@ def _type_text_general(text: str) -> Value | None:
         return None
     if _DECIMAL(text):
         return _decimal_in_range(text)
-    flag = _BOOLEANS.get(text.lower())
+    flag = BOOLEANS.get(text.lower())
     if flag is not None:
         return flag
     if _DATE(text):
@@ -516,17 +523,31 @@ def fact_columns(path: str | os.PathLike[str]) -> list[str]:
                      str(source))
 
 
-def _csv_facts(source: Path) -> Iterator[FactRow]:
+@contextmanager
+def csv_fact_cells(path: str | os.PathLike[str]) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+    """A facts CSV file's header and its rows as read, untyped: ``(line, cells)`` for each row that is not
+    blank, every one as wide as the header. Problems with the file raise :class:`InputError` as
+    :func:`read_facts` raises them (the header at once, a ragged row or a bad byte when it is reached)."""
+    source = _existing(path)
     file = str(source)
     with _open_text(source) as stream:
         rows = _csv_rows(csv.reader(stream, strict=True), file)
         header = _csv_header(rows, file, (PARTNER_ID, PERIOD))
-        width = len(header)
+        yield header, _of_width(rows, len(header), file)
+
+
+def _of_width(rows: Iterator[tuple[int, list[str]]], width: int, file: str) -> Iterator[tuple[int, list[str]]]:
+    for line, cells in rows:
+        if len(cells) != width:
+            _check_width(cells, width, file, line)
+        yield line, cells
+
+
+def _csv_facts(source: Path) -> Iterator[FactRow]:
+    with csv_fact_cells(source) as (header, rows):
         partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
         columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
         for line, cells in rows:
-            if len(cells) != width:
-                _check_width(cells, width, file, line)
             yield _csv_fact_row(line, cells, partner_at, period_at, columns)
 
 
@@ -652,7 +673,7 @@ def _claim_flag(value: Any, problems: list[str]) -> bool:
         return value
     if isinstance(value, str):
         text = value.strip()
-        flag = _BOOLEANS.get(text.lower())
+        flag = BOOLEANS.get(text.lower())
         if flag is not None:
             return flag
         if not text:
@@ -750,7 +771,7 @@ def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[st
         submitted_on_value = typed(submitted_on) or _type_new_text(submitted_on)
     except ValueError:
         return None
-    flag = _BOOLEANS.get(preapproved)
+    flag = BOOLEANS.get(preapproved)
     if (claim_id and partner_id and period and activity and flag is not None and type(amount_value) is Decimal
             and type(activity_end_value) is date and type(submitted_on_value) is date):
         program_id = (cells[program_at].strip() or None) if program_at is not None else None

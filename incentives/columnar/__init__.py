@@ -1,0 +1,1 @@
+"""The columnar engine's parts: facts, money and texts by columns."""

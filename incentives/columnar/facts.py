@@ -1,0 +1,194 @@
+"""Facts by columns: a facts CSV file read into typed polars columns, a block of rows at a time.
+
+The columnar engine computes a block of partners at once from columns that
+:mod:`incentives.rules.columns` compiles expressions over. This module makes
+those columns from a facts file, by the typing rules of the per-record reader
+(:mod:`incentives.inputs`), so that a value by columns is the value the
+per-record path reads:
+
+* the rows are the per-record reader's own (:func:`incentives.inputs.csv_fact_cells`:
+  the same CSV parser, blank rows skipped, the same line numbers, the same
+  errors for a file that cannot be read);
+* each cell is typed by columns with the same rules (stripped as ``str.strip``
+  strips; a decimal, a boolean, a date, text or missing), and a column holds one
+  kind: a number column is ``Int64`` minor units at the column's scale (the most
+  decimals a cell of it has in the block), a text column ``String``, a boolean
+  column ``Boolean``, a date column ``Date``. A missing cell is null.
+
+A row whose cells the columns cannot hold exactly is marked ``per_record``, and
+its cells are null: the engine sends it through the per-record path, which
+reads it again and decides. That is a row with a problem (no ``partner_id`` or
+``period``, an invalid date, a number out of range, ``NaN``), a cell whose kind
+is not its column's (the per-record path may still compute with it), a number
+written with an exponent or as a negative zero, or one whose minor units do not
+fit ``Int64`` at the column's scale.
+
+For each number column the block also keeps each cell's own decimals
+(``decimals``): the per-record path keeps a number as written (``612500.00``
+has two decimals, ``5.`` none), and texts that show a fact's value as read (a
+line's inputs) need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Collection, Iterator, Mapping
+
+import polars as pl
+
+from ..inputs import (BOOLEANS, DATE_PATTERN, DECIMAL_PATTERN, NON_FINITE_PATTERN, PARTNER_ID, PERIOD,
+                      csv_fact_cells)
+from ..rules.columns import Column, Kind
+
+LINE = "line"
+PER_RECORD = "per_record"
+#: Rows a block holds by default: a million facts cells of a few bytes each, well under 100 MB.
+ROWS_PER_BLOCK = 100_000
+#: The most digits a number's minor units may have by columns: every such integer fits Int64.
+MAX_DIGITS = 18
+
+#: Every character ``str.strip()`` removes, so that polars strips exactly as the per-record reader does
+#: (Python's whitespace is not Rust's: the ASCII separators U+001C..U+001F are whitespace to Python only).
+_WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+_PLAIN_DECIMAL = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?$"
+_KINDS = (Kind.NUMBER, Kind.BOOLEAN, Kind.DATE, Kind.TEXT)
+
+
+@dataclass(frozen=True)
+class FactBlock:
+    """Consecutive rows of a facts file by columns.
+
+    ``frame``: ``line`` (where the row starts in the file), ``partner_id`` and ``period`` (stripped), one column
+    per fact read, and ``per_record`` (see the module docstring). ``columns``: each fact column's description
+    for :func:`incentives.rules.columns.compile_columns` (a number column's bound is its largest magnitude in
+    the block). ``decimals``: each number column's cells' own decimals (``UInt8``, null where the cell is).
+    """
+
+    frame: pl.DataFrame
+    columns: Mapping[str, Column]
+    decimals: Mapping[str, pl.Series]
+
+
+def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None = None, *,
+                    rows_per_block: int = ROWS_PER_BLOCK) -> Iterator[FactBlock]:
+    """The rows of a facts CSV file, ``rows_per_block`` at a time, typed by columns.
+
+    ``names``: the facts to type (those the programs read); the others are not read. ``None``: every column.
+    Raises :class:`~incentives.errors.InputError` where :func:`incentives.inputs.read_facts` would.
+    """
+    with csv_fact_cells(path) as (header, rows):
+        wanted = [(at, name) for at, name in enumerate(header)
+                  if name not in (PARTNER_ID, PERIOD) and (names is None or name in names)]
+        partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
+        lines: list[int] = []
+        cells: list[list[str]] = []
+        for line, row in rows:
+            lines.append(line)
+            cells.append(row)
+            if len(lines) == rows_per_block:
+                yield _block(lines, cells, partner_at, period_at, wanted)
+                lines, cells = [], []
+        if lines:
+            yield _block(lines, cells, partner_at, period_at, wanted)
+
+
+def _block(lines: list[int], rows: list[list[str]], partner_at: int, period_at: int,
+           wanted: list[tuple[int, str]]) -> FactBlock:
+    by_column = list(zip(*rows))  # one pass in C: the cells of each column
+    # internal names: a fact may be called 'line', and dotted names are names of their own
+    names = {f"c{at}": header_name for at, header_name in wanted}
+    stripped = pl.DataFrame(
+        {name: pl.Series(by_column[at], dtype=pl.String) for name, at in
+         ((PARTNER_ID, partner_at), (PERIOD, period_at), *((f"c{at}", at) for at, _ in wanted))}
+    ).select(pl.all().str.strip_chars(_WHITESPACE))
+    # each stage is computed once and kept: polars would compute an expression again in each that uses it
+    flags = stripped.select(*(flag.alias(f"{name}:{kind.value}") for name in names
+                              for kind, flag in _kinds(pl.col(name)).items()))
+    counts = flags.select(pl.all().sum()).row(0, named=True)
+    # what each column holds: the kind most of its cells have (ties: the first of _KINDS)
+    kinds = {name: max(_KINDS, key=lambda kind: counts[f"{name}:{kind.value}"]) for name in names}
+    numbers = [name for name in names if kinds[name] is Kind.NUMBER]
+    parts = pl.concat([stripped, flags], how="horizontal").select(
+        *(expression.alias(f"{name}:{part}") for name in numbers
+          for part, expression in _number_parts(pl.col(name), pl.col(f"{name}:{Kind.NUMBER.value}")).items()))
+    scales = {name: int(value or 0) for name, value in parts.select(
+        pl.col(f"{name}:candidate").max().alias(name) for name in numbers).row(0, named=True).items()} \
+        if numbers else {}
+    context = pl.concat([stripped, flags, parts], how="horizontal")
+    typed = context.select(
+        pl.Series(LINE, lines, dtype=pl.Int64), PARTNER_ID, PERIOD,
+        *(expression.alias(f"{name}:{part}") for name in names
+          for part, expression in _typed(name, kinds[name], scales.get(name, 0)).items()))
+    per_record = pl.any_horizontal(pl.col(PARTNER_ID) == "", pl.col(PERIOD) == "",
+                                   *(pl.col(f"{name}:misfit") for name in names))
+    # a row the per-record path reads holds no value by columns: nothing computed from it can be used by mistake
+    frame = typed.with_columns(per_record.alias(PER_RECORD)).select(
+        LINE, PARTNER_ID, PERIOD,
+        *(pl.when(~pl.col(PER_RECORD)).then(pl.col(f"{name}:value")).alias(header_name)
+          for name, header_name in names.items()),
+        *(pl.when(~pl.col(PER_RECORD)).then(pl.col(f"{name}:decimals")).alias(f"{name}:decimals")
+          for name in numbers),
+        PER_RECORD)
+    bounds = frame.select(pl.col(names[name]).abs().max() for name in numbers).row(0, named=True) \
+        if numbers else {}
+    columns = {header_name: Column.number(scales[name], int(bounds[header_name] or 0)) if name in scales
+               else Column(kinds[name]) for name, header_name in names.items()}
+    decimals = {names[name]: frame[f"{name}:decimals"].alias(names[name]) for name in numbers}
+    return FactBlock(frame.drop(f"{name}:decimals" for name in numbers), columns, decimals)
+
+
+def _kinds(text: pl.Expr) -> dict[Kind, pl.Expr]:
+    """Of a stripped cell: whether the per-record rules give it each kind (a missing cell has none)."""
+    present = text != ""
+    ascii_text = text.str.len_bytes() == text.str.len_chars()
+    lowered = text.str.to_lowercase()
+    decimal = text.str.contains(f"^(?:{DECIMAL_PATTERN})$")
+    # ASCII only, as the per-record rules' case-insensitive match: polars' would also fold 'ſ' to 's'
+    boolean = ascii_text & lowered.is_in(list(BOOLEANS))
+    is_date = text.str.contains(f"^(?:{DATE_PATTERN})$")
+    non_finite = ascii_text & lowered.str.contains(f"^(?:{NON_FINITE_PATTERN})$")
+    return {Kind.NUMBER: present & decimal, Kind.BOOLEAN: present & boolean, Kind.DATE: present & is_date,
+            Kind.TEXT: present & ~decimal & ~boolean & ~is_date & ~non_finite}
+
+
+def _number_parts(text: pl.Expr, is_number: pl.Expr) -> dict[str, pl.Expr]:
+    """A cell's parts as a plain decimal (no exponent): ``sign``, ``whole`` (digits, no leading zeros),
+    ``fraction`` (digits), and ``candidate``: its decimals where the columns can hold it at some scale."""
+    groups = text.str.extract_groups(_PLAIN_DECIMAL)  # an exponent does not match: a null whole part
+    sign = groups.struct.field("1")
+    whole = groups.struct.field("2").str.strip_chars_start("0")
+    fraction = groups.struct.field("3").fill_null("")
+    decimals = fraction.str.len_chars()
+    # a negative zero (-0.00) keeps its sign per record, not as units: left to the per-record path
+    negative_zero = (sign == "-") & ~(whole + fraction).str.contains("[1-9]")
+    candidate = is_number & groups.struct.field("2").is_not_null() & (decimals <= MAX_DIGITS) & ~negative_zero
+    return {"sign": sign, "whole": whole, "fraction": fraction, "candidate": pl.when(candidate).then(decimals)}
+
+
+def _typed(name: str, kind: Kind, scale: int) -> dict[str, pl.Expr]:
+    """The stripped cells of column ``name`` typed as ``kind`` by the per-record rules: ``value`` (null where the
+    cell is missing or does not fit), ``misfit`` (a value the column cannot hold) and, for a number,
+    ``decimals``. Reads the stages :func:`_block` keeps: the flags of :func:`_kinds`, a number's parts."""
+    text = pl.col(name)
+    present = text != ""
+    fits = pl.col(f"{name}:{kind.value}")
+    if kind is Kind.NUMBER:
+        whole, fraction, decimals = pl.col(f"{name}:whole"), pl.col(f"{name}:fraction"), pl.col(f"{name}:candidate")
+        fits = decimals.is_not_null() & (whole.str.len_chars() + scale <= MAX_DIGITS)
+        # the digits at the column's scale as text: exact, and at most MAX_DIGITS of them where the cell fits
+        magnitude = ((whole + fraction.str.pad_end(scale, "0")).str.strip_chars_start("0")
+                     .cast(pl.Int64, strict=False).fill_null(0))  # all zeros stripped: zero
+        value = pl.when(pl.col(f"{name}:sign") == "-").then(-magnitude).otherwise(magnitude)
+        return {"value": pl.when(fits).then(value), "misfit": present & ~fits,
+                "decimals": pl.when(fits).then(decimals.cast(pl.UInt8))}
+    if kind is Kind.BOOLEAN:
+        value = text.str.to_lowercase() == "true"
+    elif kind is Kind.DATE:
+        value = text.str.to_date("%Y-%m-%d", strict=False)
+        # an invalid date (2027-02-30) is a problem of the record; Python's dates start at year 1
+        fits = fits & value.is_not_null() & (value.dt.year() >= 1)
+    else:
+        value = text
+    return {"value": pl.when(fits).then(value), "misfit": present & ~fits}

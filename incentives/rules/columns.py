@@ -1,0 +1,535 @@
+"""The expression language by columns: AST → one polars expression over a block of facts.
+
+The columnar engine and the measures compute an expression for a whole block of
+partners at once. :func:`compile_columns` turns an AST (``rules/ast.py``) into a
+:class:`ColumnExpression`: a polars expression of the value, a polars expression
+of a per-row "needs the per-record path" flag, and what the value is (its kind;
+for a number, its scale).
+
+Representation:
+
+* a number is an integer count of minor units at a fixed scale (decimals):
+  ``1234.50`` at scale 2 is ``123450``. A fact column is ``Int64``; a computed
+  number is ``Int64`` while its static bound fits, else ``Int128``. Never a
+  float, never a polars ``Decimal`` (its rounding and division are not ours);
+* text is ``String``, a boolean ``Boolean``, a date ``Date``;
+* a null in a fact column means "not here by columns": the fact is missing, or
+  the record holds a value of another kind than the column's. Reading it flags
+  the row, so the per-record path decides (an error, or a value of that kind).
+
+Semantics are the closures' (``rules/closures.py``) for every row that is not
+flagged, and a row is flagged exactly when the closures raise on it, with one
+documented exception: a number whose minor units would exceed :data:`MAX_UNITS`
+(about 4.25e37) flags its row instead of wrapping, although the closures'
+exact arithmetic has no such limit. Only the branch an ``if()``, ``and``,
+``or`` or comparison chain actually takes can flag a row.
+
+Values are equal as numbers: the value of a flagged-free row, read back as
+``Decimal(units).scaleb(-scale)``, equals the closures' ``Decimal``, but its
+exponent is the expression's scale (``5`` in a scale-2 ``if()`` is ``5.00``).
+
+Refused (:class:`NotByColumns`, with the reason and where): ``/`` on values read
+from facts (the closures divide in the decimal context, 28 significant digits
+with an exponent of its own per row; constant quotients such as ``1/3`` are
+folded first, as the closures fold them), ``if()`` whose branches have
+different kinds, lists anywhere but on the right of ``in`` / ``not in``,
+literals and scales beyond :data:`MAX_UNITS` / :data:`MAX_SCALE`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Mapping, Sequence
+
+import polars as pl
+
+from ..money import EXACT
+from .ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
+from .closures import constant_value
+
+__all__ = [
+    "MAX_SCALE",
+    "MAX_UNITS",
+    "Column",
+    "ColumnExpression",
+    "Kind",
+    "NotByColumns",
+    "compile_columns",
+    "ratio_by_columns",
+]
+
+#: The largest magnitude, in minor units, a number by columns may take: two of them add up without
+#: wrapping Int128 (whose largest value is 2**127 - 1), so a sum can be checked after it is made.
+MAX_UNITS = 2**125
+#: The most decimals a number by columns may have: 10**MAX_SCALE (a rescaling factor) stays below MAX_UNITS.
+MAX_SCALE = 37
+
+_INT64_MAX = 2**63 - 1
+
+
+class Kind(enum.Enum):
+    NUMBER = "number"
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    #: no value at all: evaluating it raises on every row (a name the block lacks, ``'a' + 1``)
+    FAILS = "fails"
+
+
+_DTYPES = {Kind.TEXT: pl.String, Kind.BOOLEAN: pl.Boolean, Kind.DATE: pl.Date}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One fact column of a block: its kind; for a number, its scale and the largest |minor units| it holds.
+
+    ``bound`` defaults to Int64's whole range; an engine that knows its inputs are
+    smaller says so, and the arithmetic on them stays in Int64 for longer. It is a
+    promise: a larger value must not be in the column (null it, so that its row
+    goes the per-record way), since the arithmetic sized by it could wrap.
+    """
+
+    kind: Kind
+    scale: int = 0
+    bound: int = 2**63
+
+    def __post_init__(self) -> None:
+        if self.kind is Kind.FAILS:
+            raise ValueError("a fact column has a value kind, not 'fails'")
+        if self.kind is Kind.NUMBER and not (0 <= self.scale <= MAX_SCALE and 0 <= self.bound <= 2**63):
+            raise ValueError(f"a number column needs 0 <= scale <= {MAX_SCALE} and 0 <= bound <= 2**63")
+
+    @classmethod
+    def number(cls, scale: int, bound: int = 2**63) -> "Column":
+        return cls(Kind.NUMBER, scale, bound)
+
+    @classmethod
+    def text(cls) -> "Column":
+        return cls(Kind.TEXT)
+
+    @classmethod
+    def boolean(cls) -> "Column":
+        return cls(Kind.BOOLEAN)
+
+    @classmethod
+    def date(cls) -> "Column":
+        return cls(Kind.DATE)
+
+    @property
+    def dtype(self) -> pl.DataType:
+        """The polars type the block's column has: Int64 minor units for a number."""
+        return pl.Int64() if self.kind is Kind.NUMBER else _DTYPES[self.kind]()
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnExpression:
+    """An expression by columns: its value, the rows that need the per-record path, and what the value is.
+
+    ``value`` is meaningless on a flagged row (null or 0). ``needs_record`` is a
+    Boolean that is never null. For a number, ``scale`` is its decimals and
+    ``bound`` the largest |minor units| it takes on a row that is not flagged;
+    its dtype is Int64 or Int128 (:attr:`dtype`). Either expression may be a
+    literal (a constant, a name the block lacks): use them in ``with_columns``
+    or beside a column, where a literal is broadcast to the block's rows.
+    """
+
+    value: pl.Expr
+    needs_record: pl.Expr
+    kind: Kind
+    scale: int = 0
+    bound: int = 0
+    wide: bool = False
+
+    @property
+    def dtype(self) -> pl.DataType:
+        if self.kind is Kind.NUMBER:
+            return pl.Int128() if self.wide else pl.Int64()
+        if self.kind is Kind.FAILS:
+            return pl.Null()
+        return _DTYPES[self.kind]()
+
+
+class NotByColumns(Exception):
+    """An expression (or a part of it) that cannot be computed exactly by columns; ``reason`` says why."""
+
+    def __init__(self, reason: str, offset: int = 0):
+        self.reason = reason
+        self.offset = offset
+        super().__init__(f"{reason} (at offset {offset})")
+
+
+def compile_columns(node: Node, columns: Mapping[str, Column]) -> ColumnExpression:
+    """``node`` over a block whose fact columns are ``columns`` (name → :class:`Column`).
+
+    A name that ``columns`` lacks is a missing fact on every row: it flags each
+    row that evaluates it. Raises :class:`NotByColumns` for what cannot be
+    computed by columns exactly.
+    """
+    value = _Compiler(columns).compile(node)
+    if isinstance(value, _Items):
+        raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
+    return value
+
+
+def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> ColumnExpression:
+    """:func:`incentives.money.ratio` by columns: ``numerator / denominator`` rounded half-even to ``places``.
+
+    Exact integer arithmetic: the quotient of the minor units (floor division),
+    then half-even on the remainder. The result is a number at scale ``places``;
+    a row whose denominator is 0 (or that either operand flags) is flagged.
+    """
+    if numerator.kind is not Kind.NUMBER or denominator.kind is not Kind.NUMBER:
+        raise NotByColumns("a ratio needs two numbers")
+    if not 0 <= places <= MAX_SCALE:
+        raise NotByColumns(f"a ratio keeps 0 to {MAX_SCALE} decimals, not {places}")
+    # n / d × 10**places = (N / 10**sn) / (D / 10**sd) × 10**places = N × 10**shift / D
+    shift = places + denominator.scale - numerator.scale
+    top = _at_scale(numerator, numerator.scale + shift) if shift >= 0 else numerator
+    bottom = _at_scale(denominator, denominator.scale - shift) if shift < 0 else denominator
+    dividend, divisor = _wide(top.value), _wide(bottom.value)
+    # a positive divisor: floor division and its remainder then round like the true quotient
+    negative = divisor < 0
+    dividend = pl.when(negative).then(0 - dividend).otherwise(dividend)
+    divisor = pl.when(negative).then(0 - divisor).otherwise(divisor)
+    zero = (divisor == 0).fill_null(False)
+    safe_divisor = pl.when(zero).then(pl.lit(1, pl.Int128)).otherwise(divisor)
+    quotient = dividend // safe_divisor
+    twice_remainder = 2 * (dividend % safe_divisor)
+    away = (twice_remainder > safe_divisor) | ((twice_remainder == safe_divisor) & (quotient % 2 != 0))
+    rounded = quotient + away.cast(pl.Int128)
+    # |round(M / D)| <= |M| for an integer D >= 1
+    return _number(rounded, top.needs_record | bottom.needs_record | zero, places, top.bound, wide=True)
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """A list literal on the right of ``in``: its items, each evaluated whenever the list is."""
+
+    items: tuple[ColumnExpression, ...]
+    needs_record: pl.Expr
+
+
+_TRUE = pl.lit(True)
+_FALSE = pl.lit(False)
+_MAX_UNITS = pl.lit(MAX_UNITS, pl.Int128)
+
+
+def _wide(value: pl.Expr) -> pl.Expr:
+    return value.cast(pl.Int128)
+
+
+def _number(value: pl.Expr, needs_record: pl.Expr, scale: int, bound: int, *, wide: bool) -> ColumnExpression:
+    """A number; its dtype is Int128 when asked or when ``bound`` does not fit Int64."""
+    if scale > MAX_SCALE:
+        raise NotByColumns(f"a number with more than {MAX_SCALE} decimals")
+    if wide or bound > _INT64_MAX:
+        return ColumnExpression(_wide(value), needs_record, Kind.NUMBER, scale, bound, wide=True)
+    return ColumnExpression(value, needs_record, Kind.NUMBER, scale, bound)
+
+
+def _fails() -> ColumnExpression:
+    return ColumnExpression(pl.lit(None), _TRUE, Kind.FAILS)
+
+
+def _guarded(value: pl.Expr, needs_record: pl.Expr, scale: int, bound: int, wide: bool) -> ColumnExpression:
+    """``value`` as a number; a row beyond :data:`MAX_UNITS` is flagged (and zeroed) when ``bound`` allows one."""
+    if bound <= MAX_UNITS:
+        return _number(value, needs_record, scale, bound, wide=wide)
+    too_large = (value.abs() > _MAX_UNITS).fill_null(False)
+    return _number(pl.when(too_large).then(0).otherwise(value), needs_record | too_large, scale, MAX_UNITS,
+                   wide=True)
+
+
+def _times_constant(number: ColumnExpression, factor: int, *, scale: int) -> ColumnExpression:
+    """``number``'s minor units × ``factor`` (a power of ten), read at ``scale``."""
+    if factor == 1:
+        return number
+    wide = factor > _INT64_MAX
+    constant = _number(pl.lit(factor, pl.Int128 if wide else pl.Int64), _FALSE, 0, factor, wide=wide)
+    return _product(number, constant, scale=scale)
+
+
+def _product(a: ColumnExpression, b: ColumnExpression, *, scale: int) -> ColumnExpression:
+    bound = a.bound * b.bound
+    needs_record = a.needs_record | b.needs_record
+    wide = a.wide or b.wide or bound > _INT64_MAX
+    if bound <= MAX_UNITS:
+        left, right = (_wide(a.value), _wide(b.value)) if wide else (a.value, b.value)
+        return _number(left * right, needs_record, scale, bound, wide=wide)
+    left, right = _wide(a.value), _wide(b.value)
+    # checked before multiplying, since a product beyond Int128 wraps: |a × b| <= M  <=>  |b| <= M // |a|
+    too_large = (right.abs() > _MAX_UNITS // pl.max_horizontal(left.abs(), pl.lit(1, pl.Int128))).fill_null(False)
+    return _number(pl.when(too_large).then(0).otherwise(left * right), needs_record | too_large, scale, MAX_UNITS,
+                   wide=True)
+
+
+def _at_scale(number: ColumnExpression, scale: int) -> ColumnExpression:
+    return _times_constant(number, 10 ** (scale - number.scale), scale=scale)
+
+
+def _aligned(numbers: Sequence[ColumnExpression]) -> list[ColumnExpression]:
+    """The numbers at their largest scale, all of one dtype."""
+    scale = max(number.scale for number in numbers)
+    rescaled = [_at_scale(number, scale) for number in numbers]
+    if any(number.wide for number in rescaled):
+        return [_number(number.value, number.needs_record, scale, number.bound, wide=True) for number in rescaled]
+    return rescaled
+
+
+def _literal_number(value: Decimal, offset: int) -> ColumnExpression:
+    if not value.is_finite():
+        raise NotByColumns(f"the number {value} has no minor units", offset)
+    scale = max(0, -int(value.as_tuple().exponent))  # a finite number's exponent is an int
+    if scale > MAX_SCALE:
+        raise NotByColumns(f"the number {value} has more than {MAX_SCALE} decimals", offset)
+    units = int(value.scaleb(scale, EXACT))
+    if abs(units) > MAX_UNITS:
+        raise NotByColumns(f"the number {value} is too large for 128-bit minor units", offset)
+    dtype = pl.Int128 if abs(units) > _INT64_MAX else pl.Int64
+    return _number(pl.lit(units, dtype), _FALSE, scale, abs(units), wide=dtype is pl.Int128)
+
+
+def _constant(value: object, offset: int) -> ColumnExpression | _Items:
+    if type(value) is Decimal:
+        return _literal_number(value, offset)
+    if type(value) is str:
+        return ColumnExpression(pl.lit(value, pl.String), _FALSE, Kind.TEXT)
+    if type(value) is bool:
+        return ColumnExpression(pl.lit(value, pl.Boolean), _FALSE, Kind.BOOLEAN)
+    if type(value) is tuple:
+        items = []
+        for item in value:
+            compiled = _constant(item, offset)
+            if isinstance(compiled, _Items):
+                raise NotByColumns("a list inside a list", offset)
+            items.append(compiled)
+        return _Items(tuple(items), _FALSE)
+    raise NotByColumns(f"a constant {type(value).__name__} is not computed by columns", offset)
+
+
+def _reads_no_name(node: Node) -> bool:
+    match node:
+        case Name():
+            return False
+        case ListLiteral(items=parts) | BoolOp(operands=parts) | Call(args=parts):
+            return all(map(_reads_no_name, parts))
+        case Unary(operand=operand):
+            return _reads_no_name(operand)
+        case Binary(left=left, right=right):
+            return _reads_no_name(left) and _reads_no_name(right)
+        case Compare(left=left, comparators=comparators):
+            return _reads_no_name(left) and all(map(_reads_no_name, comparators))
+        case If(condition=condition, then=then, otherwise=otherwise):
+            return all(map(_reads_no_name, (condition, then, otherwise)))
+    return True
+
+
+# --- comparisons -------------------------------------------------------------------------------
+
+_ORDERINGS = {"<": pl.Expr.__lt__, "<=": pl.Expr.__le__, ">": pl.Expr.__gt__, ">=": pl.Expr.__ge__}
+_ORDERED_KINDS = frozenset({Kind.NUMBER, Kind.TEXT, Kind.DATE})
+
+
+def _equal(a: ColumnExpression, b: ColumnExpression) -> tuple[pl.Expr, pl.Expr]:
+    """``a == b`` as the closures see it (values of different kinds are unequal), and the rows it flags."""
+    if a.kind is not b.kind or a.kind is Kind.FAILS:
+        return _FALSE, _FALSE
+    if a.kind is Kind.NUMBER:
+        left, right = _aligned([a, b])
+        return left.value == right.value, left.needs_record | right.needs_record
+    return a.value == b.value, _FALSE
+
+
+def _check(op: str, a: ColumnExpression | _Items, b: ColumnExpression | _Items, offset: int) -> tuple[pl.Expr, pl.Expr]:
+    """One comparison of a chain: whether it holds, and the rows where it raises or is flagged."""
+    if isinstance(a, _Items):
+        raise NotByColumns("a list on the left of a comparison", offset)
+    if op in ("in", "not in"):
+        holds, flagged = _contains(a, b, offset)
+        return (~holds if op == "not in" else holds), flagged
+    if isinstance(b, _Items):
+        raise NotByColumns(f"a list compared with '{op}'", offset)
+    if op in ("==", "!="):
+        equal, flagged = _equal(a, b)
+        return (~equal if op == "!=" else equal), flagged
+    if a.kind is not b.kind or a.kind not in _ORDERED_KINDS:
+        return _FALSE, _TRUE  # the closures raise: only two numbers, two texts or two dates are ordered
+    if a.kind is Kind.NUMBER:
+        left, right = _aligned([a, b])
+        return _ORDERINGS[op](left.value, right.value), left.needs_record | right.needs_record
+    return _ORDERINGS[op](a.value, b.value), _FALSE
+
+
+def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) -> tuple[pl.Expr, pl.Expr]:
+    if isinstance(b, _Items):
+        checks = [_equal(a, item) for item in b.items]
+        if not checks:
+            return _FALSE, _FALSE
+        return (pl.any_horizontal([equal for equal, _ in checks]),
+                pl.any_horizontal([flagged for _, flagged in checks]))
+    if b.kind is Kind.TEXT and a.kind is Kind.TEXT:
+        return b.value.str.contains(a.value, literal=True), _FALSE
+    return _FALSE, _TRUE  # the closures raise: only text is found in text, and lists are looked in
+
+
+# --- the compiler ------------------------------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, columns: Mapping[str, Column]):
+        self.columns = columns
+
+    def compile(self, node: Node) -> ColumnExpression | _Items:
+        if not isinstance(node, (Literal, ListLiteral)) and _reads_no_name(node):
+            # folded as the closures fold it, so a constant quotient like 1/3 has their digits
+            known, value = constant_value(node)
+            return _constant(value, node.offset) if known else _fails()
+        match node:
+            case Literal(value=value):
+                return _constant(value, node.offset)
+            case ListLiteral(items=items):
+                parts = [self.value(item) for item in items]
+                return _Items(tuple(parts), _any([part.needs_record for part in parts]))
+            case Name(name=name):
+                return self.name(name)
+            case Unary():
+                return self.unary(node)
+            case Binary():
+                return self.binary(node)
+            case BoolOp():
+                return self.boolean(node)
+            case Compare():
+                return self.compare(node)
+            case Call():
+                return self.call(node)
+            case If():
+                return self.choose(node)
+        raise TypeError(f"not an expression node: {node!r}")
+
+    def value(self, node: Node) -> ColumnExpression:
+        """A node that must be a single value, not a list."""
+        compiled = self.compile(node)
+        if isinstance(compiled, _Items):
+            raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
+        return compiled
+
+    def name(self, name: str) -> ColumnExpression:
+        column = self.columns.get(name)
+        if column is None:
+            return _fails()
+        value, missing = pl.col(name), pl.col(name).is_null()
+        if column.kind is Kind.NUMBER:
+            return _number(value, missing, column.scale, column.bound, wide=False)
+        return ColumnExpression(value, missing, column.kind)
+
+    def unary(self, node: Unary) -> ColumnExpression:
+        operand = self.value(node.operand)
+        if node.op == "not":
+            if operand.kind is not Kind.BOOLEAN:
+                return _fails()
+            return ColumnExpression(~operand.value, operand.needs_record, Kind.BOOLEAN)
+        if operand.kind is not Kind.NUMBER:
+            return _fails()
+        if node.op == "+":
+            return operand
+        # 0 - x: polars has no negation of Int128. -(-2**63) fits: a bound beyond Int64 is always Int128
+        return _number(0 - operand.value, operand.needs_record, operand.scale, operand.bound, wide=operand.wide)
+
+    def binary(self, node: Binary) -> ColumnExpression:
+        if node.op == "/":
+            raise NotByColumns(
+                "'/' on facts is not computed by columns: the closures divide to 28 significant digits, "
+                "whose exponent differs row by row", node.offset)
+        a, b = self.value(node.left), self.value(node.right)
+        if a.kind is not Kind.NUMBER or b.kind is not Kind.NUMBER:
+            return _fails()
+        if node.op == "*":
+            if a.scale + b.scale > MAX_SCALE:
+                raise NotByColumns(f"a product with more than {MAX_SCALE} decimals", node.offset)
+            return _product(a, b, scale=a.scale + b.scale)
+        left, right = _aligned([a, b])
+        bound = left.bound + right.bound
+        wide = left.wide or bound > _INT64_MAX
+        x, y = (_wide(left.value), _wide(right.value)) if wide else (left.value, right.value)
+        total = x + y if node.op == "+" else x - y
+        return _guarded(total, left.needs_record | right.needs_record, left.scale, bound, wide)
+
+    def boolean(self, node: BoolOp) -> ColumnExpression:
+        # 'and' goes on while operands are true, 'or' while they are false; an operand is only
+        # evaluated (and can only raise) on the rows that reach it
+        go_on_while = node.op == "and"
+        reached: pl.Expr = _TRUE
+        flagged: pl.Expr = _FALSE
+        for part in node.operands:
+            operand = self.value(part)
+            if operand.kind is not Kind.BOOLEAN:
+                # every row that reaches it raises; one that stopped before has the value it stopped at
+                return ColumnExpression(pl.lit(not go_on_while), flagged | reached, Kind.BOOLEAN)
+            flagged = flagged | (reached & operand.needs_record)
+            reached = reached & (operand.value if go_on_while else ~operand.value)
+        return ColumnExpression(reached if go_on_while else ~reached, flagged, Kind.BOOLEAN)
+
+    def compare(self, node: Compare) -> ColumnExpression:
+        # Python's chain: a < b < c is a < b and b < c, each operand evaluated once, c only when a < b
+        left = self.compile(node.left)
+        flagged = left.needs_record
+        reached: pl.Expr = _TRUE
+        for op, part in zip(node.ops, node.comparators, strict=True):
+            right = self.compile(part)
+            holds, check_flags = _check(op, left, right, node.offset)
+            flagged = flagged | (reached & (right.needs_record | check_flags))
+            reached = reached & holds
+            left = right
+        return ColumnExpression(reached, flagged, Kind.BOOLEAN)
+
+    def call(self, node: Call) -> ColumnExpression:
+        args = [self.value(arg) for arg in node.args]
+        if node.function == "abs" and len(args) != 1 or not args:
+            raise NotByColumns(f"{node.function}() with {len(args)} arguments", node.offset)
+        if any(arg.kind is not Kind.NUMBER for arg in args):
+            return _fails()
+        if node.function == "abs":
+            (number,) = args
+            return _number(number.value.abs(), number.needs_record, number.scale, number.bound, wide=number.wide)
+        aligned = _aligned(args)
+        pick = pl.min_horizontal if node.function == "min" else pl.max_horizontal
+        return _number(pick([number.value for number in aligned]), _any([n.needs_record for n in aligned]),
+                       aligned[0].scale, max(number.bound for number in aligned), wide=aligned[0].wide)
+
+    def choose(self, node: If) -> ColumnExpression:
+        if _reads_no_name(node.condition):
+            # a constant condition takes one branch on every row: the other is never evaluated
+            known, chosen = constant_value(node.condition)
+            if known and type(chosen) is bool:
+                return self.value(node.then if chosen else node.otherwise)
+            return _fails()
+        condition = self.value(node.condition)
+        if condition.kind is not Kind.BOOLEAN:
+            return _fails()
+        then, otherwise = self.value(node.then), self.value(node.otherwise)
+        if then.kind is Kind.FAILS or otherwise.kind is Kind.FAILS:
+            kind = otherwise.kind if then.kind is Kind.FAILS else then.kind
+        elif then.kind is not otherwise.kind:
+            raise NotByColumns(f"if() gives a {then.kind.value} or a {otherwise.kind.value}: "
+                               "a column has one kind", node.offset)
+        else:
+            kind = then.kind
+        if kind is Kind.NUMBER and then.kind is otherwise.kind:
+            then, otherwise = _aligned([then, otherwise])
+        taken = condition.value
+        flagged = condition.needs_record | (taken & then.needs_record) | (~taken & otherwise.needs_record)
+        value = pl.when(taken).then(then.value).otherwise(otherwise.value)
+        if kind is Kind.NUMBER:
+            number = then if then.kind is Kind.NUMBER else otherwise
+            bound = max(branch.bound for branch in (then, otherwise) if branch.kind is Kind.NUMBER)
+            return _number(value, flagged, number.scale, bound, wide=number.wide)
+        return ColumnExpression(value, flagged, kind)
+
+
+def _any(flags: Sequence[pl.Expr]) -> pl.Expr:
+    return pl.any_horizontal(flags) if flags else _FALSE

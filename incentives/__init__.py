@@ -23,7 +23,8 @@ from .loading import LoadedProgram, ProgramSet, load_programs
 from .output.files import write_run
 from .output.folder import OutputBusyError, OutputExistsError
 from .payout_run import PayoutRun
-from .results import NextTier, PayoutLine, PayoutResult, Reason
+from .result_parts import NextTier, PayoutLine, Reason
+from .results import PayoutResult
 from .version import __version__
 
 if TYPE_CHECKING:

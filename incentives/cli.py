@@ -506,10 +506,12 @@ def _by_tier(paid: dict[str, tuple[int, Decimal]], tier_order: list[str], places
 
 
 def _program_info(programs: Any) -> dict[str, tuple[int, str, list[str]]]:
+    from .kinds import KINDS
+
     info: dict[str, tuple[int, str, list[str]]] = {}
     for loaded in programs:  # versions ascending: the newest version's settings win
         program = loaded.program
-        tiers = [level.name for level in program.tiers.levels] if program.tiers is not None else []
+        tiers = KINDS[program.kind].tiers(program.section)
         previous = info.get(program.id, (0, "", []))[2]
         order = tiers + [tier for tier in previous if tier not in tiers]
         info[program.id] = (program.rounding.places, program.currency, order)

@@ -10,16 +10,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from .calculators import CALCULATORS, Calculator, Evaluation
-from .calculators.base import ONE, ZERO
-from .calculators.steps import Adjustments, Eligibility
 from .errors import EvaluationError
 from .history import history_names
 from .inputs import normalize_record
+from .kinds import KINDS
+from .kinds.base import ONE, ZERO, Calculator, Evaluation
+from .kinds.steps import Adjustments, Eligibility
 from .loading import LoadedProgram
 from .money import Rounding
 from .periods import Period, active_fraction
-from .results import PayoutResult, Reason, new_reason, new_result
+from .result_parts import Reason, new_reason
+from .results import PayoutResult, new_result
 from .rules.backend import Matcher, RuleBackend
 from .rules.closures import compile_expression
 
@@ -41,7 +42,7 @@ class CompiledProgram:
         self.metrics = tuple((name, compile_expression(expression.node))
                              for name, expression in program.metrics.items())
         self.eligibility = Eligibility(program)
-        self.calculator: Calculator = CALCULATORS[program.kind](program, _compile)
+        self.calculator: Calculator = KINDS[program.kind].calculator(program.section, program.rounding, _compile)
         self.adjustments = Adjustments(
             program, _compile,
             lambda step_conditions, step: backend.compile(step_conditions, ruleset_name=f"{ruleset_name}:{step}"))

@@ -20,17 +20,19 @@ from pathlib import Path
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .calculators.mdf import OPENING_BALANCE_FACT
-from .calculators.steps import apply_budget
 from .compiler import CompiledProgram, error_result
 from .history import (History, HistoryRead, ReadCounter, earlier_facts, history_of, in_partner_order,
                       numbered_rows, partner_groups, reads_for)
 from .inputs import Claim, FactRow, fact_row, normalize_claim
+from .kinds import KINDS
+from .kinds.mdf import OPENING_BALANCE_FACT
+from .kinds.steps import apply_budget
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .payout_run import PayoutRun
-from .results import PayoutResult, ProgramInfo, Reason
+from .result_parts import Reason
+from .results import PayoutResult, ProgramInfo
 from .run_rules import (DUPLICATE_PLACES, NO_MDF_PROGRAM, Record, budget_note, coverage_text, duplicate_results,
                         group_claims, orphan_claim_results, place_text, unpack_record)
 from .rules.registry import make_backend
@@ -89,7 +91,8 @@ class Engine:
             self._programs.setdefault(loaded.program.id, []).append(compiled)
         self._selections: dict[tuple[str, str], _Selection] = {}
         self._plans: dict[str, tuple[tuple[str, _Selection, bool], ...]] = {}
-        self._mdf_ids = [pid for pid, versions in self._programs.items() if versions[0].program.kind == "mdf"]
+        self._mdf_ids = [pid for pid, versions in self._programs.items()
+                         if KINDS[versions[0].program.kind].takes_claims]
         # the MDF program a claim without program_id goes to, when there is exactly one
         self._sole_mdf_id = self._mdf_ids[0] if len(self._mdf_ids) == 1 else None
         self.ledger = ledger

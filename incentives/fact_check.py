@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 from typing import Iterator, Sequence
 
-from .calculators.mdf import OPENING_BALANCE_FACT
 from .errors import Problem
 from .inputs import PARTNER_ID, PERIOD
+from .kinds import KINDS
 from .loading import LoadedProgram, ProgramSet, expressions_of
 from .models import Program
 from .yamlsource import Path
@@ -27,12 +27,10 @@ def facts_read(program: Program) -> Iterator[tuple[Path, str]]:
     """Each fact a program reads, with the path of the expression that reads it, in file order.
 
     Metrics, defaults, a used program's result (``partner_tier.tier``), the
-    program's own outcome (``this.tier``) and the MDF opening balance (0 when
-    missing) are not facts a record must hold.
+    program's own outcome (``this.tier``) and the facts its kind does without
+    (the MDF opening balance, 0 when missing) are not facts a record must hold.
     """
-    not_facts = {*program.metrics, *program.defaults, PARTNER_ID, PERIOD}
-    if program.mdf is not None:
-        not_facts.add(OPENING_BALANCE_FACT)
+    not_facts = {*program.metrics, *program.defaults, *KINDS[program.kind].optional_facts, PARTNER_ID, PERIOD}
     for path, expression in expressions_of(program):
         for name in sorted(expression.names):
             if name.startswith(OWN_OUTCOME_PREFIX):

@@ -22,17 +22,20 @@ from pydantic import BaseModel, ValidationError
 from . import own_outcome
 from .errors import Problem, ProgramError
 from .history import HISTORY_PREFIXES
-from .models import CurvePoint, GoalTarget, Goals, Program
-from .money import exact_sum, format_rate
+from .kinds import KINDS
+from .models import Program
+from .money import format_rate
 from .rules.checks import BOOLEAN, NUMBER, check_expression
 from .rules.expressions import Expression
 from .yamlsource import Path, SourceMap, YamlSourceError, load_yaml
 
 RESULT_ATTRIBUTES = ("tier", "total", "eligible")
-#: Keys whose expression is a condition (true or false) or a number; elsewhere (metrics, ``rate_by``) any
-#: value will do.
-CONDITION_KEYS = frozenset({"when", "requires"})
-NUMBER_KEYS = frozenset({"qualify_on", "pay_on", "amount", "metric", "target", "on"})
+#: Keys whose expression is a condition (true or false) or a number (the common keys', then the kinds');
+#: elsewhere (metrics, ``rate_by``) any value will do.
+CONDITION_KEYS = frozenset({"when"}).union(*(kind.condition_keys for kind in KINDS.values()))
+NUMBER_KEYS = frozenset({"amount"}).union(*(kind.number_keys for kind in KINDS.values()))
+#: The ``this.*`` names that only one kind computes, with that kind.
+OWN_NAME_KINDS = {name: kind.name for kind in KINDS.values() for name in kind.own_names}
 PROGRAM_SUFFIXES = (".yaml", ".yml")
 
 
@@ -227,12 +230,10 @@ def check_program(program: Program) -> list[tuple[Path, str]]:
                                            f"({program.effective.from_})"))
     if program.id in program.uses:
         found.append((("uses",), f"a program cannot use itself ('{program.id}')"))
-    if program.tiers is not None:
-        found += _check_tiers(program)
-    if program.goals is not None:
-        found += _check_goals(program)
-    if program.mdf is not None:
-        found += _check_mdf(program)
+    for kind in KINDS.values():
+        section = getattr(program, kind.section)
+        if section is not None:
+            found += kind.check(section, program.rounding)
     found += _check_rule_ids(program)
     for index, bonus in enumerate(program.bonuses):
         if (bonus.multiplier is None) == (bonus.amount is None):
@@ -268,107 +269,15 @@ def _check_defaults(program: Program) -> list[tuple[Path, str]]:
 
 def _check_kind_section(program: Program) -> list[tuple[Path, str]]:
     found = []
-    sections = {"tier": "tiers", "goal": "goals", "mdf": "mdf"}
-    for kind, section in sections.items():
+    own_section = KINDS[program.kind].section
+    for kind in KINDS.values():
+        section = kind.section
         present = getattr(program, section) is not None
-        if kind == program.kind and not present:
-            found.append(((), f"a '{kind}' program needs a '{section}' section"))
-        elif kind != program.kind and present:
+        if kind.name == program.kind and not present:
+            found.append(((), f"a '{kind.name}' program needs a '{section}' section"))
+        elif kind.name != program.kind and present:
             found.append(((section,), f"'{section}' is not allowed in a '{program.kind}' program "
-                                      f"(kind: {program.kind} takes '{sections[program.kind]}')"))
-    return found
-
-
-def _check_tiers(program: Program) -> list[tuple[Path, str]]:
-    tiers = program.tiers
-    assert tiers is not None
-    found = []
-    for index in range(1, len(tiers.levels)):
-        previous, level = tiers.levels[index - 1], tiers.levels[index]
-        if level.from_ <= previous.from_:
-            found.append((("tiers", "levels", index, "from"),
-                          f"tier levels must have strictly ascending 'from': {level.name} ({level.from_}) "
-                          f"is not above {previous.name} ({previous.from_})"))
-    names = [level.name for level in tiers.levels]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            found.append((("tiers", "levels", index, "name"), f"duplicate tier name '{name}'"))
-    pays_on_other = tiers.pay_on is not None and tiers.pay_on.text.strip() != tiers.qualify_on.text.strip()
-    if tiers.mode == "incremental" and pays_on_other:
-        found.append((("tiers", "pay_on"), "incremental mode pays each band on its own width, so 'pay_on' "
-                                           f"must equal 'qualify_on' ('{tiers.qualify_on.text}')"))
-    return found
-
-
-def _check_goals(program: Program) -> list[tuple[Path, str]]:
-    goals = program.goals
-    assert goals is not None
-    found = []
-    total = exact_sum(target.weight for target in goals.targets)
-    if total != 1:
-        found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {format_rate(total)}"))
-    ids = [target.id for target in goals.targets]
-    for index, goal_id in enumerate(ids):
-        if goal_id in ids[:index]:
-            found.append((("goals", "targets", index, "id"), f"duplicate goal id '{goal_id}'"))
-    found += _check_curve(goals.payout.curve, ("goals", "payout", "curve"))
-    for index, target in enumerate(goals.targets):
-        found += _check_per_goal_target(target, index, goals)
-    return found
-
-
-def _check_curve(curve: list[CurvePoint], path: Path) -> list[tuple[Path, str]]:
-    return [((*path, index, "attainment"), "curve points must have strictly ascending 'attainment'")
-            for index in range(1, len(curve)) if curve[index].attainment <= curve[index - 1].attainment]
-
-
-def _check_per_goal_target(target: GoalTarget, index: int, goals: Goals) -> list[tuple[Path, str]]:
-    """A target's own ``threshold``, ``cap`` and ``curve``: only in a per-goal payout, and consistent."""
-    path: Path = ("goals", "targets", index)
-    if not goals.payout.per_goal:
-        return [((*path, key), f"goal '{target.id}': '{key}' applies to per-goal payouts only; "
-                               "set 'per_goal: true' under 'goals.payout' to pay each goal on its own curve")
-                for key in ("threshold", "cap", "curve") if getattr(target, key) is not None]
-    found = [] if target.curve is None else _check_curve(target.curve, (*path, "curve"))
-    cap = target.cap if target.cap is not None else goals.attainment_cap
-    if target.threshold is not None and cap is not None and target.threshold > cap:
-        whose = "its cap" if target.cap is not None else "the program's attainment_cap"
-        found.append(((*path, "threshold"), f"goal '{target.id}': threshold {format_rate(target.threshold)} is "
-                                            f"above {whose} {format_rate(cap)}, so the goal could never pay"))
-    return found
-
-
-def _check_mdf(program: Program) -> list[tuple[Path, str]]:
-    accrual = program.mdf.accrual  # type: ignore[union-attr]
-    flat = accrual.rate is not None
-    table = accrual.rate_by is not None or accrual.rates is not None
-    if flat == table:
-        return [(("mdf", "accrual"), "accrual needs either 'rate' or both 'rate_by' and 'rates'")]
-    if table and (accrual.rate_by is None or accrual.rates is None):
-        missing = "rates" if accrual.rates is None else "rate_by"
-        return [(("mdf", "accrual"), f"'rate_by' and 'rates' go together: '{missing}' is missing")]
-    return _check_claim_limits(program)
-
-
-def _check_claim_limits(program: Program) -> list[tuple[Path, str]]:
-    """A limit names an eligible activity and, like a cap, is an amount a claim line can pay exactly."""
-    claims = program.mdf.claims  # type: ignore[union-attr]
-    places = program.rounding.places
-    found = []
-    limits: list[tuple[Path, str, Decimal]] = []
-    if claims.max_per_claim is not None:
-        limits.append((("mdf", "claims", "max_per_claim"), "max_per_claim", claims.max_per_claim))
-    for activity, limit in claims.max_by_activity.items():
-        path = ("mdf", "claims", "max_by_activity", activity)
-        limits.append((path, f"max_by_activity.{activity}", limit))
-        if activity not in claims.activities:
-            close = difflib.get_close_matches(activity, claims.activities, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            found.append((path, f"max_by_activity: '{activity}' is not an eligible activity "
-                                f"(claims.activities: {', '.join(claims.activities)}){hint}"))
-    for path, key, limit in limits:
-        if len(format(limit, "f").partition(".")[2].rstrip("0")) > places:
-            found.append((path, f"{key}: {limit} has more decimals than rounding.places ({places})"))
+                                      f"(kind: {program.kind} takes '{own_section}')"))
     return found
 
 
@@ -428,7 +337,8 @@ def check_names(program: Program) -> list[tuple[Path, int, str]]:
 
 def _own_outcome_problem(program: Program, path: Path, name: str) -> str | None:
     """``this.*`` names: known ones, where the program's outcome exists, in a kind that computes them."""
-    return own_outcome.problem(name, str(path[0]), program.kind) if own_outcome.is_own(name) else None
+    return (own_outcome.problem(name, str(path[0]), program.kind, OWN_NAME_KINDS) if own_outcome.is_own(name)
+            else None)
 
 
 def _earlier_period_problem(program: Program, name: str) -> str | None:

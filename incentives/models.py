@@ -1,158 +1,23 @@
 """Pydantic models of a program file (SPEC "Program file").
 
 They know the file format and its single-file rules, nothing about evaluation.
-Numbers are ``Decimal``; rates, weights, factors and attainments also accept
-``"3.5%"``; expressions are parsed once here, into
-:class:`incentives.rules.expressions.Expression`.
+The keys every program has are here; each kind's section (``tiers``,
+``goals``, ``mdf``) is its kind's model (:mod:`incentives.kinds`), taken from
+the registry, so the program file lists the kinds in one place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    WithJsonSchema,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError, PydanticKnownError
+from pydantic import Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
-from .errors import ExpressionError
-from .money import DEFAULT_RATIO_PLACES, EXACT
+from .fields import (AmountOrExpression, Bonus, Deduction, ExpressionField, FactName, Identifier, NonNegativeAmount,
+                     Rounding, Rule, StrictModel)
+from .kinds import KINDS
 from .periods import validate_fiscal_year_start
-from .rules.expressions import MAX_DIGITS, MAX_EXPONENT, Expression, parse_expression
-
-IDENTIFIER = r"^[a-z][a-z0-9_]*$"
-_PERCENT = re.compile(r"^\s*([+-]?(?:\d[\d_]*)?(?:\.\d+)?)\s*%\s*$")
-_DECIMAL_TEXT = re.compile(r"^\s*[+-]?(?:\d[\d_]*)(?:\.\d*)?\s*$|^\s*[+-]?\.\d+\s*$")
-
-
-def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise PydanticCustomError("decimal_type", "expected a number, found a boolean")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int):
-        result = Decimal(value)
-    elif isinstance(value, str) and _DECIMAL_TEXT.match(value):
-        result = Decimal(value.strip().replace("_", ""))
-    else:
-        raise PydanticCustomError("decimal_type", "expected a number, found {found}", {"found": repr(value)})
-    if not result.is_finite():
-        raise PydanticCustomError("decimal_type", "expected a finite number, found {found}", {"found": repr(value)})
-    return _in_range(result)
-
-
-def _in_range(result: Decimal) -> Decimal:
-    """The bounds of the expression language's literals: no number that only overflows later."""
-    if len(result.as_tuple().digits) > MAX_DIGITS or abs(result.adjusted()) > MAX_EXPONENT:
-        shown = str(result) if len(str(result)) <= 24 else f"{str(result)[:21]}..."
-        raise PydanticCustomError("decimal_range", "number {found} is out of range (at most {digits} digits, "
-                                  "exponent within ±{exponent})",
-                                  {"found": shown, "digits": MAX_DIGITS, "exponent": MAX_EXPONENT})
-    return result
-
-
-def _to_rate(value: Any) -> Decimal:
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match and match.group(1) not in ("", "+", "-"):
-            try:
-                return _in_range(Decimal(match.group(1).replace("_", "")).scaleb(-2, EXACT))
-            except InvalidOperation:
-                pass
-        elif "%" in value:
-            raise PydanticCustomError("rate_type", "expected a percentage such as 3.5%, found {found}",
-                                      {"found": repr(value)})
-    return _to_decimal(value)
-
-
-def _to_expression(value: Any) -> Expression:
-    if isinstance(value, Expression):
-        return value
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, Decimal):
-        # ``1e3`` in YAML is Decimal('1E+3'): audit formulas show it as 1000. Beyond the expression
-        # language's range the exponent form is kept, and the parser refuses it with its usual message.
-        text = format(value, "f") if value.is_finite() and abs(value.adjusted()) <= 100 else str(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        raise PydanticCustomError("expression_type", "expected an expression (text or number), found {kind}",
-                                  {"kind": type(value).__name__})
-    try:
-        return parse_expression(text)
-    except ExpressionError as error:
-        raise PydanticCustomError("expression", "{message}", {"message": error.message, "offset": error.offset})
-
-
-def _to_amount_or_expression(value: Any) -> Decimal | Expression:
-    """A fixed amount (a number, or a text that is one) at least 0, or else an expression text."""
-    if isinstance(value, str) and not _DECIMAL_TEXT.match(value):
-        return _to_expression(value)
-    amount = _to_decimal(value)
-    if amount < 0:
-        raise PydanticKnownError("greater_than_equal", {"ge": 0})
-    return amount
-
-
-def _amount_or_expression_text(value: Decimal | Expression) -> Decimal | str:
-    return value.text if isinstance(value, Expression) else value
-
-
-_decimal_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?$"}]}
-_rate_schema = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?%$"}],
-                "description": "a decimal (0.035) or a percentage (3.5%)"}
-_expression_schema = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
-                      "description": "an expression of the incentives expression language"}
-
-Amount = Annotated[Decimal, BeforeValidator(_to_decimal), WithJsonSchema(_decimal_schema)]
-NonNegativeAmount = Annotated[Amount, Field(ge=0)]
-PositiveAmount = Annotated[Amount, Field(gt=0)]
-Rate = Annotated[Decimal, BeforeValidator(_to_rate), WithJsonSchema(_rate_schema)]
-Percent0To100 = Annotated[Rate, Field(ge=0, le=1)]
-ExpressionField = Annotated[
-    Expression,
-    BeforeValidator(_to_expression),
-    PlainSerializer(lambda expression: expression.text, return_type=str),
-    WithJsonSchema(_expression_schema),
-]
-#: ``cap`` and ``min_payout``: a fixed amount, or an expression evaluated per record (it may read ``this.*``).
-AmountOrExpression = Annotated[
-    Decimal | Expression,
-    PlainValidator(_to_amount_or_expression),
-    PlainSerializer(_amount_or_expression_text),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
-                    "description": "an amount (at least 0), or an expression of the incentives expression "
-                                   "language evaluated per partner (it may read this.*)"}),
-]
-Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
-FactName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors, so typos fail loudly."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
-                              populate_by_name=True)
-
-
-class Rounding(StrictModel):
-    places: int = Field(2, ge=0, le=8, strict=True)
-    mode: Literal["half_up", "half_even", "down", "up"] = "half_up"
-    #: decimals a computed ratio (attainment, active fraction, curve factor) is rounded to, half-even
-    ratio_places: int = Field(DEFAULT_RATIO_PLACES, ge=2, le=28, strict=True)
 
 
 class Effective(StrictModel):
@@ -160,104 +25,12 @@ class Effective(StrictModel):
     to: dt.date | None = None
 
 
-class Rule(StrictModel):
-    id: Identifier
-    when: ExpressionField
-    description: str | None = None
+class _ProgramHead(StrictModel):
+    """The keys of a program file before its kind's section, in file order."""
 
-
-class TierLevel(StrictModel):
-    name: str = Field(min_length=1)
-    from_: NonNegativeAmount = Field(alias="from")
-    rate: Percent0To100
-    requires: ExpressionField | None = None
-
-
-class Tiers(StrictModel):
-    qualify_on: ExpressionField
-    pay_on: ExpressionField | None = None
-    mode: Literal["retroactive", "incremental"] = "retroactive"
-    levels: list[TierLevel] = Field(min_length=1)
-
-
-class CurvePoint(StrictModel):
-    attainment: Annotated[Rate, Field(ge=0)]
-    factor: Annotated[Rate, Field(ge=0, le=10)]
-
-
-class GoalTarget(StrictModel):
-    id: Identifier
-    metric: ExpressionField
-    target: ExpressionField
-    weight: Annotated[Rate, Field(gt=0, le=1)]
-    # Per-goal payouts only (``payout.per_goal: true``): below ``threshold`` this goal's factor is 0;
-    # ``cap`` replaces ``attainment_cap`` for this goal; ``curve`` replaces the payout curve for it.
-    threshold: Annotated[Rate, Field(ge=0)] | None = None
-    cap: Annotated[Rate, Field(gt=0)] | None = None
-    curve: list[CurvePoint] | None = Field(None, min_length=1)
-
-
-class GoalPayout(StrictModel):
-    on: ExpressionField
-    interpolation: Literal["linear", "step"] = "linear"
-    curve: list[CurvePoint] = Field(min_length=1)
-    #: the curve applies to each goal's own attainment, one base line per goal
-    per_goal: bool = Field(False, strict=True)
-
-
-class Goals(StrictModel):
-    targets: list[GoalTarget] = Field(min_length=1)
-    attainment_cap: Annotated[Rate, Field(gt=0)] | None = None
-    payout: GoalPayout
-
-
-class Accrual(StrictModel):
-    on: ExpressionField
-    rate: Percent0To100 | None = None
-    rate_by: ExpressionField | None = None
-    rates: dict[str, Percent0To100] | None = None
-    cap: NonNegativeAmount | None = None
-
-
-class ClaimRules(StrictModel):
-    reimbursement: Annotated[Rate, Field(gt=0, le=1)]
-    activities: list[str] = Field(min_length=1)
-    requires_preapproval: bool = False
-    submit_within_days: int | None = Field(None, ge=0, strict=True)
-    #: the most one claim pays, after the reimbursement rate (and never more than the fund has left)
-    max_per_claim: PositiveAmount | None = None
-    #: the most one claim of an activity pays; with max_per_claim too, the lower limit applies
-    max_by_activity: dict[str, PositiveAmount] = {}
-
-
-class Mdf(StrictModel):
-    accrual: Accrual
-    claims: ClaimRules
-    #: what happens to a fund's balance at the end of a fiscal year, on a ledger: it stays, or it expires
-    expiry: Literal["never", "fiscal_year"] = "never"
-
-
-class Bonus(StrictModel):
-    id: Identifier
-    when: ExpressionField
-    multiplier: Annotated[Rate, Field(gt=0, le=10)] | None = None
-    amount: ExpressionField | None = None
-    description: str | None = None
-
-
-class Deduction(StrictModel):
-    """Subtracted after the additive bonuses, before the floor and cap; ``when`` absent: always."""
-
-    id: Identifier
-    when: ExpressionField | None = None
-    amount: ExpressionField
-    description: str = Field(min_length=1)
-
-
-class Program(StrictModel):
     id: Identifier
     name: str = Field(min_length=1)
-    kind: Literal["tier", "goal", "mdf"]
+    kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]  # the registry's kinds, in its order
     version: int = Field(ge=1, strict=True)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     effective: Effective
@@ -268,16 +41,6 @@ class Program(StrictModel):
     defaults: dict[FactName, Any] = {}
     metrics: dict[FactName, ExpressionField] = {}
     eligibility: list[Rule] = []
-    tiers: Tiers | None = None
-    goals: Goals | None = None
-    mdf: Mdf | None = None
-    bonuses: list[Bonus] = []
-    deductions: list[Deduction] = []
-    allow_negative: bool = False
-    cap: AmountOrExpression | None = None
-    min_payout: AmountOrExpression | None = None
-    budget: NonNegativeAmount | None = None
-    prorate_by: FactName | None = None
 
     @field_validator("fiscal_year_start", mode="before")
     @classmethod
@@ -290,6 +53,29 @@ class Program(StrictModel):
         except ValueError as error:
             raise PydanticCustomError("fiscal_year_start", "{message}", {"message": str(error)})
 
+
+#: One optional section per registered kind (``tiers: Tiers | None = None``...), after the head's keys.
+_ProgramSections: type[_ProgramHead] = create_model(  # type: ignore[call-overload]
+    "_ProgramSections", __base__=_ProgramHead,
+    **{kind.section: (kind.model | None, None) for kind in KINDS.values()})
+
+
+# A program file: the head's keys, one kind's section, the steps after it. (No docstring: the JSON Schema
+# would show it as the program's description.)
+class Program(_ProgramSections):
+    bonuses: list[Bonus] = []
+    deductions: list[Deduction] = []
+    allow_negative: bool = False
+    cap: AmountOrExpression | None = None
+    min_payout: AmountOrExpression | None = None
+    budget: NonNegativeAmount | None = None
+    prorate_by: FactName | None = None
+
     @property
     def key(self) -> str:
         return f"{self.id} v{self.version}"
+
+    @property
+    def section(self) -> Any:
+        """This program's kind section (``tiers`` of a tier program...), ``None`` when the file lacks it."""
+        return getattr(self, KINDS[self.kind].section)

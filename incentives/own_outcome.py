@@ -10,7 +10,7 @@ the loader refuses them everywhere else.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Iterable, Mapping
 
 PREFIX = "this."
 TIER = "this.tier"
@@ -22,9 +22,6 @@ NAMES = (TIER, BASE, ATTAINMENT, SUBTOTAL)
 #: The program keys whose expressions run after the base, where ``this.*`` is known.
 READERS = ("bonuses", "deductions", "cap", "min_payout")
 
-#: Names that only one program kind computes; in another kind they could never hold a value.
-KIND_OF = {TIER: "tier", ATTAINMENT: "goal"}
-
 
 def is_own(name: str) -> bool:
     """Whether ``name`` is one of the program's own values rather than a fact."""
@@ -35,8 +32,10 @@ def own_names(names: Iterable[str]) -> set[str]:
     return {name for name in names if name.startswith(PREFIX)}
 
 
-def problem(name: str, section: str, kind: str) -> str | None:
-    """Why ``name`` (a ``this.`` name read under the top-level key ``section``) cannot be read, or ``None``."""
+def problem(name: str, section: str, kind: str, only_in: Mapping[str, str]) -> str | None:
+    """Why ``name`` (a ``this.`` name read under the top-level key ``section`` of a ``kind`` program) cannot be
+    read, or ``None``. ``only_in``: the names that only one kind computes (in another kind they could never hold
+    a value), with that kind."""
     if section not in READERS:
         return (f"'{name}' is the program's own outcome, known only in {', '.join(READERS[:-1])} and "
                 f"{READERS[-1]}; '{section}' is computed before it")
@@ -44,7 +43,7 @@ def problem(name: str, section: str, kind: str) -> str | None:
         close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(NAMES)}"
         return f"unknown name '{name}'; {hint}"
-    needed = KIND_OF.get(name)
+    needed = only_in.get(name)
     if needed is not None and needed != kind:
         return f"'{name}' exists only in {needed} programs (this one is kind: {kind})"
     return None

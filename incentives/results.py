@@ -3,114 +3,45 @@
 The engine builds them without validation (its values are already exact),
 through trusted constructors equivalent to ``model_construct`` (``new_result``,
 ``new_line``...); reading one back from JSON (``model_validate_json``)
-validates as usual.
+validates as usual. A result's ``details`` hold the keys of the steps and of
+the program kinds (:mod:`incentives.kinds`), each kind's own, and ``explain``
+shows each kind's as the kind writes them.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from typing_extensions import NotRequired, TypedDict
+from pydantic import Field
+from typing_extensions import TypedDict
 
-from .inputs import type_text
+from .kinds import KINDS
+from .money import format_amount, format_ratio
+from .result_parts import NextTier, PayoutLine, Reason, ResultModel, trusted_constructor
 
-from .money import format_amount, format_rate, format_ratio
-
-LineKind = Literal["base", "band", "multiplier", "bonus", "deduction", "floor", "cap", "minimum", "budget",
-                   "mdf_claim"]
 Status = Literal["ok", "ineligible", "error"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _typed_fact(value: Any) -> Any:
-    """A fact value read back from JSON, typed as a facts file types its cells.
-
-    JSON has no decimals or dates, so both are written as text; facts obey the
-    input typing rules (text that reads as a number is a number), so typing the
-    text again gives back exactly the value that was written.
-    """
-    if isinstance(value, str):
-        return type_text(value)
-    if isinstance(value, list):
-        return tuple(_typed_fact(item) for item in value)
-    return value
-
-
-FactValue = Annotated[Any, BeforeValidator(_typed_fact)]
-"""A value a rule read: Decimal, str, bool, date, None or a tuple of these."""
-
-
-class GoalDetail(TypedDict):
-    id: str
-    metric: Decimal
-    target: Decimal
-    attainment: Decimal
-    weight: Decimal
-    factor: NotRequired[Decimal]  # per-goal payouts: the factor of this goal's own attainment
-
-
-class RejectedClaim(TypedDict):
-    claim_id: str
-    reasons: list[str]
-
-
-class Details(TypedDict, total=False):
-    """What a result carries beyond its lines; each key is set by the step or calculator that owns it."""
+class StepDetails(TypedDict, total=False):
+    """The details every kind's result may carry: the money places, and the active fraction when prorated."""
 
     places: int
     proration: Decimal
-    goals: list[GoalDetail]
-    factor: Decimal
-    opening: Decimal
-    accrued: Decimal
-    accrual_rate: Decimal
-    accrual_rate_source: str
-    accrual_formula: str
-    accrual_inputs: dict[str, FactValue]
-    available: Decimal
-    paid: Decimal
-    closing: Decimal
-    rejected_claims: list[RejectedClaim]
 
 
-class PayoutLine(_Model):
-    """One rounded amount, with the rule that produced it and how."""
-
-    n: int
-    kind: LineKind
-    rule_id: str
-    description: str
-    basis: Decimal | None = None
-    rate: Decimal | None = None
-    amount: Decimal
-    formula: str
-    inputs: dict[str, FactValue] = Field(default_factory=dict)
+#: What a result carries beyond its lines: the steps' keys, then each kind's (its ``details``), in registry order;
+#: each key is set by the step or calculator that owns it.
+Details = TypedDict(  # type: ignore[misc]
+    "Details",
+    {name: hint for details in (StepDetails, *(kind.details for kind in KINDS.values() if kind.details is not None))
+     for name, hint in typing.get_type_hints(details, include_extras=True).items()},
+    total=False)
 
 
-class NextTier(_Model):
-    """The next level up: how far ``qualify_on`` is from it, and which requirements fail."""
-
-    name: str
-    gap: Decimal
-    unmet: list[str] = Field(default_factory=list)
-
-
-class Reason(_Model):
-    """A failed eligibility rule, with the values it saw."""
-
-    rule_id: str
-    description: str | None = None
-    when: str
-    values: dict[str, FactValue] = Field(default_factory=dict)
-
-
-class PayoutResult(_Model):
+class PayoutResult(ResultModel):
     partner_id: str
     period: str
     program_id: str
@@ -143,17 +74,8 @@ class PayoutResult(_Model):
             out.append(f"  attainment: {format_ratio(self.attainment)}")
         if "proration" in self.details:
             out.append(f"  active fraction: {self.details['proration']}")
-        for goal in self.details.get("goals", []):
-            factor = f", factor {format_ratio(goal['factor'])}" if "factor" in goal else ""  # per-goal payouts
-            out.append(f"  goal {goal['id']}: {format_amount(goal['metric'], 0)} of "
-                       f"{format_amount(goal['target'], 0)} = {format_ratio(goal['attainment'])}"
-                       f" (weight {format_rate(goal['weight'])}{factor})")
-        if "accrued" in self.details:
-            fund = self.details
-            out.append(f"  fund: opening {format_amount(fund['opening'], places)} + accrued "
-                       f"{format_amount(fund['accrued'], places)} ({fund['accrual_formula']}; "
-                       f"{fund['accrual_rate_source']}) = available {format_amount(fund['available'], places)}; "
-                       f"paid {format_amount(fund['paid'], places)}; closing {format_amount(fund['closing'], places)}")
+        for kind in KINDS.values():  # each kind's details, shown by the kind that set them
+            out += kind.explain_details(self.details, places)
         for line in self.lines:
             formula = formula_with_values(line, places) if line.kind in EXPRESSION_FORMULA_KINDS else line.formula
             out.append(f"  {line.n:>3}. {line.kind:<10} {line.rule_id:<24} {format_amount(line.amount, places):>16}"
@@ -163,8 +85,8 @@ class PayoutResult(_Model):
                 seen = ", ".join(f"{name}={value}" for name, value in reason.values.items())
                 label = f" ({reason.description})" if reason.description else ""
                 out.append(f"  {verb} {reason.rule_id}{label}: {reason.when}  [saw {seen or 'nothing'}]")
-        for rejected in self.details.get("rejected_claims", []):
-            out.append(f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}")
+        for kind in KINDS.values():
+            out += kind.explain_after_reasons(self.details, places)
         for error in self.errors:
             out.append(f"  error: {error}")
         currency = f" {self.currency}" if self.currency else ""
@@ -205,75 +127,13 @@ def _shown_value(value: Any, places: int) -> str:
     return "(missing)" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
-class ProgramInfo(_Model):
+class ProgramInfo(ResultModel):
     id: str
     version: int
     file: str
     sha256: str
 
 
-# --- fast construction for the engine's per-record path -------------------------------------
 
-def _slot_setter(name: str) -> Callable[[Any, Any], None]:
-    """The ``__set__`` of the descriptor behind ``name`` on pydantic models.
-
-    Calling it directly skips the attribute lookup ``object.__setattr__`` makes
-    on every call: about a third of the cost of a trusted construction.
-    """
-    for klass in _Model.__mro__:
-        if name in vars(klass):
-            return vars(klass)[name].__set__
-    raise AttributeError(name)
-
-
-def _trusted_constructor(model: type[_Model]) -> Any:
-    """A ``model_construct`` for values that are already exact and given for *every* field, in field order.
-
-    ``model_construct`` walks every field looking for aliases and defaults on
-    each call; the engine always passes every field, so this sets the same four
-    slots directly (``__dict__``, the fields set, no extra, no private). It is
-    checked once against ``model_construct`` at import; should a pydantic
-    release lay models out differently, the engine falls back to it.
-    """
-    fields = tuple(model.model_fields)
-    # Every field is set, so every instance's fields set is this same set: pydantic only
-    # ever adds a field name to it (already there) or copies it (model_copy), and one
-    # shared set spares an allocation (and the garbage collector a container) per model.
-    every_field = set(fields)
-    new = object.__new__
-
-    def fallback(values: dict[str, Any]) -> Any:
-        return model.model_construct(**values)
-
-    try:
-        set_dict, set_fields, set_extra, set_private = (
-            _slot_setter(name)
-            for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
-    except AttributeError:  # pragma: no cover - a pydantic that keeps these elsewhere
-        return fallback
-
-    def construct(values: dict[str, Any]) -> Any:
-        instance = new(model)
-        set_dict(instance, values)
-        set_fields(instance, every_field)
-        set_extra(instance, None)
-        set_private(instance, None)
-        return instance
-
-    try:
-        sample = {name: None for name in fields}
-        fast, slow = construct(dict(sample)), model.model_construct(**sample)
-        same = (fast.__dict__ == slow.__dict__ and fast.__pydantic_fields_set__ == slow.__pydantic_fields_set__
-                and fast.__pydantic_extra__ == slow.__pydantic_extra__
-                and fast.__pydantic_private__ == slow.__pydantic_private__
-                and list(fast.__dict__) == list(slow.__dict__))
-    except Exception:  # pragma: no cover - a pydantic that refuses the direct layout
-        same = False
-    return construct if same else fallback
-
-
-#: ``new_line({...every PayoutLine field...})``: see :func:`_trusted_constructor`.
-new_line = _trusted_constructor(PayoutLine)
-new_next_tier = _trusted_constructor(NextTier)
-new_reason = _trusted_constructor(Reason)
-new_result = _trusted_constructor(PayoutResult)
+#: ``new_result({...every PayoutResult field...})``: see :func:`incentives.result_parts.trusted_constructor`.
+new_result = trusted_constructor(PayoutResult)

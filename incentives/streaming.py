@@ -22,7 +22,7 @@ a few numbers per result in memory:
 3. The run is then resolved as ``Engine.run`` resolves it: claims without a
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same
-   :class:`~incentives.calculators.steps.BudgetScale` lines, largest remainder).
+   :class:`~incentives.kinds.steps.BudgetScale` lines, largest remainder).
 4. The three files are written in output order by copying the rendered pieces
    out of the spill files, patching in budget lines and scaled totals, by one
    process per worker. When the records came in output order (a file sorted by
@@ -72,7 +72,8 @@ from .money import exact_add, exact_subtract, plain_amount
 from .output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
 from .output.folder import OutputFolder, run_inputs
 from .payout_run import PayoutRun
-from .results import PayoutLine, PayoutResult, ProgramInfo, new_line
+from .result_parts import PayoutLine, new_line
+from .results import PayoutResult, ProgramInfo
 from .run_rules import (DUPLICATE_PLACES, Record, RunEngine, budget_note, coverage_text, duplicate_results,
                         group_claims, orphan_claim_results, unpack_record)
 from .version import __version__
@@ -1040,7 +1041,7 @@ class _Assembly:
         return unit in self.dropped or unit in self.replaced
 
     def _budgets(self) -> list[str]:
-        from .calculators.steps import scale_to_budget
+        from .kinds.steps import scale_to_budget
 
         engine = self.engine
         groups: dict[tuple[str, int | None, str], list[tuple[str, int, int]]] = {}

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from incentives.money import _fixed, _plain, plain_amount
 from incentives.output.files import csv_cell, csv_line, csv_text, line_row, payout_row, result_rows, text_cell
-from incentives.results import new_line, new_result
+from incentives.result_parts import new_line
+from incentives.results import new_result
 
 
 def _oracle(rows: list[list[str]]) -> str:

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 import incentives
 from incentives.inputs import read_claims, read_facts
 from incentives.output.files import csv_line, line_row, payout_row
-from incentives.results import PayoutResult, new_line, new_next_tier, new_reason, new_result
+from incentives.result_parts import new_line, new_next_tier, new_reason
+from incentives.results import PayoutResult, new_result
 from incentives.streaming import _Renderer, _Segment
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -203,7 +203,7 @@ def test_allow_negative_keeps_a_negative_total_and_a_budget_scales_only_what_is_
 
 
 def test_copied_values_keep_short_texts_and_lists_and_cut_long_ones():
-    from incentives.calculators.base import copied
+    from incentives.kinds.base import copied
 
     assert copied("a" * 200) == "a" * 200
     assert copied("a" * 201) == "'" + "a" * 100 + "…' (201 characters)"
@@ -219,7 +219,7 @@ def test_copied_values_keep_short_texts_and_lists_and_cut_long_ones():
 
 
 def test_inputs_copy_long_values_cut():
-    from incentives.calculators.base import inputs_from
+    from incentives.kinds.base import inputs_from
 
     long_text = "x" * 300
     assert inputs_from(("a",), {"a": long_text}) == {"a": "'" + "x" * 100 + "…' (300 characters)"}

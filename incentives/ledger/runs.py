@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Protocol, Sequence
 
-from ..calculators.mdf import CLAIM_RULE_PREFIX
+from ..kinds.mdf import CLAIM_RULE_PREFIX
 from ..periods import PeriodError, parse_period
 from .records import PaidClaim, ProgramRecord, ResultRecord, RunRecord
 

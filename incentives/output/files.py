@@ -16,7 +16,8 @@ from ..money import plain_amount
 from .folder import OutputFolder, run_inputs
 
 if TYPE_CHECKING:
-    from ..results import PayoutLine, PayoutResult, ProgramInfo
+    from ..result_parts import PayoutLine
+    from ..results import PayoutResult, ProgramInfo
 
 PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "status", "tier", "attainment",
                   "total", "currency")

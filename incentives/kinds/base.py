@@ -1,8 +1,10 @@
-"""What every calculator shares: the per-record evaluation state and how lines are made.
+"""What every program kind shares: what a kind declares (:class:`Kind`), the per-record evaluation state
+and how lines are made.
 
-A calculator is built once per program version (``build``) and then called
-once per record (``base``) with an :class:`Evaluation`; it appends its base
-lines and sets the result fields it owns (tier, attainment, details).
+A kind's calculator is built once per program version from its section and
+then called once per record (``base``) with an :class:`Evaluation`; it
+appends its base lines and sets the result fields it owns (tier, attainment,
+details).
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
+from pydantic import BaseModel
+
+from .. import fields
 from ..errors import EvaluationError
 from ..money import Rounding, exact_add
-from ..results import LineKind, NextTier, PayoutLine, new_line
+from ..result_parts import LineKind, NextTier, PayoutLine, new_line
+from ..yamlsource import Path
 
 if TYPE_CHECKING:
     from ..inputs import Claim
@@ -85,6 +91,49 @@ class Calculator(Protocol):
     def base(self, evaluation: Evaluation) -> None:
         """Append the base lines for one record."""
         ...
+
+
+def _no_tiers(section: Any) -> list[str]:
+    return []
+
+
+def _nothing_to_explain(details: Mapping[str, Any], places: int) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One program kind as the rest of the library knows it: each kind module defines one, and the registry
+    (:data:`incentives.kinds.KINDS`) lists them."""
+
+    #: the ``kind:`` value of a program file
+    name: str
+    #: the program file key of its section (``tiers``), and the section's model
+    section: str
+    model: type[BaseModel]
+    #: the calculator of one program version, from its section, its rounding keys and the expression compiler
+    calculator: Callable[[Any, fields.Rounding, Compile], Calculator]
+    #: the section's rules that no single field can check, each with the path (from the file's top) to blame
+    check: Callable[[Any, fields.Rounding], list[tuple[Path, str]]]
+    #: the kinds of the lines its calculator adds (the base step), which the steps after it add to
+    base_line_kinds: frozenset[str]
+    #: keys of its section whose expression must be a number / a condition (checked at load)
+    number_keys: frozenset[str] = frozenset()
+    condition_keys: frozenset[str] = frozenset()
+    #: ``this.*`` names that only this kind computes
+    own_names: frozenset[str] = frozenset()
+    #: facts its calculator reads when a record has them, and does without otherwise (no facts file needs them)
+    optional_facts: frozenset[str] = frozenset()
+    #: whether its programs take claims (``claims.csv``)
+    takes_claims: bool = False
+    #: the tiers its results can name, lowest first (for the run summary's order)
+    tiers: Callable[[Any], list[str]] = _no_tiers
+    #: the TypedDict of the keys its calculator sets in a result's details (``None``: it sets none)
+    details: type | None = None
+    #: the lines ``explain`` shows of those details (from the details and the money places; none when the
+    #: details are not its own): after the result's attainment, and after its reasons
+    explain_details: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
+    explain_after_reasons: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
 
 
 def number(value: Any, what: str) -> Decimal:

@@ -9,15 +9,114 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
+from typing import Any, Annotated, Literal, Mapping, Sequence
 
+from pydantic import Field
+from typing_extensions import NotRequired, TypedDict
+
+from .. import fields, own_outcome
 from ..errors import EvaluationError
-from ..models import CurvePoint, Program
-from ..money import (exact_multiply, exact_multiply_add, exact_subtract, format_amount, format_rate, format_ratio,
-                     ratio)
+from ..fields import ExpressionField, Identifier, Rate, StrictModel
+from ..money import (exact_multiply, exact_multiply_add, exact_subtract, exact_sum, format_amount, format_rate,
+                     format_ratio, ratio)
 from ..rules.backend import Condition
 from ..rules.expressions import Expression
-from .base import ONE, ZERO, Compile, Evaluation, Evaluator, number
+from ..yamlsource import Path
+from .base import ONE, ZERO, Compile, Evaluation, Evaluator, Kind, number
+
+
+class CurvePoint(StrictModel):
+    attainment: Annotated[Rate, Field(ge=0)]
+    factor: Annotated[Rate, Field(ge=0, le=10)]
+
+
+class GoalTarget(StrictModel):
+    id: Identifier
+    metric: ExpressionField
+    target: ExpressionField
+    weight: Annotated[Rate, Field(gt=0, le=1)]
+    # Per-goal payouts only (``payout.per_goal: true``): below ``threshold`` this goal's factor is 0;
+    # ``cap`` replaces ``attainment_cap`` for this goal; ``curve`` replaces the payout curve for it.
+    threshold: Annotated[Rate, Field(ge=0)] | None = None
+    cap: Annotated[Rate, Field(gt=0)] | None = None
+    curve: list[CurvePoint] | None = Field(None, min_length=1)
+
+
+class GoalPayout(StrictModel):
+    on: ExpressionField
+    interpolation: Literal["linear", "step"] = "linear"
+    curve: list[CurvePoint] = Field(min_length=1)
+    #: the curve applies to each goal's own attainment, one base line per goal
+    per_goal: bool = Field(False, strict=True)
+
+
+class Goals(StrictModel):
+    targets: list[GoalTarget] = Field(min_length=1)
+    attainment_cap: Annotated[Rate, Field(gt=0)] | None = None
+    payout: GoalPayout
+
+
+class GoalDetail(TypedDict):
+    id: str
+    metric: Decimal
+    target: Decimal
+    attainment: Decimal
+    weight: Decimal
+    factor: NotRequired[Decimal]  # per-goal payouts: the factor of this goal's own attainment
+
+
+class GoalDetails(TypedDict, total=False):
+    """What a goal program's result carries: each goal's numbers, and the factor of the weighted attainment."""
+
+    goals: list[GoalDetail]
+    factor: Decimal
+
+
+def explain_goals(details: Mapping[str, Any], places: int) -> list[str]:
+    """One line per goal: metric of target = attainment (weight, and the goal's own factor per goal)."""
+    out = []
+    for goal in details.get("goals", []):
+        factor = f", factor {format_ratio(goal['factor'])}" if "factor" in goal else ""  # per-goal payouts
+        out.append(f"  goal {goal['id']}: {format_amount(goal['metric'], 0)} of "
+                   f"{format_amount(goal['target'], 0)} = {format_ratio(goal['attainment'])}"
+                   f" (weight {format_rate(goal['weight'])}{factor})")
+    return out
+
+
+def check_goals(goals: Goals, rounding: fields.Rounding) -> list[tuple[Path, str]]:
+    found = []
+    total = exact_sum(target.weight for target in goals.targets)
+    if total != 1:
+        found.append((("goals", "targets"), f"goal weights must sum to 100%, they sum to {format_rate(total)}"))
+    ids = [target.id for target in goals.targets]
+    for index, goal_id in enumerate(ids):
+        if goal_id in ids[:index]:
+            found.append((("goals", "targets", index, "id"), f"duplicate goal id '{goal_id}'"))
+    found += _check_curve(goals.payout.curve, ("goals", "payout", "curve"))
+    for index, target in enumerate(goals.targets):
+        found += _check_per_goal_target(target, index, goals)
+    return found
+
+
+def _check_curve(curve: list[CurvePoint], path: Path) -> list[tuple[Path, str]]:
+    return [((*path, index, "attainment"), "curve points must have strictly ascending 'attainment'")
+            for index in range(1, len(curve)) if curve[index].attainment <= curve[index - 1].attainment]
+
+
+def _check_per_goal_target(target: GoalTarget, index: int, goals: Goals) -> list[tuple[Path, str]]:
+    """A target's own ``threshold``, ``cap`` and ``curve``: only in a per-goal payout, and consistent."""
+    path: Path = ("goals", "targets", index)
+    if not goals.payout.per_goal:
+        return [((*path, key), f"goal '{target.id}': '{key}' applies to per-goal payouts only; "
+                               "set 'per_goal: true' under 'goals.payout' to pay each goal on its own curve")
+                for key in ("threshold", "cap", "curve") if getattr(target, key) is not None]
+    found = [] if target.curve is None else _check_curve(target.curve, (*path, "curve"))
+    cap = target.cap if target.cap is not None else goals.attainment_cap
+    if target.threshold is not None and cap is not None and target.threshold > cap:
+        whose = "its cap" if target.cap is not None else "the program's attainment_cap"
+        found.append(((*path, "threshold"), f"goal '{target.id}': threshold {format_rate(target.threshold)} is "
+                                            f"above {whose} {format_rate(cap)}, so the goal could never pay"))
+    return found
 
 
 class Curve:
@@ -75,12 +174,10 @@ class _Goal:
 
 
 class GoalCalculator:
-    def __init__(self, program: Program, compile: Compile):
-        goals = program.goals
-        assert goals is not None
+    def __init__(self, goals: Goals, rounding: fields.Rounding, compile: Compile):
         payout = goals.payout
         step = payout.interpolation == "step"
-        self._places = program.rounding.ratio_places
+        self._places = rounding.ratio_places
         self._curve = Curve(payout.curve, step, self._places)
         self._per_goal = payout.per_goal
         self._goals = tuple(
@@ -170,3 +267,8 @@ class GoalCalculator:
                 f"{basis_text} × weight {format_rate(goal.weight)} × factor {factor_text} "
                 f"(attainment {format_ratio(attainment)}) = {format_amount(amount, money_places)}",
                 basis, rate, {goal.id: attainment})
+
+
+GOAL = Kind(name="goal", section="goals", model=Goals, calculator=GoalCalculator, check=check_goals,
+            base_line_kinds=frozenset({"base"}), number_keys=frozenset({"metric", "target", "on"}),
+            own_names=frozenset({own_outcome.ATTAINMENT}), details=GoalDetails, explain_details=explain_goals)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
 
-from ..models import Program
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from .. import fields
+from ..fields import ExpressionField, NonNegativeAmount, Percent0To100, PositiveAmount, Rate, StrictModel
 from ..money import exact_add, exact_multiply, exact_subtract, format_amount, format_rate
+from ..result_parts import FactValue
 from ..rules.backend import Condition
-from .base import ZERO, Compile, Evaluation, input_names, inputs_from, number
+from ..yamlsource import Path
+from .base import ZERO, Compile, Evaluation, Kind, input_names, inputs_from, number
 
 if TYPE_CHECKING:
     from ..inputs import Claim
@@ -20,14 +27,105 @@ CLAIM_RULE_PREFIX = "claim:"
 _OPENING_WHAT = f"opening balance ({OPENING_BALANCE_FACT})"
 
 
+class Accrual(StrictModel):
+    on: ExpressionField
+    rate: Percent0To100 | None = None
+    rate_by: ExpressionField | None = None
+    rates: dict[str, Percent0To100] | None = None
+    cap: NonNegativeAmount | None = None
+
+
+class ClaimRules(StrictModel):
+    reimbursement: Annotated[Rate, Field(gt=0, le=1)]
+    activities: list[str] = Field(min_length=1)
+    requires_preapproval: bool = False
+    submit_within_days: int | None = Field(None, ge=0, strict=True)
+    #: the most one claim pays, after the reimbursement rate (and never more than the fund has left)
+    max_per_claim: PositiveAmount | None = None
+    #: the most one claim of an activity pays; with max_per_claim too, the lower limit applies
+    max_by_activity: dict[str, PositiveAmount] = {}
+
+
+class Mdf(StrictModel):
+    accrual: Accrual
+    claims: ClaimRules
+    #: what happens to a fund's balance at the end of a fiscal year, on a ledger: it stays, or it expires
+    expiry: Literal["never", "fiscal_year"] = "never"
+
+
+class RejectedClaim(TypedDict):
+    claim_id: str
+    reasons: list[str]
+
+
+class FundDetails(TypedDict, total=False):
+    """What an MDF program's result carries: its fund's accrual, balances and the claims it refused."""
+
+    opening: Decimal
+    accrued: Decimal
+    accrual_rate: Decimal
+    accrual_rate_source: str
+    accrual_formula: str
+    accrual_inputs: dict[str, FactValue]
+    available: Decimal
+    paid: Decimal
+    closing: Decimal
+    rejected_claims: list[RejectedClaim]
+
+
+def explain_fund(details: Mapping[str, Any], places: int) -> list[str]:
+    """The fund in one line: opening + accrued = available; paid; closing."""
+    if "accrued" not in details:
+        return []
+    return [f"  fund: opening {format_amount(details['opening'], places)} + accrued "
+            f"{format_amount(details['accrued'], places)} ({details['accrual_formula']}; "
+            f"{details['accrual_rate_source']}) = available {format_amount(details['available'], places)}; "
+            f"paid {format_amount(details['paid'], places)}; closing {format_amount(details['closing'], places)}"]
+
+
+def explain_rejected_claims(details: Mapping[str, Any], places: int) -> list[str]:
+    return [f"  rejected claim {rejected['claim_id']}: {'; '.join(rejected['reasons'])}"
+            for rejected in details.get("rejected_claims", [])]
+
+
+def check_mdf(mdf: Mdf, rounding: fields.Rounding) -> list[tuple[Path, str]]:
+    accrual = mdf.accrual
+    flat = accrual.rate is not None
+    table = accrual.rate_by is not None or accrual.rates is not None
+    if flat == table:
+        return [(("mdf", "accrual"), "accrual needs either 'rate' or both 'rate_by' and 'rates'")]
+    if table and (accrual.rate_by is None or accrual.rates is None):
+        missing = "rates" if accrual.rates is None else "rate_by"
+        return [(("mdf", "accrual"), f"'rate_by' and 'rates' go together: '{missing}' is missing")]
+    return _check_claim_limits(mdf.claims, rounding.places)
+
+
+def _check_claim_limits(claims: ClaimRules, places: int) -> list[tuple[Path, str]]:
+    """A limit names an eligible activity and, like a cap, is an amount a claim line can pay exactly."""
+    found = []
+    limits: list[tuple[Path, str, Decimal]] = []
+    if claims.max_per_claim is not None:
+        limits.append((("mdf", "claims", "max_per_claim"), "max_per_claim", claims.max_per_claim))
+    for activity, limit in claims.max_by_activity.items():
+        path = ("mdf", "claims", "max_by_activity", activity)
+        limits.append((path, f"max_by_activity.{activity}", limit))
+        if activity not in claims.activities:
+            close = difflib.get_close_matches(activity, claims.activities, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            found.append((path, f"max_by_activity: '{activity}' is not an eligible activity "
+                                f"(claims.activities: {', '.join(claims.activities)}){hint}"))
+    for path, key, limit in limits:
+        if len(format(limit, "f").partition(".")[2].rstrip("0")) > places:
+            found.append((path, f"{key}: {limit} has more decimals than rounding.places ({places})"))
+    return found
+
+
 def _claim_order(claim: "Claim") -> tuple:
     return claim.submitted_on is None, claim.submitted_on or 0, claim.claim_id
 
 
 class MdfCalculator:
-    def __init__(self, program: Program, compile: Compile):
-        mdf = program.mdf
-        assert mdf is not None
+    def __init__(self, mdf: Mdf, rounding: fields.Rounding, compile: Compile):
         accrual, claims = mdf.accrual, mdf.claims
         self._on = accrual.on
         self._on_value = compile(accrual.on)
@@ -169,3 +267,9 @@ def _claim_limits(activities: list[str], max_per_claim: Decimal | None,
         elif max_per_claim is not None:
             limits[activity] = ClaimLimit(max_per_claim, "per claim")
     return limits
+
+
+MDF = Kind(name="mdf", section="mdf", model=Mdf, calculator=MdfCalculator, check=check_mdf,
+           base_line_kinds=frozenset({"mdf_claim"}), number_keys=frozenset({"on"}),
+           optional_facts=frozenset({OPENING_BALANCE_FACT}), takes_claims=True, details=FundDetails,
+           explain_details=explain_fund, explain_after_reasons=explain_rejected_claims)

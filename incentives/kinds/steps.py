@@ -10,17 +10,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from operator import attrgetter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from .. import own_outcome
 from ..errors import EvaluationError
-from ..models import Program
+from ..fields import Bonus, Deduction, Rounding, Rule
 from ..money import (EXACT, apportion, exact_multiply, exact_negate, exact_subtract, exact_sum, format_amount,
                      format_rate)
-from ..results import PayoutResult, Reason, new_line, new_reason
+from ..result_parts import PayoutLine, Reason, new_line, new_reason
 from ..rules.backend import Condition, Matcher
 from ..rules.expressions import Expression
+from . import KINDS
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
+
+
+class SharedKeys(Protocol):
+    """What the shared steps read of a program (an :class:`incentives.models.Program`)."""
+
+    eligibility: list[Rule]
+    bonuses: list[Bonus]
+    deductions: list[Deduction]
+    allow_negative: bool
+    cap: Decimal | Expression | None
+    min_payout: Decimal | Expression | None
+    rounding: Rounding
+
+
+class ComputedResult(Protocol):
+    """What the steps read of a computed result (an :class:`incentives.results.PayoutResult`, which sits above
+    the kinds: it carries their details)."""
+
+    partner_id: str
+    status: str
+    tier: str | None
+    attainment: Decimal | None
+    lines: list[PayoutLine]
+    total: Decimal
 
 
 def eligibility_id(rule_id: str) -> str:
@@ -35,7 +60,7 @@ def deduction_id(rule_id: str) -> str:
     return f"deduction:{rule_id}"
 
 
-def adjustment_expressions(program: Program) -> list[Expression]:
+def adjustment_expressions(program: SharedKeys) -> list[Expression]:
     """Every expression the steps after the base read (bonuses, deductions, cap, min_payout)."""
     found: list[Expression] = []
     for bonus in program.bonuses:
@@ -56,7 +81,7 @@ class _Rule:
 
 
 class Eligibility:
-    def __init__(self, program: Program):
+    def __init__(self, program: SharedKeys):
         self._rules = tuple(_Rule(rule.id, eligibility_id(rule.id), rule.when, rule.description,
                                   input_names(rule.when))
                             for rule in program.eligibility)
@@ -117,7 +142,7 @@ class _Limit:
 
 
 #: The line kinds of the subtotal before each step of :class:`Adjustments` (the base step's kinds first).
-_BEFORE_MULTIPLIERS = frozenset({"base", "band", "mdf_claim"})
+_BEFORE_MULTIPLIERS = frozenset(line_kind for kind in KINDS.values() for line_kind in kind.base_line_kinds)
 _BEFORE_BONUSES = _BEFORE_MULTIPLIERS | {"multiplier"}
 _BEFORE_DEDUCTIONS = _BEFORE_BONUSES | {"bonus"}
 #: The condition id of the rule that added a line of each kind a bonus or deduction that fired adds.
@@ -147,7 +172,7 @@ class Adjustments:
     is known, by a matcher of their own, so a program that reads no ``this.*`` pays nothing for them.
     """
 
-    def __init__(self, program: Program, compile: Compile, matcher_for: MatcherFor):
+    def __init__(self, program: SharedKeys, compile: Compile, matcher_for: MatcherFor):
         self._multipliers = tuple(
             _Multiplier(b.id, bonus_id(b.id), b.multiplier, b.description or f"{b.id} ({b.when.text})",
                         b.multiplier - ONE, f" × ({format_rate(b.multiplier)} − 100%) = ")
@@ -207,7 +232,7 @@ class Adjustments:
         """The conditions matched up front: those that read no ``this.*`` name."""
         return list(self._conditions)
 
-    def not_fired(self, result: PayoutResult, facts: dict[str, Any]) -> list[Reason]:
+    def not_fired(self, result: ComputedResult, facts: dict[str, Any]) -> list[Reason]:
         """Every bonus and conditional deduction that did not fire for ``result`` (an ``ok`` result of this
         program), with the values its condition saw (for ``explain``).
 
@@ -438,7 +463,7 @@ def scale_to_budget(totals: Sequence[tuple[str, Decimal]], budget: Decimal,
 _partner_id = attrgetter("partner_id")
 
 
-def apply_budget(results: Sequence[PayoutResult], budget: Decimal, places: int) -> BudgetScale | None:
+def apply_budget(results: Sequence[ComputedResult], budget: Decimal, places: int) -> BudgetScale | None:
     """Scale ``results`` (one program, one period) down to ``budget`` if their total exceeds it.
 
     Returns the scale applied (its ``factor``, and the ``requested`` total that

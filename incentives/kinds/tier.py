@@ -4,12 +4,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
-from ..models import Program, TierLevel
+from pydantic import Field
+
+from .. import fields, own_outcome
+from ..fields import ExpressionField, NonNegativeAmount, Percent0To100, StrictModel
 from ..money import exact_multiply, exact_subtract, format_amount, format_rate
-from ..results import NextTier, new_next_tier
+from ..result_parts import NextTier, new_next_tier
 from ..rules.backend import Condition
-from .base import ZERO, Compile, Evaluation, Evaluator, input_names, inputs_from, number
+from ..yamlsource import Path
+from .base import ZERO, Compile, Evaluation, Evaluator, Kind, input_names, inputs_from, number
+
+
+class TierLevel(StrictModel):
+    name: str = Field(min_length=1)
+    from_: NonNegativeAmount = Field(alias="from")
+    rate: Percent0To100
+    requires: ExpressionField | None = None
+
+
+class Tiers(StrictModel):
+    qualify_on: ExpressionField
+    pay_on: ExpressionField | None = None
+    mode: Literal["retroactive", "incremental"] = "retroactive"
+    levels: list[TierLevel] = Field(min_length=1)
+
+
+def check_tiers(tiers: Tiers, rounding: fields.Rounding) -> list[tuple[Path, str]]:
+    found = []
+    for index in range(1, len(tiers.levels)):
+        previous, level = tiers.levels[index - 1], tiers.levels[index]
+        if level.from_ <= previous.from_:
+            found.append((("tiers", "levels", index, "from"),
+                          f"tier levels must have strictly ascending 'from': {level.name} ({level.from_}) "
+                          f"is not above {previous.name} ({previous.from_})"))
+    names = [level.name for level in tiers.levels]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            found.append((("tiers", "levels", index, "name"), f"duplicate tier name '{name}'"))
+    pays_on_other = tiers.pay_on is not None and tiers.pay_on.text.strip() != tiers.qualify_on.text.strip()
+    if tiers.mode == "incremental" and pays_on_other:
+        found.append((("tiers", "pay_on"), "incremental mode pays each band on its own width, so 'pay_on' "
+                                           f"must equal 'qualify_on' ('{tiers.qualify_on.text}')"))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +67,8 @@ def requires_id(level: TierLevel) -> str:
 
 
 class TierCalculator:
-    def __init__(self, program: Program, compile: Compile):
-        tiers = program.tiers
-        assert tiers is not None
-        self._program = program
+    def __init__(self, tiers: Tiers, rounding: fields.Rounding, compile: Compile):
+        self._tiers = tiers
         self._qualify_on = tiers.qualify_on
         self._pay_on = tiers.pay_on or tiers.qualify_on
         self._qualify = compile(self._qualify_on)
@@ -52,9 +88,7 @@ class TierCalculator:
         self._thresholds = tuple((level.start, level.condition_id) for level in self._levels)
 
     def conditions(self) -> list[Condition]:
-        tiers = self._program.tiers
-        assert tiers is not None
-        return [Condition(requires_id(level), level.requires) for level in tiers.levels
+        return [Condition(requires_id(level), level.requires) for level in self._tiers.levels
                 if level.requires is not None]
 
     def names(self) -> set[str]:
@@ -117,3 +151,12 @@ class TierCalculator:
         gap = max(exact_subtract(level.start, qualify), ZERO)
         unmet = [level.requires_text] if level.condition_id is not None and level.condition_id not in fired else []
         return new_next_tier({"name": level.name, "gap": gap, "unmet": unmet})
+
+
+def _level_names(tiers: Tiers) -> list[str]:
+    return [level.name for level in tiers.levels]
+
+
+TIER = Kind(name="tier", section="tiers", model=Tiers, calculator=TierCalculator, check=check_tiers,
+            base_line_kinds=frozenset({"base", "band"}), number_keys=frozenset({"qualify_on", "pay_on"}),
+            condition_keys=frozenset({"requires"}), own_names=frozenset({own_outcome.TIER}), tiers=_level_names)

@@ -22,7 +22,7 @@ from .errors import (
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .output.files import write_run
 from .output.folder import OutputBusyError, OutputExistsError
-from .payout_run import PayoutRun
+from .payout_run import PayoutRun, read_run
 from .results import NextTier, PayoutLine, PayoutResult, Reason
 from .version import __version__
 
@@ -51,6 +51,7 @@ __all__ = [
     "Reason",
     "__version__",
     "load_programs",
+    "read_run",
     "write_run",
 ]
 

@@ -287,7 +287,7 @@ def cloud_service_provider_track_total() -> D:
 def test_run_bundled_quarter_exits_0_and_writes_the_files(bundled):
     done, out = bundled
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["lines.csv", "payouts.csv", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["lines.csv", "payouts.csv", "results.jsonl", "run.json"]
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["facts_sha256"] == hashlib.sha256(FACTS.read_bytes()).hexdigest()
     assert all(counts["error"] == 0 for counts in run["counts"].values())

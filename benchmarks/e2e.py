@@ -207,7 +207,7 @@ class LedgerClock:
 
 
 def summary_files(out: Path) -> list[str]:
-    return [name for name in ("payouts.csv", "lines.csv", "run.json") if (out / name).exists()]
+    return [name for name in ("payouts.csv", "lines.csv", "results.jsonl", "run.json") if (out / name).exists()]
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def run_to(engine: RunEngine, folder: str | os.PathLike[str], facts: Iterable[Re
            record: Callable[[RunSummary, Iterator["ResultRecord"]], None] | None = None,
            ledger_programs: Mapping[tuple[str, int], "ProgramRecord"] | None = None,
            period: str | None = None) -> RunSummary:
-    """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`.
+    """Evaluate ``facts`` and write the run's files into ``folder``; see :meth:`Engine.run_to`.
 
     With ``record`` (and the ``ledger_programs`` it records results of), each result
     is also kept as a ledger :class:`~incentives.ledger.records.ResultRecord`, and

@@ -81,7 +81,7 @@ _SCRATCH = ".scratch"
 _RESULTS_START, _RESULTS_END = b'\n "results": [', b'\n "totals": '
 _OLD_RESULT_END = b"\n  }"  # in that array a closing brace at indent 2 ends a result
 _HOLDER_WAIT = 0.5  # seconds a run that found the folder busy waits to learn who holds it
-_HEAD_LIMIT = 64 << 20  # a run.json whose results do not start within this many bytes is not one of ours
+_HEAD_LIMIT = 64 << 20  # a run.json not read whole, nor its results started, within this many bytes is not ours
 
 
 class OutputExistsError(IncentivesError):
@@ -413,7 +413,8 @@ _UNREADABLE = ("an unreadable run.json",)  # inputs no run has
 
 
 def _recorded_inputs(path: Path) -> tuple:
-    """The inputs a run.json names (:func:`run_inputs`), read from its head: the part before its results."""
+    """The inputs a run.json names (:func:`run_inputs`): read whole, or, from an older version that held the
+    results, read from its head, the part before its results."""
     try:
         with open(path, "rb") as handle:
             head = b""

@@ -92,8 +92,8 @@ _KEYED, _ORPHAN, _UNKEYED = 0, 1, 2
 PARALLEL_MIN_BYTES = 4 << 20
 _RESULT_SERIALIZER = PayoutResult.__pydantic_serializer__
 _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
-# In a result's line of results.jsonl the lines array closes just before "total"; what follows
-# the total (its fields after it) is found by length, never by searching: a fact's name or value may hold this text.
+# In a result's line of results.jsonl the lines array closes just before "total". Where it closes is found
+# by length (see _lines_end), never by searching: a fact's name and value in a line's inputs may hold this text.
 _LINES_END_TEXT = '],"total":"'
 _LINES_END = _LINES_END_TEXT.encode()
 _AFTER_LINES = {"total", "reasons", "errors", "details"}
@@ -1348,7 +1348,7 @@ class _Assembly:
                      from_rows: bool) -> "_Aggregate":
         """The results of the units ``order[start:stop]`` into ``paths``; ``heads``: the files' beginnings,
         for the first range.
-        Returns the count and first errors of these results, and ``from_rows``: all the summary's figures."""
+        Returns the first errors of these results, and ``from_rows``: all the summary's figures."""
         aggregate = _Aggregate()
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
@@ -1371,7 +1371,6 @@ class _Assembly:
                     pay.write(pay_text)
                     lines.write(lines_text)
                     out.write(json_text)
-                    aggregate.results += end - first
                     if from_rows:
                         self._add_rows(aggregate, number, first, end, bases, texts, patches)
                     elif len(aggregate.first_errors) < _ERROR_SAMPLES and _ERROR in segment.status[first:end]:
@@ -1527,7 +1526,6 @@ class _Aggregate:
         self.by_tier: dict[str, dict[str, tuple[int, Decimal]]] = {}
         self.periods: set[str] = set()
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
-        self.results = 0  # how many results were written (a range's, when it is cut into ranges)
 
     def add(self, pay_text: Any, json_text: Any) -> None:
         row = bytes(pay_text).decode()
@@ -1567,7 +1565,6 @@ class _Aggregate:
                 tiers[tier] = (known_count + count, exact_add(known_paid, paid))
         self.periods |= other.periods
         self.first_errors += other.first_errors[:_ERROR_SAMPLES - len(self.first_errors)]
-        self.results += other.results
 
     def fill(self, summary: RunSummary) -> None:
         summary.partners = dict(self.partners)

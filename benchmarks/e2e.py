@@ -1,4 +1,4 @@
-"""One end-to-end run in a fresh process, measured: CSV facts and claims in, the three files out.
+"""One end-to-end run in a fresh process, measured: CSV facts and claims in, a run's files out.
 
     python -m benchmarks.e2e --size 1m                 # Engine.run_to, workers = cores
     python -m benchmarks.e2e --size 100k --workers 1   # one process

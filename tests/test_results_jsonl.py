@@ -112,6 +112,9 @@ def test_results_jsonl_without_run_json_is_replaced_only_when_forced(sample, tmp
         run.write(out)
     run.write(out, force=True)
     assert incentives.read_run(out) == run
+    (out / "run.json").unlink()
+    with pytest.raises(OutputExistsError, match="holds payouts.csv, lines.csv and results.jsonl but no run.json"):
+        run.write(out)
 
 
 # --- a folder written by the previous version: three files, the results inside run.json ---------

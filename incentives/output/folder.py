@@ -239,7 +239,8 @@ class OutputFolder:
         if "run.json" not in names:
             found = [name for name in OUTPUT_FILES if name in names]
             if found:
-                raise OutputExistsError(f"{self.shown} holds {' and '.join(found)} but no run.json (an unfinished "
+                listed = " and ".join([", ".join(found[:-1]), found[-1]] if len(found) > 1 else found)
+                raise OutputExistsError(f"{self.shown} holds {listed} but no run.json (an unfinished "
                                         "run, or files of something else); choose another folder or force the "
                                         "overwrite (--force)")
             return

@@ -1,4 +1,4 @@
-"""One end-to-end run in a fresh process, measured: CSV facts and claims in, the three files out.
+"""One end-to-end run in a fresh process, measured: CSV facts and claims in, a run's files out.
 
     python -m benchmarks.e2e --size 1m                 # Engine.run_to, workers = cores
     python -m benchmarks.e2e --size 100k --workers 1   # one process
@@ -207,7 +207,7 @@ class LedgerClock:
 
 
 def summary_files(out: Path) -> list[str]:
-    return [name for name in ("payouts.csv", "lines.csv", "run.json") if (out / name).exists()]
+    return [name for name in ("payouts.csv", "lines.csv", "results.jsonl", "run.json") if (out / name).exists()]
 
 
 if __name__ == "__main__":

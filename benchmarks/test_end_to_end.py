@@ -1,4 +1,4 @@
-"""End to end: facts and claims CSV files in, ``payouts.csv``, ``lines.csv`` and ``run.json`` out.
+"""End to end: facts and claims CSV files in, ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json`` out.
 
 Each round runs ``python -m benchmarks.e2e`` in a fresh process (as the CLI
 would run), so that its peak memory is its own: the benchmark's ``extra_info``

@@ -13,7 +13,7 @@
 It does what ``incentives run`` does, in a dozen lines of the Python API:
 load and validate the programs, stream the partner facts, read the MDF
 claims, compute every partner against every program, write payouts.csv,
-lines.csv and run.json, and print the total per program; with a ledger,
+lines.csv, results.jsonl and run.json, and print the total per program; with a ledger,
 record the run and post it. Adapt it to pull facts from your warehouse
 (``engine.run`` takes any iterable of mappings).
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)  # file:line: message
         return 2
 
-    # 3. Outputs: payouts.csv, lines.csv and run.json, written atomically. A folder that holds
+    # 3. Outputs: payouts.csv, lines.csv, results.jsonl and run.json, written atomically. A folder that holds
     #    another run (other programs or facts) is left alone unless --force is given.
     try:
         incentives.write_run(run, args.out, force=args.force)

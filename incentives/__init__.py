@@ -22,7 +22,7 @@ from .errors import (
 from .loading import LoadedProgram, ProgramSet, load_programs
 from .output.files import write_run
 from .output.folder import OutputBusyError, OutputExistsError
-from .payout_run import PayoutRun
+from .payout_run import PayoutRun, read_run
 from .result_parts import NextTier, PayoutLine, Reason
 from .results import PayoutResult
 from .version import __version__
@@ -52,6 +52,7 @@ __all__ = [
     "Reason",
     "__version__",
     "load_programs",
+    "read_run",
     "write_run",
 ]
 

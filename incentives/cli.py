@@ -37,7 +37,7 @@ EXIT_INPUT = 2
 EXIT_RESULT_ERRORS = 3
 
 _ERRORS_LISTED = 10
-"""How many error results ``run`` lists on the terminal (all of them are in payouts.csv and run.json)."""
+"""How many error results ``run`` lists on the terminal (all of them are in payouts.csv and results.jsonl)."""
 
 
 class UsageError(Exception):
@@ -71,12 +71,14 @@ Run "incentives COMMAND --help" for the details of one command.
 
 _RUN_DESCRIPTION = """\
 Compute one payout run: every partner record in the facts file against every
-program in the programs folder, then write three files into the output folder:
+program in the programs folder, then write four files into the output folder:
 
-  payouts.csv  one row per partner, period and program: status, tier, total
-  lines.csv    every amount that makes up a total, with the formula behind it
-  run.json     everything above plus the run id, program and facts checksums,
-               totals per program and counts per status
+  payouts.csv    one row per partner, period and program: status, tier, total
+  lines.csv      every amount that makes up a total, with the formula behind it
+  results.jsonl  every result in full (lines, reasons, errors, details), one
+                 JSON object per line, in the order of payouts.csv
+  run.json       the run id, program and facts checksums, totals per program,
+                 counts per status and notes, and how many results there are
 
 A summary table (partners, ok / ineligible / error counts, total paid and paid
 by tier, per program) is printed when the run is done. The same inputs always
@@ -155,11 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser(
-        "run", help="compute a payout run and write payouts.csv, lines.csv and run.json",
+        "run", help="compute a payout run and write payouts.csv, lines.csv, results.jsonl and run.json",
         description=_RUN_DESCRIPTION, epilog=_RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(run)
     run.add_argument("--out", required=True, metavar="DIR",
-                     help="output folder for payouts.csv, lines.csv and run.json (created if needed)")
+                     help="output folder for payouts.csv, lines.csv, results.jsonl and run.json "
+                          "(created if needed)")
     run.add_argument("--force", action="store_true",
                      help="overwrite an output folder that holds a run of other programs or facts")
     run.set_defaults(handler=_run)
@@ -343,7 +346,7 @@ def _run(args: argparse.Namespace) -> int:
     for note in run.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
     out.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
-              f"payouts.csv, lines.csv and run.json written to {args.out} (run {run.run_id})",
+              f"payouts.csv, lines.csv, results.jsonl and run.json written to {args.out} (run {run.run_id})",
               markup=False, highlight=False)
     if engine.ledger is not None:
         out.print(f"recorded in the ledger as a draft; post it with: incentives ledger post {run.run_id}",

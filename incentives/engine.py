@@ -461,7 +461,8 @@ class Engine:
                progress: Callable[[int], None] | None = None, workers: int | None = None,
                notes: Callable[[int], Iterable[str]] | None = None, record: bool = True,
                period: str | None = None) -> "RunSummary":
-        """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv`` and ``run.json`` into ``folder``.
+        """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json``
+        into ``folder``.
 
         The streaming form of ``write_run(self.run(records, claims), folder)``: the same
         files byte for byte (run id and time aside), with a few numbers per result

@@ -1,14 +1,15 @@
-"""Streaming runs: a whole partner base straight to ``payouts.csv``, ``lines.csv`` and ``run.json``.
+"""Streaming runs: a whole partner base straight to ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and
+``run.json``.
 
 :meth:`Engine.run` keeps every :class:`PayoutResult` in memory and
 :func:`~incentives.output.files.write_run` renders each file as one string: fine for thousands of
 partners, not for a million. :func:`run_to` (``Engine.run_to``) writes the same
-three files, byte for byte (``run_id`` and ``created_at`` aside), while keeping
+files, byte for byte (``run_id`` and ``created_at`` aside), while keeping
 a few numbers per result in memory:
 
 1. Records are evaluated one at a time, exactly as ``Engine.run`` evaluates
    them, and each result is rendered at once — its ``payouts.csv`` row, its
-   ``lines.csv`` rows, its ``run.json`` object — into three *spill* files. In
+   ``lines.csv`` rows, its ``results.jsonl`` line — into three *spill* files. In
    memory stay its program, status and byte lengths; per record its partner
    id, period and place (for duplicate messages); per program the sum of the
    totals; and, for results a budget may scale, their totals.
@@ -23,13 +24,14 @@ a few numbers per result in memory:
    record, the output order (partner_id, program_id, period), duplicate
    records, coverage notes, budgets (the same
    :class:`~incentives.kinds.steps.BudgetScale` lines, largest remainder).
-4. The three files are written in output order by copying the rendered pieces
+4. The three files of results are written in output order by copying the rendered pieces
    out of the spill files, patching in budget lines and scaled totals, by one
    process per worker. When the records came in output order (a file sorted by
    partner_id, one record per partner), each copies its own spill files as
    they are; otherwise each writes a range of the output order, cut between
    partners, reading each partner's pieces where they lie (one read per
-   partner and spill file). The parts are joined in the kernel. The files (and the spill files)
+   partner and spill file). The parts are joined in the kernel. Then ``run.json``, the run's
+   metadata, totals and counts, is written whole. The files (and the spill files)
    are written into a fresh folder that then replaces the output folder whole
    (:mod:`incentives.output.folder`).
 """
@@ -59,18 +61,17 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from json.encoder import encode_basestring as _json_text
+from json.encoder import encode_basestring as json_string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
-
-from pydantic import TypeAdapter
 
 from .errors import InputError
 from .history import ReadCounter
 from .inputs import FactRow
 from .money import exact_add, exact_subtract, plain_amount
-from .output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_rows
-from .output.folder import OutputFolder, run_inputs
+from .output.files import (LINE_COLUMNS, PAYOUT_COLUMNS, csv_head, csv_line, csv_text, result_json, result_rows,
+                           run_json)
+from .output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
 from .payout_run import PayoutRun
 from .result_parts import PayoutLine, new_line
 from .results import PayoutResult, ProgramInfo
@@ -90,16 +91,13 @@ _KEYED, _ORPHAN, _UNKEYED = 0, 1, 2
 
 #: Below this size a facts file is evaluated in-process: starting workers costs more than it saves.
 PARALLEL_MIN_BYTES = 4 << 20
-# A unit's results are serialised in one call, as the one item of a one-item list: at indent 1
-# that puts them at indent 2, as run.json's results array holds them, with no re-indenting.
-_RECORD_JSON = TypeAdapter(list[list[PayoutResult]]).serializer
-_RECORD_START, _RECORD_END = b"[\n [", b"\n ]\n]"
-_RESULT_END = b"\n  },"  # a closing brace at indent 2 ends a result: anything nested is deeper
+_RESULT_SERIALIZER = PayoutResult.__pydantic_serializer__
 _LINE_SERIALIZER = PayoutLine.__pydantic_serializer__
-# In run.json a result's fields sit at indent 3 and its lines' fields at 5; the lines
-# array closes at indent 3, just before "total" (strings never hold a raw newline).
-_LINES_END_TEXT = '\n   ],\n   "total": "'
+# In a result's line of results.jsonl the lines array closes just before "total". Where it closes is found
+# by length (see _lines_end), never by searching: a fact's name and value in a line's inputs may hold this text.
+_LINES_END_TEXT = '],"total":"'
 _LINES_END = _LINES_END_TEXT.encode()
+_AFTER_LINES = {"total", "reasons", "errors", "details"}
 _ERROR_SAMPLES = 50
 
 
@@ -122,7 +120,7 @@ class RunSummary:
     results: int
     workers: int
     seconds: float = 0.0
-    files: tuple[str, ...] = ("payouts.csv", "lines.csv", "run.json")
+    files: tuple[str, ...] = OUTPUT_FILES
     #: per program: how many distinct partners have a result, and which versions were used
     partners: dict[str, int] = field(default_factory=dict)
     versions: dict[str, list[int]] = field(default_factory=dict)
@@ -147,7 +145,7 @@ def run_to(engine: RunEngine, folder: str | os.PathLike[str], facts: Iterable[Re
            record: Callable[[RunSummary, Iterator["ResultRecord"]], None] | None = None,
            ledger_programs: Mapping[tuple[str, int], "ProgramRecord"] | None = None,
            period: str | None = None) -> RunSummary:
-    """Evaluate ``facts`` and write the run's three files into ``folder``; see :meth:`Engine.run_to`.
+    """Evaluate ``facts`` and write the run's files into ``folder``; see :meth:`Engine.run_to`.
 
     With ``record`` (and the ``ledger_programs`` it records results of), each result
     is also kept as a ledger :class:`~incentives.ledger.records.ResultRecord`, and
@@ -307,20 +305,14 @@ class _Renderer:
             self._results(ordered, index)
 
     def _results(self, ordered: list[PayoutResult], unit: int) -> None:
-        """Render one unit's results; their run.json texts come from one serializer call (see _RECORD_JSON)."""
+        """Render one unit's results: their payouts.csv and lines.csv rows and results.jsonl lines."""
         segment = self.segment
         programs, partners, totals, by_tier = self.programs, segment.partners, segment.sums.totals, segment.by_tier
         progs, statuses, len_pay, len_lines, len_json = (segment.progs, segment.status, segment.len_pay,
                                                         segment.len_lines, segment.len_json)
-        json_text = _RECORD_JSON.to_json([ordered], indent=1)
-        # one unit's results as run.json holds them, each after its separator: the array's opening
-        # bracket stands in for the first comma; a result ends at its closing brace at indent 2
-        end = len(json_text) - len(_RECORD_END)
-        start = len(_RECORD_START) - 1
-        last = len(ordered) - 1
-        pay_texts, line_texts = [], []
+        pay_texts, line_texts, json_texts = [], [], []
         seen = None
-        for position, result in enumerate(ordered):
+        for result in ordered:
             values = result.__dict__
             status = values["status"]
             total = values["total"]
@@ -332,11 +324,11 @@ class _Renderer:
             program, budget, counts = known
             pay, lines = result_rows(result)
             pay, lines = pay.encode(), lines.encode()
-            stop = end if position == last else json_text.index(_RESULT_END, start + 1) + len(_RESULT_END) - 1
+            json_text = result_json(result)
             code = _STATUS[status]
             counts[code] += 1
             if status == "ok" and budget and total > 0:
-                self._candidate(result, unit, len(statuses), pay, json_text.index(_LINES_END, start) - start)
+                self._candidate(result, unit, len(statuses), pay, _lines_end(result, json_text))
             else:
                 totals[program_id] = exact_add(totals[program_id], total)
                 if status == "ok":
@@ -358,14 +350,13 @@ class _Renderer:
             statuses.append(code)
             len_pay.append(len(pay))
             len_lines.append(len(lines))
-            len_json.append(stop - start)
+            len_json.append(len(json_text))
             pay_texts.append(pay)
             line_texts.append(lines)
-            start = stop
+            json_texts.append(json_text)
         self.pay.write(b"".join(pay_texts))
         self.lines.write(b"".join(line_texts))
-        self.json.write(b",")
-        self.json.write(memoryview(json_text)[len(_RECORD_START):end])
+        self.json.write(b"".join(json_texts))
         if self.recorded is not None:
             from .ledger.runs import result_record
 
@@ -405,6 +396,15 @@ class _Renderer:
         segment.cand_json.append(lines_end)
         segment.cand_total.append(total)
         segment.cand_tier.append(values["tier"])
+
+
+def _lines_end(result: PayoutResult, text: bytes) -> int:
+    """Where the lines array of ``result`` closes in ``text``, its line of results.jsonl: before the fields
+    after the lines, whose JSON object (``{"total":...}``) is as long as they are with their comma."""
+    at = len(text) - 1 - len(_RESULT_SERIALIZER.to_json(result, include=_AFTER_LINES)) - 1
+    if text[at:at + len(_LINES_END)] != _LINES_END:
+        raise RuntimeError("a result's JSON does not end with its lines, then its total")
+    return at
 
 
 def _intern(key: Any, index: dict[Any, int], table: list[Any]) -> int:
@@ -892,13 +892,13 @@ class _BudgetLines:
 
     @staticmethod
     def _pydantic(line: PayoutLine) -> str:
-        return ",\n    " + _LINE_SERIALIZER.to_json(line, indent=1).decode().replace("\n", "\n    ")
+        return "," + _LINE_SERIALIZER.to_json(line).decode()
 
     def patch(self, head: tuple[str, str, str], n: int, total: Decimal,
               new_total: Decimal) -> tuple[bytes, bytes, bytes, int, int]:
         """What a scaled result's texts take: its new total cell (payouts.csv), its budget row (lines.csv)
-        and what follows its lines in run.json (the budget line, the lines' end, the new total); with
-        the lengths of what they replace: the old total cell, and the lines' end and old total in run.json."""
+        and what follows its lines in results.jsonl (the budget line, the lines' end, the new total); with
+        the lengths of what they replace: the old total cell, and the lines' end and old total in results.jsonl."""
         scale = self.scale
         places = scale.places
         adjustment = exact_subtract(new_total, total)
@@ -906,7 +906,7 @@ class _BudgetLines:
         parts = self.parts
         if parts is not None:
             line = (f'{parts[0]}{n}{parts[1]}"{total}"{parts[2]}"{adjustment}"{parts[3]}'
-                    f'{_json_text(formula)}{parts[4]}')
+                    f'{json_string(formula)}{parts[4]}')
             if self.checks:
                 self.checks -= 1
                 if line != self._pydantic(new_line(scale.line(n, total, new_total))):
@@ -1125,7 +1125,9 @@ class _Assembly:
         return range(start, start + segment.nres[local])
 
     def _total_of(self, number: int, result: int) -> Decimal:
-        """A result's final total (its scaled total when a budget applies), read back from its rendering."""
+        """A result's final total (its scaled total when a budget applies): a budget candidate's is kept in
+        memory; any other's is read back from its line of results.jsonl (a few numbers per result stay in
+        memory, not every total: this is asked only when duplicates took results out)."""
         segment = self.segments[number]
         candidate = self._candidate_of(number).get(result)
         if candidate is not None and segment.cand_new[candidate] is not None:  # type: ignore[attr-defined]
@@ -1136,8 +1138,7 @@ class _Assembly:
         with open(segment.spill(self.directory, "json"), "rb") as handle:
             handle.seek(offsets[result])
             text = handle.read(offsets[result + 1] - offsets[result])
-        at = text.rindex(b'\n   "total": "') + len(b'\n   "total": "')
-        return Decimal(text[at:text.index(b'"', at)].decode())
+        return Decimal(json.loads(text)["total"])
 
     def _candidate_of(self, number: int) -> dict[int, int]:
         segment = self.segments[number]
@@ -1224,27 +1225,27 @@ class _Assembly:
 
     def write(self, directory: Path, folder: Path, programs: list[ProgramInfo], facts_sha256: str | None,
               claims_sha256: str | None, *, notes: Sequence[str] = ()) -> RunSummary:
-        """The three files of the run into ``directory``, the fresh folder that will become ``folder``."""
+        """The run's files into ``directory``, the fresh folder that will become ``folder``: the three files of
+        results, then ``run.json``."""
         notes = self.resolve() + list(notes)
         totals, counts = self.totals()
         self.aggregate = _Aggregate()
         results = sum(count for program_counts in counts.values() for count in program_counts.values())
         run_id = uuid.uuid4().hex
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        text = PayoutRun.model_construct(
-            run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
-            facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=[], totals=totals, counts=counts,
-            notes=notes).model_dump_json(indent=1)
-        at = text.index('\n "results": []') + len('\n "results": [')
-        head, tail = text[:at].encode(), text[at + 1:].encode() + b"\n"
-        paths = [directory / name for name in ("payouts.csv", "lines.csv", "run.json")]
+        paths = [directory / name for name in ("payouts.csv", "lines.csv", RESULTS_FILE)]
         with_results = [number for number, segment in enumerate(self.segments) if segment.status]
         if self.order is None and with_results:
-            self._write_parts(paths, head, with_results)
+            self._write_parts(paths, with_results)
         else:
-            self._write_here(paths, head)
-        with open(paths[2], "ab") as handle:
-            handle.write(tail)
+            self._write_here(paths)
+        # the results are in results.jsonl: the run's metadata is written as write_run writes it
+        metadata = PayoutRun.model_construct(
+            run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
+            facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=[], totals=totals, counts=counts,
+            notes=notes)
+        with open(directory / "run.json", "w", encoding="utf-8", newline="") as handle:
+            handle.write(run_json(metadata, results))
         summary = RunSummary(folder, run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
                              totals, counts,
                              notes, self.records, results, 1)
@@ -1293,8 +1294,8 @@ class _Assembly:
         return lines.patch(head, segment.cand_nlines[at] + 1, segment.cand_total[at],
                            segment.cand_new[at])  # type: ignore[attr-defined]
 
-    def _write_here(self, paths: list[Path], json_head: bytes) -> None:
-        """The three files in output order, from any order of records; the summary's figures into
+    def _write_here(self, paths: list[Path]) -> None:
+        """The three files of results in output order, from any order of records; the summary's figures into
         ``self.aggregate``.
 
         The output order is cut between partners into one range per evaluation
@@ -1308,7 +1309,7 @@ class _Assembly:
         order, unless duplicates took results out: then from the rows written.
         """
         from_rows = bool(self.dropped or self.replaced)
-        heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
+        heads = _heads()
         ranges = self._ranges(self.record_segments)
         targets = [paths] + [[self.directory / f"range{number}.{stream}" for stream in ("pay", "lines", "json")]
                              for number in range(1, len(ranges))]
@@ -1321,18 +1322,13 @@ class _Assembly:
                 self._offsets(number)
                 self._unit_results_starts(self.segments[number])
             aggregates = _in_forked_processes(jobs, "incentives-write")
-        written = 0
         for number, (aggregate, target) in enumerate(zip(aggregates, targets)):
             if number > 0:
                 for path, part in zip(paths, target):
                     with open(path, "r+b") as joined:  # not "ab": copy_file_range refuses a file opened so
                         joined.seek(0, os.SEEK_END)
-                        # the first result written goes without its comma
-                        _append(joined, part, skip=1 if part is target[2] and not written else 0)
-            written += aggregate.results
+                        _append(joined, part)
             self.aggregate.merge(aggregate)
-        with open(paths[2], "ab") as handle:
-            handle.write(b"\n ]" if written else b"]")
         if not from_rows:
             self._summed_figures(self.aggregate)
             self._partners_and_periods(self.aggregate)
@@ -1349,23 +1345,20 @@ class _Assembly:
                 cuts.append(cut)
         return list(zip(cuts, [*cuts[1:], len(order)]))
 
-    def _write_range(self, start: int, stop: int, paths: Sequence[Path], heads: tuple[bytes, bytes, bytes] | None,
+    def _write_range(self, start: int, stop: int, paths: Sequence[Path], heads: tuple[bytes, bytes] | None,
                      from_rows: bool) -> "_Aggregate":
-        """The results of the units ``order[start:stop]`` into ``paths``, each result after its comma in
-        run.json; ``heads``: the files' beginnings, for the first range (its first result has no comma).
-        Returns the count and first errors of these results, and ``from_rows``: all the summary's figures."""
+        """The results of the units ``order[start:stop]`` into ``paths``; ``heads``: the files' beginnings,
+        for the first range.
+        Returns the first errors of these results, and ``from_rows``: all the summary's figures."""
         aggregate = _Aggregate()
         readers = [tuple(_Reader(segment.spill(self.directory, stream)) for stream in ("pay", "lines", "json"))
                    for segment in self.segments]
         try:
             with _Output(paths[0], 1 << 20) as pay, _Output(paths[1], 1 << 20) as lines, \
                     _Output(paths[2], 1 << 20) as out:
-                skip = 0
                 if heads is not None:
                     pay.write(heads[0])
                     lines.write(heads[1])
-                    out.write(heads[2])
-                    skip = 1
                 for number, first, end in self._ordered_runs(start, stop):
                     segment = self.segments[number]
                     pay_at, lines_at, json_at = self._offsets(number)
@@ -1378,9 +1371,7 @@ class _Assembly:
                     pay_text, lines_text, json_text = _spliced(texts, patches) if patches else texts
                     pay.write(pay_text)
                     lines.write(lines_text)
-                    out.write(json_text[1:] if skip else json_text)  # the first result written: no comma
-                    skip = 0
-                    aggregate.results += end - first
+                    out.write(json_text)
                     if from_rows:
                         self._add_rows(aggregate, number, first, end, bases, texts, patches)
                     elif len(aggregate.first_errors) < _ERROR_SAMPLES and _ERROR in segment.status[first:end]:
@@ -1439,7 +1430,7 @@ class _Assembly:
         result = segment.status.find(_ERROR, first, end)
         while 0 <= result and len(aggregate.first_errors) < _ERROR_SAMPLES:
             unit = bisect_right(starts, result) - 1
-            errors = json.loads(json_text[json_at[result] - json_base + 1:json_at[result + 1] - json_base])["errors"]
+            errors = json.loads(json_text[json_at[result] - json_base:json_at[result + 1] - json_base])["errors"]
             aggregate.first_errors.append((segment.pids[unit], segment.period(unit), segment.program(result), errors))
             result = segment.status.find(_ERROR, result + 1, end)
 
@@ -1474,11 +1465,11 @@ class _Assembly:
         self._unit_results(segment, 0) if segment.nres else None
         return getattr(segment, "unit_starts", array("q"))
 
-    def _write_parts(self, paths: list[Path], json_head: bytes, segments: list[int]) -> None:
-        """The three files when the records came in output order: one process per segment copies its
-        spill files into its part of each file (patching in budget lines); the first part, which the
+    def _write_parts(self, paths: list[Path], segments: list[int]) -> None:
+        """The three files of results when the records came in output order: one process per segment copies
+        its spill files into its part of each file (patching in budget lines); the first part, which the
         files' heads begin, becomes each file, and the others are appended to it."""
-        heads = (csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode(), json_head)
+        heads = _heads()
         jobs = [(self._copy_part, (number, heads if position == 0 else None))
                 for position, number in enumerate(segments)]
         if len(jobs) == 1 or not _fork_available():
@@ -1492,24 +1483,21 @@ class _Assembly:
                 joined.seek(0, os.SEEK_END)
                 for number in segments[1:]:
                     _append(joined, self._part(self.segments[number], stream))
-                if stream == "json":
-                    joined.write(b"\n ]")
             os.replace(self._part(first, stream), path)
 
     def _part(self, segment: _Segment, stream: str) -> Path:
         return self.directory / f"{segment.name}.part.{stream}"
 
-    def _copy_part(self, number: int, heads: tuple[bytes, bytes, bytes] | None) -> None:
-        """One segment's spill files, budget lines patched in, into its part files; ``heads``: the files'
-        beginnings, for the first part (which becomes the file: its run.json part starts without a comma)."""
+    def _copy_part(self, number: int, heads: tuple[bytes, bytes] | None) -> None:
+        """One segment's spill files, budget lines patched in, into its part files; ``heads``: the CSV files'
+        beginnings, for the first part (which becomes the file)."""
         segment = self.segments[number]
         pay_at, lines_at, json_at = self._offsets(number)
-        pay_head, lines_head, json_head = heads or (b"", b"", b"")
+        pay_head, lines_head = heads or (b"", b"")
         directory = self.directory
         with _Splicer(segment.spill(directory, "pay"), self._part(segment, "pay"), pay_head) as pay, \
                 _Splicer(segment.spill(directory, "lines"), self._part(segment, "lines"), lines_head) as lines, \
-                _Splicer(segment.spill(directory, "json"), self._part(segment, "json"), json_head,
-                         skip=1 if heads else 0) as out:
+                _Splicer(segment.spill(directory, "json"), self._part(segment, "json")) as out:
             pids, periods, period_table = segment.pids, segment.periods, segment.period_table
             progs, program_table, scales = segment.progs, segment.program_table, self.scales
             for at, (result, new, unit, scale) in enumerate(zip(
@@ -1539,12 +1527,11 @@ class _Aggregate:
         self.by_tier: dict[str, dict[str, tuple[int, Decimal]]] = {}
         self.periods: set[str] = set()
         self.first_errors: list[tuple[str, str, str, list[str]]] = []
-        self.results = 0  # how many results were written (a range's, when it is cut into ranges)
 
     def add(self, pay_text: Any, json_text: Any) -> None:
         row = bytes(pay_text).decode()
-        if "'" in row:  # a text cell may have been neutralised (export.text_cell): run.json holds the values
-            result = json.loads(bytes(json_text)[1:])
+        if "'" in row:  # a text cell may have been neutralised (text_cell): results.jsonl holds the values
+            result = json.loads(bytes(json_text))
             partner_id, period, program_id, status, total = (result["partner_id"], result["period"],
                                                              result["program_id"], result["status"], result["total"])
             version, tier = result["program_version"] or "", result["tier"] or ""
@@ -1562,7 +1549,7 @@ class _Aggregate:
             count, paid = tiers.get(tier, (0, Decimal(0)))
             tiers[tier] = (count + 1, exact_add(paid, Decimal(total)))
         elif status == "error" and len(self.first_errors) < _ERROR_SAMPLES:
-            result = json.loads(bytes(json_text)[1:])
+            result = json.loads(bytes(json_text))
             self.first_errors.append((partner_id, period, program_id, result["errors"]))
 
     def merge(self, other: "_Aggregate") -> None:
@@ -1579,7 +1566,6 @@ class _Aggregate:
                 tiers[tier] = (known_count + count, exact_add(known_paid, paid))
         self.periods |= other.periods
         self.first_errors += other.first_errors[:_ERROR_SAMPLES - len(self.first_errors)]
-        self.results += other.results
 
     def fill(self, summary: RunSummary) -> None:
         summary.partners = dict(self.partners)
@@ -1604,17 +1590,22 @@ def _spliced(texts: tuple[bytes, bytes, bytes], patches: list[tuple[Any, ...]]) 
     return spliced
 
 
+def _heads() -> tuple[bytes, bytes]:
+    """The beginnings of payouts.csv and lines.csv, their header rows (results.jsonl has none)."""
+    return csv_line(PAYOUT_COLUMNS).encode(), csv_line(LINE_COLUMNS).encode()
+
+
 def _running(counts: Iterable[int]) -> Iterator[int]:
     """Running sums before each count, and the grand total after the last."""
     return itertools.accumulate(counts, initial=0)
 
 
-def _append(target: Any, part: Path, skip: int = 0) -> None:
-    """Append the file ``part``, less its first ``skip`` bytes, to the open file ``target``, in the kernel."""
+def _append(target: Any, part: Path) -> None:
+    """Append the file ``part`` to the open file ``target``, in the kernel."""
     target.flush()
     with open(part, "rb") as source:
-        size = os.fstat(source.fileno()).st_size - skip
-        offset = skip
+        size = os.fstat(source.fileno()).st_size
+        offset = 0
         while size > 0:
             try:
                 copied = os.copy_file_range(source.fileno(), target.fileno(), size, offset)
@@ -1640,13 +1631,13 @@ class _Splicer:
 
     BLOCK = 1 << 20
 
-    def __init__(self, source: Path, target: Path, head: bytes = b"", skip: int = 0):
+    def __init__(self, source: Path, target: Path, head: bytes = b""):
         self.source = os.open(source, os.O_RDONLY)
         self.target = _Output(target, block=self.BLOCK)
         self.target.write(head)
         self.window = memoryview(b"")
         self.window_start = 0
-        self.position = skip
+        self.position = 0
 
     def replace(self, start: int, end: int, data: bytes) -> None:
         """Copy the spill file up to ``start``, write ``data``, and go on from ``end``."""

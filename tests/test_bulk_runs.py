@@ -4,7 +4,6 @@ counts, many copies of one record, and a run killed with its worker processes ru
 from __future__ import annotations
 
 import csv
-import json
 import os
 import random
 import signal
@@ -184,8 +183,8 @@ def test_more_than_65535_period_labels_give_one_error_row_each(tmp_path):
     assert len(rows) == count
     assert {(row["partner_id"], row["status"], row["total"]) for row in rows} == {("2027-Q1", "error", "0.00")}
     assert [row["period"] for row in rows] == [f"P{n:05d}" for n in range(count)]
-    results = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["results"]
-    assert results[65_536]["errors"] == [
+    results = incentives.read_run(tmp_path / "out").results
+    assert results[65_536].errors == [
         "invalid period label 'P65536': expected YYYY (fiscal year), YYYY-H1..YYYY-H2 (fiscal half), "
         "YYYY-Q1..YYYY-Q4 (fiscal quarter) or YYYY-MM (calendar month)"]
 
@@ -211,7 +210,7 @@ def test_claims_naming_more_than_65535_programs(engine_for, tmp_path):
 
 def test_many_copies_of_one_record_list_a_few_places_and_a_count(engine_for, tmp_path):
     # Each copy's error named every copy's line: 5,000 copies made 5,000 error rows of 5,000 places each,
-    # and run.json grew as the square of the copies (10,000 copies of a 150 KB file: 1.09 GB).
+    # and run.json (its results, now in results.jsonl) grew as the square of the copies (10,000 copies of a 150 KB file: 1.09 GB).
     engine = engine_for(REBATE)
     copies = 5000
     facts = tmp_path / "facts.csv"
@@ -224,8 +223,8 @@ def test_many_copies_of_one_record_list_a_few_places_and_a_count(engine_for, tmp
     incentives.write_run(run, tmp_path / "memory")
     engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
-    # about 400 bytes per copy in run.json; listing every place would take 5,000 x 5,000 x 11 bytes
-    assert (tmp_path / "stream" / "run.json").stat().st_size < 600 * copies
+    # about 400 bytes per copy in results.jsonl; listing every place would take 5,000 x 5,000 x 11 bytes
+    assert (tmp_path / "stream" / "results.jsonl").stat().st_size < 600 * copies
 
 
 def test_a_few_copies_still_name_every_place(engine_for):

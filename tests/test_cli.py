@@ -287,7 +287,7 @@ def cloud_service_provider_track_total() -> D:
 def test_run_bundled_quarter_exits_0_and_writes_the_files(bundled):
     done, out = bundled
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["lines.csv", "payouts.csv", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["lines.csv", "payouts.csv", "results.jsonl", "run.json"]
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["facts_sha256"] == hashlib.sha256(FACTS.read_bytes()).hexdigest()
     assert all(counts["error"] == 0 for counts in run["counts"].values())
@@ -341,7 +341,7 @@ def test_same_inputs_give_identical_files_and_may_reuse_the_folder(bundled, tmp_
     _, out = bundled
     again = tmp_path / "again"
     assert cli("run", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--out", again).returncode == 0
-    for name in ("payouts.csv", "lines.csv"):
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
     first = json.loads((out / "run.json").read_text(encoding="utf-8"))
     second = json.loads((again / "run.json").read_text(encoding="utf-8"))
@@ -367,7 +367,7 @@ def test_durable_backend_writes_the_same_payouts(bundled, tmp_path: Path):
     done = cli("run", "--programs", "programs", "--facts", FACTS, "--claims", CLAIMS, "--out", durable,
                "--backend", "durable")
     assert done.returncode == 0, done.stderr
-    for name in ("payouts.csv", "lines.csv"):
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
         assert (durable / name).read_bytes() == (out / name).read_bytes()
 
 

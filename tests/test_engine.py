@@ -168,7 +168,7 @@ def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_
     first, second = tmp_path / "a", tmp_path / "b"
     incentives.write_run(engine.run(records), first)
     engine.run(records).write(second)  # the SPEC's run.write(folder) is write_run(run, folder)
-    for name in ("payouts.csv", "lines.csv"):
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     assert (first / "payouts.csv").read_text() == (
         "partner_id,period,program_id,program_version,status,tier,attainment,total,currency\n"
@@ -183,7 +183,7 @@ def test_write_is_deterministic_and_run_json_differs_only_in_id_and_time(engine_
         a.pop(volatile), b.pop(volatile)
     assert a == b
     assert a["totals"] == {"test": "21441.01"}
-    assert sorted(path.name for path in first.iterdir()) == ["lines.csv", "payouts.csv", "run.json"]
+    assert sorted(path.name for path in first.iterdir()) == ["lines.csv", "payouts.csv", "results.jsonl", "run.json"]
 
 
 def test_write_refuses_to_overwrite_another_run(engine_for, tmp_path):

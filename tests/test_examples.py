@@ -362,7 +362,7 @@ def test_quarterly_payout_script(tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / "quarterly_payout.py"), "--out", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in out.iterdir()} == {"payouts.csv", "lines.csv", "run.json"}
+    assert {p.name for p in out.iterdir()} == {"payouts.csv", "lines.csv", "results.jsonl", "run.json"}
     row = next(line for line in done.stdout.splitlines() if line.startswith("deal_registration_bonus"))
     assert row.split()[-2:] == ["550,000.00", "USD"]
 
@@ -380,11 +380,11 @@ def test_quarterly_payout_script_with_a_ledger_two_quarters_in_a_row(tmp_path):
     second = payout("--out", str(tmp_path / "q2"), "--facts", str(EXAMPLES / "facts_2027Q2.csv"),
                     "--claims", str(EXAMPLES / "claims_2027Q2.csv"))
     assert "posted run" in second
-    results = json.loads((tmp_path / "q2" / "run.json").read_text(encoding="utf-8"))["results"]
-    [fund] = [r for r in results if r["partner_id"] == "P0001" and r["program_id"] == "co_marketing_mdf"]
-    assert fund["details"]["opening"] == "19450.11"  # Q1: accrued 20,368.11 less claim C27Q1-0001's 918.00
-    assert fund["details"]["rejected_claims"][0]["claim_id"] == "C27Q1-0001"
-    assert fund["details"]["rejected_claims"][0]["reasons"][0].startswith("already paid in run ")
+    results = incentives.read_run(tmp_path / "q2").results
+    [fund] = [r for r in results if r.partner_id == "P0001" and r.program_id == "co_marketing_mdf"]
+    assert fund.details["opening"] == D("19450.11")  # Q1: accrued 20,368.11 less claim C27Q1-0001's 918.00
+    assert fund.details["rejected_claims"][0]["claim_id"] == "C27Q1-0001"
+    assert fund.details["rejected_claims"][0]["reasons"][0].startswith("already paid in run ")
 
 
 # --- the README ----------------------------------------------------------------------------------

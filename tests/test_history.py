@@ -255,7 +255,8 @@ def history_records(partners: int, seed: int = 5) -> list[dict]:
 
 
 def files(folder: Path) -> dict[str, str]:
-    out = {name: (folder / name).read_text(encoding="utf-8") for name in ("payouts.csv", "lines.csv")}
+    out = {name: (folder / name).read_text(encoding="utf-8") for name in ("payouts.csv", "lines.csv",
+                                                                            "results.jsonl")}
     text = (folder / "run.json").read_text(encoding="utf-8")
     head = json.loads(text)
     out["run.json"] = text.replace(head["run_id"], "RUN").replace(head["created_at"], "TIME")
@@ -282,7 +283,7 @@ def test_streaming_gives_the_same_files_with_history(engine_for, tmp_path, worke
     expected = files(tmp_path / "memory")
     assert files(tmp_path / "stream") == expected
     assert summary.workers == workers
-    results = json.loads(expected["run.json"])["results"]
+    results = [json.loads(line) for line in expected["results.jsonl"].splitlines()]
     assert any(line["rule_id"] == "growth" for r in results for line in r["lines"])  # the kicker fired
     assert any("duplicates" in error for r in results for error in r["errors"])
     if period is not None:

@@ -340,7 +340,7 @@ def test_worker_processes_open_every_fund_with_its_ledger_balance(ledger, progra
     engine = incentives.Engine(programs, ledger=ledger)
     summary = engine.run_to(tmp_path / "out", facts_file, workers=2, record=False)
     assert summary.workers == 2
-    results = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["results"]
+    results = incentives.read_run(tmp_path / "out").results
     # each fund opens with what Q1 left: 10% of revenue less the 5.00 claim
-    openings = {r["partner_id"]: D(r["details"]["opening"]) for r in results if r["program_id"] == "fund"}
+    openings = {r.partner_id: r.details["opening"] for r in results if r.program_id == "fund"}
     assert openings == {partner: D(revenue) / 10 - 5 for partner, revenue in partners.items()}

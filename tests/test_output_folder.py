@@ -105,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    """A run's three files, run id and time blanked; anything else in the folder fails the test."""
+    """A run's files, run id and time blanked; anything else in the folder fails the test."""
     assert sorted(os.listdir(folder)) == sorted(OUTPUT_FILES), sorted(os.listdir(folder))
     files = {name: (folder / name).read_bytes() for name in OUTPUT_FILES}
     head = json.loads(files["run.json"])

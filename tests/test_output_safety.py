@@ -2,7 +2,7 @@
 
 The atomicity test kills real runs with SIGKILL at random moments while they
 write (a child process running ``Engine.run(...).write(out)`` over a few thousand
-records) and then checks the folder: it holds one run's three files, complete and
+records) and then checks the folder: it holds one run's files, complete and
 byte for byte those of a full run, or (before a first run) nothing. The kill at
 every step of the commit, races, full disks and folder rules are in
 ``test_output_folder.py``.
@@ -115,6 +115,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         expected[name] = {
             "facts": facts, "run": run, "write_seconds": elapsed, "stream_seconds": stream_seconds,
             "payouts.csv": (folder / "payouts.csv").read_bytes(), "lines.csv": (folder / "lines.csv").read_bytes(),
+            "results.jsonl": (folder / "results.jsonl").read_bytes(),
             "run.json": _stable(json.loads((folder / "run.json").read_text(encoding="utf-8"))),
         }
     return {"root": root, "programs": programs, "child": child, "engine": engine, "expected": expected}
@@ -135,7 +136,7 @@ def _which_run(setup: dict[str, Any], name: str, data: bytes) -> str:
 
 
 def _check_folder(setup: dict[str, Any], folder: Path, allowed: set[str]) -> dict[str, str]:
-    """Which run each output file in ``folder`` is of: one run's three files, or nothing (no folder yet)."""
+    """Which run each output file in ``folder`` is of: one run's files, or nothing (no folder yet)."""
     if not folder.exists():
         return {}
     present = {}
@@ -158,7 +159,7 @@ def _watch(setup: dict[str, Any], folder: Path, until: float) -> int:
                 continue
             reads += 1
             if name == "run.json":
-                assert json.loads(data.decode("utf-8"))["results"], "run.json without results"
+                assert json.loads(data.decode("utf-8"))["results_count"], "run.json without results"
             else:
                 assert data == setup["expected"]["A"][name], f"a reader saw {len(data)} bytes of {name}"
     return reads

@@ -206,11 +206,14 @@ def dumped(run: incentives.PayoutRun) -> list[dict[str, Any]]:
     return [json.loads(result.model_dump_json()) for result in run.results]
 
 
-def csv_bytes(run: incentives.PayoutRun) -> tuple[bytes, bytes, dict[str, Any]]:
+def csv_bytes(run: incentives.PayoutRun) -> tuple[bytes, bytes, bytes, dict[str, Any]]:
+    """The files ``write_run`` writes of ``run`` (run.json parsed), having checked that they read back as ``run``."""
     with tempfile.TemporaryDirectory() as folder:
         incentives.write_run(run, folder)
+        assert incentives.read_run(folder) == run
         run_json = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
-        return (Path(folder, "payouts.csv").read_bytes(), Path(folder, "lines.csv").read_bytes(), run_json)
+        return (Path(folder, "payouts.csv").read_bytes(), Path(folder, "lines.csv").read_bytes(),
+                Path(folder, "results.jsonl").read_bytes(), run_json)
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -328,9 +331,10 @@ def test_running_again_gives_byte_identical_csvs(program: dict[str, Any], data: 
     claims = data.draw(claims_for([r["partner_id"] for r in facts])) if program["kind"] == "mdf" else []
     first = engine_of(program["text"]).run(facts, claims)
     second = engine_of(program["text"]).run(facts, claims)
-    payouts, lines, run_json = csv_bytes(first)
-    again_payouts, again_lines, again_json = csv_bytes(second)
-    assert (payouts, lines) == (again_payouts, again_lines)
+    payouts, lines, results, run_json = csv_bytes(first)
+    again_payouts, again_lines, again_results, again_json = csv_bytes(second)
+    assert (payouts, lines, results) == (again_payouts, again_lines, again_results)
+    assert run_json["results_count"] == len(first.results)
     assert run_json["run_id"] != again_json["run_id"]
     for varying in ("run_id", "created_at"):
         run_json.pop(varying), again_json.pop(varying)

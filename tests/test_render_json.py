@@ -1,10 +1,11 @@
-"""run.json, payouts.csv and lines.csv written by the streaming run are pydantic's and the CSV rule's text.
+"""The files written by the streaming run are pydantic's and the CSV rule's text.
 
-The streaming run renders each record's results with one serializer call and
-cuts them apart; budget lines are patched in from a template. These tests hold
-its files to ``write_run`` (pydantic's ``model_dump_json(indent=1)``,
-``csv_line`` over ``payout_row``/``line_row``) byte for byte: on the bundled example quarter, on the benchmark
-programs, and on results holding odd values.
+The streaming run renders each result as it is computed into spill files, and
+patches budget lines in from a template. These tests hold its files to
+``write_run`` (pydantic's compact ``model_dump_json()`` per line of
+results.jsonl, ``run_json`` for run.json, ``csv_line`` over
+``payout_row``/``line_row``) byte for byte: on the bundled example quarter, on
+the benchmark programs, and on results holding odd values.
 """
 
 from __future__ import annotations
@@ -20,41 +21,47 @@ from hypothesis import strategies as st
 
 import incentives
 from incentives.inputs import read_claims, read_facts
-from incentives.output.files import csv_line, line_row, payout_row
+from incentives.output.files import csv_line, line_row, payout_row, run_json
 from incentives.result_parts import new_line, new_next_tier, new_reason
 from incentives.results import PayoutResult, new_result
-from incentives.streaming import _Renderer, _Segment
+from incentives.streaming import _lines_end, _Renderer, _Segment
 
 ROOT = Path(__file__).resolve().parent.parent
 _SERIALIZER = PayoutResult.__pydantic_serializer__
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    out = {name: (folder / name).read_bytes() for name in ("payouts.csv", "lines.csv", "run.json")}
+    out = {name: (folder / name).read_bytes() for name in ("payouts.csv", "lines.csv", "results.jsonl", "run.json")}
     head = json.loads(out["run.json"])
     out["run.json"] = out["run.json"].replace(head["run_id"].encode(), b"RUN").replace(
         head["created_at"].encode(), b"TIME")
     return out
 
 
-def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_path: Path, workers: int) -> dict:
+def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_path: Path,
+                   workers: int) -> incentives.PayoutRun:
     run = engine.run(read_facts(facts), read_claims(claims))
     incentives.write_run(run, tmp_path / "memory")
-    assert (tmp_path / "memory" / "run.json").read_text(encoding="utf-8") == run.model_dump_json(indent=1) + "\n"
+    assert (tmp_path / "memory" / "results.jsonl").read_bytes() == b"".join(
+        result.model_dump_json().encode() + b"\n" for result in run.results)
+    assert (tmp_path / "memory" / "run.json").read_text(encoding="utf-8") == run_json(run, len(run.results))
     engine.run_to(tmp_path / "stream", facts, claims, workers=workers)
     expected = _files(tmp_path / "memory")
     assert _files(tmp_path / "stream") == expected
     for name in expected:  # the files are made alike, permissions included
         assert (tmp_path / "stream" / name).stat().st_mode == (tmp_path / "memory" / name).stat().st_mode
-    return json.loads(expected["run.json"])
+    assert incentives.read_run(tmp_path / "memory") == run
+    streamed = incentives.read_run(tmp_path / "stream")
+    assert streamed.model_copy(update={"run_id": run.run_id, "created_at": run.created_at}) == run
+    return run
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_example_quarter_streams_as_pydantic_writes_it(tmp_path, workers):
     engine = incentives.Engine(incentives.load_programs(ROOT / "programs"))
-    run_json = _same_as_write(engine, ROOT / "examples" / "facts_2027Q1.csv",
-                              ROOT / "examples" / "claims_2027Q1.csv", tmp_path, workers)
-    assert any(line["kind"] == "budget" for result in run_json["results"] for line in result["lines"])
+    run = _same_as_write(engine, ROOT / "examples" / "facts_2027Q1.csv", ROOT / "examples" / "claims_2027Q1.csv",
+                         tmp_path, workers)
+    assert any(line.kind == "budget" for result in run.results for line in result.lines)
 
 
 def test_the_benchmark_programs_stream_as_pydantic_writes_them(tmp_path):
@@ -66,8 +73,8 @@ def test_the_benchmark_programs_stream_as_pydantic_writes_them(tmp_path):
         facts = synth.write_facts_csv(tmp_path / "facts.csv", 10_000, 2027)
         claims = synth.write_claims_csv(tmp_path / "claims.csv", 10_000, 2027)
     engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
-    run_json = _same_as_write(engine, facts, claims, tmp_path, workers=2)
-    assert {result["status"] for result in run_json["results"]} == {"ok", "ineligible", "error"}
+    run = _same_as_write(engine, facts, claims, tmp_path, workers=2)
+    assert {result.status for result in run.results} == {"ok", "ineligible", "error"}
 
 
 # --- results holding odd values ---------------------------------------------------------------
@@ -138,20 +145,38 @@ def test_a_units_results_are_rendered_as_pydantic_and_the_csv_rule_render_them(t
     finally:
         renderer.close()
     texts = {stream: (tmp_path / f"odd.{stream}").read_bytes() for stream in ("pay", "lines", "json")}
-    assert texts["json"] == b"".join(b",\n  " + _SERIALIZER.to_json(result, indent=1).replace(b"\n", b"\n  ")
-                                     for result in results)
+    assert texts["json"] == b"".join(_SERIALIZER.to_json(result) + b"\n" for result in results)
     assert texts["pay"] == _written([payout_row(result) for result in results])
     assert texts["lines"] == _written([line_row((r.partner_id, r.period, r.program_id), line,
                                                 r.details.get("places", 2)) for r in results for line in r.lines])
     # each result's share of the spill files, as the assembly cuts them
     json_at = pay_at = 0
     for result, json_length, pay_length in zip(results, segment.len_json, segment.len_pay):
-        assert texts["json"][json_at:json_at + json_length] == b",\n  " + _SERIALIZER.to_json(
-            result, indent=1).replace(b"\n", b"\n  ")
+        assert texts["json"][json_at:json_at + json_length] == _SERIALIZER.to_json(result) + b"\n"
+        text = _SERIALIZER.to_json(result) + b"\n"  # where a budget line would go: after the last line
+        lines_close = _lines_end(result, text)
+        assert json.loads(text[:lines_close + 1] + b"}")["lines"] == json.loads(text)["lines"]
+        assert text[lines_close:].startswith(b'],"total":"' + str(result.total).encode() + b'"')
         assert texts["pay"][pay_at:pay_at + pay_length] == _written([payout_row(result)])
         json_at, pay_at = json_at + json_length, pay_at + pay_length
     for path in tmp_path.iterdir():
         path.unlink()
+
+
+def test_the_lines_end_is_found_where_a_fact_named_total_would_fool_a_search():
+    # a line's inputs and the accrual inputs hold the very text that follows the lines array
+    fooling = {"x": ("1",), "total": '"],"total":"9'}
+    line = new_line({"n": 1, "kind": "base", "rule_id": "r", "description": "d", "basis": None, "rate": None,
+                     "amount": D("5.00"), "formula": "5.00", "inputs": fooling})
+    result = new_result({"partner_id": "P", "period": "Q", "program_id": "p", "program_version": 1,
+                         "currency": "EUR", "status": "ok", "tier": None, "next_tier": None, "attainment": None,
+                         "lines": [line], "total": D("5.00"), "reasons": [], "errors": [],
+                         "details": {"accrual_inputs": fooling}})
+    text = _SERIALIZER.to_json(result) + b"\n"
+    assert text.count(b'],"total":"') == 3  # in the line's inputs, after the lines, in the details
+    at = _lines_end(result, text)
+    assert text[:at + 1].endswith(b'"formula":"5.00","inputs":{"x":["1"],"total":"\\"],\\"total\\":\\"9"}}]')
+    assert text[at:].startswith(b'],"total":"5.00","reasons":[]')
 
 
 def test_odd_partner_ids_stream_as_pydantic_writes_them(engine_for, tmp_path):

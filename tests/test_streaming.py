@@ -143,8 +143,9 @@ def engine(engine_for):
 
 
 def files(folder: Path) -> dict[str, str]:
-    """The three files, with run.json's run id and time blanked."""
-    out = {name: (folder / name).read_text(encoding="utf-8") for name in ("payouts.csv", "lines.csv")}
+    """The run's files, with run.json's run id and time blanked."""
+    out = {name: (folder / name).read_text(encoding="utf-8") for name in ("payouts.csv", "lines.csv",
+                                                                            "results.jsonl")}
     text = (folder / "run.json").read_text(encoding="utf-8")
     head = json.loads(text)
     out["run.json"] = text.replace(head["run_id"], "RUN").replace(head["created_at"], "TIME")
@@ -167,6 +168,8 @@ def test_streaming_files_are_byte_identical_to_run_and_write(engine, tmp_path, w
     summary = engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
     assert files(tmp_path / "stream") == expected
     run_json = json.loads(expected["run.json"])
+    run_json["results"] = [json.loads(line) for line in expected["results.jsonl"].splitlines()]
+    assert run_json["results_count"] == len(run_json["results"])
     # the sample covers what it should
     statuses = {(r["program_id"], r["status"]) for r in run_json["results"]}
     assert {("partner_tier", "ok"), ("partner_tier", "ineligible"), ("partner_tier", "error"),
@@ -395,6 +398,6 @@ def test_claims_naming_other_programs_give_the_same_error_rows_and_totals_either
     # loaded programs in evaluation order, then the names only claims gave, sorted
     assert list(run_json["totals"]) == ["partner_tier", "co_marketing", "later", "sales_goals", "co_marketng",
                                         "zeta_fund"]
-    errors = [error for result in run_json["results"] for error in result["errors"]]
+    errors = [error for line in expected["results.jsonl"].splitlines() for error in json.loads(line)["errors"]]
     assert any("name program 'co_marketng', which is not loaded" in error for error in errors)
     assert any("a tier program: only MDF programs take claims" in error for error in errors)

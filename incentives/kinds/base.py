@@ -162,7 +162,7 @@ def copied(value: Any) -> Any:
     100, in quotes, with its length (``'aaaa…' (1,048,576 characters)``); a
     tuple keeps its first :data:`MAX_COPIED_ITEMS` items at any depth, the tuple
     where they run out ending with ``… (5,000 items)``. Both are texts that read
-    back from ``run.json`` as texts, so a result still reads back equal.
+    back from ``results.jsonl`` as texts, so a result still reads back equal.
     """
     kind = type(value)
     if kind is str:

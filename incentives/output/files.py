@@ -1,19 +1,23 @@
-"""Writing a run: ``payouts.csv``, ``lines.csv`` and ``run.json``, atomically and deterministically.
+"""Writing a run: ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json``, atomically and
+deterministically.
 
 The files are written into a fresh folder that then replaces the output folder
 whole (:mod:`incentives.output.folder`), so a reader never sees a mixed or
 half-written run. CSV amounts are plain decimals with the program's places (``21437.50``).
+``results.jsonl`` holds one compact JSON object per result, in output order;
+``run.json`` the run's metadata (:func:`run_json`), which names the results file and counts its lines.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
 from ..money import plain_amount
-from .folder import OutputFolder, run_inputs
+from .folder import RESULTS_FILE, OutputFolder, run_inputs
 
 if TYPE_CHECKING:
     from ..result_parts import PayoutLine
@@ -34,11 +38,12 @@ class RunToWrite(Protocol):
     claims_sha256: str | None
     results: Sequence["PayoutResult"]
 
-    def model_dump_json(self, *, indent: int) -> str: ...
+    def model_dump(self, *, mode: str, exclude: set[str]) -> dict[str, Any]: ...
 
 
 def write_run(run: RunToWrite, folder: str | Path, *, force: bool = False) -> None:
-    """``payouts.csv``, ``lines.csv`` and ``run.json`` of ``run`` into ``folder``, replacing it whole.
+    """``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json`` of ``run`` into ``folder``,
+    replacing it whole.
 
     Refuses (:class:`~incentives.output.folder.OutputExistsError`) a folder holding another run's
     files unless ``force``; :class:`~incentives.output.folder.OutputBusyError` while another run writes it.
@@ -50,8 +55,29 @@ def write_run(run: RunToWrite, folder: str | Path, *, force: bool = False) -> No
         _write_text(output.path / "payouts.csv",
                     "".join([csv_line(PAYOUT_COLUMNS), *(payout for payout, _ in rows)]))
         _write_text(output.path / "lines.csv", "".join([csv_line(LINE_COLUMNS), *(lines for _, lines in rows)]))
-        _write_text(output.path / "run.json", run.model_dump_json(indent=1) + "\n")
+        with open(output.path / RESULTS_FILE, "wb") as handle:  # plain open: the umask applies
+            handle.writelines(result_json(result) for result in run.results)
+        _write_text(output.path / "run.json", run_json(run, len(run.results)))
         output.commit()
+
+
+def result_json(result: "PayoutResult") -> bytes:
+    """One result's line of ``results.jsonl``: pydantic's compact JSON, with its line end."""
+    return result.__pydantic_serializer__.to_json(result) + b"\n"
+
+
+def run_json(run: RunToWrite, results: int) -> str:
+    """The text of ``run.json``: every field of ``run`` but its results, which are in ``results.jsonl``
+    (named by ``results_file``, ``results`` lines of it: ``results_count``), in the model's order.
+
+    Values are written as pydantic writes them (decimals as strings), so the file reads back into the model.
+    """
+    fields = run.model_dump(mode="json", exclude={"results"})
+    head = ("run_id", "created_at", "engine_version", "programs", "facts_sha256", "claims_sha256")
+    ordered = {name: fields.pop(name) for name in head}
+    ordered.update(results_file=RESULTS_FILE, results_count=results)
+    ordered.update(fields)  # totals, counts, notes
+    return json.dumps(ordered, indent=1, ensure_ascii=False) + "\n"
 
 
 # --- CSV cells: one rule for every CSV file the project writes ---------------------------------

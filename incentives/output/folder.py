@@ -3,7 +3,7 @@
 Both ways of writing a run (:func:`~incentives.output.files.write_run`
 and :meth:`Engine.run_to <incentives.engine.Engine.run_to>`) go through
 :class:`OutputFolder`, so a reader of ``out/`` sees either the previous run's
-three files or the new run's — never a mix, never half a file — however a run
+files or the new run's — never a mix, never half a file — however a run
 ends (killed, disk full, an exception while rendering):
 
 1. **Lock.** ``<parent>/.<name>.lock`` is held with ``flock`` from before the
@@ -17,10 +17,12 @@ ends (killed, disk full, an exception while rendering):
    and across containers sharing a local filesystem; over NFS it depends on
    the server's lock support.)
 2. **Check.** The folder may hold a run's files only (``payouts.csv``,
-   ``lines.csv``, ``run.json``): the switch replaces it whole, so anything else
-   in it is refused, even when forced, rather than deleted. A folder holding
-   another run (other programs, facts or claims, or other results) and CSVs
-   that no ``run.json`` claims are only replaced when forced.
+   ``lines.csv``, ``results.jsonl``, ``run.json``): the switch replaces it
+   whole, so anything else in it is refused, even when forced, rather than
+   deleted. A folder holding another run (other programs, facts or claims, or
+   other results) and files that no ``run.json`` claims are only replaced when
+   forced. A folder written by a version before ``results.jsonl`` (three files,
+   the results inside ``run.json``) is a run's folder too, checked the same way.
 3. **Write fresh.** The new run is written into a new hidden sibling,
    ``<parent>/.<name>.<token>.incentives-new``, made with the umask applied
    (``mkdir`` 0o777, files opened 0o666), then flushed to disk.
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import filecmp
 import functools
 import json
 import os
@@ -56,7 +59,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import IncentivesError
 
@@ -66,16 +69,19 @@ except ImportError:  # pragma: no cover - not POSIX: Windows locks a byte of the
     fcntl = None  # type: ignore[assignment]
     import msvcrt
 
-__all__ = ["OUTPUT_FILES", "OutputBusyError", "OutputExistsError", "OutputFolder", "run_inputs"]
+__all__ = ["OUTPUT_FILES", "RESULTS_FILE", "OutputBusyError", "OutputExistsError", "OutputFolder", "run_inputs"]
 
-OUTPUT_FILES = ("payouts.csv", "lines.csv", "run.json")
+RESULTS_FILE = "results.jsonl"
+OUTPUT_FILES = ("payouts.csv", "lines.csv", RESULTS_FILE, "run.json")
 NEW_SUFFIX, OLD_SUFFIX = ".incentives-new", ".incentives-old"
 # What older versions left inside an output folder when killed: temporary files and spill folders.
 _OLD_TEMPORARY = re.compile(r"\.(?:payouts\.csv|lines\.csv|run\.json)\.\d+\..*\.tmp|\.incentives-spill-\d+-.*")
 _SCRATCH = ".scratch"
+# Before results.jsonl, run.json held the results between these two keys (at indent 1).
 _RESULTS_START, _RESULTS_END = b'\n "results": [', b'\n "totals": '
+_OLD_RESULT_END = b"\n  }"  # in that array a closing brace at indent 2 ends a result
 _HOLDER_WAIT = 0.5  # seconds a run that found the folder busy waits to learn who holds it
-_HEAD_LIMIT = 64 << 20  # a run.json whose results do not start within this many bytes is not one of ours
+_HEAD_LIMIT = 64 << 20  # a run.json not read whole, nor its results started, within this many bytes is not ours
 
 
 class OutputExistsError(IncentivesError):
@@ -97,7 +103,7 @@ class OutputFolder:
 
     ``with OutputFolder(folder, inputs, force=force) as output:`` takes the lock,
     tidies what killed runs left, checks the folder and makes the fresh folder
-    :attr:`path`; write ``payouts.csv``, ``lines.csv`` and ``run.json`` into it
+    :attr:`path`; write the run's files (:data:`OUTPUT_FILES`) into it
     (temporary files into :meth:`scratch`), then call :meth:`commit`. Leaving
     the block without committing (an exception) removes the fresh folder and
     leaves the output folder as it was. ``inputs`` come from :func:`run_inputs`.
@@ -120,7 +126,7 @@ class OutputFolder:
         self.path = self.parent / f".{self.target.name}.{token}{NEW_SUFFIX}"
         self.old = self.parent / f".{self.target.name}.{token}{OLD_SUFFIX}"
         self.lock = self.parent / f".{self.target.name}.lock"
-        self.previous_run: Path | None = None  # a run.json whose results the new run's must match
+        self.previous_run: Path | None = None  # a run's folder whose results the new run's must match
         self.committed = False
         self.descriptor: int | None = None
 
@@ -152,7 +158,7 @@ class OutputFolder:
     def commit(self) -> None:
         """Put the fresh folder in place of the output folder, atomically."""
         shutil.rmtree(self.path / _SCRATCH, ignore_errors=True)
-        if self.previous_run is not None and not _same_results(self.previous_run, self.path / "run.json"):
+        if self.previous_run is not None and not _same_results(self.previous_run, self.path):
             raise self._different_run()
         for name in os.listdir(self.path):
             _fsync(self.path / name)
@@ -231,15 +237,16 @@ class OutputFolder:
         if self.force:
             return
         if "run.json" not in names:
-            found = [name for name in OUTPUT_FILES[:2] if name in names]
+            found = [name for name in OUTPUT_FILES if name in names]
             if found:
-                raise OutputExistsError(f"{self.shown} holds {' and '.join(found)} but no run.json (an unfinished "
+                listed = " and ".join([", ".join(found[:-1]), found[-1]] if len(found) > 1 else found)
+                raise OutputExistsError(f"{self.shown} holds {listed} but no run.json (an unfinished "
                                         "run, or files of something else); choose another folder or force the "
                                         "overwrite (--force)")
             return
         if _recorded_inputs(target / "run.json") != self.inputs:
             raise self._different_run()
-        self.previous_run = target / "run.json"
+        self.previous_run = target
 
     def _different_run(self) -> OutputExistsError:
         return OutputExistsError(f"{self.shown} holds the output of a different run; choose another folder "
@@ -407,7 +414,8 @@ _UNREADABLE = ("an unreadable run.json",)  # inputs no run has
 
 
 def _recorded_inputs(path: Path) -> tuple:
-    """The inputs a run.json names (:func:`run_inputs`), read from its head: the part before its results."""
+    """The inputs a run.json names (:func:`run_inputs`): read whole, or, from an older version that held the
+    results, read from its head, the part before its results."""
     try:
         with open(path, "rb") as handle:
             head = b""
@@ -427,7 +435,7 @@ def _recorded_inputs(path: Path) -> tuple:
 
 
 def _results_section(path: Path) -> Iterator[bytes]:
-    """The bytes of a run.json between its "results" key and its "totals" key, in chunks."""
+    """The bytes of an old run.json (results inside) between its "results" key and its "totals" key, in chunks."""
     with open(path, "rb") as handle:
         buffer = b""
         started = False
@@ -441,7 +449,7 @@ def _results_section(path: Path) -> Iterator[bytes]:
                         return
                     buffer = buffer[-len(_RESULTS_START):]
                     continue
-                buffer = buffer[at:]
+                buffer = buffer[at + len(_RESULTS_START):]
                 started = True
             end = buffer.find(_RESULTS_END)
             if end >= 0:
@@ -455,18 +463,29 @@ def _results_section(path: Path) -> Iterator[bytes]:
             buffer = buffer[-keep:]
 
 
+def _old_results(path: Path) -> Iterator[Any]:
+    """Each result of an old run.json (results inside), parsed: the array's items end at a closing brace
+    at indent 2 (a JSON string never holds a raw line break)."""
+    pending = b""
+    for chunk in _results_section(path):
+        pending += chunk
+        start = 0
+        while (end := pending.find(_OLD_RESULT_END, start)) >= 0:
+            end += len(_OLD_RESULT_END)
+            yield json.loads(pending[start:end].lstrip(b",\n "))
+            start = end
+        pending = pending[start:]
+
+
 def _same_results(previous: Path, current: Path) -> bool:
-    """Whether two run.json files hold the same results (compared as text: both are written alike)."""
-    left, right = _results_section(previous), _results_section(current)
-    a = b = b""
-    while True:
-        if not a:
-            a = next(left, b"")
-        if not b:
-            b = next(right, b"")
-        if not a or not b:
-            return not a and not b
-        size = min(len(a), len(b))
-        if a[:size] != b[:size]:
-            return False
-        a, b = a[size:], b[size:]
+    """Whether two run folders hold the same results: their results.jsonl files, byte for byte (both are
+    written alike); a folder of an older version (results inside run.json, indented) result by result, parsed."""
+    new = current / RESULTS_FILE
+    if (previous / RESULTS_FILE).is_file():
+        return filecmp.cmp(previous / RESULTS_FILE, new, shallow=False)
+    with open(new, "rb") as lines:
+        for old in _old_results(previous / "run.json"):
+            line = lines.readline()
+            if not line or json.loads(line) != old:
+                return False
+        return not lines.readline()

@@ -211,3 +211,49 @@ def test_the_strip_is_pythons(tmp_path):
     [row] = rows_of(read_csv_blocks(facts))
     assert row["region"] == next(read_facts(facts)).facts["region"] == "EMEA"
     assert pl.Series(["\x1cEMEA"]).str.strip_chars().to_list() == ["\x1cEMEA"]  # why the set is spelt out
+
+
+# --- the plain-lines fast path against the parser ----------------------------------------------------
+
+PLAIN_CELLS = st.text(st.characters(exclude_characters=',"\r\n\x00', exclude_categories=("Cs",)), max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.one_of(st.lists(PLAIN_CELLS, min_size=3, max_size=3).map(",".join),
+                               st.sampled_from(["", ",,", ",", "   "])), max_size=25),
+       ending=st.sampled_from(["\n", "\r\n"]), bom=st.booleans(), last_break=st.booleans(),
+       rows_per_block=st.integers(1, 30))
+@example(rows=["a,b,c", "", ",,", "d,e,f"], ending="\r\n", bom=True, last_break=False, rows_per_block=2)
+def test_plain_lines_split_by_polars_are_the_parsers_rows(tmp_path, rows, ending, bom, last_break, rows_per_block):
+    from incentives.columnar.facts import _parsed_rows, _plain_rows
+
+    text = ending.join(["partner_id,period,x", *rows]) + (ending if last_break else "")
+    facts = tmp_path / "facts.csv"
+    facts.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    try:
+        with csv_fact_cells(facts) as (header, parsed):
+            expected = [(lines.to_list(), cells.rows()) for lines, cells in _parsed_rows(parsed, 3, rows_per_block)]
+    except InputError:  # a ragged row ('   ' has one cell): the parser reports it, the fast path declines
+        assert _plain_rows(facts, 3, rows_per_block) is None
+        return
+    plain = _plain_rows(facts, 3, rows_per_block)
+    assert plain is not None
+    assert [(lines.to_list(), cells.rows()) for lines, cells in plain] == expected
+
+
+def test_a_file_with_a_quote_or_a_lone_carriage_return_is_left_to_the_parser(tmp_path):
+    from incentives.columnar.facts import _plain_rows
+
+    for text in ('partner_id,period,x\nP1,2027-Q1,"a"\n', "partner_id,period,x\rP1,2027-Q1,a\r",
+                 "partner_id,period,x\nP1,2027-Q1,a\x00\n"):
+        facts = write(tmp_path / "facts.csv", text)
+        assert _plain_rows(facts, 3, 10) is None
+
+
+def test_case_is_folded_in_ascii_only_as_per_record(tmp_path):
+    # 'ſ' (long s) and 'K' (Kelvin sign) fold to 's' and 'k' in polars' case-insensitive match, not in the
+    # per-record rules': these cells are texts, not a boolean and a non-finite number
+    facts = write(tmp_path / "facts.csv", "partner_id,period,word\nP1,2027-Q1,falſe\nP2,2027-Q1,ſnan\nP3,2027-Q1,x\n")
+    rows = rows_of(read_csv_blocks(facts))
+    assert [(row["word"], row[PER_RECORD]) for row in rows] == [("falſe", False), ("ſnan", False), ("x", False)]
+    assert [row.facts["word"] for row in read_facts(facts)] == ["falſe", "ſnan", "x"]

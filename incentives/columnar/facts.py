@@ -6,9 +6,10 @@ those columns from a facts file, by the typing rules of the per-record reader
 (:mod:`incentives.inputs`), so that a value by columns is the value the
 per-record path reads:
 
-* the rows are the per-record reader's own (:func:`incentives.inputs.csv_fact_cells`:
-  the same CSV parser, blank rows skipped, the same line numbers, the same
-  errors for a file that cannot be read);
+* the rows are the per-record reader's (the header and the file's problems from
+  :func:`incentives.inputs.csv_fact_cells`; its CSV parser splits the rows, or
+  polars for a file of plain lines, held to the parser by a test: blank rows
+  skipped, the same line numbers);
 * each cell is typed by columns with the same rules (stripped as ``str.strip``
   strips; a decimal, a boolean, a date, text or missing), and a column holds one
   kind: a number column is ``Int64`` minor units at the column's scale (the most
@@ -52,7 +53,6 @@ MAX_DIGITS = 18
 #: Every character ``str.strip()`` removes, so that polars strips exactly as the per-record reader does
 #: (Python's whitespace is not Rust's: the ASCII separators U+001C..U+001F are whitespace to Python only).
 _WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
-_PLAIN_DECIMAL = r"^([+-]?)([0-9]*)(?:\.([0-9]*))?$"
 _KINDS = (Kind.NUMBER, Kind.BOOLEAN, Kind.DATE, Kind.TEXT)
 
 
@@ -77,32 +77,84 @@ def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None 
 
     ``names``: the facts to type (those the programs read); the others are not read. ``None``: every column.
     Raises :class:`~incentives.errors.InputError` where :func:`incentives.inputs.read_facts` would.
+
+    A file of plain lines (no quote, no carriage return but before a line feed, no NUL byte) is split into
+    cells by polars; any other file, or a plain one with a ragged row or a byte that is not UTF-8, by the
+    per-record reader's CSV parser, which reports the file's problems as it does. Both give the same rows
+    (``tests/test_columnar_facts.py`` holds the first to the second).
     """
     with csv_fact_cells(path) as (header, rows):
         wanted = [(at, name) for at, name in enumerate(header)
                   if name not in (PARTNER_ID, PERIOD) and (names is None or name in names)]
         partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
-        lines: list[int] = []
-        cells: list[list[str]] = []
-        for line, row in rows:
-            lines.append(line)
-            cells.append(row)
-            if len(lines) == rows_per_block:
+        plain = _plain_rows(path, len(header), rows_per_block)
+        if plain is not None:
+            for lines, cells in plain:
                 yield _block(lines, cells, partner_at, period_at, wanted)
-                lines, cells = [], []
-        if lines:
+            return
+        for lines, cells in _parsed_rows(rows, len(header), rows_per_block):
             yield _block(lines, cells, partner_at, period_at, wanted)
 
 
-def _block(lines: list[int], rows: list[list[str]], partner_at: int, period_at: int,
-           wanted: list[tuple[int, str]]) -> FactBlock:
+def _parsed_rows(rows: Iterator[tuple[int, list[str]]], width: int,
+                 rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Blocks of the rows the per-record reader's CSV parser gives: line numbers and the cells by column."""
+    lines: list[int] = []
+    cells: list[list[str]] = []
+    for line, row in rows:
+        lines.append(line)
+        cells.append(row)
+        if len(lines) == rows_per_block:
+            yield _as_columns(lines, cells, width)
+            lines, cells = [], []
+    if lines:
+        yield _as_columns(lines, cells, width)
+
+
+def _as_columns(lines: list[int], rows: list[list[str]], width: int) -> tuple[pl.Series, pl.DataFrame]:
     by_column = list(zip(*rows))  # one pass in C: the cells of each column
+    return (pl.Series(LINE, lines, dtype=pl.Int64),
+            pl.DataFrame({f"{at}": pl.Series(by_column[at], dtype=pl.String) for at in range(width)}))
+
+
+def _plain_rows(path: str | os.PathLike[str], width: int,
+                rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]] | None:
+    """The rows of a file of plain lines (see :func:`read_csv_blocks`) split by polars, or ``None`` for a file
+    that is not one. A row the split cannot take as the parser would (ragged) makes the whole file ``None``."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    del data
+    lines = pl.Series("text", text.split("\n"), dtype=pl.String)
+    del text
+    frame = pl.DataFrame({LINE: pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True),
+                          "text": lines.str.strip_suffix("\r")})
+    # blank rows (nothing but commas) are skipped, as the parser's reader skips them; the first row is the header
+    frame = frame.filter(~pl.col("text").str.contains("^,*$")).slice(1)
+    if not frame.is_empty() and (frame["text"].str.count_matches(",", literal=True) != width - 1).any():
+        return None  # a ragged row: the parser reports it, at its line
+    return _split_blocks(frame, width, rows_per_block)
+
+
+def _split_blocks(frame: pl.DataFrame, width: int, rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    for start in range(0, frame.height, rows_per_block):
+        block = frame.slice(start, rows_per_block)
+        cells = block.select(pl.col("text").str.split_exact(",", width - 1)).unnest("text")
+        yield block[LINE], cells.rename({field: f"{at}" for at, field in enumerate(cells.columns)})
+
+
+def _block(lines: pl.Series, cells: pl.DataFrame, partner_at: int, period_at: int,
+           wanted: list[tuple[int, str]]) -> FactBlock:
     # internal names: a fact may be called 'line', and dotted names are names of their own
     names = {f"c{at}": header_name for at, header_name in wanted}
-    stripped = pl.DataFrame(
-        {name: pl.Series(by_column[at], dtype=pl.String) for name, at in
-         ((PARTNER_ID, partner_at), (PERIOD, period_at), *((f"c{at}", at) for at, _ in wanted))}
-    ).select(pl.all().str.strip_chars(_WHITESPACE))
+    stripped = cells.select(
+        pl.col(f"{at}").str.strip_chars(_WHITESPACE).alias(name) for name, at in
+        ((PARTNER_ID, partner_at), (PERIOD, period_at), *((f"c{at}", at) for at, _ in wanted)))
     # each stage is computed once and kept: polars would compute an expression again in each that uses it
     flags = stripped.select(*(flag.alias(f"{name}:{kind.value}") for name in names
                               for kind, flag in _kinds(pl.col(name)).items()))
@@ -118,7 +170,7 @@ def _block(lines: list[int], rows: list[list[str]], partner_at: int, period_at: 
         if numbers else {}
     context = pl.concat([stripped, flags, parts], how="horizontal")
     typed = context.select(
-        pl.Series(LINE, lines, dtype=pl.Int64), PARTNER_ID, PERIOD,
+        lines, PARTNER_ID, PERIOD,
         *(expression.alias(f"{name}:{part}") for name in names
           for part, expression in _typed(name, kinds[name], scales.get(name, 0)).items()))
     per_record = pl.any_horizontal(pl.col(PARTNER_ID) == "", pl.col(PERIOD) == "",
@@ -142,28 +194,30 @@ def _block(lines: list[int], rows: list[list[str]], partner_at: int, period_at: 
 def _kinds(text: pl.Expr) -> dict[Kind, pl.Expr]:
     """Of a stripped cell: whether the per-record rules give it each kind (a missing cell has none)."""
     present = text != ""
+    # the per-record rules match booleans and non-finite numbers case-insensitively in ASCII only; polars'
+    # case-insensitive match also folds 'ſ' to 's' and 'K' (Kelvin) to 'k': it is asked of ASCII texts only
     ascii_text = text.str.len_bytes() == text.str.len_chars()
-    lowered = text.str.to_lowercase()
     decimal = text.str.contains(f"^(?:{DECIMAL_PATTERN})$")
-    # ASCII only, as the per-record rules' case-insensitive match: polars' would also fold 'ſ' to 's'
-    boolean = ascii_text & lowered.is_in(list(BOOLEANS))
+    boolean = ascii_text & text.str.contains(f"(?i)^(?:{'|'.join(BOOLEANS)})$")
     is_date = text.str.contains(f"^(?:{DATE_PATTERN})$")
-    non_finite = ascii_text & lowered.str.contains(f"^(?:{NON_FINITE_PATTERN})$")
+    non_finite = ascii_text & text.str.contains(f"(?i)^(?:{NON_FINITE_PATTERN})$")
     return {Kind.NUMBER: present & decimal, Kind.BOOLEAN: present & boolean, Kind.DATE: present & is_date,
             Kind.TEXT: present & ~decimal & ~boolean & ~is_date & ~non_finite}
 
 
 def _number_parts(text: pl.Expr, is_number: pl.Expr) -> dict[str, pl.Expr]:
-    """A cell's parts as a plain decimal (no exponent): ``sign``, ``whole`` (digits, no leading zeros),
-    ``fraction`` (digits), and ``candidate``: its decimals where the columns can hold it at some scale."""
-    groups = text.str.extract_groups(_PLAIN_DECIMAL)  # an exponent does not match: a null whole part
-    sign = groups.struct.field("1")
-    whole = groups.struct.field("2").str.strip_chars_start("0")
-    fraction = groups.struct.field("3").fill_null("")
+    """A number cell's parts as a plain decimal (no exponent): ``sign``, ``whole`` (digits, no leading zeros),
+    ``fraction`` (digits), and ``candidate``: its decimals where the columns can hold it at some scale.
+    ``is_number``: the cell has the decimal syntax (one sign at most, one point at most, digits)."""
+    exponent = text.str.contains("e", literal=True) | text.str.contains("E", literal=True)
+    sign = text.str.head(1)
+    split = text.str.strip_chars_start("+-").str.split_exact(".", 1)
+    whole = split.struct.field("field_0").str.strip_chars_start("0")
+    fraction = split.struct.field("field_1").fill_null("")
     decimals = fraction.str.len_chars()
     # a negative zero (-0.00) keeps its sign per record, not as units: left to the per-record path
     negative_zero = (sign == "-") & ~(whole + fraction).str.contains("[1-9]")
-    candidate = is_number & groups.struct.field("2").is_not_null() & (decimals <= MAX_DIGITS) & ~negative_zero
+    candidate = is_number & ~exponent & (decimals <= MAX_DIGITS) & ~negative_zero
     return {"sign": sign, "whole": whole, "fraction": fraction, "candidate": pl.when(candidate).then(decimals)}
 
 
@@ -184,7 +238,7 @@ def _typed(name: str, kind: Kind, scale: int) -> dict[str, pl.Expr]:
         return {"value": pl.when(fits).then(value), "misfit": present & ~fits,
                 "decimals": pl.when(fits).then(decimals.cast(pl.UInt8))}
     if kind is Kind.BOOLEAN:
-        value = text.str.to_lowercase() == "true"
+        value = text.str.contains("(?i)^true$")  # the cell is an ASCII boolean
     elif kind is Kind.DATE:
         value = text.str.to_date("%Y-%m-%d", strict=False)
         # an invalid date (2027-02-30) is a problem of the record; Python's dates start at year 1

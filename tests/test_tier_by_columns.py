@@ -10,6 +10,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incentives.columnar.facts import read_csv_blocks
 from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
@@ -201,3 +203,33 @@ def test_benchmark_program_parity_10k(tmp_path: Path) -> None:
     # the synthetic records have every fact the program reads, well typed: none goes per record
     assert computed == len(results) == 10000
     assert Decimal(sum(frame["total"].to_list())).scaleb(-2) == sum(result.total for result in results)
+
+
+amounts = st.decimals(min_value=Decimal("-5000"), max_value=Decimal("99999"), places=3, allow_nan=False)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mode=st.sampled_from(["retroactive", "incremental"]),
+       starts=st.lists(st.decimals(min_value=0, max_value=50000, places=2), min_size=1, max_size=4, unique=True),
+       rates=st.lists(st.sampled_from(["0%", "1%", "2.5%", "3.333%", "10%"]), min_size=4, max_size=4),
+       multiplier=st.sampled_from(["90%", "110%", "125.5%"]), cap=st.sampled_from(["", "cap: 300.55\n"]),
+       minimum=st.sampled_from(["", "min_payout: 12.34\n"]), negative=st.booleans(),
+       rounding=st.sampled_from(["half_up", "half_even", "down", "up"]),
+       revenues=st.lists(st.one_of(amounts, st.just(None)), min_size=1, max_size=12))
+def test_random_tier_programs_parity(tmp_path_factory, mode, starts, rates, multiplier, cap, minimum, negative,
+                                     rounding, revenues) -> None:
+    tmp_path = tmp_path_factory.mktemp("random")
+    levels = "".join(f"    - {{name: L{index}, from: {start}, rate: {rates[index]}"
+                     + (", requires: \"certs >= 1\"" if index == 1 else "") + "}\n"
+                     for index, start in enumerate(sorted(starts)))
+    program = (HEAD.replace("half_up", rounding) + f"allow_negative: {str(negative).lower()}\n" + cap + minimum
+               + f"tiers:\n  qualify_on: revenue\n  mode: {mode}\n  levels:\n{levels}"
+               + f'bonuses:\n  - {{id: m, when: "certs >= 2", multiplier: {multiplier}}}\n'
+               + '  - {id: a, when: "certs >= 1", amount: "certs * 7.5"}\n'
+               + 'deductions:\n  - {id: d, amount: "abs(revenue) * 1%", description: returns}\n')
+    compiled = _compiled(tmp_path, program)
+    rows = "".join(f"P{index},2027-Q1,{'' if revenue is None else revenue},{index % 4}\n"
+                   for index, revenue in enumerate(revenues))
+    frame, results = _both(compiled, _facts(tmp_path, "partner_id,period,revenue,certs\n" + rows))
+    # a missing revenue is the only thing that sends a row per record here
+    assert _assert_parity(frame, results) == sum(revenue is not None for revenue in revenues)

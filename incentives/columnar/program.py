@@ -14,7 +14,9 @@ columns flag (a missing or mistyped fact an expression reads, a negative bonus
 or deduction amount, a value beyond 128-bit minor units).
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
-the reason, for the whole program: a kind without a calculator by columns,
+the reason, for the whole program, when it is compiled (a block whose columns
+make an expression refused — an ``if()`` whose branches read columns of two
+kinds — raises when it is evaluated): a kind without a calculator by columns,
 ``uses``, ``prorate_by``, earlier periods (``prior.*``), ``this.*``, ``cap`` or
 ``min_payout`` as expressions, and what ``rules.columns`` refuses (``/`` on facts).
 """
@@ -30,6 +32,7 @@ import polars as pl
 from ..compiler import CompiledProgram
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
+from ..loading import expressions_of
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps_by_columns import AdjustmentsByColumns, eligibility_conditions
 from ..output.files import csv_text as constant_text
@@ -74,6 +77,10 @@ class ProgramByColumns:
         for name, expression in program.metrics.items():
             self._metrics[name] = _inlined(expression.node, self._metrics)
         self._names = self._names_read()
+        # what the columns refuse whatever the block ('/' on facts, lists as values) is refused now, once:
+        # over no columns every name is missing, which compiles
+        for _, expression in expressions_of(program):
+            compile_columns(_inlined(expression.node, self._metrics), {})
 
     def _names_read(self) -> set[str]:
         nodes = [*self._metrics.values(), *(condition.expression.node for condition in self._conditions)]

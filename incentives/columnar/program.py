@@ -34,7 +34,8 @@ from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
 from ..loading import expressions_of
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
-from ..kinds.steps_by_columns import AdjustmentsByColumns, eligibility_conditions
+from ..kinds.steps import Eligibility
+from ..kinds.steps_by_columns import AdjustmentsByColumns
 from ..output.files import csv_text as constant_text
 from ..periods import Period
 from ..rules.ast import Binary, BoolOp, Call, Compare, If, ListLiteral, Name, Node, Unary
@@ -49,6 +50,8 @@ STATUS = "status"
 TIER = "tier"
 PROGRAM_VERSION = "program_version"
 PAYOUT_ROW = "payout_row"
+#: whether every eligibility rule holds on a row (a working column)
+ELIGIBLE = "eligible"
 LINE_ROWS = "line_rows"
 
 
@@ -69,9 +72,9 @@ class ProgramByColumns:
         self._compiled = compiled
         self._calculator = kind.by_columns(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
-        self._conditions = (eligibility_conditions(program) + self._calculator.conditions()
-                            + self._adjustments.conditions())
-        self._eligibility_ids = [condition.rule_id for condition in eligibility_conditions(program)]
+        eligibility = Eligibility(program)
+        self._conditions = eligibility.conditions() + self._calculator.conditions() + self._adjustments.conditions()
+        self._eligibility_ids = sorted(eligibility.condition_ids)
         # a metric is its expression, earlier metrics inlined: the per-record path computes them in order
         self._metrics: dict[str, Node] = {}
         for name, expression in program.metrics.items():
@@ -114,13 +117,13 @@ class ProgramByColumns:
         fired = {rule_id: pl.col(f"fired:{rule_id}") for rule_id in fired}
         eligible = pl.all_horizontal([fired[rule_id] for rule_id in self._eligibility_ids]) \
             if self._eligibility_ids else pl.lit(True)
-        frame = frame.with_columns(eligible.fill_null(False).alias("eligible"))
-        frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col("eligible")).alias(COMPUTING),
+        frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
+        frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
         evaluation = BlockEvaluation(frame, compile, compiled.rounding)
         tier = self._calculator.base(evaluation, fired)
         self._adjustments.apply(evaluation, fired)
-        eligible = pl.col("eligible")
+        eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(
             (~pl.col(NEEDS_RECORD)).alias(BY_COLUMNS),
             pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(STATUS),
@@ -186,7 +189,7 @@ class ProgramByColumns:
                      pl.lit("") if line.rate is None else line.rate,
                      plain_amount(pl.col(line.amount), places, places), csv_text(line.formula)]
             row = pl.concat_str([head, pl.concat_str(cells, separator=","), pl.lit("\n")])
-            lines.append(pl.when(pl.col(line.fires) & pl.col("eligible")).then(row))
+            lines.append(pl.when(pl.col(line.fires)).then(row))
         line_rows = pl.concat_str(lines, ignore_nulls=True) if lines else pl.lit("")
         return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
 

@@ -28,12 +28,7 @@ from ..rules.columns import Kind as ColumnKind
 from ..rules.expressions import Expression
 from .base import ONE, ZERO
 from .block import BlockEvaluation, compare_constant, units_of
-from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id, eligibility_id
-
-
-def eligibility_conditions(program: SharedKeys) -> list[Condition]:
-    """The eligibility rules' conditions, as :class:`incentives.kinds.steps.Eligibility` names them."""
-    return [Condition(eligibility_id(rule.id), rule.when) for rule in program.eligibility]
+from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id
 
 
 class AdjustmentsByColumns:

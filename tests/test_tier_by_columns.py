@@ -125,13 +125,15 @@ def test_retroactive_every_step_by_hand(tmp_path: Path) -> None:
         "P1,2027-Q1,t,2,multiplier,kick,kick (nps >= 50),50.00,0.1,5.00,50.00 × (110% − 100%) = 5.00\n"
         "P1,2027-Q1,t,3,bonus,logo,per logo,100.00,,100.00,100 * logos = 100.00\n"
         "P1,2027-Q1,t,4,deduction,fee,fee,5.00,,-5.00,−(fee) = -5.00\n")
-    # P2: 3000 × 1% = 30.00 (a fee of 0 is still a line); P3: 500 × 1% = 5.00, − 600 = −595.00, floor + 595.00 = 0;
+    # P2: 3000 × 1% = 30.00 (a fee of 0 is still a line);
+    # P3: 500 × 1% = 5.00, − 600 = −595.00, floor + 595.00 = 0;
     # P4: 20000 × 2.5% = 500.00, cap 200 − 500.00 = −300.00; P5: 400 × 1% = 4.00 < 10: − 4.00 = 0; P6: nothing
     assert frame["total"].to_list()[:6] == [15000, 3000, 0, 20000, 0, 0]
     assert frame["tier"].to_list()[:6] == ["Gold", "Base", "Base", "Gold", "Base", None]
     assert frame["status"].to_list()[:6] == ["ok"] * 5 + ["ineligible"]
     assert frame.row(5, named=True)[PAYOUT_ROW] == "P6,2027-Q1,t,1,ineligible,,,0.00,USD\n"
     assert frame.row(5, named=True)[LINE_ROWS] == ""
+    assert frame["failed_rules"].to_list()[:6] == [[]] * 5 + [["active"]]
     assert frame.row(3, named=True)[LINE_ROWS].endswith(
         'P4,2027-Q1,t,3,cap,cap,cap of 200.00 per partner and period,500.00,,-300.00,200.00 − 500.00 = -300.00\n')
     assert frame.row(2, named=True)[LINE_ROWS].endswith(

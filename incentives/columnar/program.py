@@ -30,11 +30,12 @@ from typing import Mapping
 import polars as pl
 
 from ..compiler import CompiledProgram
+from ..fields import Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
 from ..loading import expressions_of
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
-from ..kinds.steps import Eligibility
+from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
 from ..output.files import csv_text as constant_text
 from ..periods import Period
@@ -50,6 +51,9 @@ STATUS = "status"
 TIER = "tier"
 PROGRAM_VERSION = "program_version"
 PAYOUT_ROW = "payout_row"
+#: the ids of the eligibility rules that do not hold on an ineligible row, in the program's order (its
+#: reasons in the results file; the values each rule read are the row's facts)
+FAILED_RULES = "failed_rules"
 #: whether every eligibility rule holds on a row (a working column)
 ELIGIBLE = "eligible"
 LINE_ROWS = "line_rows"
@@ -95,8 +99,10 @@ class ProgramByColumns:
     def evaluate(self, block: FactBlock, period: Period) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
-        places), ``program_version``, ``payout_row`` and ``line_rows`` (the CSV texts, line ends included)."""
+        places), ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and ``line_rows``
+        (the CSV texts, line ends included)."""
         compiled = self._compiled
+        program = compiled.program
         columns = dict(block.columns)
         frame = block.frame.lazy()
         frame, columns = self._with_defaults(frame, columns)
@@ -129,13 +135,14 @@ class ProgramByColumns:
             pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(STATUS),
             pl.when(eligible).then(tier).alias(TIER),
             pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(TOTAL),
-            pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION))
+            pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
+            _failed_rules(program.eligibility, fired).alias(FAILED_RULES))
         frame = frame.with_columns(self._rows(evaluation, period))
         rows = pl.col(BY_COLUMNS)
         return frame.select(
             LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
             *(pl.when(rows).then(pl.col(name)).alias(name)
-              for name in (STATUS, TIER, TOTAL, PROGRAM_VERSION, PAYOUT_ROW, LINE_ROWS))).collect()
+              for name in (STATUS, TIER, TOTAL, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
@@ -194,6 +201,13 @@ class ProgramByColumns:
         return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
 
 
+def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:
+    if not rules:
+        return pl.lit([], pl.List(pl.String))
+    return pl.concat_list([pl.when(~fired[eligibility_id(rule.id)]).then(pl.lit(rule.id))
+                           for rule in rules]).list.drop_nulls()
+
+
 def _names(node: Node) -> set[str]:
     if isinstance(node, Name):
         return {node.name}
@@ -247,4 +261,4 @@ def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) 
     return ProgramByColumns(compiled).evaluate(block, period)
 
 
-__all__ = ["BY_COLUMNS", "LINE_ROWS", "PAYOUT_ROW", "ProgramByColumns", "evaluate_block"]
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "ProgramByColumns", "evaluate_block"]

@@ -214,8 +214,8 @@ amounts = st.decimals(min_value=Decimal("-5000"), max_value=Decimal("99999"), pl
 @given(mode=st.sampled_from(["retroactive", "incremental"]),
        starts=st.lists(st.decimals(min_value=0, max_value=50000, places=2), min_size=1, max_size=4, unique=True),
        rates=st.lists(st.sampled_from(["0%", "1%", "2.5%", "3.333%", "10%"]), min_size=4, max_size=4),
-       multiplier=st.sampled_from(["90%", "110%", "125.5%"]), cap=st.sampled_from(["", "cap: 300.55\n"]),
-       minimum=st.sampled_from(["", "min_payout: 12.34\n"]), negative=st.booleans(),
+       multiplier=st.sampled_from(["90%", "110%", "125.5%"]), cap=st.sampled_from(["", "cap: 300.55\n", 'cap: "abs(revenue) * 0.5%"\n']),
+       minimum=st.sampled_from(["", "min_payout: 12.34\n", 'min_payout: "certs * 3.333"\n']), negative=st.booleans(),
        rounding=st.sampled_from(["half_up", "half_even", "down", "up"]),
        revenues=st.lists(st.one_of(amounts, st.just(None)), min_size=1, max_size=12),
        certs=st.lists(st.sampled_from(["0", "1", "2", "3", "", "many"]), min_size=12, max_size=12))
@@ -241,3 +241,30 @@ def test_random_tier_programs_parity(tmp_path_factory, mode, starts, rates, mult
     numbers_kept = cells.count("many") <= sum(cell.isdigit() for cell in cells)
     computable = sum(revenue is not None and cert.isdigit() and numbers_kept for revenue, cert in zip(revenues, cells))
     assert _assert_parity(frame, results) == computable
+
+
+def test_cap_and_minimum_as_expressions_by_hand(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, HEAD + """\
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Flat, from: 0, rate: 10%}
+cap: "ceiling"
+min_payout: "least"
+""")
+    facts = _facts(tmp_path, (
+        "partner_id,period,revenue,ceiling,least\n"
+        "P1,2027-Q1,1000,50.555,10\n"    # 100.00 above a cap of 50.555, rounded down: 50.55 − 100.00 = −49.45
+        "P2,2027-Q1,100,1000,12.5\n"     # 10.00 below a minimum of 12.5: − 10.00 = 0
+        "P3,2027-Q1,100,-1,0\n"          # a negative cap: an error, per record
+        "P4,2027-Q1,100,1000,\n"))       # no minimum: an error, per record
+    frame, results = _both(compiled, facts)
+    assert _assert_parity(frame, results) == 2
+    assert frame[BY_COLUMNS].to_list() == [True, True, False, False]
+    assert frame["total"].to_list() == [5055, 0, None, None]
+    assert frame.row(0, named=True)[LINE_ROWS].endswith(
+        "P1,2027-Q1,t,2,cap,cap,cap of 50.55 per partner and period (ceiling),100.00,,-49.45,"
+        "50.55 − 100.00 = -49.45\n")
+    assert frame.row(1, named=True)[LINE_ROWS].endswith(
+        "P2,2027-Q1,t,2,minimum,min_payout,below the minimum payout of 12.50 (least),10.00,,-10.00,"
+        "10.00 < 12.50: pays 0.00 = -10.00\n")

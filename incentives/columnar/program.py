@@ -10,15 +10,15 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 (an error row) or reads the row itself (a cell the block could not type). What
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
-columns flag (a missing or mistyped fact an expression reads, a negative bonus
-or deduction amount, a value beyond 128-bit minor units).
+columns flag (a missing or mistyped fact an expression reads, a negative bonus,
+deduction, cap or minimum, a value beyond 128-bit minor units).
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
-``uses``, ``prorate_by``, earlier periods (``prior.*``), ``this.*``, ``cap`` or
-``min_payout`` as expressions, and what ``rules.columns`` refuses (``/`` on facts).
+``uses``, ``prorate_by``, earlier periods (``prior.*``), ``this.*``, and what
+``rules.columns`` refuses (``/`` on facts).
 """
 
 from __future__ import annotations

@@ -127,15 +127,17 @@ class BlockEvaluation:
         """``plain_amount`` of ``units`` (at ``scale``, the places by default), for a CSV cell."""
         return plain_amount(units, self.places if scale is None else scale, self.places)
 
-    def rounded(self, units: pl.Expr, scale: int, bound: int) -> tuple[pl.Expr, int]:
-        """``rounding.round`` of ``units`` at ``scale``: units at the places, and their bound."""
+    def rounded(self, units: pl.Expr, scale: int, bound: int, *, mode: str | None = None) -> tuple[pl.Expr, int]:
+        """``rounding.round`` of ``units`` at ``scale`` (in ``mode`` if given): units at the places, and their
+        bound."""
         places = self.places
+        rounding = self.rounding if mode is None else Rounding(places, mode)  # type: ignore[arg-type]
         if scale > places:
-            return round_units(units, scale, self.rounding), bound // 10 ** (scale - places) + 1
+            return round_units(units, scale, rounding), bound // 10 ** (scale - places) + 1
         factor = 10 ** (places - scale)
         if bound * factor > MAX_UNITS:
             raise NotByColumns("amounts too large for 128-bit minor units")
-        return round_units(units, scale, self.rounding), bound * factor
+        return round_units(units, scale, rounding), bound * factor
 
 
 def units_of(value: Decimal) -> tuple[int, int]:
@@ -151,6 +153,16 @@ def times_constant(number: ColumnExpression, factor: Decimal) -> tuple[pl.Expr, 
     if bound > MAX_UNITS:
         raise NotByColumns("a product too large for 128-bit minor units")
     return number.value.cast(pl.Int128) * pl.lit(units, pl.Int128), number.scale + scale, bound
+
+
+def compare(left: ColumnExpression, op: str, right: ColumnExpression) -> pl.Expr:
+    """``left <op> right`` exactly (``op``: ``<``, ``<=``, ``>``, ``>=``), at the larger of their scales."""
+    common = max(left.scale, right.scale)
+    if left.bound * 10 ** (common - left.scale) > MAX_UNITS or right.bound * 10 ** (common - right.scale) > MAX_UNITS:
+        raise NotByColumns("a comparison too large for 128-bit minor units")
+    a = left.value.cast(pl.Int128) * pl.lit(10 ** (common - left.scale), pl.Int128)
+    b = right.value.cast(pl.Int128) * pl.lit(10 ** (common - right.scale), pl.Int128)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
 def compare_constant(number: ColumnExpression, op: str, constant: Decimal) -> pl.Expr:

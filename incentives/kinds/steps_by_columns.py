@@ -9,8 +9,7 @@ step's keys (``SharedKeys``) and texts, so the two are read side by side.
 
 Refused (:class:`NotByColumns`, the whole program goes per record): conditions or
 amounts that read the program's own outcome (``this.*``: they need the subtotal
-between steps matched by a rule backend), and ``cap`` / ``min_payout`` written
-as expressions.
+between steps matched by a rule backend).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from ..rules.columns import MAX_UNITS, ColumnExpression, NotByColumns
 from ..rules.columns import Kind as ColumnKind
 from ..rules.expressions import Expression
 from .base import ONE, ZERO
-from .block import BlockEvaluation, compare_constant, units_of
+from .block import BlockEvaluation, compare, compare_constant, units_of
 from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id
 
 
@@ -41,9 +40,6 @@ class AdjustmentsByColumns:
                        if own_outcome.own_names(expression.names)]
         if reading_own:
             raise NotByColumns(f"'{reading_own[0]}' reads the program's own outcome (this.*)")
-        for key in ("cap", "min_payout"):
-            if isinstance(getattr(program, key), Expression):
-                raise NotByColumns(f"{key} written as an expression")
         self._program = program
 
     def conditions(self) -> list[Condition]:
@@ -69,9 +65,9 @@ class AdjustmentsByColumns:
         if not program.allow_negative:
             self._floor(block)
         if program.cap is not None:
-            self._cap(block, program.cap)  # type: ignore[arg-type]  # an Expression is refused above
+            self._cap(block, program.cap)
         if program.min_payout is not None:
-            self._minimum(block, program.min_payout)  # type: ignore[arg-type]
+            self._minimum(block, program.min_payout)
 
     @staticmethod
     def _multiplier(block: BlockEvaluation, fires: pl.Expr, rule_id: str, description: str,
@@ -123,32 +119,62 @@ class AdjustmentsByColumns:
                        basis=block.plain_text(subtotal))
 
     @staticmethod
-    def _cap(block: BlockEvaluation, cap: Decimal) -> None:
+    def _cap(block: BlockEvaluation, cap: Decimal | Expression) -> None:
         places = block.places
-        # a maximum is never exceeded: the cap is rounded down to the program's places, as per record
-        full_cap = cap.quantize(Decimal(1).scaleb(-places), ROUND_DOWN, EXACT)
-        cap_units = int(full_cap.scaleb(places, EXACT))
-        cap_text = format_amount(full_cap, places)
-        subtotal, bound = block.subtotal(), block.total_bound + cap_units
+        if isinstance(cap, Expression):
+            limit = _limit(block, cap, "cap")
+            if limit is None:
+                return
+            # a maximum is never exceeded: the cap is rounded down to the program's places, as per record
+            cap_units, cap_bound = block.rounded(limit.value, limit.scale, limit.bound, mode="down")
+            cap_name = block.column(cap_units.cast(pl.Int128), "cap")
+            cap_column, written = pl.col(cap_name), f" ({cap.text})"
+            cap_text = block.amount_text(cap_column, cap_bound)
+        else:
+            full_cap = cap.quantize(Decimal(1).scaleb(-places), ROUND_DOWN, EXACT)
+            cap_bound = int(full_cap.scaleb(places, EXACT))
+            cap_column, written = pl.lit(cap_bound, pl.Int128), ""
+            cap_text = pl.lit(format_amount(full_cap, places))
+        subtotal, bound = block.subtotal(), block.total_bound + cap_bound
         subtotal_text = block.amount_text(subtotal, block.total_bound)
-        block.add_line(subtotal > pl.lit(cap_units, pl.Int128), "cap", pl.lit("cap"),
-                       pl.lit(f"cap of {cap_text} per partner and period"),
-                       pl.lit(cap_units, pl.Int128) - subtotal, bound,
-                       lambda units: pl.concat_str([pl.lit(f"{cap_text} − "), subtotal_text, pl.lit(" = "),
+        block.add_line(subtotal > cap_column, "cap", pl.lit("cap"),
+                       pl.concat_str([pl.lit("cap of "), cap_text, pl.lit(f" per partner and period{written}")]),
+                       cap_column - subtotal, bound,
+                       lambda units: pl.concat_str([cap_text, pl.lit(" − "), subtotal_text, pl.lit(" = "),
                                                     block.amount_text(units, bound)]),
                        basis=block.plain_text(subtotal))
 
     @staticmethod
-    def _minimum(block: BlockEvaluation, minimum: Decimal) -> None:
+    def _minimum(block: BlockEvaluation, minimum: Decimal | Expression) -> None:
         places = block.places
-        minimum_text = format_amount(minimum, places)
         zero = format_amount(ZERO, places)
         subtotal, bound = block.subtotal(), block.total_bound
         total = ColumnExpression(subtotal, pl.lit(False), ColumnKind.NUMBER, places, bound, wide=True)
-        below = (subtotal > 0) & compare_constant(total, "<", minimum)
+        if isinstance(minimum, Expression):
+            limit = _limit(block, minimum, "min_payout")
+            if limit is None:
+                return
+            below = compare(total, "<", limit)
+            minimum_text = block.amount_text(limit.value, limit.bound, limit.scale)
+            written = f" ({minimum.text})"
+        else:
+            below = compare_constant(total, "<", minimum)
+            minimum_text, written = pl.lit(format_amount(minimum, places)), ""
         subtotal_text = block.amount_text(subtotal, bound)
-        block.add_line(below, "minimum", pl.lit("min_payout"), pl.lit(f"below the minimum payout of {minimum_text}"),
+        block.add_line((subtotal > 0) & below, "minimum", pl.lit("min_payout"),
+                       pl.concat_str([pl.lit("below the minimum payout of "), minimum_text, pl.lit(written)]),
                        pl.lit(0, pl.Int128) - subtotal, bound,
-                       lambda units: pl.concat_str([subtotal_text, pl.lit(f" < {minimum_text}: pays {zero} = "),
-                                                    block.amount_text(units, bound)]),
+                       lambda units: pl.concat_str([subtotal_text, pl.lit(" < "), minimum_text,
+                                                    pl.lit(f": pays {zero} = "), block.amount_text(units, bound)]),
                        basis=block.plain_text(subtotal))
+
+
+def _limit(block: BlockEvaluation, expression: Expression, key: str) -> ColumnExpression | None:
+    """A ``cap`` / ``min_payout`` expression's value on the computing rows (each of them evaluates it); the rows
+    where the per-record path raises (no number, a negative one) are flagged. ``None``: it is never a number."""
+    value = block.compile(expression.node)
+    if value.kind is not ColumnKind.NUMBER:
+        block.flag(pl.lit(True))
+        return None
+    block.flag(value.needs_record | (value.value < 0))
+    return value

@@ -1,4 +1,4 @@
-"""Money by columns (``incentives.columnar.money``) against the per-record functions of ``incentives.money``."""
+"""Money by columns (``incentives.money_by_columns``) against the per-record functions of ``incentives.money``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from incentives import money
-from incentives.columnar.money import format_amount, format_rate, format_ratio, plain_amount, round_units
+from incentives.money_by_columns import format_amount, format_rate, format_ratio, plain_amount, round_units
 from incentives.money import EXACT, Rounding
 from incentives.rules.columns import MAX_UNITS
 

@@ -1,1 +1,1 @@
-"""The columnar engine's parts: facts, money and texts by columns."""
+"""The columnar engine's parts: facts by columns, one program over a block, CSV rows by columns."""

@@ -93,6 +93,19 @@ class Calculator(Protocol):
         ...
 
 
+class CalculatorByColumns(Protocol):
+    """A kind's calculator over a block of partners (:class:`incentives.kinds.block.BlockEvaluation`)."""
+
+    def conditions(self) -> list["Condition"]:
+        """Rule conditions this calculator needs matched, as the per-record calculator's."""
+        ...
+
+    def base(self, block: Any, fired: Mapping[str, Any]) -> Any:
+        """Adds the base lines to ``block`` (a ``BlockEvaluation``) on its computing rows, given each condition's
+        Boolean expression; returns the tier per row (a String expression, null for none)."""
+        ...
+
+
 def _no_tiers(section: Any) -> list[str]:
     return []
 
@@ -134,6 +147,9 @@ class Kind:
     #: details are not its own): after the result's attainment, and after its reasons
     explain_details: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
     explain_after_reasons: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
+    #: its calculator by columns, from its section and rounding keys (``None``: its programs are computed per
+    #: record only); see :mod:`incentives.kinds.block`
+    by_columns: Callable[[Any, fields.Rounding], "CalculatorByColumns"] | None = None
 
 
 def number(value: Any, what: str) -> Decimal:

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..money import Rounding
-from ..rules.columns import MAX_SCALE, MAX_UNITS
+from .money import Rounding
+from .rules.columns import MAX_SCALE, MAX_UNITS
 
 __all__ = ["format_amount", "format_rate", "format_ratio", "plain_amount", "round_units"]
 

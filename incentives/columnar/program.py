@@ -1,0 +1,264 @@
+"""One program version over a block of facts, by columns: :meth:`CompiledProgram.evaluate` for a block.
+
+:class:`ProgramByColumns` runs the per-record path's order on columns: defaults
+and facts → missing names → metrics → every condition (eligibility, the kind's,
+the steps') → eligibility → the kind's base (its calculator by columns,
+``Kind.by_columns``) → the shared steps (:mod:`incentives.kinds.steps_by_columns`).
+Each row of the block is then either computed by columns — its ``payouts.csv``
+row and ``lines.csv`` rows are the text ``output.files.result_rows`` gives the
+per-record result — or flagged ``per record``: the per-record path raises there
+(an error row) or reads the row itself (a cell the block could not type). What
+flags a row: the block's ``per_record`` rows, a period cell that is not the
+period's label, a missing required fact, and every row the expressions by
+columns flag (a missing or mistyped fact an expression reads, a negative bonus,
+deduction, cap or minimum, a value beyond 128-bit minor units).
+
+A program the columns cannot compute exactly raises :class:`NotByColumns` with
+the reason, for the whole program, when it is compiled (a block whose columns
+make an expression refused — an ``if()`` whose branches read columns of two
+kinds — raises when it is evaluated): a kind without a calculator by columns,
+``uses``, ``prorate_by``, earlier periods (``prior.*``), ``this.*``, and what
+``rules.columns`` refuses (``/`` on facts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import Mapping
+
+import polars as pl
+
+from ..compiler import CompiledProgram
+from ..fields import Rule
+from ..inputs import PARTNER_ID, PERIOD
+from ..kinds import KINDS
+from ..loading import expressions_of
+from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
+from ..kinds.steps import Eligibility, eligibility_id
+from ..kinds.steps_by_columns import AdjustmentsByColumns
+from ..output.files import csv_text as constant_text
+from ..periods import Period
+from ..rules.ast import Binary, BoolOp, Call, Compare, If, ListLiteral, Name, Node, Unary
+from ..rules.columns import Column, ColumnExpression, Kind, NotByColumns, compile_columns
+from .facts import LINE, PER_RECORD, FactBlock
+from ..money_by_columns import plain_amount
+from .rows import csv_text
+
+#: The columns of :meth:`ProgramByColumns.evaluate`'s frame.
+BY_COLUMNS = "by_columns"
+STATUS = "status"
+TIER = "tier"
+PROGRAM_VERSION = "program_version"
+PAYOUT_ROW = "payout_row"
+#: the ids of the eligibility rules that do not hold on an ineligible row, in the program's order (its
+#: reasons in the results file; the values each rule read are the row's facts)
+FAILED_RULES = "failed_rules"
+#: whether every eligibility rule holds on a row (a working column)
+ELIGIBLE = "eligible"
+LINE_ROWS = "line_rows"
+
+
+class ProgramByColumns:
+    """One compiled program version, ready to evaluate blocks of facts by columns (see the module)."""
+
+    def __init__(self, compiled: CompiledProgram):
+        program = compiled.program
+        kind = KINDS[program.kind]
+        if kind.by_columns is None:
+            raise NotByColumns(f"{kind.name} programs are not computed by columns yet")
+        if compiled.uses:
+            raise NotByColumns("a program that uses other programs' results")
+        if compiled.prorate_by is not None:
+            raise NotByColumns("proration (prorate_by)")
+        if compiled.history_names:
+            raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
+        self._compiled = compiled
+        self._calculator = kind.by_columns(program.section, program.rounding)
+        self._adjustments = AdjustmentsByColumns(program)
+        eligibility = Eligibility(program)
+        self._conditions = eligibility.conditions() + self._calculator.conditions() + self._adjustments.conditions()
+        self._eligibility_ids = sorted(eligibility.condition_ids)
+        # a metric is its expression, earlier metrics inlined: the per-record path computes them in order
+        self._metrics: dict[str, Node] = {}
+        for name, expression in program.metrics.items():
+            self._metrics[name] = _inlined(expression.node, self._metrics)
+        self._names = self._names_read()
+        # what the columns refuse whatever the block ('/' on facts, lists as values) is refused now, once:
+        # over no columns every name is missing, which compiles
+        for _, expression in expressions_of(program):
+            compile_columns(_inlined(expression.node, self._metrics), {})
+
+    def _names_read(self) -> set[str]:
+        nodes = [*self._metrics.values(), *(condition.expression.node for condition in self._conditions)]
+        names: set[str] = set(self._compiled.required) | set(self._compiled.defaults)
+        for node in nodes:
+            names |= _names(node)
+        return names
+
+    def evaluate(self, block: FactBlock, period: Period) -> pl.DataFrame:
+        """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
+        ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
+        places), ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and ``line_rows``
+        (the CSV texts, line ends included)."""
+        compiled = self._compiled
+        program = compiled.program
+        columns = dict(block.columns)
+        frame = block.frame.lazy()
+        frame, columns = self._with_defaults(frame, columns)
+
+        def compile(node: Node) -> ColumnExpression:
+            return compile_columns(_inlined(node, self._metrics), columns)
+
+        missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
+        needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
+        needs += [compile(node).needs_record for node in self._metrics.values()]
+        fired: dict[str, pl.Expr] = {}
+        for condition in self._conditions:
+            holds = compile(condition.expression.node)
+            needs.append(holds.needs_record if holds.kind is Kind.BOOLEAN else pl.lit(True))
+            fired[condition.rule_id] = holds.value if holds.kind is Kind.BOOLEAN else pl.lit(False)
+        frame = frame.with_columns(pl.any_horizontal(needs).fill_null(True).alias(NEEDS_RECORD),
+                                   *(value.alias(f"fired:{rule_id}") for rule_id, value in fired.items()))
+        fired = {rule_id: pl.col(f"fired:{rule_id}") for rule_id in fired}
+        eligible = pl.all_horizontal([fired[rule_id] for rule_id in self._eligibility_ids]) \
+            if self._eligibility_ids else pl.lit(True)
+        frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
+        frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
+                                   pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
+        evaluation = BlockEvaluation(frame, compile, compiled.rounding)
+        tier = self._calculator.base(evaluation, fired)
+        self._adjustments.apply(evaluation, fired)
+        eligible = pl.col(ELIGIBLE)
+        frame = evaluation.frame.with_columns(
+            (~pl.col(NEEDS_RECORD)).alias(BY_COLUMNS),
+            pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(STATUS),
+            pl.when(eligible).then(tier).alias(TIER),
+            pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(TOTAL),
+            pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
+            _failed_rules(program.eligibility, fired).alias(FAILED_RULES))
+        frame = frame.with_columns(self._rows(evaluation, period))
+        rows = pl.col(BY_COLUMNS)
+        return frame.select(
+            LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
+            *(pl.when(rows).then(pl.col(name)).alias(name)
+              for name in (STATUS, TIER, TOTAL, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))).collect()
+
+    def _with_defaults(self, frame: pl.LazyFrame,
+                       columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
+        """The block's columns with the program's defaults where a fact is missing (a null cell on a row the
+        block typed, or a column the file lacks), as the per-record ``{**defaults, **facts}``."""
+        filled = []
+        for name, value in self._compiled.defaults.items():
+            if name not in self._names:
+                continue
+            column = columns.get(name)
+            if type(value) is Decimal:
+                if not value.is_finite():
+                    raise NotByColumns(f"the default {name} is not a finite number")
+                scale = max(0, -int(value.as_tuple().exponent), column.scale if column else 0)
+                units = int(value.scaleb(scale))
+                if column is None:
+                    expression, bound = pl.lit(units, pl.Int64), abs(units)
+                elif column.kind is Kind.NUMBER:
+                    factor = 10 ** (scale - column.scale)
+                    expression = pl.col(name) * factor
+                    bound = max(column.bound * factor, abs(units))
+                else:
+                    raise NotByColumns(f"the default of {name} is a number, its column is not")
+                if bound > 2**62:
+                    raise NotByColumns(f"the default of {name} at its column's scale exceeds 64-bit minor units")
+                filled.append(expression.fill_null(units).cast(pl.Int64).alias(name))
+                columns[name] = Column.number(scale, bound)
+                continue
+            kind = {str: Kind.TEXT, bool: Kind.BOOLEAN}.get(type(value))
+            if kind is None:
+                raise NotByColumns(f"the default of {name} is neither a number, a text nor a boolean")
+            if column is not None and column.kind is not kind:
+                raise NotByColumns(f"the default of {name} is a {kind.value}, its column is not")
+            filled.append((pl.col(name) if column else pl.lit(None, Column(kind).dtype)).fill_null(value).alias(name))
+            columns[name] = Column(kind)
+        return (frame.with_columns(filled) if filled else frame), columns
+
+    def _rows(self, evaluation: BlockEvaluation, period: Period) -> list[pl.Expr]:
+        compiled = self._compiled
+        places = evaluation.places
+        head = pl.concat_str([csv_text(pl.col(PARTNER_ID)), pl.lit(f",{constant_text(period.label)},"
+                                                                   f"{constant_text(compiled.id)},")])
+        payout = pl.concat_str([
+            head, pl.lit(f"{compiled.version},"), pl.col(STATUS), pl.lit(","),
+            csv_text(pl.col(TIER).fill_null("")), pl.lit(",,"), plain_amount(pl.col(TOTAL), places, places),
+            pl.lit(f",{constant_text(compiled.currency or '')}\n")])
+        lines = []
+        for line in evaluation.lines:
+            cells = [pl.col(line.n).cast(pl.String), pl.lit(constant_text(line.kind)), csv_text(line.rule_id),
+                     csv_text(line.description), pl.lit("") if line.basis is None else line.basis,
+                     pl.lit("") if line.rate is None else line.rate,
+                     plain_amount(pl.col(line.amount), places, places), csv_text(line.formula)]
+            row = pl.concat_str([head, pl.concat_str(cells, separator=","), pl.lit("\n")])
+            lines.append(pl.when(pl.col(line.fires)).then(row))
+        line_rows = pl.concat_str(lines, ignore_nulls=True) if lines else pl.lit("")
+        return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
+
+
+def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:
+    if not rules:
+        return pl.lit([], pl.List(pl.String))
+    return pl.concat_list([pl.when(~fired[eligibility_id(rule.id)]).then(pl.lit(rule.id))
+                           for rule in rules]).list.drop_nulls()
+
+
+def _names(node: Node) -> set[str]:
+    if isinstance(node, Name):
+        return {node.name}
+    found: set[str] = set()
+    for child in _children(node):
+        found |= _names(child)
+    return found
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    match node:
+        case ListLiteral(items=parts) | BoolOp(operands=parts) | Call(args=parts):
+            return tuple(parts)
+        case Unary(operand=operand):
+            return (operand,)
+        case Binary(left=left, right=right):
+            return (left, right)
+        case Compare(left=left, comparators=comparators):
+            return (left, *comparators)
+        case If(condition=condition, then=then, otherwise=otherwise):
+            return (condition, then, otherwise)
+    return ()
+
+
+def _inlined(node: Node, metrics: Mapping[str, Node]) -> Node:
+    """``node`` with each metric it reads replaced by the metric's (inlined) expression."""
+    match node:
+        case Name(name=name) if name in metrics:
+            return metrics[name]
+        case ListLiteral(items=items):
+            return dataclasses.replace(node, items=tuple(_inlined(item, metrics) for item in items))
+        case BoolOp(operands=operands):
+            return dataclasses.replace(node, operands=tuple(_inlined(part, metrics) for part in operands))
+        case Call(args=args):
+            return dataclasses.replace(node, args=tuple(_inlined(arg, metrics) for arg in args))
+        case Unary(operand=operand):
+            return dataclasses.replace(node, operand=_inlined(operand, metrics))
+        case Binary(left=left, right=right):
+            return dataclasses.replace(node, left=_inlined(left, metrics), right=_inlined(right, metrics))
+        case Compare(left=left, comparators=comparators):
+            return dataclasses.replace(node, left=_inlined(left, metrics),
+                                       comparators=tuple(_inlined(part, metrics) for part in comparators))
+        case If(condition=condition, then=then, otherwise=otherwise):
+            return dataclasses.replace(node, condition=_inlined(condition, metrics), then=_inlined(then, metrics),
+                                       otherwise=_inlined(otherwise, metrics))
+    return node
+
+
+def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) -> pl.DataFrame:
+    """:meth:`ProgramByColumns.evaluate` of ``compiled`` (raises :class:`NotByColumns` for a program it refuses)."""
+    return ProgramByColumns(compiled).evaluate(block, period)
+
+
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "ProgramByColumns", "evaluate_block"]

@@ -1,0 +1,174 @@
+"""One program version over a block of partners, by columns: :class:`Evaluation`'s counterpart.
+
+The columnar engine computes a block of partners at once (``incentives/columnar``).
+A kind's calculator by columns and the shared steps by columns
+(:mod:`incentives.kinds.steps_by_columns`) add their lines to a
+:class:`BlockEvaluation`, which keeps, per row, the running total (integer minor
+units at the program's places, ``Int128``), how many lines fired, and a flag: the
+rows the columns cannot compute exactly, which the engine sends through the
+per-record path. It lives apart from :mod:`incentives.kinds.base` so that the
+per-record path never imports polars' expressions it does not use.
+
+Every line is one "slot": a Boolean column says on which rows it fires, and its
+cells (description, basis, rate, amount, formula) are String expressions, so a
+row's lines are the slots that fire on it, numbered in slot order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable
+
+import polars as pl
+
+from ..money_by_columns import format_amount, plain_amount, round_units
+from ..money import EXACT, Rounding
+from ..rules.ast import Node
+from ..rules.columns import MAX_UNITS, ColumnExpression, Kind, NotByColumns
+
+#: The column of the running total (minor units at the program's places) and of the per-record flag.
+TOTAL = "total"
+NEEDS_RECORD = "needs_record"
+#: The rows the steps compute: eligible and (so far) not flagged.
+COMPUTING = "computing"
+LINES_SO_FAR = "lines_so_far"
+
+
+@dataclass(frozen=True, slots=True)
+class LineSlot:
+    """One line that fires on some rows of a block: ``fires`` names a Boolean column; the cells are String
+    expressions (as :func:`incentives.output.files.line_row` reads them, before the CSV rule), ``n`` an
+    integer expression, ``amount`` a column of minor units at the program's places."""
+
+    fires: str
+    n: str
+    kind: str
+    rule_id: pl.Expr
+    description: pl.Expr
+    basis: pl.Expr | None
+    rate: pl.Expr | None
+    amount: str
+    formula: pl.Expr
+
+
+@dataclass
+class BlockEvaluation:
+    """The state of one program version over a block while its steps run (see the module docstring).
+
+    ``frame`` grows a column per step (lazy: polars computes each once); ``compile`` compiles an expression
+    of the program (metrics and defaults resolved) over the block's columns.
+    """
+
+    frame: pl.LazyFrame
+    compile: Callable[[Node], ColumnExpression]
+    rounding: Rounding
+    lines: list[LineSlot] = field(default_factory=list)
+    #: The largest |total| any row can reach, in minor units: sizes the texts and keeps products in Int128.
+    total_bound: int = 0
+    _columns: int = 0
+
+    @property
+    def places(self) -> int:
+        return self.rounding.places
+
+    def column(self, expression: pl.Expr, stem: str) -> str:
+        """``expression`` computed once as a column of the frame; its (fresh) name."""
+        self._columns += 1
+        name = f"{stem}#{self._columns}"
+        self.frame = self.frame.with_columns(expression.alias(name))
+        return name
+
+    def subtotal(self) -> pl.Expr:
+        """The running total as it is now, kept in a column of its own (a line's texts are built after the
+        last step, when :data:`TOTAL` has moved on)."""
+        return pl.col(self.column(pl.col(TOTAL), "subtotal"))
+
+    def flag(self, rows: pl.Expr) -> None:
+        """The computing rows among ``rows`` need the per-record path (the per-record steps raise there)."""
+        flagged = pl.col(COMPUTING) & rows.fill_null(True)
+        self.frame = self.frame.with_columns((pl.col(NEEDS_RECORD) | flagged).alias(NEEDS_RECORD),
+                                             (pl.col(COMPUTING) & ~flagged).alias(COMPUTING))
+
+    def number(self, expression: ColumnExpression) -> ColumnExpression | None:
+        """``expression`` where the per-record path needs a number: ``None`` (and every computing row flagged,
+        as the per-record ``number()`` raises there) when it is no number."""
+        if expression.kind is not Kind.NUMBER:
+            self.flag(pl.lit(True))
+            return None
+        return expression
+
+    def add_line(self, fires: pl.Expr, kind: str, rule_id: pl.Expr, description: pl.Expr, amount: pl.Expr,
+                 amount_bound: int, formula: Callable[[pl.Expr], pl.Expr], *, basis: pl.Expr | None = None,
+                 rate: pl.Expr | None = None) -> None:
+        """A line on the computing rows where ``fires``: ``amount`` in minor units at the places (its bound
+        ``amount_bound``), ``formula`` made from the amount's column. Adds it to the running total."""
+        fires_name = self.column(pl.col(COMPUTING) & fires.fill_null(False), "fires")
+        amount_name = self.column(pl.when(pl.col(fires_name)).then(amount.cast(pl.Int128))
+                                  .otherwise(pl.lit(0, pl.Int128)), "amount")
+        n_name = self.column(pl.col(LINES_SO_FAR) + 1, "n")
+        self.frame = self.frame.with_columns(
+            (pl.col(TOTAL) + pl.col(amount_name)).alias(TOTAL),
+            (pl.col(LINES_SO_FAR) + pl.col(fires_name).cast(pl.Int64)).alias(LINES_SO_FAR))
+        self.total_bound += amount_bound
+        if self.total_bound > MAX_UNITS:
+            raise NotByColumns("amounts too large for 128-bit minor units")
+        self.lines.append(LineSlot(fires_name, n_name, kind, rule_id, description, basis, rate, amount_name,
+                                   formula(pl.col(amount_name))))
+
+    # --- money texts at the program's places ---------------------------------------------------
+
+    def amount_text(self, units: pl.Expr, bound: int, scale: int | None = None) -> pl.Expr:
+        """``format_amount`` of ``units`` (at ``scale``, the places by default), for formulas."""
+        return format_amount(units, self.places if scale is None else scale, self.places,
+                             bound=min(bound, MAX_UNITS))
+
+    def plain_text(self, units: pl.Expr, scale: int | None = None) -> pl.Expr:
+        """``plain_amount`` of ``units`` (at ``scale``, the places by default), for a CSV cell."""
+        return plain_amount(units, self.places if scale is None else scale, self.places)
+
+    def rounded(self, units: pl.Expr, scale: int, bound: int, *, mode: str | None = None) -> tuple[pl.Expr, int]:
+        """``rounding.round`` of ``units`` at ``scale`` (in ``mode`` if given): units at the places, and their
+        bound."""
+        places = self.places
+        rounding = self.rounding if mode is None else Rounding(places, mode)  # type: ignore[arg-type]
+        if scale > places:
+            return round_units(units, scale, rounding), bound // 10 ** (scale - places) + 1
+        factor = 10 ** (places - scale)
+        if bound * factor > MAX_UNITS:
+            raise NotByColumns("amounts too large for 128-bit minor units")
+        return round_units(units, scale, rounding), bound * factor
+
+
+def units_of(value: Decimal) -> tuple[int, int]:
+    """A constant's minor units and scale (its decimals, at least 0): ``0.035`` → ``(35, 3)``."""
+    scale = max(0, -int(value.as_tuple().exponent))
+    return int(value.scaleb(scale, EXACT)), scale
+
+
+def times_constant(number: ColumnExpression, factor: Decimal) -> tuple[pl.Expr, int, int]:
+    """``number × factor`` exactly: Int128 units, their scale and bound (refused past :data:`MAX_UNITS`)."""
+    units, scale = units_of(factor)
+    bound = number.bound * abs(units)
+    if bound > MAX_UNITS:
+        raise NotByColumns("a product too large for 128-bit minor units")
+    return number.value.cast(pl.Int128) * pl.lit(units, pl.Int128), number.scale + scale, bound
+
+
+def compare(left: ColumnExpression, op: str, right: ColumnExpression) -> pl.Expr:
+    """``left <op> right`` exactly (``op``: ``<``, ``<=``, ``>``, ``>=``), at the larger of their scales."""
+    common = max(left.scale, right.scale)
+    if left.bound * 10 ** (common - left.scale) > MAX_UNITS or right.bound * 10 ** (common - right.scale) > MAX_UNITS:
+        raise NotByColumns("a comparison too large for 128-bit minor units")
+    a = left.value.cast(pl.Int128) * pl.lit(10 ** (common - left.scale), pl.Int128)
+    b = right.value.cast(pl.Int128) * pl.lit(10 ** (common - right.scale), pl.Int128)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def compare_constant(number: ColumnExpression, op: str, constant: Decimal) -> pl.Expr:
+    """``number <op> constant`` exactly (``op``: ``<``, ``<=``, ``>``, ``>=``), at the larger of their scales."""
+    units, scale = units_of(constant)
+    common = max(scale, number.scale)
+    left = number.value.cast(pl.Int128) * pl.lit(10 ** (common - number.scale), pl.Int128)
+    right = pl.lit(units * 10 ** (common - scale), pl.Int128)
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]

@@ -1,0 +1,180 @@
+"""The steps every program kind shares, by columns: :mod:`incentives.kinds.steps` over a block of partners.
+
+Multipliers, additive bonuses, deductions, the floor at zero, cap and minimum
+payout, in the SPEC's order, each a line slot of a
+:class:`~incentives.kinds.block.BlockEvaluation` with the per-record step's
+texts. A module of its own beside the per-record steps, not a class in it: the
+per-record path stays free of polars, and each step here reads the per-record
+step's keys (``SharedKeys``) and texts, so the two are read side by side.
+
+Refused (:class:`NotByColumns`, the whole program goes per record): conditions or
+amounts that read the program's own outcome (``this.*``: they need the subtotal
+between steps matched by a rule backend).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Mapping
+
+import polars as pl
+
+from .. import own_outcome
+from ..money import EXACT, format_amount, format_rate
+from ..rules.backend import Condition
+from ..rules.columns import MAX_UNITS, ColumnExpression, NotByColumns
+from ..rules.columns import Kind as ColumnKind
+from ..rules.expressions import Expression
+from .base import ONE, ZERO
+from .block import BlockEvaluation, compare, compare_constant, units_of
+from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id
+
+
+class AdjustmentsByColumns:
+    """:class:`incentives.kinds.steps.Adjustments` by columns, for one program version (see the module)."""
+
+    def __init__(self, program: SharedKeys):
+        reading_own = [expression.text for expression in adjustment_expressions(program)
+                       + [bonus.when for bonus in program.bonuses]
+                       + [deduction.when for deduction in program.deductions if deduction.when is not None]
+                       if own_outcome.own_names(expression.names)]
+        if reading_own:
+            raise NotByColumns(f"'{reading_own[0]}' reads the program's own outcome (this.*)")
+        self._program = program
+
+    def conditions(self) -> list[Condition]:
+        """The conditions of the bonuses and conditional deductions, matched up front."""
+        program = self._program
+        return ([Condition(bonus_id(bonus.id), bonus.when) for bonus in program.bonuses]
+                + [Condition(deduction_id(deduction.id), deduction.when) for deduction in program.deductions
+                   if deduction.when is not None])
+
+    def apply(self, block: BlockEvaluation, fired: Mapping[str, pl.Expr]) -> None:
+        program = self._program
+        for bonus in program.bonuses:
+            if bonus.multiplier is not None:
+                self._multiplier(block, fired[bonus_id(bonus.id)], bonus.id,
+                                 bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.multiplier)
+        for bonus in program.bonuses:
+            if bonus.amount is not None:
+                self._amount(block, fired[bonus_id(bonus.id)], "bonus", bonus.id,
+                             bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.amount)
+        for deduction in program.deductions:
+            fires = pl.lit(True) if deduction.when is None else fired[deduction_id(deduction.id)]
+            self._amount(block, fires, "deduction", deduction.id, deduction.description, deduction.amount)
+        if not program.allow_negative:
+            self._floor(block)
+        if program.cap is not None:
+            self._cap(block, program.cap)
+        if program.min_payout is not None:
+            self._minimum(block, program.min_payout)
+
+    @staticmethod
+    def _multiplier(block: BlockEvaluation, fires: pl.Expr, rule_id: str, description: str,
+                    multiplier: Decimal) -> None:
+        extra = multiplier - ONE
+        extra_units, extra_scale = units_of(extra)
+        subtotal_bound = block.total_bound
+        if subtotal_bound * abs(extra_units) > MAX_UNITS:
+            raise NotByColumns("a multiplied subtotal too large for 128-bit minor units")
+        subtotal = block.subtotal()
+        amount, bound = block.rounded(subtotal * pl.lit(extra_units, pl.Int128), block.places + extra_scale,
+                                      subtotal_bound * abs(extra_units))
+        subtotal_text = block.amount_text(subtotal, subtotal_bound)
+        shown = f" × ({format_rate(multiplier)} − 100%) = "
+        block.add_line(fires, "multiplier", pl.lit(rule_id), pl.lit(description), amount, bound,
+                       lambda units: pl.concat_str([subtotal_text, pl.lit(shown), block.amount_text(units, bound)]),
+                       basis=block.plain_text(subtotal), rate=pl.lit(f"{extra.normalize():f}"))
+
+    @staticmethod
+    def _amount(block: BlockEvaluation, fires: pl.Expr, kind: str, rule_id: str, description: str,
+                expression: Expression) -> None:
+        """An additive bonus (``kind`` ``bonus``) or a deduction: the rounded amount, a deduction's negated."""
+        raw = block.compile(expression.node)
+        if raw.kind is not ColumnKind.NUMBER:
+            block.flag(fires)  # per record: "... must be a number"
+            return
+        # per record a negative amount raises: those rows go per record
+        block.flag(fires & (raw.needs_record | (raw.value < 0)))
+        amount, bound = block.rounded(raw.value, raw.scale, raw.bound)
+        if kind == "bonus":
+            head = f"{expression.text} = "
+        else:
+            amount = pl.lit(0, pl.Int128) - amount.cast(pl.Int128)
+            head = f"−({expression.text}) = "
+        block.add_line(fires, kind, pl.lit(rule_id), pl.lit(description), amount, bound,
+                       lambda units: pl.concat_str([pl.lit(head), block.amount_text(units, bound)]),
+                       basis=block.plain_text(raw.value, raw.scale))
+
+    @staticmethod
+    def _floor(block: BlockEvaluation) -> None:
+        subtotal, bound = block.subtotal(), block.total_bound
+        subtotal_text = block.amount_text(subtotal, bound)
+        zero = format_amount(ZERO, block.places)
+        block.add_line(subtotal < 0, "floor", pl.lit("floor"),
+                       pl.lit("a payout is never negative (the program does not allow_negative)"),
+                       pl.lit(0, pl.Int128) - subtotal, bound,
+                       lambda units: pl.concat_str([subtotal_text, pl.lit(f" < 0: pays {zero} = "),
+                                                    block.amount_text(units, bound)]),
+                       basis=block.plain_text(subtotal))
+
+    @staticmethod
+    def _cap(block: BlockEvaluation, cap: Decimal | Expression) -> None:
+        places = block.places
+        if isinstance(cap, Expression):
+            limit = _limit(block, cap, "cap")
+            if limit is None:
+                return
+            # a maximum is never exceeded: the cap is rounded down to the program's places, as per record
+            cap_units, cap_bound = block.rounded(limit.value, limit.scale, limit.bound, mode="down")
+            cap_name = block.column(cap_units.cast(pl.Int128), "cap")
+            cap_column, written = pl.col(cap_name), f" ({cap.text})"
+            cap_text = block.amount_text(cap_column, cap_bound)
+        else:
+            full_cap = cap.quantize(Decimal(1).scaleb(-places), ROUND_DOWN, EXACT)
+            cap_bound = int(full_cap.scaleb(places, EXACT))
+            cap_column, written = pl.lit(cap_bound, pl.Int128), ""
+            cap_text = pl.lit(format_amount(full_cap, places))
+        subtotal, bound = block.subtotal(), block.total_bound + cap_bound
+        subtotal_text = block.amount_text(subtotal, block.total_bound)
+        block.add_line(subtotal > cap_column, "cap", pl.lit("cap"),
+                       pl.concat_str([pl.lit("cap of "), cap_text, pl.lit(f" per partner and period{written}")]),
+                       cap_column - subtotal, bound,
+                       lambda units: pl.concat_str([cap_text, pl.lit(" − "), subtotal_text, pl.lit(" = "),
+                                                    block.amount_text(units, bound)]),
+                       basis=block.plain_text(subtotal))
+
+    @staticmethod
+    def _minimum(block: BlockEvaluation, minimum: Decimal | Expression) -> None:
+        places = block.places
+        zero = format_amount(ZERO, places)
+        subtotal, bound = block.subtotal(), block.total_bound
+        total = ColumnExpression(subtotal, pl.lit(False), ColumnKind.NUMBER, places, bound, wide=True)
+        if isinstance(minimum, Expression):
+            limit = _limit(block, minimum, "min_payout")
+            if limit is None:
+                return
+            below = compare(total, "<", limit)
+            minimum_text = block.amount_text(limit.value, limit.bound, limit.scale)
+            written = f" ({minimum.text})"
+        else:
+            below = compare_constant(total, "<", minimum)
+            minimum_text, written = pl.lit(format_amount(minimum, places)), ""
+        subtotal_text = block.amount_text(subtotal, bound)
+        block.add_line((subtotal > 0) & below, "minimum", pl.lit("min_payout"),
+                       pl.concat_str([pl.lit("below the minimum payout of "), minimum_text, pl.lit(written)]),
+                       pl.lit(0, pl.Int128) - subtotal, bound,
+                       lambda units: pl.concat_str([subtotal_text, pl.lit(" < "), minimum_text,
+                                                    pl.lit(f": pays {zero} = "), block.amount_text(units, bound)]),
+                       basis=block.plain_text(subtotal))
+
+
+def _limit(block: BlockEvaluation, expression: Expression, key: str) -> ColumnExpression | None:
+    """A ``cap`` / ``min_payout`` expression's value on the computing rows (each of them evaluates it); the rows
+    where the per-record path raises (no number, a negative one) are flagged. ``None``: it is never a number."""
+    value = block.compile(expression.node)
+    if value.kind is not ColumnKind.NUMBER:
+        block.flag(pl.lit(True))
+        return None
+    block.flag(value.needs_record | (value.value < 0))
+    return value

@@ -1,0 +1,270 @@
+"""Tier programs by columns (incentives.columnar.program, kinds.tier.TierByColumns, kinds.steps_by_columns):
+hand-computed blocks, and parity with the per-record path's CSV rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from incentives.columnar.facts import read_csv_blocks
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.compiler import CompiledProgram
+from incentives.inputs import read_facts
+from incentives.loading import load_programs
+from incentives.output.files import result_rows
+from incentives.periods import parse_period
+from incentives.rules.columns import NotByColumns
+from incentives.rules.registry import make_backend
+
+ROOT = Path(__file__).resolve().parent.parent
+PERIOD = parse_period("2027-Q1")
+
+HEAD = """\
+id: t
+name: T
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+fiscal_year_start: "01-01"
+rounding: {places: 2, mode: half_up}
+"""
+
+RETROACTIVE = HEAD + """\
+defaults: {returns: 0}
+metrics: {net: revenue - returns}
+eligibility:
+  - {id: active, when: "active == true", description: active}
+tiers:
+  qualify_on: net
+  levels:
+    - {name: Base, from: 0, rate: 1%}
+    - {name: Gold, from: 1000, rate: 2.5%, requires: "certs >= 2"}
+bonuses:
+  - {id: kick, when: "nps >= 50", multiplier: 110%}
+  - {id: logo, when: "logos >= 1", amount: "100 * logos", description: per logo}
+deductions:
+  - {id: fee, amount: "fee", description: fee}
+cap: 200
+min_payout: 10
+"""
+
+INCREMENTAL = HEAD + """\
+tiers:
+  qualify_on: revenue
+  mode: incremental
+  levels:
+    - {name: Core, from: 0, rate: 1%}
+    - {name: Plus, from: 1000, rate: 2%}
+    - {name: Top, from: 5000, rate: 4%}
+"""
+
+
+def _compiled(tmp_path: Path, text: str) -> CompiledProgram:
+    path = tmp_path / "program.yaml"
+    path.write_text(text, encoding="utf-8")
+    return CompiledProgram(load_programs(path)[0], make_backend("compiled"), "test")
+
+
+def _both(compiled: CompiledProgram, facts: Path) -> tuple[pl.DataFrame, list]:
+    """The program's rows by columns, and the per-record results of the same rows (None: a bad record)."""
+    by_columns = ProgramByColumns(compiled)
+    frame = pl.concat([by_columns.evaluate(block, PERIOD) for block in read_csv_blocks(facts)])
+    results = [None if row.problems else compiled.evaluate(row.partner_id, PERIOD, row.facts, {})
+               for row in read_facts(facts)]
+    return frame, results
+
+
+def _assert_parity(frame: pl.DataFrame, results: list) -> int:
+    """Every row computed by columns has the per-record CSV text; returns how many were."""
+    assert frame.height == len(results)
+    computed = 0
+    for row, result in zip(frame.iter_rows(named=True), results):
+        if row[BY_COLUMNS]:
+            computed += 1
+            assert result is not None
+            assert (row[PAYOUT_ROW], row[LINE_ROWS]) == result_rows(result), row["partner_id"]
+    return computed
+
+
+def _facts(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "facts.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_retroactive_every_step_by_hand(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, RETROACTIVE)
+    facts = _facts(tmp_path, (
+        "partner_id,period,active,revenue,returns,certs,nps,logos,fee\n"
+        "P1,2027-Q1,true,2000.50,0.50,2,60,1,5\n"       # Gold, every bonus, a deduction
+        "P2,2027-Q1,true,3000,,1,0,0,0\n"                # Gold's requires fails: Base; returns defaults to 0
+        "P3,2027-Q1,true,500,0,0,0,0,600\n"              # below zero: the floor
+        "P4,2027-Q1,true,20000,0,3,0,0,0\n"              # capped
+        "P5,2027-Q1,true,400,0,0,0,0,0\n"                # below the minimum payout
+        "P6,2027-Q1,false,400,0,0,0,0,0\n"               # ineligible
+        "P7,2027-Q1,true,,0,0,0,0,0\n"                   # revenue missing: an error, per record
+        "P8,2027-Q1,true,400,0,0,0,0,-1\n"))             # a negative deduction: an error, per record
+    frame, results = _both(compiled, facts)
+    assert _assert_parity(frame, results) == 6
+    assert frame[BY_COLUMNS].to_list() == [True] * 6 + [False] * 2
+    assert [result.status for result in results[6:]] == ["error", "error"]
+    # P1: net 2000.50 − 0.50 = 2000.00 ≥ 1000 and certs 2: Gold, 2000.00 × 2.5% = 50.00;
+    # × 10% = 5.00 → 55.00; + 100 × 1 = 100.00 → 155.00; − 5.00 → 150.00 (under the cap of 200)
+    assert frame.row(0, named=True)[PAYOUT_ROW] == "P1,2027-Q1,t,1,ok,Gold,,150.00,USD\n"
+    assert frame.row(0, named=True)[LINE_ROWS] == (
+        'P1,2027-Q1,t,1,base,tier:Gold,Gold tier rate on net,2000.00,0.025,50.00,"2,000.00 × 2.5% = 50.00"\n'
+        "P1,2027-Q1,t,2,multiplier,kick,kick (nps >= 50),50.00,0.1,5.00,50.00 × (110% − 100%) = 5.00\n"
+        "P1,2027-Q1,t,3,bonus,logo,per logo,100.00,,100.00,100 * logos = 100.00\n"
+        "P1,2027-Q1,t,4,deduction,fee,fee,5.00,,-5.00,−(fee) = -5.00\n")
+    # P2: 3000 × 1% = 30.00 (a fee of 0 is still a line);
+    # P3: 500 × 1% = 5.00, − 600 = −595.00, floor + 595.00 = 0;
+    # P4: 20000 × 2.5% = 500.00, cap 200 − 500.00 = −300.00; P5: 400 × 1% = 4.00 < 10: − 4.00 = 0; P6: nothing
+    assert frame["total"].to_list()[:6] == [15000, 3000, 0, 20000, 0, 0]
+    assert frame["tier"].to_list()[:6] == ["Gold", "Base", "Base", "Gold", "Base", None]
+    assert frame["status"].to_list()[:6] == ["ok"] * 5 + ["ineligible"]
+    assert frame.row(5, named=True)[PAYOUT_ROW] == "P6,2027-Q1,t,1,ineligible,,,0.00,USD\n"
+    assert frame.row(5, named=True)[LINE_ROWS] == ""
+    assert frame["failed_rules"].to_list()[:6] == [[]] * 5 + [["active"]]
+    assert frame.row(3, named=True)[LINE_ROWS].endswith(
+        'P4,2027-Q1,t,3,cap,cap,cap of 200.00 per partner and period,500.00,,-300.00,200.00 − 500.00 = -300.00\n')
+    assert frame.row(2, named=True)[LINE_ROWS].endswith(
+        "P3,2027-Q1,t,3,floor,floor,a payout is never negative (the program does not allow_negative),-595.00,,"
+        "595.00,'-595.00 < 0: pays 0.00 = 595.00\n")  # a formula starting with '-' is neutralised
+
+
+def test_incremental_bands_by_hand(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, INCREMENTAL)
+    facts = _facts(tmp_path, "partner_id,period,revenue\nP1,2027-Q1,6000\nP2,2027-Q1,1000\nP3,2027-Q1,999.99\n")
+    frame, results = _both(compiled, facts)
+    assert _assert_parity(frame, results) == 3
+    # P1: 1000 × 1% = 10.00, 4000 × 2% = 80.00, (6000 − 5000) × 4% = 40.00 → 130.00
+    # P2: 1000 × 1% = 10.00; Plus reached with a band of width 0 (no line)
+    # P3: 999.99 × 1% = 9.9999 → 10.00 (half up)
+    assert frame["total"].to_list() == [13000, 1000, 1000]
+    assert frame["tier"].to_list() == ["Top", "Plus", "Core"]
+    assert frame.row(0, named=True)[LINE_ROWS] == (
+        'P1,2027-Q1,t,1,band,band:Core,"Core band 0.00–1,000.00",1000.00,0.01,10.00,"1,000.00 × 1% = 10.00"\n'
+        'P1,2027-Q1,t,2,band,band:Plus,"Plus band 1,000.00–5,000.00",4000.00,0.02,80.00,"4,000.00 × 2% = 80.00"\n'
+        'P1,2027-Q1,t,3,band,band:Top,"Top band 5,000.00–6,000.00 achieved",1000.00,0.04,40.00,'
+        '"1,000.00 × 4% = 40.00"\n')
+    assert frame.row(2, named=True)[LINE_ROWS] == (
+        "P3,2027-Q1,t,1,band,band:Core,Core band 0.00–999.99 achieved,999.99,0.01,10.00,999.99 × 1% = 10.00\n")
+
+
+def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, INCREMENTAL)
+    facts = _facts(tmp_path, "partner_id,period,revenue\nP1,2027-Q2,6000\nP2,2027-Q1,lots\nP3,2027-Q1,5\n")
+    frame = pl.concat([ProgramByColumns(compiled).evaluate(block, PERIOD) for block in read_csv_blocks(facts)])
+    # P1 is of another period; P2's revenue is text in a number column; P3: 5 × 1% = 0.05
+    assert frame[BY_COLUMNS].to_list() == [False, False, True]
+    assert frame["total"].to_list() == [None, None, 5]
+
+
+def test_refused_programs(tmp_path: Path) -> None:
+    with pytest.raises(NotByColumns, match="prorate_by"):
+        ProgramByColumns(_compiled(tmp_path, INCREMENTAL + "prorate_by: joined_on\n"))
+    with pytest.raises(NotByColumns, match="own outcome"):
+        ProgramByColumns(_compiled(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
+                                                            'amount: "1"}\n'))
+    goal = CompiledProgram(load_programs(ROOT / "programs" / "goal_based_rebate.yaml")[0],
+                           make_backend("compiled"), "goal")
+    with pytest.raises(NotByColumns, match="goal programs"):
+        ProgramByColumns(goal)
+    # '/' on facts (a metric here) is refused when the program is compiled, whatever the block
+    divides = CompiledProgram(load_programs(ROOT / "programs" / "cloud_partner_incentive.yaml")[0],
+                              make_backend("compiled"), "cloud")
+    with pytest.raises(NotByColumns, match="'/'"):
+        ProgramByColumns(divides)
+
+
+@pytest.mark.parametrize("name", ["certification_tier", "service_provider_tier", "cloud_service_provider_track"])
+def test_bundled_examples_parity(name: str) -> None:
+    compiled = CompiledProgram(load_programs(ROOT / "programs" / f"{name}.yaml")[0], make_backend("compiled"), name)
+    frame, results = _both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
+    # every row of the example file is computed by columns (none is missing a fact or mistyped)
+    assert _assert_parity(frame, results) == len(results) == 300
+
+
+def test_benchmark_program_parity_10k(tmp_path: Path) -> None:
+    facts = tmp_path / "facts.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "10000", "--out", str(facts)],
+                   check=True, capture_output=True)
+    compiled = CompiledProgram(load_programs(ROOT / "benchmarks" / "programs" / "partner_tier.yaml")[0],
+                               make_backend("compiled"), "bench")
+    frame, results = _both(compiled, facts)
+    computed = _assert_parity(frame, results)
+    # the synthetic records have every fact the program reads, well typed: none goes per record
+    assert computed == len(results) == 10000
+    assert Decimal(sum(frame["total"].to_list())).scaleb(-2) == sum(result.total for result in results)
+
+
+amounts = st.decimals(min_value=Decimal("-5000"), max_value=Decimal("99999"), places=3, allow_nan=False)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mode=st.sampled_from(["retroactive", "incremental"]),
+       starts=st.lists(st.decimals(min_value=0, max_value=50000, places=2), min_size=1, max_size=4, unique=True),
+       rates=st.lists(st.sampled_from(["0%", "1%", "2.5%", "3.333%", "10%"]), min_size=4, max_size=4),
+       multiplier=st.sampled_from(["90%", "110%", "125.5%"]), cap=st.sampled_from(["", "cap: 300.55\n", 'cap: "abs(revenue) * 0.5%"\n']),
+       minimum=st.sampled_from(["", "min_payout: 12.34\n", 'min_payout: "certs * 3.333"\n']), negative=st.booleans(),
+       rounding=st.sampled_from(["half_up", "half_even", "down", "up"]),
+       revenues=st.lists(st.one_of(amounts, st.just(None)), min_size=1, max_size=12),
+       certs=st.lists(st.sampled_from(["0", "1", "2", "3", "", "many"]), min_size=12, max_size=12))
+def test_random_tier_programs_parity(tmp_path_factory, mode, starts, rates, multiplier, cap, minimum, negative,
+                                     rounding, revenues, certs) -> None:
+    tmp_path = tmp_path_factory.mktemp("random")
+    levels = "".join(f"    - {{name: L{index}, from: {start}, rate: {rates[index]}"
+                     + (", requires: \"certs >= 1\"" if index == 1 else "") + "}\n"
+                     for index, start in enumerate(sorted(starts)))
+    program = (HEAD.replace("half_up", rounding) + f"allow_negative: {str(negative).lower()}\n" + cap + minimum
+               + f"tiers:\n  qualify_on: revenue\n  mode: {mode}\n  levels:\n{levels}"
+               + f'bonuses:\n  - {{id: m, when: "certs >= 2", multiplier: {multiplier}}}\n'
+               + '  - {id: a, when: "certs >= 1", amount: "certs * 7.5"}\n'
+               + 'deductions:\n  - {id: d, amount: "abs(revenue) * 1%", description: returns}\n')
+    compiled = _compiled(tmp_path, program)
+    rows = "".join(f"P{index},2027-Q1,{'' if revenue is None else revenue},{certs[index]}\n"
+                   for index, revenue in enumerate(revenues))
+    frame, results = _both(compiled, _facts(tmp_path, "partner_id,period,revenue,certs\n" + rows))
+    # a missing revenue or certs (an error per record) and a text certs (the rules raise, or the column is text)
+    # are what send a row per record here; every other row is computed by columns
+    # (a column holds the kind most of its cells have: when that is text, the numbers in it go per record too)
+    cells = certs[:len(revenues)]
+    numbers_kept = cells.count("many") <= sum(cell.isdigit() for cell in cells)
+    computable = sum(revenue is not None and cert.isdigit() and numbers_kept for revenue, cert in zip(revenues, cells))
+    assert _assert_parity(frame, results) == computable
+
+
+def test_cap_and_minimum_as_expressions_by_hand(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, HEAD + """\
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Flat, from: 0, rate: 10%}
+cap: "ceiling"
+min_payout: "least"
+""")
+    facts = _facts(tmp_path, (
+        "partner_id,period,revenue,ceiling,least\n"
+        "P1,2027-Q1,1000,50.555,10\n"    # 100.00 above a cap of 50.555, rounded down: 50.55 − 100.00 = −49.45
+        "P2,2027-Q1,100,1000,12.5\n"     # 10.00 below a minimum of 12.5: − 10.00 = 0
+        "P3,2027-Q1,100,-1,0\n"          # a negative cap: an error, per record
+        "P4,2027-Q1,100,1000,\n"))       # no minimum: an error, per record
+    frame, results = _both(compiled, facts)
+    assert _assert_parity(frame, results) == 2
+    assert frame[BY_COLUMNS].to_list() == [True, True, False, False]
+    assert frame["total"].to_list() == [5055, 0, None, None]
+    assert frame.row(0, named=True)[LINE_ROWS].endswith(
+        "P1,2027-Q1,t,2,cap,cap,cap of 50.55 per partner and period (ceiling),100.00,,-49.45,"
+        "50.55 − 100.00 = -49.45\n")
+    assert frame.row(1, named=True)[LINE_ROWS].endswith(
+        "P2,2027-Q1,t,2,minimum,min_payout,below the minimum payout of 12.50 (least),10.00,,-10.00,"
+        "10.00 < 12.50: pays 0.00 = -10.00\n")

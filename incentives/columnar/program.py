@@ -33,16 +33,16 @@ from ..compiler import CompiledProgram
 from ..fields import Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
-from ..loading import expressions_of
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
+from ..loading import expressions_of
+from ..money_by_columns import plain_amount
 from ..output.files import csv_text as constant_text
 from ..periods import Period
 from ..rules.ast import Binary, BoolOp, Call, Compare, If, ListLiteral, Name, Node, Unary
 from ..rules.columns import Column, ColumnExpression, Kind, NotByColumns, compile_columns
 from .facts import LINE, PER_RECORD, FactBlock
-from ..money_by_columns import plain_amount
 from .rows import csv_text
 
 #: The columns of :meth:`ProgramByColumns.evaluate`'s frame.

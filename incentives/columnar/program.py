@@ -185,9 +185,13 @@ class ProgramByColumns:
         places = evaluation.places
         head = pl.concat_str([csv_text(pl.col(PARTNER_ID)), pl.lit(f",{constant_text(period.label)},"
                                                                    f"{constant_text(compiled.id)},")])
+        # an ineligible row has no attainment (the kind's base does not run on it)
+        attainment = pl.lit("") if evaluation.attainment_text is None else \
+            pl.when(pl.col(ELIGIBLE)).then(evaluation.attainment_text).otherwise(pl.lit(""))
         payout = pl.concat_str([
             head, pl.lit(f"{compiled.version},"), pl.col(STATUS), pl.lit(","),
-            csv_text(pl.col(TIER).fill_null("")), pl.lit(",,"), plain_amount(pl.col(TOTAL), places, places),
+            csv_text(pl.col(TIER).fill_null("")), pl.lit(","), attainment, pl.lit(","),
+            plain_amount(pl.col(TOTAL), places, places),
             pl.lit(f",{constant_text(compiled.currency or '')}\n")])
         lines = []
         for line in evaluation.lines:

@@ -3,6 +3,8 @@ the bundled goal programs, and parity with the per-record path's CSV rows over r
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -130,8 +132,9 @@ def test_per_goal_with_a_goal_under_its_threshold_by_hand(tmp_path: Path) -> Non
     assert "goal 'logos' at factor 33.33% for attainment 33.33%, weight 40%" in frame.row(1, named=True)[LINE_ROWS]
 
 
-@pytest.mark.parametrize("name", ["distributor_track", "goal_based_rebate_fy2026"])
+@pytest.mark.parametrize("name", ["distributor_track", "goal_based_rebate", "goal_based_rebate_fy2026"])
 def test_bundled_goal_programs_parity(name: str) -> None:
+    # goal_based_rebate prorates by join date (prorate_by) and pays per goal
     compiled = CompiledProgram(load_programs(ROOT / "programs" / f"{name}.yaml")[0], make_backend("compiled"), name)
     frame, results = _both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
     # every row of the example file is computed by columns (none is missing a fact or mistyped)
@@ -149,9 +152,7 @@ def test_bundled_goal_programs_refused_with_their_reason() -> None:
             ProgramByColumns(CompiledProgram(programs[name], make_backend("compiled"), name))
         return refusal.value.reason
 
-    # goal_based_rebate prorates by join date (not by columns yet); service_provider_goal_rebate reads the
-    # results of service_provider_tier
-    assert refused("goal_based_rebate") == "proration (prorate_by)"
+    # service_provider_goal_rebate reads the results of service_provider_tier
     assert refused("service_provider_goal_rebate") == "a program that uses other programs' results"
 
 
@@ -206,3 +207,60 @@ def test_random_goal_programs_parity(tmp_path_factory, weight, points, factors, 
     computable = sum(metric is not None and cell not in ("", "x", "0") and numbers_kept
                      for metric, cell in zip(metrics, cells))
     assert _assert_parity(frame, results) == computable
+
+
+PRORATED = HEAD + """\
+prorate_by: joined_on
+goals:
+  targets:
+    - {id: rev, metric: revenue, target: quota, weight: 100%}
+  payout:
+    on: incentive
+    curve:
+      - {attainment: 0%, factor: 0%}
+      - {attainment: 100%, factor: 100%}
+cap: 400
+"""
+
+
+def test_proration_by_hand(tmp_path: Path) -> None:
+    compiled = _compiled(tmp_path, PRORATED)
+    frame, results = _both(compiled, _facts(tmp_path, (
+        "partner_id,period,revenue,quota,incentive,joined_on\n"
+        "P1,2027-Q1,450,1000,900,2027-02-15\n"   # 2027-Q1 has 90 days; active 2027-02-15 to 03-31: 45 days
+        "P2,2027-Q1,300,900,300,2027-03-02\n"    # active 30 days
+        "P3,2027-Q1,1000,1000,900,\n"            # no join date: the whole period
+        "P4,2027-Q1,1000,1000,900,2027-04-01\n"  # joined after the period: ineligible, per record
+        "P5,2027-Q1,1000,1000,900,2026-12-01\n")))  # joined before it: the whole period
+    assert _assert_parity(frame, results) == 4
+    assert frame[BY_COLUMNS].to_list() == [True, True, True, False, True]
+    assert results[3].status == "ineligible"
+    # P1: fraction 45/90 = 0.5; target 1000 × 0.5 = 500, attainment 450/500 = 0.9, factor 0.9 (linear from 0);
+    # basis 900 × 0.5 = 450.00, × 0.9 = 405.00; the cap 400 × 0.5 = 200.00: 200.00 − 405.00 = −205.00 → 200.00
+    assert frame.row(0, named=True)[LINE_ROWS] == (
+        "P1,2027-Q1,g,1,base,goal:payout,incentive at factor 90% for weighted attainment 90%,450.00,0.9,405.00,"
+        "450.00 × 90% = 405.00\n"
+        "P1,2027-Q1,g,2,cap,cap,cap of 200.00 per partner and period (cap 400.00 × active fraction),405.00,,"
+        "-205.00,200.00 − 405.00 = -205.00\n")
+    # P2: fraction 30/90 = 0.33333… → 0.3333 (4 ratio places); target 900 × 0.3333 = 299.97,
+    # attainment 300/299.97 = 1.0001000… → 1.0001, flat after 100%: factor 1; basis 300 × 0.3333 = 99.99;
+    # cap 400 × 0.3333 = 133.32 (not reached)
+    # P3, P5: attainment 1, basis 900.00 × 1 = 900.00, capped at 400.00 (no "× active fraction")
+    assert frame["total"].to_list() == [20000, 9999, 40000, None, 40000]
+    assert frame.row(2, named=True)[LINE_ROWS].endswith(
+        "cap,cap,cap of 400.00 per partner and period,900.00,,-500.00,400.00 − 900.00 = -500.00\n")
+
+
+def test_benchmark_goal_program_parity_10k(tmp_path: Path) -> None:
+    facts = tmp_path / "facts.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "10000", "--out", str(facts)],
+                   check=True, capture_output=True)
+    compiled = CompiledProgram(load_programs(ROOT / "benchmarks" / "programs" / "sales_goals.yaml")[0],
+                               make_backend("compiled"), "bench")
+    frame, results = _both(compiled, facts)
+    computed = _assert_parity(frame, results)
+    # the rows by columns are byte-identical; the rows left are exactly records the per-record path errs on
+    per_record = [result for row, result in zip(frame[BY_COLUMNS], results) if not row]
+    assert computed + len(per_record) == 10000
+    assert per_record and all(result is None or result.status == "error" for result in per_record)
+    assert computed > 9900

@@ -68,6 +68,9 @@ class BlockEvaluation:
     total_bound: int = 0
     #: The ``attainment`` cell of the payouts.csv row, a String expression a kind that has one sets (goal)
     attainment_text: pl.Expr | None = None
+    #: The active fraction of a prorated program (``prorate_by``), a ratio at the ratio places per row (None:
+    #: the program does not prorate); the rows of a fraction 0 are flagged (ineligible per record)
+    fraction: ColumnExpression | None = None
     _columns: int = 0
 
     @property

@@ -384,7 +384,9 @@ class GoalByColumns:
             goal_target = block.number(block.compile(target.target.node))
             if metric is None or goal_target is None:
                 return pl.lit(None, pl.String)
-            attainment = ratio_by_columns(metric, goal_target, self._places)  # flags a target of zero
+            # a target of zero is flagged (per record it raises), before proration, as per record
+            block.flag(goal_target.needs_record | (goal_target.value == 0))
+            attainment = ratio_by_columns(metric, _prorated(goal_target, block.fraction), self._places)
             block.flag(attainment.needs_record)
             rescale = 10 ** (scale - self._places)
             value = attainment.value * pl.lit(rescale, pl.Int128)
@@ -403,6 +405,7 @@ class GoalByColumns:
         if basis is None:
             return pl.lit(None, pl.String)
         block.flag(basis.needs_record)
+        basis = _prorated(basis, block.fraction)
         if self._goals.payout.per_goal:
             self._pay_each_goal(block, basis, attainments)
         else:
@@ -466,6 +469,14 @@ class GoalByColumns:
             block.add_line(pl.lit(True), "base", pl.lit(f"goal:{target.id}"), description, amount, bound, formula,
                            basis=block.plain_text(basis.value, basis.scale),
                            rate=money_by_columns.plain_amount(rate, rate_scale, 0))
+
+
+def _prorated(number: ColumnExpression, fraction: ColumnExpression | None) -> ColumnExpression:
+    """``number`` × the active fraction, exactly (per record a target and the basis are scaled by it)."""
+    if fraction is None:
+        return number
+    return _number(number.value.cast(pl.Int128) * fraction.value, number.scale + fraction.scale,
+                   number.bound * fraction.bound)
 
 
 def _attainment_cell(weighted: pl.Expr, scale: int) -> pl.Expr:

@@ -334,7 +334,8 @@ class _CurveByColumns:
             numerator = (pl.lit(rise, pl.Int128) * (held.cast(pl.Int128) - low)
                          * pl.lit(10 ** (numerator_scale - rise_scale - scale), pl.Int128)
                          + pl.lit(_at(start, start_scale, numerator_scale), pl.Int128))
-            bound = (abs(rise) * (high - low) * 10 ** (numerator_scale - rise_scale - scale)
+            # on any row (its branch taken or not) |held − low| is at most the curve's span
+            bound = (abs(rise) * (last[0] - first) * 10 ** (numerator_scale - rise_scale - scale)
                      + abs(_at(start, start_scale, numerator_scale)))
             quotient = ratio_by_columns(_number(numerator, numerator_scale, bound),
                                         _number(pl.lit(width_units, pl.Int128), width_scale, width_units), places)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Annotated, Literal, Mapping, Sequence
+from typing import Any, Annotated, Callable, Literal, Mapping, Sequence
 
 import polars as pl
 from pydantic import Field
@@ -313,35 +313,58 @@ class _CurveByColumns:
         self.bound = max(_constant_at(point.factor, factor_scale) for point in points)
 
     def factor(self, attainment: pl.Expr) -> pl.Expr:
-        places, scale, factor_scale = self._places, self._scale, self._factor_scale
+        factor_scale = self._factor_scale
         first, last = self._points[0][0], self._points[-1]
-        # held between the first and last points, so the interpolation's products stay within their bounds
-        held = attainment.clip(first, last[0])
+        segments = list(zip(self._points, self._points[1:]))
+
+        def by_segment(value: Callable[[int, Decimal, int, Decimal], int]) -> pl.Expr:
+            """A constant of each row's segment (the last segment's past its end: those rows do not read it)."""
+            chosen = pl.lit(value(*segments[-1][0], *segments[-1][1]), pl.Int128)
+            for (low, low_factor), (high, high_factor) in reversed(segments[:-1]):
+                chosen = pl.when(attainment < high).then(
+                    pl.lit(value(low, low_factor, high, high_factor), pl.Int128)).otherwise(chosen)
+            return chosen
+
         chosen = pl.when(attainment < first).then(pl.lit(0, pl.Int128)).when(attainment >= last[0]).then(
             pl.lit(_constant_at(last[1], factor_scale), pl.Int128))
-        for (low, low_factor), (high, high_factor) in zip(self._points, self._points[1:]):
-            low_units = pl.lit(_constant_at(low_factor, factor_scale), pl.Int128)
-            inside = (attainment >= low) & (attainment < high)
-            if self._step:
-                chosen = chosen.when(inside).then(low_units)
-                continue
-            # low_factor + rise × (attainment − low) / width, as one division, as per record
-            rise, rise_scale = units_of(exact_subtract(high_factor, low_factor))
-            width = Decimal(high - low).scaleb(-scale)
-            width_units, width_scale = units_of(width)
-            start, start_scale = units_of(exact_multiply(low_factor, width))
-            numerator_scale = max(rise_scale + scale, start_scale)
-            numerator = (pl.lit(rise, pl.Int128) * (held.cast(pl.Int128) - low)
-                         * pl.lit(10 ** (numerator_scale - rise_scale - scale), pl.Int128)
-                         + pl.lit(_at(start, start_scale, numerator_scale), pl.Int128))
-            # on any row (its branch taken or not) |held − low| is at most the curve's span
-            bound = (abs(rise) * (last[0] - first) * 10 ** (numerator_scale - rise_scale - scale)
-                     + abs(_at(start, start_scale, numerator_scale)))
-            quotient = ratio_by_columns(_number(numerator, numerator_scale, bound),
-                                        _number(pl.lit(width_units, pl.Int128), width_scale, width_units), places)
-            interpolated = quotient.value * pl.lit(10 ** (factor_scale - places), pl.Int128)
-            chosen = chosen.when(inside & (attainment == low)).then(low_units).when(inside).then(interpolated)
-        return chosen.otherwise(pl.lit(0, pl.Int128))
+        if not segments:  # a curve of one point: every attainment is below it or at or above it
+            return chosen
+        low_factor = by_segment(lambda low, low_factor, high, high_factor: _constant_at(low_factor, factor_scale))
+        if self._step:
+            return chosen.otherwise(low_factor)
+        low = by_segment(lambda low, low_factor, high, high_factor: low)
+        return chosen.when(attainment == low).then(low_factor).otherwise(self._interpolated(attainment, low,
+                                                                                            by_segment))
+
+    def _interpolated(self, attainment: pl.Expr, low: pl.Expr,
+                      by_segment: Callable[[Callable[[int, Decimal, int, Decimal], int]], pl.Expr]) -> pl.Expr:
+        """low_factor + rise × (attainment − low) / width, as one division (per record too), with each row's
+        segment's constants: one division for every row, whatever the number of segments."""
+        places, scale = self._places, self._scale
+        first, last = self._points[0][0], self._points[-1][0]
+        segments = list(zip(self._points, self._points[1:]))
+        rises = [units_of(exact_subtract(high_factor, low_factor)) for (_, low_factor), (_, high_factor) in segments]
+        widths = [units_of(Decimal(high - low).scaleb(-scale)) for (low, _), (high, _) in segments]
+        starts = [units_of(exact_multiply(low_factor, Decimal(high - low).scaleb(-scale)))
+                  for (low, low_factor), (high, _) in segments]
+        rise_scale = max(scale for _, scale in rises)
+        width_scale = max(scale for _, scale in widths)
+        start_scale = max(scale for _, scale in starts)
+        numerator_scale = max(rise_scale + scale, start_scale)
+        index = {low: position for position, ((low, _), _) in enumerate(segments)}
+        rise = by_segment(lambda low, *_: _at(*rises[index[low]], rise_scale))
+        width = by_segment(lambda low, *_: _at(*widths[index[low]], width_scale))
+        start = by_segment(lambda low, *_: _at(*starts[index[low]], numerator_scale))
+        # held between the first and last points, so the products stay within their bounds on every row
+        held = attainment.clip(first, last).cast(pl.Int128)
+        numerator = rise * (held - low) * pl.lit(10 ** (numerator_scale - rise_scale - scale), pl.Int128) + start
+        bound = (max(abs(_at(*value, rise_scale)) for value in rises) * (last - first)
+                 * 10 ** (numerator_scale - rise_scale - scale)
+                 + max(abs(_at(*value, numerator_scale)) for value in starts))
+        quotient = ratio_by_columns(_number(numerator, numerator_scale, bound),
+                                    _number(width, width_scale, max(_at(*value, width_scale) for value in widths)),
+                                    places)
+        return quotient.value * pl.lit(10 ** (self._factor_scale - places), pl.Int128)
 
 
 class GoalByColumns:

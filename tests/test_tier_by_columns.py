@@ -170,15 +170,9 @@ def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> N
 
 
 def test_refused_programs(tmp_path: Path) -> None:
-    with pytest.raises(NotByColumns, match="prorate_by"):
-        ProgramByColumns(_compiled(tmp_path, INCREMENTAL + "prorate_by: joined_on\n"))
     with pytest.raises(NotByColumns, match="own outcome"):
         ProgramByColumns(_compiled(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
                                                             'amount: "1"}\n'))
-    goal = CompiledProgram(load_programs(ROOT / "programs" / "goal_based_rebate.yaml")[0],
-                           make_backend("compiled"), "goal")
-    with pytest.raises(NotByColumns, match="goal programs"):
-        ProgramByColumns(goal)
     # '/' on facts (a metric here) is refused when the program is compiled, whatever the block
     divides = CompiledProgram(load_programs(ROOT / "programs" / "cloud_partner_incentive.yaml")[0],
                               make_backend("compiled"), "cloud")

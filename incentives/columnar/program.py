@@ -17,7 +17,7 @@ A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
-``uses``, ``prorate_by``, earlier periods (``prior.*``), ``this.*``, and what
+``uses``, a default for the ``prorate_by`` fact, earlier periods (``prior.*``), ``this.*``, and what
 ``rules.columns`` refuses (``/`` on facts).
 """
 
@@ -41,7 +41,7 @@ from ..money_by_columns import plain_amount
 from ..output.files import csv_text as constant_text
 from ..periods import Period
 from ..rules.ast import Binary, BoolOp, Call, Compare, If, ListLiteral, Name, Node, Unary
-from ..rules.columns import Column, ColumnExpression, Kind, NotByColumns, compile_columns
+from ..rules.columns import Column, ColumnExpression, Kind, NotByColumns, compile_columns, ratio_by_columns
 from .facts import LINE, PER_RECORD, FactBlock
 from .rows import csv_text
 
@@ -69,8 +69,6 @@ class ProgramByColumns:
             raise NotByColumns(f"{kind.name} programs are not computed by columns yet")
         if compiled.uses:
             raise NotByColumns("a program that uses other programs' results")
-        if compiled.prorate_by is not None:
-            raise NotByColumns("proration (prorate_by)")
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
@@ -112,6 +110,12 @@ class ProgramByColumns:
 
         missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
         needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
+        fraction = None
+        if compiled.prorate_by is not None:
+            if compiled.prorate_by in compiled.defaults:
+                raise NotByColumns(f"a default for the prorate_by fact '{compiled.prorate_by}'")
+            fraction, inactive = _active_fraction(compiled.prorate_by, columns, period, program.rounding.ratio_places)
+            needs.append(inactive)
         needs += [compile(node).needs_record for node in self._metrics.values()]
         fired: dict[str, pl.Expr] = {}
         for condition in self._conditions:
@@ -126,7 +130,7 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, compiled.rounding)
+        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction)
         tier = self._calculator.base(evaluation, fired)
         self._adjustments.apply(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
@@ -185,9 +189,13 @@ class ProgramByColumns:
         places = evaluation.places
         head = pl.concat_str([csv_text(pl.col(PARTNER_ID)), pl.lit(f",{constant_text(period.label)},"
                                                                    f"{constant_text(compiled.id)},")])
+        # an ineligible row has no attainment (the kind's base does not run on it)
+        attainment = pl.lit("") if evaluation.attainment_text is None else \
+            pl.when(pl.col(ELIGIBLE)).then(evaluation.attainment_text).otherwise(pl.lit(""))
         payout = pl.concat_str([
             head, pl.lit(f"{compiled.version},"), pl.col(STATUS), pl.lit(","),
-            csv_text(pl.col(TIER).fill_null("")), pl.lit(",,"), plain_amount(pl.col(TOTAL), places, places),
+            csv_text(pl.col(TIER).fill_null("")), pl.lit(","), attainment, pl.lit(","),
+            plain_amount(pl.col(TOTAL), places, places),
             pl.lit(f",{constant_text(compiled.currency or '')}\n")])
         lines = []
         for line in evaluation.lines:
@@ -199,6 +207,28 @@ class ProgramByColumns:
             lines.append(pl.when(pl.col(line.fires)).then(row))
         line_rows = pl.concat_str(lines, ignore_nulls=True) if lines else pl.lit("")
         return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
+
+
+def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
+                     places: int) -> tuple[ColumnExpression, pl.Expr]:
+    """``periods.active_fraction`` of each row's ``name`` (a date), as the per-record ``_fraction``: 1 without
+    the fact (a null cell: a cell of another kind marks its row ``per_record``), else the active days over the
+    period's, a ratio at ``places``. And the rows that go per record: a fraction of 0 (ineligible there, with a
+    reason of its own), every row when the column is not of dates (per record an error where it has a value)."""
+    one = ColumnExpression(pl.lit(10**places, pl.Int128), pl.lit(False), Kind.NUMBER, places, 10**places, wide=True)
+    column = columns.get(name)
+    if column is None:
+        return one, pl.lit(False)
+    if column.kind is not Kind.DATE:
+        return one, pl.lit(True)
+    joined = pl.col(name)
+    active_days = (pl.lit(period.end) - joined).dt.total_days() + 1
+    share = ratio_by_columns(
+        ColumnExpression(active_days, pl.lit(False), Kind.NUMBER, 0, period.days),
+        ColumnExpression(pl.lit(period.days, pl.Int64), pl.lit(False), Kind.NUMBER, 0, period.days), places)
+    value = pl.when(joined.is_null() | (joined <= pl.lit(period.start))).then(one.value).otherwise(share.value)
+    return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
+            (joined > pl.lit(period.end)).fill_null(False))
 
 
 def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:

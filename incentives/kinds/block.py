@@ -66,6 +66,11 @@ class BlockEvaluation:
     lines: list[LineSlot] = field(default_factory=list)
     #: The largest |total| any row can reach, in minor units: sizes the texts and keeps products in Int128.
     total_bound: int = 0
+    #: The ``attainment`` cell of the payouts.csv row, a String expression a kind that has one sets (goal)
+    attainment_text: pl.Expr | None = None
+    #: The active fraction of a prorated program (``prorate_by``), a ratio at the ratio places per row (None:
+    #: the program does not prorate); the rows of a fraction 0 are flagged (ineligible per record)
+    fraction: ColumnExpression | None = None
     _columns: int = 0
 
     @property

@@ -128,17 +128,29 @@ class AdjustmentsByColumns:
             # a maximum is never exceeded: the cap is rounded down to the program's places, as per record
             cap_units, cap_bound = block.rounded(limit.value, limit.scale, limit.bound, mode="down")
             cap_name = block.column(cap_units.cast(pl.Int128), "cap")
-            cap_column, written = pl.col(cap_name), f" ({cap.text})"
+            cap_column, written = pl.col(cap_name), pl.lit(f" ({cap.text})")
             cap_text = block.amount_text(cap_column, cap_bound)
+        elif block.fraction is not None:
+            # prorated: the cap × the active fraction, rounded down to the program's places, as per record
+            fraction = block.fraction
+            cap_units, cap_scale = units_of(cap)
+            cap_units_prorated, cap_bound = block.rounded(pl.lit(cap_units, pl.Int128) * fraction.value,
+                                                          cap_scale + fraction.scale, abs(cap_units) * fraction.bound,
+                                                          mode="down")
+            cap_column = pl.col(block.column(cap_units_prorated.cast(pl.Int128), "cap"))
+            cap_text = block.amount_text(cap_column, cap_bound)
+            written = pl.when(fraction.value == 10 ** fraction.scale).then(pl.lit("")).otherwise(
+                pl.lit(f" (cap {format_amount(cap, places)} × active fraction)"))
         else:
             full_cap = cap.quantize(Decimal(1).scaleb(-places), ROUND_DOWN, EXACT)
             cap_bound = int(full_cap.scaleb(places, EXACT))
-            cap_column, written = pl.lit(cap_bound, pl.Int128), ""
+            cap_column, written = pl.lit(cap_bound, pl.Int128), pl.lit("")
             cap_text = pl.lit(format_amount(full_cap, places))
         subtotal, bound = block.subtotal(), block.total_bound + cap_bound
         subtotal_text = block.amount_text(subtotal, block.total_bound)
         block.add_line(subtotal > cap_column, "cap", pl.lit("cap"),
-                       pl.concat_str([pl.lit("cap of "), cap_text, pl.lit(f" per partner and period{written}")]),
+                       pl.concat_str([pl.lit("cap of "), cap_text, pl.lit(" per partner and period"),
+                                      written]),
                        cap_column - subtotal, bound,
                        lambda units: pl.concat_str([cap_text, pl.lit(" − "), subtotal_text, pl.lit(" = "),
                                                     block.amount_text(units, bound)]),

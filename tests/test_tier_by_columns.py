@@ -262,3 +262,14 @@ min_payout: "least"
     assert frame.row(1, named=True)[LINE_ROWS].endswith(
         "P2,2027-Q1,t,2,minimum,min_payout,below the minimum payout of 12.50 (least),10.00,,-10.00,"
         "10.00 < 12.50: pays 0.00 = -10.00\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(max_size=6) | st.sampled_from(["=1", "+a", "-2", "@x", "\tx", "\rx", 'a,"b"', "a\nb"]),
+                      min_size=1, max_size=20))
+def test_the_csv_rule_by_columns_is_the_per_cell_rule(texts):
+    from incentives.columnar.rows import csv_text as by_columns
+    from incentives.output.files import csv_text
+
+    assert pl.select(by_columns(pl.Series(texts, dtype=pl.String))).to_series().to_list() == \
+        [csv_text(text) for text in texts]

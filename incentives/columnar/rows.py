@@ -8,11 +8,14 @@ doubled); :func:`csv_text` is both, as ``output.files.csv_text`` (which a consta
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
-#: ``output.files._FORMULA_STARTS`` and ``_NEEDS_QUOTES`` as patterns (their names are private there).
-_FORMULA_START = r"^[=+\-@\t\r]"
-_NEEDS_QUOTES = r'[,"\n\r]'
+from ..output.files import FORMULA_STARTS, QUOTED_CHARACTERS
+
+_FORMULA_START = f"^[{re.escape(''.join(FORMULA_STARTS))}]"
+_NEEDS_QUOTES = f"[{re.escape(QUOTED_CHARACTERS)}]"
 
 
 def csv_text(text: pl.Expr) -> pl.Expr:

@@ -88,8 +88,11 @@ def run_json(run: RunToWrite, results: int) -> str:
 # carriage return as a formula, so a *text* cell starting with one of them is written with
 # a leading ' . Number cells (amounts, rates, counts) are never prefixed: -200.00 stays a number.
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NEEDS_QUOTES = re.compile(r'[,"\n\r]').search
+#: What a spreadsheet takes for the start of a formula, and the characters that put a cell between quotes:
+#: the rule every CSV writer follows, per cell here and by columns (``incentives.columnar.rows``).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTED_CHARACTERS = ',"\n\r'
+_NEEDS_QUOTES = re.compile(f"[{re.escape(QUOTED_CHARACTERS)}]").search
 # in cells joined with their commas: a character other than the comma that needs quotes
 _NEEDS_CARE = re.compile(r'["\n\r]').search
 
@@ -97,7 +100,7 @@ _NEEDS_CARE = re.compile(r'["\n\r]').search
 def text_cell(text: str) -> str:
     """The cell of a text column as a CSV reader reads it back: text a spreadsheet would take for a
     formula gets a leading ``'``; the rest is unchanged (an empty cell stays empty)."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_cell(cell: str) -> str:
@@ -143,8 +146,8 @@ def line_row(head: tuple[str, str, str], line: "PayoutLine", places: int) -> lis
 def csv_head(partner_id: str, period: str, program_id: str) -> str:
     """The first three cells of a ``payouts.csv`` or ``lines.csv`` row, with the comma after them."""
     head = f"{partner_id},{period},{program_id},"
-    if (head.count(",") == 3 and _NEEDS_CARE(head) is None and not partner_id.startswith(_FORMULA_STARTS)
-            and not period.startswith(_FORMULA_STARTS) and not program_id.startswith(_FORMULA_STARTS)):
+    if (head.count(",") == 3 and _NEEDS_CARE(head) is None and not partner_id.startswith(FORMULA_STARTS)
+            and not period.startswith(FORMULA_STARTS) and not program_id.startswith(FORMULA_STARTS)):
         return head
     return f"{csv_text(partner_id)},{csv_text(period)},{csv_text(program_id)},"
 
@@ -168,8 +171,8 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
             f'{"" if attainment is None else format(attainment.quantize(ATTAINMENT_PLACES), "f")},'
             f'{plain_amount(values["total"], places)},{currency}\n')
     if (rest.count(",") == 5 and _NEEDS_CARE(rest, 0, len(rest) - 1) is None
-            and not status.startswith(_FORMULA_STARTS) and not tier.startswith(_FORMULA_STARTS)
-            and not currency.startswith(_FORMULA_STARTS)):
+            and not status.startswith(FORMULA_STARTS) and not tier.startswith(FORMULA_STARTS)
+            and not currency.startswith(FORMULA_STARTS)):
         payout = head + rest
     else:
         payout = csv_line(payout_row(result))
@@ -181,8 +184,8 @@ def result_rows(result: "PayoutResult") -> tuple[str, str]:
         fields = line.__dict__
         kind, rule_id, description = fields["kind"], fields["rule_id"], fields["description"]
         texts = f"{kind},{rule_id},{description}"
-        if (texts.count(",") == 2 and _NEEDS_CARE(texts) is None and not kind.startswith(_FORMULA_STARTS)
-                and not rule_id.startswith(_FORMULA_STARTS) and not description.startswith(_FORMULA_STARTS)):
+        if (texts.count(",") == 2 and _NEEDS_CARE(texts) is None and not kind.startswith(FORMULA_STARTS)
+                and not rule_id.startswith(FORMULA_STARTS) and not description.startswith(FORMULA_STARTS)):
             basis, rate = fields["basis"], fields["rate"]
             rows.append(f'{head}{fields["n"]},{texts},{"" if basis is None else plain_amount(basis, places)},'
                         f'{"" if rate is None else format(rate.normalize(), "f")},'

@@ -17,7 +17,7 @@ from incentives.compiler import CompiledProgram
 from incentives.loading import load_programs
 from incentives.rules.columns import NotByColumns
 from incentives.rules.registry import make_backend
-from test_tier_by_columns import ROOT, _assert_parity, _both, _compiled, _facts
+from by_columns_support import ROOT, assert_parity, both, compiled_from, facts_file
 
 HEAD = """\
 id: g
@@ -59,9 +59,9 @@ WEIGHTED_FACTS = (
 
 
 def test_weighted_linear_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, WEIGHTED.replace("INTERPOLATION", "linear"))
-    frame, results = _both(compiled, _facts(tmp_path, WEIGHTED_FACTS))
-    assert _assert_parity(frame, results) == 4
+    compiled = compiled_from(tmp_path, WEIGHTED.replace("INTERPOLATION", "linear"))
+    frame, results = both(compiled, facts_file(tmp_path, WEIGHTED_FACTS))
+    assert assert_parity(frame, results) == 4
     assert frame[BY_COLUMNS].to_list() == [True] * 4 + [False] * 2
     assert [result.status for result in results[4:]] == ["error", "error"]
     # P1: 1000/1000 = 1, 3/3 = 1; weighted 0.6 + 0.4 = 1 → on the 100% point: factor 100%, 500 × 1 = 500.00
@@ -84,9 +84,9 @@ def test_weighted_linear_by_hand(tmp_path: Path) -> None:
 
 
 def test_weighted_step_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, WEIGHTED.replace("INTERPOLATION", "step"))
-    frame, results = _both(compiled, _facts(tmp_path, WEIGHTED_FACTS))
-    assert _assert_parity(frame, results) == 4
+    compiled = compiled_from(tmp_path, WEIGHTED.replace("INTERPOLATION", "step"))
+    frame, results = both(compiled, facts_file(tmp_path, WEIGHTED_FACTS))
+    assert assert_parity(frame, results) == 4
     # the factor of the point at or below the weighted attainment: P1 1 → 100%, P2 0.6667 → 0%,
     # P3 1.5 → 200%, P4 1.25332 → 100%; × 500
     assert frame["total"].to_list()[:4] == [50000, 0, 100000, 50000]
@@ -110,12 +110,12 @@ goals:
 
 
 def test_per_goal_with_a_goal_under_its_threshold_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, PER_GOAL)
-    frame, results = _both(compiled, _facts(tmp_path, (
+    compiled = compiled_from(tmp_path, PER_GOAL)
+    frame, results = both(compiled, facts_file(tmp_path, (
         "partner_id,period,revenue,quota,logos,incentive\n"
         "P1,2027-Q1,700,1000,4,500\n"
         "P2,2027-Q1,900,1000,1,500\n")))
-    assert _assert_parity(frame, results) == 2
+    assert assert_parity(frame, results) == 2
     # P1: rev 700/1000 = 0.7 < its threshold 0.8: factor 0, 500 × 0.6 × 0 = 0.00;
     # logos 4/3 → 1.3333, capped at its own 1.2; its own curve is flat after 100%: factor 1, rate 0.4 × 1,
     # 500 × 0.4 = 200.00; weighted 0.6 × 0.7 + 0.4 × 1.2 = 0.42 + 0.48 = 0.9
@@ -136,9 +136,9 @@ def test_per_goal_with_a_goal_under_its_threshold_by_hand(tmp_path: Path) -> Non
 def test_bundled_goal_programs_parity(name: str) -> None:
     # goal_based_rebate prorates by join date (prorate_by) and pays per goal
     compiled = CompiledProgram(load_programs(ROOT / "programs" / f"{name}.yaml")[0], make_backend("compiled"), name)
-    frame, results = _both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
+    frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
     # every row of the example file is computed by columns (none is missing a fact or mistyped)
-    assert _assert_parity(frame, results) == len(results) == 300
+    assert assert_parity(frame, results) == len(results) == 300
 
 
 def test_bundled_goal_programs_refused_with_their_reason() -> None:
@@ -161,9 +161,9 @@ def test_per_goal_bundled_program_without_proration_parity(tmp_path: Path) -> No
     text = (ROOT / "programs" / "goal_based_rebate.yaml").read_text(encoding="utf-8")
     kept = "\n".join(line for line in text.splitlines() if not line.startswith("prorate_by:"))
     assert kept != text
-    compiled = _compiled(tmp_path, kept + "\n")
-    frame, results = _both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
-    assert _assert_parity(frame, results) == len(results) == 300
+    compiled = compiled_from(tmp_path, kept + "\n")
+    frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
+    assert assert_parity(frame, results) == len(results) == 300
 
 
 RATES = ["0%", "12.5%", "50%", "100%", "133.333%", "200%"]
@@ -195,10 +195,10 @@ def test_random_goal_programs_parity(tmp_path_factory, weight, points, factors, 
                + f"  payout:\n    on: incentive\n    per_goal: {str(per_goal).lower()}\n"
                + f"    interpolation: {'step' if step else 'linear'}\n    curve:\n" + curve
                + ('bonuses:\n  - {id: k, when: "revenue > 1000", multiplier: 110%}\n' if bonus else ""))
-    compiled = _compiled(tmp_path, program)
+    compiled = compiled_from(tmp_path, program)
     rows = "".join(f"P{index},2027-Q1,{'' if metric is None else metric},{targets[index]},333.33\n"
                    for index, metric in enumerate(metrics))
-    frame, results = _both(compiled, _facts(tmp_path, "partner_id,period,revenue,quota,incentive\n" + rows))
+    frame, results = both(compiled, facts_file(tmp_path, "partner_id,period,revenue,quota,incentive\n" + rows))
     # a missing revenue, and a quota that is missing, zero or text, send a row per record (an error there);
     # every other row is computed by columns (a column holds the kind most of its cells have: when that is text,
     # the numbers in it go per record too)
@@ -206,7 +206,7 @@ def test_random_goal_programs_parity(tmp_path_factory, weight, points, factors, 
     numbers_kept = cells.count("x") <= sum(cell not in ("", "x") for cell in cells)
     computable = sum(metric is not None and cell not in ("", "x", "0") and numbers_kept
                      for metric, cell in zip(metrics, cells))
-    assert _assert_parity(frame, results) == computable
+    assert assert_parity(frame, results) == computable
 
 
 PRORATED = HEAD + """\
@@ -224,15 +224,15 @@ cap: 400
 
 
 def test_proration_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, PRORATED)
-    frame, results = _both(compiled, _facts(tmp_path, (
+    compiled = compiled_from(tmp_path, PRORATED)
+    frame, results = both(compiled, facts_file(tmp_path, (
         "partner_id,period,revenue,quota,incentive,joined_on\n"
         "P1,2027-Q1,450,1000,900,2027-02-15\n"   # 2027-Q1 has 90 days; active 2027-02-15 to 03-31: 45 days
         "P2,2027-Q1,300,900,300,2027-03-02\n"    # active 30 days
         "P3,2027-Q1,1000,1000,900,\n"            # no join date: the whole period
         "P4,2027-Q1,1000,1000,900,2027-04-01\n"  # joined after the period: ineligible, per record
         "P5,2027-Q1,1000,1000,900,2026-12-01\n")))  # joined before it: the whole period
-    assert _assert_parity(frame, results) == 4
+    assert assert_parity(frame, results) == 4
     assert frame[BY_COLUMNS].to_list() == [True, True, True, False, True]
     assert results[3].status == "ineligible"
     # P1: fraction 45/90 = 0.5; target 1000 × 0.5 = 500, attainment 450/500 = 0.9, factor 0.9 (linear from 0);
@@ -257,8 +257,8 @@ def test_benchmark_goal_program_parity_10k(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     compiled = CompiledProgram(load_programs(ROOT / "benchmarks" / "programs" / "sales_goals.yaml")[0],
                                make_backend("compiled"), "bench")
-    frame, results = _both(compiled, facts)
-    computed = _assert_parity(frame, results)
+    frame, results = both(compiled, facts)
+    computed = assert_parity(frame, results)
     # the rows by columns are byte-identical; the rows left are exactly records the per-record path errs on
     per_record = [result for row, result in zip(frame[BY_COLUMNS], results) if not row]
     assert computed + len(per_record) == 10000

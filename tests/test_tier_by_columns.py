@@ -16,15 +16,12 @@ from hypothesis import strategies as st
 from incentives.columnar.facts import read_csv_blocks
 from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
 from incentives.compiler import CompiledProgram
-from incentives.inputs import read_facts
 from incentives.loading import load_programs
-from incentives.output.files import result_rows
-from incentives.periods import parse_period
 from incentives.rules.columns import NotByColumns
 from incentives.rules.registry import make_backend
 
-ROOT = Path(__file__).resolve().parent.parent
-PERIOD = parse_period("2027-Q1")
+from by_columns_support import PERIOD, ROOT, assert_parity, both, compiled_from, facts_file
+
 
 HEAD = """\
 id: t
@@ -68,42 +65,9 @@ tiers:
 """
 
 
-def _compiled(tmp_path: Path, text: str) -> CompiledProgram:
-    path = tmp_path / "program.yaml"
-    path.write_text(text, encoding="utf-8")
-    return CompiledProgram(load_programs(path)[0], make_backend("compiled"), "test")
-
-
-def _both(compiled: CompiledProgram, facts: Path) -> tuple[pl.DataFrame, list]:
-    """The program's rows by columns, and the per-record results of the same rows (None: a bad record)."""
-    by_columns = ProgramByColumns(compiled)
-    frame = pl.concat([by_columns.evaluate(block, PERIOD) for block in read_csv_blocks(facts)])
-    results = [None if row.problems else compiled.evaluate(row.partner_id, PERIOD, row.facts, {})
-               for row in read_facts(facts)]
-    return frame, results
-
-
-def _assert_parity(frame: pl.DataFrame, results: list) -> int:
-    """Every row computed by columns has the per-record CSV text; returns how many were."""
-    assert frame.height == len(results)
-    computed = 0
-    for row, result in zip(frame.iter_rows(named=True), results):
-        if row[BY_COLUMNS]:
-            computed += 1
-            assert result is not None
-            assert (row[PAYOUT_ROW], row[LINE_ROWS]) == result_rows(result), row["partner_id"]
-    return computed
-
-
-def _facts(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "facts.csv"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_retroactive_every_step_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, RETROACTIVE)
-    facts = _facts(tmp_path, (
+    compiled = compiled_from(tmp_path, RETROACTIVE)
+    facts = facts_file(tmp_path, (
         "partner_id,period,active,revenue,returns,certs,nps,logos,fee\n"
         "P1,2027-Q1,true,2000.50,0.50,2,60,1,5\n"       # Gold, every bonus, a deduction
         "P2,2027-Q1,true,3000,,1,0,0,0\n"                # Gold's requires fails: Base; returns defaults to 0
@@ -113,8 +77,8 @@ def test_retroactive_every_step_by_hand(tmp_path: Path) -> None:
         "P6,2027-Q1,false,400,0,0,0,0,0\n"               # ineligible
         "P7,2027-Q1,true,,0,0,0,0,0\n"                   # revenue missing: an error, per record
         "P8,2027-Q1,true,400,0,0,0,0,-1\n"))             # a negative deduction: an error, per record
-    frame, results = _both(compiled, facts)
-    assert _assert_parity(frame, results) == 6
+    frame, results = both(compiled, facts)
+    assert assert_parity(frame, results) == 6
     assert frame[BY_COLUMNS].to_list() == [True] * 6 + [False] * 2
     assert [result.status for result in results[6:]] == ["error", "error"]
     # P1: net 2000.50 − 0.50 = 2000.00 ≥ 1000 and certs 2: Gold, 2000.00 × 2.5% = 50.00;
@@ -142,10 +106,10 @@ def test_retroactive_every_step_by_hand(tmp_path: Path) -> None:
 
 
 def test_incremental_bands_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, INCREMENTAL)
-    facts = _facts(tmp_path, "partner_id,period,revenue\nP1,2027-Q1,6000\nP2,2027-Q1,1000\nP3,2027-Q1,999.99\n")
-    frame, results = _both(compiled, facts)
-    assert _assert_parity(frame, results) == 3
+    compiled = compiled_from(tmp_path, INCREMENTAL)
+    facts = facts_file(tmp_path, "partner_id,period,revenue\nP1,2027-Q1,6000\nP2,2027-Q1,1000\nP3,2027-Q1,999.99\n")
+    frame, results = both(compiled, facts)
+    assert assert_parity(frame, results) == 3
     # P1: 1000 × 1% = 10.00, 4000 × 2% = 80.00, (6000 − 5000) × 4% = 40.00 → 130.00
     # P2: 1000 × 1% = 10.00; Plus reached with a band of width 0 (no line)
     # P3: 999.99 × 1% = 9.9999 → 10.00 (half up)
@@ -161,8 +125,8 @@ def test_incremental_bands_by_hand(tmp_path: Path) -> None:
 
 
 def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, INCREMENTAL)
-    facts = _facts(tmp_path, "partner_id,period,revenue\nP1,2027-Q2,6000\nP2,2027-Q1,lots\nP3,2027-Q1,5\n")
+    compiled = compiled_from(tmp_path, INCREMENTAL)
+    facts = facts_file(tmp_path, "partner_id,period,revenue\nP1,2027-Q2,6000\nP2,2027-Q1,lots\nP3,2027-Q1,5\n")
     frame = pl.concat([ProgramByColumns(compiled).evaluate(block, PERIOD) for block in read_csv_blocks(facts)])
     # P1 is of another period; P2's revenue is text in a number column; P3: 5 × 1% = 0.05
     assert frame[BY_COLUMNS].to_list() == [False, False, True]
@@ -171,7 +135,7 @@ def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> N
 
 def test_refused_programs(tmp_path: Path) -> None:
     with pytest.raises(NotByColumns, match="own outcome"):
-        ProgramByColumns(_compiled(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
+        ProgramByColumns(compiled_from(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
                                                             'amount: "1"}\n'))
     # '/' on facts (a metric here) is refused when the program is compiled, whatever the block
     divides = CompiledProgram(load_programs(ROOT / "programs" / "cloud_partner_incentive.yaml")[0],
@@ -183,9 +147,9 @@ def test_refused_programs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["certification_tier", "service_provider_tier", "cloud_service_provider_track"])
 def test_bundled_examples_parity(name: str) -> None:
     compiled = CompiledProgram(load_programs(ROOT / "programs" / f"{name}.yaml")[0], make_backend("compiled"), name)
-    frame, results = _both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
+    frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
     # every row of the example file is computed by columns (none is missing a fact or mistyped)
-    assert _assert_parity(frame, results) == len(results) == 300
+    assert assert_parity(frame, results) == len(results) == 300
 
 
 def test_benchmark_program_parity_10k(tmp_path: Path) -> None:
@@ -194,8 +158,8 @@ def test_benchmark_program_parity_10k(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     compiled = CompiledProgram(load_programs(ROOT / "benchmarks" / "programs" / "partner_tier.yaml")[0],
                                make_backend("compiled"), "bench")
-    frame, results = _both(compiled, facts)
-    computed = _assert_parity(frame, results)
+    frame, results = both(compiled, facts)
+    computed = assert_parity(frame, results)
     # the synthetic records have every fact the program reads, well typed: none goes per record
     assert computed == len(results) == 10000
     assert Decimal(sum(frame["total"].to_list())).scaleb(-2) == sum(result.total for result in results)
@@ -224,21 +188,21 @@ def test_random_tier_programs_parity(tmp_path_factory, mode, starts, rates, mult
                + f'bonuses:\n  - {{id: m, when: "certs >= 2", multiplier: {multiplier}}}\n'
                + '  - {id: a, when: "certs >= 1", amount: "certs * 7.5"}\n'
                + 'deductions:\n  - {id: d, amount: "abs(revenue) * 1%", description: returns}\n')
-    compiled = _compiled(tmp_path, program)
+    compiled = compiled_from(tmp_path, program)
     rows = "".join(f"P{index},2027-Q1,{'' if revenue is None else revenue},{certs[index]}\n"
                    for index, revenue in enumerate(revenues))
-    frame, results = _both(compiled, _facts(tmp_path, "partner_id,period,revenue,certs\n" + rows))
+    frame, results = both(compiled, facts_file(tmp_path, "partner_id,period,revenue,certs\n" + rows))
     # a missing revenue or certs (an error per record) and a text certs (the rules raise, or the column is text)
     # are what send a row per record here; every other row is computed by columns
     # (a column holds the kind most of its cells have: when that is text, the numbers in it go per record too)
     cells = certs[:len(revenues)]
     numbers_kept = cells.count("many") <= sum(cell.isdigit() for cell in cells)
     computable = sum(revenue is not None and cert.isdigit() and numbers_kept for revenue, cert in zip(revenues, cells))
-    assert _assert_parity(frame, results) == computable
+    assert assert_parity(frame, results) == computable
 
 
 def test_cap_and_minimum_as_expressions_by_hand(tmp_path: Path) -> None:
-    compiled = _compiled(tmp_path, HEAD + """\
+    compiled = compiled_from(tmp_path, HEAD + """\
 tiers:
   qualify_on: revenue
   levels:
@@ -246,14 +210,14 @@ tiers:
 cap: "ceiling"
 min_payout: "least"
 """)
-    facts = _facts(tmp_path, (
+    facts = facts_file(tmp_path, (
         "partner_id,period,revenue,ceiling,least\n"
         "P1,2027-Q1,1000,50.555,10\n"    # 100.00 above a cap of 50.555, rounded down: 50.55 − 100.00 = −49.45
         "P2,2027-Q1,100,1000,12.5\n"     # 10.00 below a minimum of 12.5: − 10.00 = 0
         "P3,2027-Q1,100,-1,0\n"          # a negative cap: an error, per record
         "P4,2027-Q1,100,1000,\n"))       # no minimum: an error, per record
-    frame, results = _both(compiled, facts)
-    assert _assert_parity(frame, results) == 2
+    frame, results = both(compiled, facts)
+    assert assert_parity(frame, results) == 2
     assert frame[BY_COLUMNS].to_list() == [True, True, False, False]
     assert frame["total"].to_list() == [5055, 0, None, None]
     assert frame.row(0, named=True)[LINE_ROWS].endswith(

@@ -8,7 +8,6 @@ quarter (examples/*.csv) is checked for being reproducible and clean.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shlex
 import subprocess

@@ -7,7 +7,6 @@ fiscal year), quarterly, fiscal year from January.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from decimal import Decimal as D
 from pathlib import Path

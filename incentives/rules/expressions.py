@@ -130,10 +130,6 @@ class Expression:
     #: ``(name, offset)`` of each name's first occurrence in ``text``, in the order they occur
     first_offsets: tuple[tuple[str, int], ...] = ()
 
-    def offset_of(self, name: str) -> int:
-        """Where ``name`` first occurs in the text (0-based), so that a problem with it is located there."""
-        return dict(self.first_offsets)[name]
-
 
 def parse_expression(text: str) -> Expression:
     """Parse ``text`` into an :class:`Expression`; raise :class:`ExpressionError` if it is not one.

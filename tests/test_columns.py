@@ -505,3 +505,16 @@ def _may_pass_max_units(node: Node, row: Mapping[str, Any]) -> bool:
         if type(value) is Decimal:
             magnitudes.append(abs(value))
     return max(magnitudes).scaleb(max(scales), EXACT) > MAX_UNITS
+
+
+def test_computed_values_are_read_by_name_before_columns():
+    # this.subtotal is a computed Int128 at scale 2 (12.34, 0.50); a column of the same name is not read
+    values = {"this.subtotal": ColumnExpression(pl.lit(pl.Series([1234, 50], dtype=pl.Int128)), pl.lit(False),
+                                                Kind.NUMBER, 2, 1234, wide=True)}
+    columns = {"units": Column.number(0, 10), "this.subtotal": Column.number(0, 10)}
+    expression = compile_columns(parse_expression("this.subtotal * units + 1").node, columns, values)
+    block = pl.DataFrame({"units": [3, 10], "this.subtotal": [7, 7]})
+    # 12.34 × 3 + 1 = 38.02; 0.50 × 10 + 1 = 6.00 (scale 2: 3802, 600)
+    assert expression.scale == 2
+    assert block.select(expression.value).to_series().to_list() == [3802, 600]
+    assert block.select(expression.needs_record).to_series().to_list() == [False, False]

@@ -14,6 +14,10 @@ columns flag (a missing or mistyped fact an expression reads, a negative bonus,
 deduction, cap or minimum, a value beyond 128-bit minor units), and a row whose
 result of a program this one ``uses`` is not computed by columns or is an error.
 
+``this.*`` (a bonus, deduction, cap or minimum payout reading the program's own
+outcome) is computed as per record: the steps read the tier, the attainment, the
+base and the subtotal before each step from the block (``BlockEvaluation.own``).
+
 ``uses``: the results of the programs this one uses come in as those programs'
 own :meth:`ProgramByColumns.evaluate` frames over the same block (``used``), and
 become columns named as the per-record path names them (``partner_tier.tier``,
@@ -24,7 +28,7 @@ A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
-a default for the ``prorate_by`` fact, earlier periods (``prior.*``), ``this.*``, and what
+a default for the ``prorate_by`` fact, earlier periods (``prior.*``), and what
 ``rules.columns`` refuses (``/`` on facts).
 """
 
@@ -36,6 +40,7 @@ from typing import Mapping
 
 import polars as pl
 
+from .. import own_outcome
 from ..compiler import CompiledProgram
 from ..fields import Rule
 from ..inputs import PARTNER_ID, PERIOD
@@ -123,8 +128,10 @@ class ProgramByColumns:
         frame = block.frame.lazy()
         frame, columns = self._with_defaults(frame, columns)
 
+        own: dict[str, ColumnExpression] = {}  # this.*, as each step sees it (BlockEvaluation.own)
+
         def compile(node: Node) -> ColumnExpression:
-            return compile_columns(_inlined(node, self._metrics), columns)
+            return compile_columns(_inlined(node, self._metrics), columns, own)
 
         missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
         needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
@@ -148,8 +155,10 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction)
+        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, own=own)
         tier = self._calculator.base(evaluation, fired)
+        # per record this.tier is None where there is no tier: a null flags the rows that read it
+        own[own_outcome.TIER] = ColumnExpression(tier, tier.is_null(), Kind.TEXT)
         self._adjustments.apply(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(

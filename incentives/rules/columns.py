@@ -160,14 +160,17 @@ class NotByColumns(Exception):
         super().__init__(f"{reason} (at offset {offset})")
 
 
-def compile_columns(node: Node, columns: Mapping[str, Column]) -> ColumnExpression:
+def compile_columns(node: Node, columns: Mapping[str, Column],
+                    values: Mapping[str, ColumnExpression] | None = None) -> ColumnExpression:
     """``node`` over a block whose fact columns are ``columns`` (name → :class:`Column`).
 
     A name that ``columns`` lacks is a missing fact on every row: it flags each
-    row that evaluates it. Raises :class:`NotByColumns` for what cannot be
+    row that evaluates it. ``values``: names that are computed, not read from a
+    column (a program's own outcome, ``this.*``), as expressions; they win over
+    columns of the same names. Raises :class:`NotByColumns` for what cannot be
     computed by columns exactly.
     """
-    value = _Compiler(columns).compile(node)
+    value = _Compiler(columns, values or {}).compile(node)
     if isinstance(value, _Items):
         raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
     return value
@@ -381,8 +384,9 @@ def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) ->
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, Column]):
+    def __init__(self, columns: Mapping[str, Column], values: Mapping[str, ColumnExpression]):
         self.columns = columns
+        self.values = values
 
     def compile(self, node: Node) -> ColumnExpression | _Items:
         if not isinstance(node, (Literal, ListLiteral)) and _reads_no_name(node):
@@ -419,6 +423,9 @@ class _Compiler:
         return compiled
 
     def name(self, name: str) -> ColumnExpression:
+        value = self.values.get(name)
+        if value is not None:
+            return value
         column = self.columns.get(name)
         if column is None:
             return _fails()

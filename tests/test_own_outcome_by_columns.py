@@ -53,10 +53,9 @@ def test_tier_program_reading_its_own_outcome_by_hand(tmp_path: Path) -> None:
         "P1,2027-Q1,10000\n"    # Gold: every step reads its subtotal
         "P2,2027-Q1,3000\n"     # Silver
         "P3,2027-Q1,100\n"      # below the minimum payout
-        "P4,2027-Q1,-500\n"     # no tier: this.tier is None, which the columns leave to the per-record path
+        "P4,2027-Q1,-500\n"     # no tier: this.tier is None, unequal to 'Gold'; no base line
         "P5,2027-Q1,7000\n")))  # capped at this.base × 1.2
-    assert assert_parity(frame, results) == 4
-    assert frame[BY_COLUMNS].to_list() == [True, True, True, False, True]
+    assert assert_parity(frame, results) == 5
     assert results[3].status == "ok" and results[3].tier is None
     # P1: 10000 × 2% = 200.00 (the base); Gold: + 200.00 × 10% = 20.00 → 220.00; the bonuses see 220.00:
     # big 220.00 × 0.1 = 22.00, base_share 200.00 × 0.05 = 10.00 → 252.00; the deduction sees 252.00 > 200:
@@ -72,7 +71,10 @@ def test_tier_program_reading_its_own_outcome_by_hand(tmp_path: Path) -> None:
     # P2: 3000 × 1% = 30.00; base_share 1.50 → 31.50. P3: 1.00 + 0.05 = 1.05 < 5: − 1.05 → 0.
     # P5: 7000 × 2% = 140.00; × 10% → 154.00; big 15.40, base_share 7.00 → 176.40 (no deduction);
     # cap 140.00 × 1.2 = 168.00: 168.00 − 176.40 = −8.40 → 168.00
-    assert frame["total"].to_list() == [20000, 3150, 0, None, 16800]
+    # P4: no tier, no line: this.base = this.subtotal = 0, no step fires
+    assert frame["total"].to_list() == [20000, 3150, 0, 0, 16800]
+    assert frame.row(3, named=True)[PAYOUT_ROW] == "P4,2027-Q1,o,1,ok,,,0.00,USD\n"
+    assert frame.row(3, named=True)[LINE_ROWS] == ""
     assert frame.row(4, named=True)[LINE_ROWS].endswith(
         "P5,2027-Q1,o,5,cap,cap,cap of 168.00 per partner and period (this.base * 1.2),176.40,,-8.40,"
         "168.00 − 176.40 = -8.40\n")
@@ -111,18 +113,22 @@ def test_a_step_condition_that_raises_goes_per_record(tmp_path: Path) -> None:
     compiled = compiled_from(tmp_path, TIERS + """\
 bonuses:
   - {id: b, when: "this.subtotal > limit", amount: "1"}
+  - {id: c, when: "this.tier < 'H'", amount: "2"}
 """)
     frame, results = both(compiled, facts_file(tmp_path, (
-        "partner_id,period,revenue,limit\nP1,2027-Q1,1000,5\nP2,2027-Q1,1000,\nP3,2027-Q1,1000,20\n")))
-    # P2's limit is missing where the step reads it: an error per record
-    assert assert_parity(frame, results) == 2
-    assert frame[BY_COLUMNS].to_list() == [True, False, True]
-    assert results[1].status == "error"
-    # P1: 10.00 > 5: + 1.00 → 11.00; P3: 10.00 ≤ 20 → 10.00
-    assert frame["total"].to_list() == [1100, None, 1000]
+        "partner_id,period,revenue,limit\n"
+        "P1,2027-Q1,1000,5\nP2,2027-Q1,1000,\nP3,2027-Q1,1000,20\nP4,2027-Q1,6000,0\nP5,2027-Q1,-1,0\n")))
+    # P2's limit is missing where the step reads it, P5 has no tier to order: errors per record
+    assert assert_parity(frame, results) == 3
+    assert frame[BY_COLUMNS].to_list() == [True, False, True, True, False]
+    assert [result.status for result in results] == ["ok", "error", "ok", "ok", "error"]
+    # P1: 10.00 > 5: + 1.00 → 11.00; P3: 10.00 ≤ 20 → 10.00 ('Silver' < 'H' is false);
+    # P4: Gold 6000 × 2% = 120.00 > 0: + 1.00, 'Gold' < 'H': + 2.00 → 123.00
+    assert frame["total"].to_list() == [1100, None, 1000, 12300, None]
 
 
 WHENS = ["this.subtotal > 50", "this.base >= 20", "this.tier == 'Gold'", "this.tier != 'Silver' and x > 1",
+         "this.tier in ['Gold', 'Platinum']", "this.tier >= 'H'",
          "x > this.subtotal", "this.subtotal < 0", "true"]
 AMOUNTS = ["this.subtotal * 0.015", "this.base", "abs(this.subtotal - x)", "if(this.tier == 'Gold', x, 2.5)",
            "max(this.subtotal, 0) / 3", "x"]
@@ -152,9 +158,9 @@ def test_random_programs_reading_their_own_outcome_parity(tmp_path_factory, mult
         f"P{index},2027-Q1,{'' if revenue is None else revenue},{x}\n" for index, (revenue, x) in enumerate(rows)))
     frame, results = both(compiled, facts)
     computed = assert_parity(frame, results)
-    # a row with a revenue and an x, whose tier exists (a revenue of 0 or more), is computed unless a step
-    # raises on it per record (a negative amount or limit)
+    # a row with a revenue and an x is computed unless a step raises on it per record (a negative amount or
+    # limit, an ordering of no tier)
     for row, result, (revenue, x) in zip(frame.iter_rows(named=True), results, rows):
-        if revenue is not None and revenue >= 0 and x != "" and result.status != "error":
+        if revenue is not None and x != "" and result.status != "error":
             assert row[BY_COLUMNS], (row["partner_id"], result)
     assert computed <= len(rows)

@@ -125,10 +125,9 @@ def test_a_tier_program_using_a_tier_program_by_hand(tmp_path: Path) -> None:
     frames, results = by_columns(engine, facts), per_record(engine, facts)
     assert assert_parity(frames["pt"], results, "pt") == 5
     user = frames["ut"]
-    assert assert_parity(user, results, "ut") == 2
-    # P3 (pt ineligible) and P6 (pt below its first level) have no pt tier, which Gold's requires reads on every
-    # row: per record (a null is a missing value by columns); P4: pt is an error; P5: deals missing
-    assert user[BY_COLUMNS].to_list() == [True, True, False, False, False, False]
+    assert assert_parity(user, results, "ut") == 4
+    # P4: pt is an error; P5: deals missing
+    assert user[BY_COLUMNS].to_list() == [True, True, True, False, False, True]
     assert [results[index]["ut"].status for index in (2, 3, 4, 5)] == ["ineligible", "error", "error", "ok"]
     assert results[3]["ut"].errors == ["uses 'pt', whose result for this record is an error"]
     # P1: pt Gold, 6000 × 2% = 120.00; ut Gold, 100 × 20% = 20.000; 120.00 > 50: + 120.00 × 0.5 = 60.000 → 80.000
@@ -138,7 +137,11 @@ def test_a_tier_program_using_a_tier_program_by_hand(tmp_path: Path) -> None:
         "P1,2027-Q1,ut,2,bonus,share,half of pt,60.000,,60.000,pt.total * 0.5 = 60.000\n")
     # P2: pt Silver, 1500 × 1% = 15.00 (not > 50); ut Any, 100 × 10% = 10.000
     assert user.row(1, named=True)[PAYOUT_ROW] == "P2,2027-Q1,ut,1,ok,Any,,10.000,USD\n"
-    assert user["total"].to_list()[:2] == [80000, 10000]
+    # P3: pt ineligible, so is ut (pt.eligible is false)
+    assert user.row(2, named=True)[PAYOUT_ROW] == "P3,2027-Q1,ut,1,ineligible,,,0.000,USD\n"
+    # P6: pt has no tier (None, unequal to 'Gold') and a total of 0: Any, 100 × 10% = 10.000, no share
+    assert user.row(5, named=True)[PAYOUT_ROW] == "P6,2027-Q1,ut,1,ok,Any,,10.000,USD\n"
+    assert user["total"].to_list() == [80000, 10000, 0, None, None, 10000]
 
 
 def test_a_goal_program_using_a_tier_program_by_hand(tmp_path: Path) -> None:

@@ -157,8 +157,8 @@ class ProgramByColumns:
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
         evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, own=own)
         tier = self._calculator.base(evaluation, fired)
-        # per record this.tier is None where there is no tier: a null flags the rows that read it
-        own[own_outcome.TIER] = ColumnExpression(tier, tier.is_null(), Kind.TEXT)
+        # per record this.tier is None where there is no tier: a null is that None
+        own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
         self._adjustments.apply(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(
@@ -241,7 +241,7 @@ def _with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ..
                frames: Mapping[str, pl.DataFrame]) -> FactBlock:
     """``block`` with the values the results of the programs it uses give (``used_names``: the per-record
     ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier`` (text,
-    null for no tier), ``X.total`` (a number at X's places, with its decimals as the per-record total has them:
+    null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record total has them:
     the places once a line is added, none before), ``X.eligible`` (whether X's status is ``ok``). A row whose
     result of X is not computed by columns, or is an error, is marked ``per_record`` (per record it is an error
     result, or its values are unknown here); so is every row when X has no frame."""
@@ -265,7 +265,7 @@ def _with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ..
         unusable.append(pl.lit(values[PER_RECORD]))
         frame = frame.with_columns(values[tier], values[total], values[eligible])
         places = results[PLACES].max()
-        columns[tier] = Column.text()
+        columns[tier] = Column.text(none=True)
         columns[total] = Column.number(int(places or 0), int(values[total].abs().max() or 0))
         columns[eligible] = Column.boolean()
         decimals[total] = values["decimals"].alias(total)

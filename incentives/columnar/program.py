@@ -11,7 +11,7 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
 columns flag (a missing or mistyped fact an expression reads, a negative bonus,
-deduction, cap or minimum, a value beyond 128-bit minor units), and a row whose
+deduction, cap or minimum, a value beyond 128-bit minor units), a row whose
 result of a program this one ``uses`` is not computed by columns or is an error.
 
 ``this.*`` (a bonus, deduction, cap or minimum payout reading the program's own

@@ -262,3 +262,43 @@ def test_random_facts_parity(tmp_path_factory, places, rows) -> None:
     for program_id in ("ut", "ug"):
         for user, used in zip(frames[program_id].iter_rows(named=True), frames["pt"].iter_rows(named=True)):
             assert not user[BY_COLUMNS] or (used[BY_COLUMNS] and used["status"] != "error")
+
+
+USED_CONDITIONS = ["pt.eligible", "not pt.eligible", "pt.tier == 'Gold'", "pt.tier != 'Silver'",
+                   "pt.tier in ['Gold', 'Silver']", "pt.tier not in ['Gold']", "pt.total >= 20", "pt.tier > 'H'",
+                   "pt.eligible and pt.total * 2 > deals", "if(pt.eligible, pt.total, 0) < 100"]
+USED_AMOUNTS = ["pt.total", "pt.total * 1.5 + deals", "abs(deals - pt.total)", "if(pt.tier == 'Gold', 7, 0.5)",
+                "max(this.subtotal - pt.total, 0)", "this.base * 0.1"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["tier", "goal"]), eligibility=st.sampled_from(USED_CONDITIONS),
+       when=st.sampled_from(USED_CONDITIONS + ["this.subtotal > pt.total"]), amount=st.sampled_from(USED_AMOUNTS),
+       cap=st.sampled_from(["", "cap: \"pt.total + 10\"\n"]), places=st.sampled_from([0, 2]),
+       rows=st.lists(st.tuples(st.sampled_from(["true", "false"]),
+                               st.one_of(st.none(), st.decimals(min_value=Decimal("0"), max_value=Decimal("9999"),
+                                                                places=2)),
+                               st.sampled_from(["0", "5", "100", "2500", ""])), min_size=1, max_size=10))
+def test_random_user_programs_parity(tmp_path_factory, kind, eligibility, when, amount, cap, places, rows) -> None:
+    tmp_path = tmp_path_factory.mktemp("users")
+    if kind == "tier":
+        section = ("tiers:\n  qualify_on: \"deals + pt.total\"\n  levels:\n    - {name: A, from: 0, rate: 10%}\n"
+                   "    - {name: B, from: 100, rate: 15%, requires: \"" + eligibility + "\"}\n")
+    else:
+        section = ("goals:\n  targets:\n    - {id: t, metric: \"deals + 1\", target: \"pt.total + 1\", weight: 100%}\n"
+                   "  payout:\n    on: \"if(pt.eligible, 100, 50)\"\n    curve:\n"
+                   "      - {attainment: 0%, factor: 0%}\n      - {attainment: 300%, factor: 300%}\n")
+    user = (HEAD.format(id="u", kind=kind, places=places) + "uses: [pt]\n" + cap
+            + f"eligibility:\n  - {{id: e, when: \"{eligibility}\"}}\n" + section
+            + f"bonuses:\n  - {{id: b, when: \"{when}\", amount: \"{amount}\"}}\n")
+    engine = engine_of(tmp_path, PARTNER_TIER, user)
+    facts = facts_file(tmp_path, "partner_id,period,active,revenue,deals\n" + "".join(
+        f"P{index},2027-Q1,{active},{'' if revenue is None else revenue},{deals}\n"
+        for index, (active, revenue, deals) in enumerate(rows)))
+    frames, results = by_columns(engine, facts), per_record(engine, facts)
+    assert_parity(frames["u"], results, "u")
+    # a row whose pt result is computed (its revenue is there) and whose deals are there is computed by the user
+    # too, unless the user raises on it per record (an ordering of no tier, a target of 0, a negative amount)
+    for row, result, (_, revenue, deals) in zip(frames["u"].iter_rows(named=True), results, rows):
+        if revenue is not None and deals != "" and result["u"].status != "error":
+            assert row[BY_COLUMNS], (row["partner_id"], result["u"])

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from incentives.columnar.facts import read_csv_blocks
-from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns, with_used
 from incentives.engine import Engine
 from incentives.inputs import read_facts
 from incentives.loading import load_programs
@@ -262,6 +262,19 @@ def test_random_facts_parity(tmp_path_factory, places, rows) -> None:
     for program_id in ("ut", "ug"):
         for user, used in zip(frames[program_id].iter_rows(named=True), frames["pt"].iter_rows(named=True)):
             assert not user[BY_COLUMNS] or (used[BY_COLUMNS] and used["status"] != "error")
+    # the used block holds pt's values as per record, X.total with the decimals a line's inputs show: pt's places
+    # once it has a line, none before (its total starts at Decimal(0))
+    (block,) = read_csv_blocks(facts)
+    compiled = engine.program_version("ut", 1)
+    used_block = with_used(block, compiled.used_names, {"pt": frames["pt"]})
+    for index, (row, result) in enumerate(zip(used_block.frame.iter_rows(named=True), results)):
+        used = result["pt"]
+        if not row["per_record"]:
+            assert row["pt.tier"] == used.tier and row["pt.eligible"] == (used.status == "ok")
+            assert Decimal(row["pt.total"]).scaleb(-places) == used.total
+            assert used_block.decimals["pt.total"][index] == -used.total.as_tuple().exponent
+        else:
+            assert not frames["pt"][BY_COLUMNS][index] or used.status == "error"
 
 
 USED_CONDITIONS = ["pt.eligible", "not pt.eligible", "pt.tier == 'Gold'", "pt.tier != 'Silver'",

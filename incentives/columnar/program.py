@@ -123,7 +123,7 @@ class ProgramByColumns:
         compiled = self._compiled
         program = compiled.program
         if compiled.used_names:
-            block = _with_used(block, compiled.used_names, used or {})
+            block = with_used(block, compiled.used_names, used or {})
         columns = dict(block.columns)
         frame = block.frame.lazy()
         frame, columns = self._with_defaults(frame, columns)
@@ -237,8 +237,8 @@ class ProgramByColumns:
         return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
 
 
-def _with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
-               frames: Mapping[str, pl.DataFrame]) -> FactBlock:
+def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
+              frames: Mapping[str, pl.DataFrame]) -> FactBlock:
     """``block`` with the values the results of the programs it uses give (``used_names``: the per-record
     ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier`` (text,
     null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record total has them:
@@ -357,4 +357,5 @@ def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) 
     return ProgramByColumns(compiled).evaluate(block, period)
 
 
-__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "ProgramByColumns", "evaluate_block"]
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "ProgramByColumns", "evaluate_block",
+           "with_used"]

@@ -174,7 +174,8 @@ class ProgramByColumns:
         return frame.select(
             LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
             *(pl.when(rows).then(pl.col(name)).alias(name)
-              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))).collect()
+              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))
+        ).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
@@ -240,11 +241,11 @@ class ProgramByColumns:
 def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
               frames: Mapping[str, pl.DataFrame]) -> FactBlock:
     """``block`` with the values the results of the programs it uses give (``used_names``: the per-record
-    ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier`` (text,
-    null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record total has them:
-    the places once a line is added, none before), ``X.eligible`` (whether X's status is ``ok``). A row whose
-    result of X is not computed by columns, or is an error, is marked ``per_record`` (per record it is an error
-    result, or its values are unknown here); so is every row when X has no frame."""
+    ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier``
+    (text, null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record
+    total has them: the places once a line is added, none before), ``X.eligible`` (whether X's status is
+    ``ok``). A row whose result of X is not computed by columns, or is an error, is marked ``per_record`` (per
+    record it is an error result, or its values are unknown here); so is every row when X has no frame."""
     frame, columns, decimals = block.frame, dict(block.columns), dict(block.decimals)
     unusable = [pl.col(PER_RECORD)]
     for program_id, tier, total, eligible in used_names:

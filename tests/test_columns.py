@@ -505,3 +505,44 @@ def _may_pass_max_units(node: Node, row: Mapping[str, Any]) -> bool:
         if type(value) is Decimal:
             magnitudes.append(abs(value))
     return max(magnitudes).scaleb(max(scales), EXACT) > MAX_UNITS
+
+
+def test_computed_values_are_read_by_name_before_columns():
+    # this.subtotal is a computed Int128 at scale 2 (12.34, 0.50); a column of the same name is not read
+    values = {"this.subtotal": ColumnExpression(pl.lit(pl.Series([1234, 50], dtype=pl.Int128)), pl.lit(False),
+                                                Kind.NUMBER, 2, 1234, wide=True)}
+    columns = {"units": Column.number(0, 10), "this.subtotal": Column.number(0, 10)}
+    expression = compile_columns(parse_expression("this.subtotal * units + 1").node, columns, values)
+    block = pl.DataFrame({"units": [3, 10], "this.subtotal": [7, 7]})
+    # 12.34 × 3 + 1 = 38.02; 0.50 × 10 + 1 = 6.00 (scale 2: 3802, 600)
+    assert expression.scale == 2
+    assert block.select(expression.value).to_series().to_list() == [3802, 600]
+    assert block.select(expression.needs_record).to_series().to_list() == [False, False]
+
+
+@pytest.mark.parametrize("text", [
+    "tier == 'Gold'", "tier != 'Gold'", "'Gold' == tier", "tier == tier", "tier == other", "tier != other",
+    "tier in ['Gold', 'Silver']", "tier not in ['Gold']", "tier < 'H'", "'o' in tier", "tier in 'Golden'",
+    "tier == 1", "tier", "if(tier == 'Gold', 1, 2)", "tier == 'Gold' or tier < 'H'", "other == tier and tier > 'A'",
+    "'Gold' in [tier]"])
+def test_a_column_holding_none_reads_as_the_closures_read_none(text):
+    # a used program's tier: None where it has none (equal to None only), unlike a missing fact
+    node = parse_expression(text).node
+    columns = {"tier": Column.text(none=True), "other": Column.text(none=True)}
+    rows = [{"tier": "Gold", "other": "Gold"}, {"tier": None, "other": "Gold"}, {"tier": None, "other": None},
+            {"tier": "Silver", "other": None}]
+    compiled = compile_columns(node, columns)
+    frame = pl.DataFrame(rows, schema={"tier": pl.String, "other": pl.String}).select(
+        compiled.value.alias("value"), compiled.needs_record.alias("needs"))
+    closure = compile_expression(node)
+    for row, (value, needs) in zip(rows, frame.iter_rows()):
+        try:
+            expected = closure(row)
+        except EvaluationError:
+            expected = RAISES
+        # where the columns flag a row, the per-record path decides: flagged only where the closures raise, or
+        # where a None is read outside a comparison (the bare name, a list item: conservative, never wrong)
+        if needs:
+            assert expected is RAISES or text in ("tier", "'Gold' in [tier]")
+        else:
+            assert value == expected, (text, row)

@@ -133,10 +133,7 @@ def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> N
     assert frame["total"].to_list() == [None, None, 5]
 
 
-def test_refused_programs(tmp_path: Path) -> None:
-    with pytest.raises(NotByColumns, match="own outcome"):
-        ProgramByColumns(compiled_from(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
-                                                            'amount: "1"}\n'))
+def test_refused_programs() -> None:
     # '/' on facts (a metric here) is refused when the program is compiled, whatever the block
     divides = CompiledProgram(load_programs(ROOT / "programs" / "cloud_partner_incentive.yaml")[0],
                               make_backend("compiled"), "cloud")

@@ -425,6 +425,7 @@ class GoalByColumns:
         weighted_scale = scale + weight_scale
         weighted_column = pl.col(block.column(weighted, "weighted"))
         block.attainment_text = _attainment_cell(weighted_column, weighted_scale)
+        block.own[own_outcome.ATTAINMENT] = _number(weighted_column, weighted_scale, weighted_bound)
         basis = block.number(block.compile(self._goals.payout.on.node))
         if basis is None:
             return pl.lit(None, pl.String)

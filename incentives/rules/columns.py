@@ -16,6 +16,10 @@ Representation:
 * a null in a fact column means "not here by columns": the fact is missing, or
   the record holds a value of another kind than the column's. Reading it flags
   the row, so the per-record path decides (an error, or a value of that kind).
+  Except in a column or value that holds ``None`` (``none``: a used program's
+  tier, ``this.tier``): there a null is the value ``None``, which ``==``,
+  ``!=`` and ``in`` a list compare as the closures do (unequal to any value but
+  ``None``); anything else that reads it flags the row (the closures raise).
 
 Semantics are the closures' (``rules/closures.py``) for every row that is not
 flagged, and a row is flagged exactly when the closures raise on it, with one
@@ -94,10 +98,14 @@ class Column:
     kind: Kind
     scale: int = 0
     bound: int = 2**63
+    #: a null cell is the value ``None`` (a used program's missing tier), not a missing fact
+    none: bool = False
 
     def __post_init__(self) -> None:
         if self.kind is Kind.FAILS:
             raise ValueError("a fact column has a value kind, not 'fails'")
+        if self.none and self.kind is not Kind.TEXT:
+            raise ValueError("only a text column holds None")
         if self.kind is Kind.NUMBER and not (0 <= self.scale <= MAX_SCALE and 0 <= self.bound <= 2**63):
             raise ValueError(f"a number column needs 0 <= scale <= {MAX_SCALE} and 0 <= bound <= 2**63")
 
@@ -106,8 +114,8 @@ class Column:
         return cls(Kind.NUMBER, scale, bound)
 
     @classmethod
-    def text(cls) -> "Column":
-        return cls(Kind.TEXT)
+    def text(cls, *, none: bool = False) -> "Column":
+        return cls(Kind.TEXT, none=none)
 
     @classmethod
     def boolean(cls) -> "Column":
@@ -141,6 +149,8 @@ class ColumnExpression:
     scale: int = 0
     bound: int = 0
     wide: bool = False
+    #: a null value is ``None`` (see the module): only a comparison reads it as such
+    none: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -160,17 +170,20 @@ class NotByColumns(Exception):
         super().__init__(f"{reason} (at offset {offset})")
 
 
-def compile_columns(node: Node, columns: Mapping[str, Column]) -> ColumnExpression:
+def compile_columns(node: Node, columns: Mapping[str, Column],
+                    values: Mapping[str, ColumnExpression] | None = None) -> ColumnExpression:
     """``node`` over a block whose fact columns are ``columns`` (name → :class:`Column`).
 
     A name that ``columns`` lacks is a missing fact on every row: it flags each
-    row that evaluates it. Raises :class:`NotByColumns` for what cannot be
+    row that evaluates it. ``values``: names that are computed, not read from a
+    column (a program's own outcome, ``this.*``), as expressions; they win over
+    columns of the same names. Raises :class:`NotByColumns` for what cannot be
     computed by columns exactly.
     """
-    value = _Compiler(columns).compile(node)
+    value = _Compiler(columns, values or {}).compile(node)
     if isinstance(value, _Items):
         raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
-    return value
+    return _without_none(value)
 
 
 def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> ColumnExpression:
@@ -230,6 +243,19 @@ def _number(value: pl.Expr, needs_record: pl.Expr, scale: int, bound: int, *, wi
     if wide or bound > _INT64_MAX:
         return ColumnExpression(_wide(value), needs_record, Kind.NUMBER, scale, bound, wide=True)
     return ColumnExpression(value, needs_record, Kind.NUMBER, scale, bound)
+
+
+def _without_none(value: ColumnExpression) -> ColumnExpression:
+    """``value`` where only a comparison can read ``None``: the rows holding it are flagged (the closures raise
+    wherever else a ``None`` is read)."""
+    if not value.none:
+        return value
+    return ColumnExpression(value.value, value.needs_record | value.value.is_null(), value.kind)
+
+
+def _none_flags(*values: ColumnExpression | _Items) -> pl.Expr:
+    """The rows where one of ``values`` is ``None``: where an ordering or a text search raises."""
+    return _any([value.value.is_null() for value in values if isinstance(value, ColumnExpression) and value.none])
 
 
 def _fails() -> ColumnExpression:
@@ -339,6 +365,8 @@ def _equal(a: ColumnExpression, b: ColumnExpression) -> tuple[pl.Expr, pl.Expr]:
     """``a == b`` as the closures see it (values of different kinds are unequal), and the rows it flags."""
     if a.kind is not b.kind or a.kind is Kind.FAILS:
         return _FALSE, _FALSE
+    if a.none or b.none:
+        return a.value.eq_missing(b.value), _FALSE  # None equals None only
     if a.kind is Kind.NUMBER:
         left, right = _aligned([a, b])
         return left.value == right.value, left.needs_record | right.needs_record
@@ -362,7 +390,7 @@ def _check(op: str, a: ColumnExpression | _Items, b: ColumnExpression | _Items, 
     if a.kind is Kind.NUMBER:
         left, right = _aligned([a, b])
         return _ORDERINGS[op](left.value, right.value), left.needs_record | right.needs_record
-    return _ORDERINGS[op](a.value, b.value), _FALSE
+    return _ORDERINGS[op](a.value, b.value).fill_null(False), _none_flags(a, b)
 
 
 def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) -> tuple[pl.Expr, pl.Expr]:
@@ -373,7 +401,7 @@ def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) ->
         return (pl.any_horizontal([equal for equal, _ in checks]),
                 pl.any_horizontal([flagged for _, flagged in checks]))
     if b.kind is Kind.TEXT and a.kind is Kind.TEXT:
-        return b.value.str.contains(a.value, literal=True), _FALSE
+        return b.value.str.contains(a.value, literal=True).fill_null(False), _none_flags(a, b)
     return _FALSE, _TRUE  # the closures raise: only text is found in text, and lists are looked in
 
 
@@ -381,8 +409,9 @@ def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) ->
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, Column]):
+    def __init__(self, columns: Mapping[str, Column], values: Mapping[str, ColumnExpression]):
         self.columns = columns
+        self.values = values
 
     def compile(self, node: Node) -> ColumnExpression | _Items:
         if not isinstance(node, (Literal, ListLiteral)) and _reads_no_name(node):
@@ -412,19 +441,24 @@ class _Compiler:
         raise TypeError(f"not an expression node: {node!r}")
 
     def value(self, node: Node) -> ColumnExpression:
-        """A node that must be a single value, not a list."""
+        """A node that must be a single value, not a list (nor ``None``: only a comparison reads it)."""
         compiled = self.compile(node)
         if isinstance(compiled, _Items):
             raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
-        return compiled
+        return _without_none(compiled)
 
     def name(self, name: str) -> ColumnExpression:
+        value = self.values.get(name)
+        if value is not None:
+            return value
         column = self.columns.get(name)
         if column is None:
             return _fails()
         value, missing = pl.col(name), pl.col(name).is_null()
         if column.kind is Kind.NUMBER:
             return _number(value, missing, column.scale, column.bound, wide=False)
+        if column.none:
+            return ColumnExpression(value, _FALSE, column.kind, none=True)
         return ColumnExpression(value, missing, column.kind)
 
     def unary(self, node: Unary) -> ColumnExpression:

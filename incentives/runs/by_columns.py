@@ -89,7 +89,8 @@ class ColumnarEngine:
                 self._count(program, part.frame.height)
                 return pl.Series([False] * part.frame.height), []
             try:
-                evaluated = program.evaluate(part, period)
+                evaluated = program.evaluate(part, period, used={
+                    used_id: frame for used_id, _, frame in frames if used_id in compiled.uses})
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
                 return pl.Series([False] * part.frame.height), []

@@ -11,14 +11,15 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
 columns flag (a missing or mistyped fact an expression reads, a negative bonus,
-deduction, cap or minimum, a value beyond 128-bit minor units).
+deduction, cap or minimum, a value beyond 128-bit minor units, a division by zero, a quotient whose 28
+digits do not fit its expression's scale).
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
 ``uses``, a default for the ``prorate_by`` fact, earlier periods (``prior.*``), ``this.*``, and what
-``rules.columns`` refuses (``/`` on facts).
+``rules.columns`` refuses (``/`` in a decimal context it does not emulate).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ProgramByColumns:
         for name, expression in program.metrics.items():
             self._metrics[name] = _inlined(expression.node, self._metrics)
         self._names = self._names_read()
-        # what the columns refuse whatever the block ('/' on facts, lists as values) is refused now, once:
+        # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as values) is refused now, once:
         # over no columns every name is missing, which compiles
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})

@@ -1,5 +1,5 @@
-"""Tier programs by columns (incentives.columnar.program, kinds.tier.TierByColumns, kinds.steps_by_columns):
-hand-computed blocks, and parity with the per-record path's CSV rows."""
+"""Tier programs by columns (incentives.columnar.program, kinds.tier_by_columns.TierByColumns,
+kinds.steps_by_columns): hand-computed blocks, and parity with the per-record path's CSV rows."""
 
 from __future__ import annotations
 
@@ -266,3 +266,10 @@ bonuses:
     assert frame["total"].to_list() == [1000, 2000, None]
     assert results[2].status == "error" and "division by zero" in results[2].errors[0]
     assert assert_parity(frame, results) == 2
+
+
+def test_the_per_record_path_imports_no_polars() -> None:
+    # the kinds name their calculators by columns by a dotted path, loaded when a program is computed by columns
+    code = ("import sys, incentives, incentives.kinds; assert 'polars' not in sys.modules, 'polars at import'; "
+            "from incentives.columnar.program import ProgramByColumns; assert 'polars' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

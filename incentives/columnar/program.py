@@ -25,15 +25,17 @@ kinds — raises when it is evaluated): a kind without a calculator by columns,
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from decimal import Decimal
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
 from ..compiler import CompiledProgram
-from ..fields import Rule
+from ..fields import Rounding, Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
+from ..kinds.base import CalculatorByColumns
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
@@ -73,7 +75,7 @@ class ProgramByColumns:
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
-        self._calculator = kind.by_columns(program.section, program.rounding)
+        self._calculator = _calculator_by_columns(kind.by_columns)(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
         eligibility = Eligibility(program)
         self._conditions = eligibility.conditions() + self._calculator.conditions() + self._adjustments.conditions()
@@ -83,8 +85,8 @@ class ProgramByColumns:
         for name, expression in program.metrics.items():
             self._metrics[name] = _inlined(expression.node, self._metrics)
         self._names = self._names_read()
-        # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as values) is refused now, once:
-        # over no columns every name is missing, which compiles
+        # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as
+        # values) is refused now, once: over no columns every name is missing, which compiles
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})
 
@@ -230,6 +232,13 @@ def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
     value = pl.when(joined.is_null() | (joined <= pl.lit(period.start))).then(one.value).otherwise(share.value)
     return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
             (joined > pl.lit(period.end)).fill_null(False))
+
+
+def _calculator_by_columns(path: str) -> Callable[[Any, Rounding], CalculatorByColumns]:
+    """The kind's calculator by columns its ``Kind.by_columns`` names (``"module:name"``), imported now."""
+    module, name = path.split(":")
+    calculator: Callable[[Any, Rounding], CalculatorByColumns] = getattr(importlib.import_module(module), name)
+    return calculator
 
 
 def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:

@@ -472,7 +472,8 @@ def _long_quotient(a: ColumnExpression, b: ColumnExpression, digits: int, diviso
     magnitude = (kept + away.cast(pl.Int128)) * dropped
     # fewer digits than kept at ``scale``: the quotient's last digit lies below 10**-scale unless it is exact
     unrepresentable = (length < digits) & inexact
-    too_large = too_large | (magnitude > _MAX_UNITS)
+    # W beyond MAX_UNITS is flagged before its rounding is read: rounding up near Int128's end would wrap
+    too_large = too_large | (whole > _MAX_UNITS) | (magnitude > _MAX_UNITS)
     negative = (_wide(a.value) < 0) != (_wide(b.value) < 0)
     value = pl.when(negative).then(0 - magnitude).otherwise(magnitude)
     bound = min(MAX_UNITS, a.bound * 10 ** max(0, scale + b.scale - a.scale) // divisor_units_floor + 1)

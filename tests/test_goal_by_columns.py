@@ -1,5 +1,6 @@
-"""Goal programs by columns (kinds.goal.GoalByColumns through incentives.columnar.program): hand-computed blocks,
-the bundled goal programs, and parity with the per-record path's CSV rows over random goal programs."""
+"""Goal programs by columns (kinds.goal_by_columns.GoalByColumns through incentives.columnar.program):
+hand-computed blocks, the bundled goal programs, and parity with the per-record path's CSV rows over random goal
+programs."""
 
 from __future__ import annotations
 

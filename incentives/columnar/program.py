@@ -11,8 +11,9 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
 columns flag (a missing or mistyped fact an expression reads, a negative bonus,
-deduction, cap or minimum, a value beyond 128-bit minor units), a row whose
-result of a program this one ``uses`` is not computed by columns or is an error.
+deduction, cap or minimum, a value beyond 128-bit minor units, a division by zero, a quotient whose 28
+digits do not fit its expression's scale), a row whose result of a program this one ``uses`` is not computed
+by columns or is an error.
 
 ``this.*`` (a bonus, deduction, cap or minimum payout reading the program's own
 outcome) is computed as per record: the steps read the tier, the attainment, the
@@ -29,22 +30,24 @@ the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
 a default for the ``prorate_by`` fact, earlier periods (``prior.*``), and what
-``rules.columns`` refuses (``/`` on facts).
+``rules.columns`` refuses (``/`` in a decimal context it does not emulate).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from decimal import Decimal
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
 from .. import own_outcome
 from ..compiler import CompiledProgram
-from ..fields import Rule
+from ..fields import Rounding, Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
+from ..kinds.base import CalculatorByColumns
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
@@ -86,7 +89,7 @@ class ProgramByColumns:
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
-        self._calculator = kind.by_columns(program.section, program.rounding)
+        self._calculator = _calculator_by_columns(kind.by_columns)(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
         eligibility = Eligibility(program)
         self._conditions = eligibility.conditions() + self._calculator.conditions() + self._adjustments.conditions()
@@ -98,8 +101,8 @@ class ProgramByColumns:
         self._names = self._names_read()
         #: the names a used program's result gives, which win over facts and defaults of the same names
         self._used_names = {name for _, *names in compiled.used_names for name in names}
-        # what the columns refuse whatever the block ('/' on facts, lists as values) is refused now, once:
-        # over no columns every name is missing, which compiles
+        # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as
+        # values) is refused now, once: over no columns every name is missing, which compiles
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})
 
@@ -296,6 +299,13 @@ def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
     value = pl.when(joined.is_null() | (joined <= pl.lit(period.start))).then(one.value).otherwise(share.value)
     return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
             (joined > pl.lit(period.end)).fill_null(False))
+
+
+def _calculator_by_columns(path: str) -> Callable[[Any, Rounding], CalculatorByColumns]:
+    """The kind's calculator by columns its ``Kind.by_columns`` names (``"module:name"``), imported now."""
+    module, name = path.split(":")
+    calculator: Callable[[Any, Rounding], CalculatorByColumns] = getattr(importlib.import_module(module), name)
+    return calculator
 
 
 def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:

@@ -1,7 +1,7 @@
 """One end-to-end run in a fresh process, measured: CSV facts and claims in, a run's files out.
 
-    python -m benchmarks.e2e --size 1m                 # Engine.run_to, workers = cores
-    python -m benchmarks.e2e --size 100k --workers 1   # one process
+    python -m benchmarks.e2e --size 1m                 # Engine.run_to, by columns
+    python -m benchmarks.e2e --size 100k --engine per-record   # every record per record
     python -m benchmarks.e2e --size 10k --mode memory  # incentives.write_run(Engine.run(...), ...), for comparison
     python -m benchmarks.e2e --size 1m --order shuffled  # the same records in a random order
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
@@ -9,11 +9,11 @@
     python -m benchmarks.e2e --size 100k --no-memory              # wall and CPU seconds only
 
 Prints one JSON object: wall seconds (from loading the programs to the last
-rename), the CPU seconds of this process and its workers, and the peak
+rename), the CPU seconds of this process (and of any child), and the peak
 memory of the whole process tree (sampled every 50 ms: the sum of PSS over
-this process and its live workers, each shared page counted once; and the sum
-of RSS, which counts forked pages in every process), next to each process's
-own peak RSS.
+this process and its live children, each shared page counted once; and the
+sum of RSS), next to the process's own peak RSS; with the columnar engine, how
+many records it computed per record, and why.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--facts", type=Path)
     parser.add_argument("--claims", type=Path)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument("--engine", choices=("columnar", "per-record"), default="columnar")
     parser.add_argument("--backend", default="compiled")
     parser.add_argument("--mode", choices=("stream", "memory"), default="stream")
     parser.add_argument("--order", choices=("sorted", "shuffled"), default="sorted",
@@ -124,18 +124,19 @@ def main(argv: list[str] | None = None) -> dict:
     ledger = incentives.Ledger(args.ledger) if args.ledger else None
     engine = incentives.Engine(incentives.load_programs(PROGRAMS), backend=args.backend, ledger=ledger)
     if args.mode == "stream":
-        summary = engine.run_to(out, facts, claims, facts_sha256=None, force=True, workers=args.workers,
-                                record=args.record)
-        workers, results, errors = summary.workers, summary.results, summary.errors
+        summary = engine.run_to(out, facts, claims, facts_sha256=None, force=True, record=args.record,
+                                engine=args.engine)
+        results, errors, per_record = summary.results, summary.errors, summary.per_record
     else:
         run = engine.run(read_facts(facts), read_claims(claims) if claims else ())
         incentives.write_run(run, out, force=True)
-        workers, results, errors = 1, len(run.results), sum(c["error"] for c in run.counts.values())
+        results, errors, per_record = len(run.results), sum(c["error"] for c in run.counts.values()), {}
     seconds = time.perf_counter() - started
     peak_rss_kb, peak_pss_kb = memory.stop() if args.memory else (0, 0)  # reported as None
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     report = {
-        "mode": args.mode, "backend": args.backend, "order": args.order, "facts": str(facts), "workers": workers,
+        "mode": args.mode, "backend": args.backend, "order": args.order, "facts": str(facts), "engine": args.engine,
+        "per_record": per_record,
         "ledger": bool(args.ledger), "record": args.record,
         "results": results,
         "errors": errors, "seconds": round(seconds, 2),
@@ -143,7 +144,6 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_pss_mb_tree": round(peak_pss_kb / 1024) if args.memory else None,
         "peak_rss_mb_tree": round(peak_rss_kb / 1024) if args.memory else None,
         "peak_rss_mb_main": round(own.ru_maxrss / 1024),
-        "peak_rss_mb_worker": round(kids.ru_maxrss / 1024),
         "output_mb": {name: round((out / name).stat().st_size / 2**20) for name in summary_files(out)},
         "cpus": os.cpu_count(), "load_average": os.getloadavg(),
     }
@@ -160,10 +160,9 @@ class LedgerClock:
     On a machine whose speed swings by ±15% from one minute to the next, the
     ratio of two runs cannot resolve a 10% cost; the ledger's share of one run
     can. Counted: importing the ledger's modules (SQLAlchemy) and opening the
-    ledger view (the claims already paid) in the main process, then each MDF
-    fund's opening balances, read once per program and period in every worker
-    process (forked: each appends its own seconds to a file). The workers read
-    at the same time, so the run waits for the slowest of them.
+    ledger view (the claims already paid), then each MDF fund's opening
+    balances, read once per program and period (each read appends its seconds
+    to a file, by process).
     """
 
     def __init__(self) -> None:

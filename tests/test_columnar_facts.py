@@ -257,3 +257,11 @@ def test_case_is_folded_in_ascii_only_as_per_record(tmp_path):
     rows = rows_of(read_csv_blocks(facts))
     assert [(row["word"], row[PER_RECORD]) for row in rows] == [("falſe", False), ("ſnan", False), ("x", False)]
     assert [row.facts["word"] for row in read_facts(facts)] == ["falſe", "ſnan", "x"]
+
+
+def test_the_whitespace_stripped_by_columns_is_what_str_strip_strips():
+    import sys
+
+    from incentives.columnar.facts import WHITESPACE
+
+    assert WHITESPACE == "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())

@@ -34,9 +34,9 @@ import pydantic_core
 
 from .rules.ast import Binary, Call, Name, Node, Unary
 from .rules.closures import constant_value
-from .rules.columns import Column, compile_columns
+from .rules.columns import MAX_SCALE, Column, compile_columns
 
-__all__ = ["Written", "constant", "decimal", "string", "written"]
+__all__ = ["Written", "constant", "decimal", "ratio_written", "string", "written"]
 
 
 def constant(value: Any) -> str:
@@ -64,24 +64,32 @@ _SMALLEST_PLAIN_ADJUSTED = -6
 
 def decimal(units: pl.Expr, scale: int, decimals: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """The JSON of ``str(Decimal)`` of each row's number, ``units`` at ``scale``, written with ``decimals``
-    decimals (an integer expression, ``0 <= decimals <= scale``; the digits of ``units`` beyond them are zeros):
-    ``"1018405.61"``, ``"-5"``. And the rows ``str()`` writes in scientific notation (a zero with more than six
-    decimals, a nonzero number below 10**-6 in magnitude), whose text here is not the per-record one."""
+    decimals (an integer expression up to ``scale`` + :data:`MAX_SCALE`; the digits of ``units`` beyond them
+    are zeros, and beyond ``scale`` it has zeros; negative: a positive exponent): ``"1018405.61"``, ``"-5"``, and
+    a zero in scientific notation as ``str()`` writes it (``"0E-7"``, ``"0E+10"``). And the rows of a nonzero
+    number ``str()`` writes in scientific notation (below 10**-6 in magnitude, or with a positive exponent),
+    whose text here is not the per-record one."""
     magnitude = units.cast(pl.Int128).abs()
+    exponent_of_zero = pl.when((units == 0) & (decimals < 0)).then(
+        pl.concat_str([pl.lit('"0E+'), (-decimals).cast(pl.String), pl.lit('"')])).when(
+        (units == 0) & (decimals > -_SMALLEST_PLAIN_ADJUSTED)).then(
+        pl.concat_str([pl.lit('"0E-'), decimals.cast(pl.String), pl.lit('"')]))
+    shown = decimals.clip(0)
     sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    zeros = pl.lit("0" * MAX_SCALE)
     if scale == 0:
-        digits = magnitude.cast(pl.String)
+        whole, fraction = magnitude.cast(pl.String), zeros.str.head(shown)
     else:
         unit = pl.lit(10**scale, pl.Int128)
-        fraction = (magnitude % unit + unit).cast(pl.String).str.slice(1).str.head(decimals)
-        digits = pl.concat_str([(magnitude // unit).cast(pl.String),
-                                pl.when(decimals > 0).then(pl.concat_str([pl.lit("."), fraction]))
-                                .otherwise(pl.lit(""))])
-    scientific = (units == 0) & (decimals > -_SMALLEST_PLAIN_ADJUSTED)
+        whole = (magnitude // unit).cast(pl.String)
+        fraction = pl.concat_str([(magnitude % unit + unit).cast(pl.String).str.slice(1), zeros]).str.head(shown)
+    digits = pl.concat_str([whole, pl.when(shown > 0).then(pl.concat_str([pl.lit("."), fraction]))
+                            .otherwise(pl.lit(""))])
+    scientific = (units != 0) & (decimals < 0)
     if scale > -_SMALLEST_PLAIN_ADJUSTED:
         scientific = scientific | ((units != 0)
                                    & (magnitude < pl.lit(10 ** (scale + _SMALLEST_PLAIN_ADJUSTED), pl.Int128)))
-    return pl.concat_str([pl.lit('"'), sign, digits, pl.lit('"')]), scientific
+    return exponent_of_zero.otherwise(pl.concat_str([pl.lit('"'), sign, digits, pl.lit('"')])), scientific
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,24 @@ def written(node: Node, columns: Mapping[str, Column], facts: Mapping[str, Writt
             negative_zero = ((left_value == 0) | (right_value == 0)) & ((left_value < 0) | (right_value < 0))
             return Written(left_written.decimals + right_written.decimals, unknown | negative_zero.fill_null(True))
     return None
+
+
+def ratio_written(units: pl.Expr, places: int, exact: pl.Expr, numerator_decimals: pl.Expr,
+                  denominator_decimals: pl.Expr) -> Written:
+    """How :func:`incentives.money.ratio` writes each row's quotient, ``units`` at ``places`` (``ratio_by_columns``):
+    rounded (``exact`` false), with ``places`` decimals; exact, as the division writes it: its own decimals, and
+    at least the numerator's less the denominator's (``Decimal``'s ideal exponent; a zero has exactly those).
+    Unknown: an exact quotient the division would write with a positive exponent (``2E+2``) or with more than
+    ``places`` + :data:`MAX_SCALE` decimals."""
+    if places:
+        unit = pl.lit(10**places, pl.Int128)
+        magnitude = units.cast(pl.Int128).abs()
+        own = (magnitude % unit + unit).cast(pl.String).str.slice(1).str.strip_chars_end("0").str.len_chars()
+    else:
+        own = pl.lit(0)
+    ideal = numerator_decimals.cast(pl.Int32) - denominator_decimals.cast(pl.Int32)
+    exact_decimals = pl.when(units == 0).then(ideal).otherwise(pl.max_horizontal(own.cast(pl.Int32), ideal))
+    decimals = pl.when(exact).then(exact_decimals).otherwise(pl.lit(places, pl.Int32))
+    # a zero with a positive exponent is written as such (decimal() writes it); another number is not followed
+    unknown = exact & (((units != 0) & (exact_decimals < 0)) | (exact_decimals > places + MAX_SCALE))
+    return Written(decimals.clip(upper_bound=places + MAX_SCALE), unknown.fill_null(True))

@@ -38,7 +38,7 @@ from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEva
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
 from ..loading import expressions_of
-from .. import json_by_columns, money_by_columns
+from .. import json_by_columns
 from ..json_by_columns import Written
 from ..money_by_columns import plain_amount
 from ..output.files import csv_text as constant_text
@@ -121,12 +121,12 @@ class ProgramByColumns:
         missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
         needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
         fraction = None
-        fraction_json = None
+        fraction_decimals = None
         if compiled.prorate_by is not None:
             if compiled.prorate_by in compiled.defaults:
                 raise NotByColumns(f"a default for the prorate_by fact '{compiled.prorate_by}'")
-            fraction, inactive, fraction_json = _active_fraction(compiled.prorate_by, columns, period,
-                                                                 program.rounding.ratio_places)
+            fraction, inactive, fraction_decimals = _active_fraction(compiled.prorate_by, columns, period,
+                                                                     program.rounding.ratio_places)
             needs.append(inactive)
         needs += [compile(node).needs_record for node in self._metrics.values()]
         fired: dict[str, pl.Expr] = {}
@@ -142,7 +142,8 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, written, compiled.rounding, fraction=fraction)
+        evaluation = BlockEvaluation(frame, compile, written, compiled.rounding, fraction=fraction,
+                                     fraction_decimals=fraction_decimals)
         tier = self._calculator.base(evaluation, fired)
         self._adjustments.apply(evaluation, fired)
         reasons = self._reasons_json(evaluation, fired)
@@ -155,7 +156,7 @@ class ProgramByColumns:
             pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
             _failed_rules(program.eligibility, fired).alias(FAILED_RULES),
             # beside the columns it replaces: the JSON reads facts, and a fact may be called 'status' or 'tier'
-            self._result_json(evaluation, period, tier, reasons, fraction_json).alias(RESULT_JSON))
+            self._result_json(evaluation, period, tier, reasons).alias(RESULT_JSON))
         frame = frame.with_columns(self._rows(evaluation, period))
         rows = pl.col(BY_COLUMNS)
         return frame.select(
@@ -241,8 +242,7 @@ class ProgramByColumns:
             reasons.append(pl.when(fails).then(pl.concat_str([pl.lit(head), values, pl.lit("}")])))
         return pl.concat_str(reasons, separator=",", ignore_nulls=True) if reasons else pl.lit("")
 
-    def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr,
-                     fraction_json: pl.Expr | None) -> pl.Expr:
+    def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr) -> pl.Expr:
         """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (``tier``:
         the tier reached, ``reasons``: an ineligible row's, as JSON)."""
         compiled = self._compiled
@@ -265,7 +265,10 @@ class ProgramByColumns:
         total = pl.when(eligible & (pl.col(LINES_SO_FAR) > 0)).then(evaluation.amount_json(pl.col(TOTAL))) \
             .otherwise(pl.lit('"0"'))
         details = [pl.lit(f'{{"places":{evaluation.places}')]
-        if fraction_json is not None:
+        if evaluation.fraction is not None and evaluation.fraction_decimals is not None:
+            # a fraction (1 or above 1/366) is never written in scientific notation
+            fraction_json, _ = json_by_columns.decimal(evaluation.fraction.value, evaluation.fraction.scale,
+                                                       evaluation.fraction_decimals)
             details += [pl.lit(',"proration":'), fraction_json]
         if evaluation.details_json is not None:
             details.append(pl.when(eligible).then(evaluation.details_json).otherwise(pl.lit("")))
@@ -314,14 +317,14 @@ def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
     the fact (a null cell: a cell of another kind marks its row ``per_record``), else the active days over the
     period's, a ratio at ``places``. And the rows that go per record: a fraction of 0 (ineligible there, with a
     reason of its own), every row when the column is not of dates (per record an error where it has a value).
-    And the fraction's JSON in a result's details: ``str()`` of the ``money.ratio``, which keeps an exact
-    quotient as the division writes it (``"1"``, ``"0.5"``) and rounds any other to ``places`` decimals."""
+    And the decimals ``str()`` writes the fraction with (a result's details show it): ``money.ratio`` keeps an
+    exact quotient as the division writes it (``1``, ``0.5``) and rounds any other to ``places`` decimals."""
     one = ColumnExpression(pl.lit(10**places, pl.Int128), pl.lit(False), Kind.NUMBER, places, 10**places, wide=True)
     column = columns.get(name)
     if column is None:
-        return one, pl.lit(False), pl.lit('"1"')
+        return one, pl.lit(False), pl.lit(0, pl.Int32)
     if column.kind is not Kind.DATE:
-        return one, pl.lit(True), pl.lit('"1"')
+        return one, pl.lit(True), pl.lit(0, pl.Int32)
     joined = pl.col(name)
     active_days = (pl.lit(period.end) - joined).dt.total_days() + 1
     share = ratio_by_columns(
@@ -329,14 +332,12 @@ def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
         ColumnExpression(pl.lit(period.days, pl.Int64), pl.lit(False), Kind.NUMBER, 0, period.days), places)
     whole_period = joined.is_null() | (joined <= pl.lit(period.start))
     value = pl.when(whole_period).then(one.value).otherwise(share.value)
-    digits = money_by_columns.plain_amount(share.value, places, places)
-    # an exact quotient has no digit but zeros beyond its last: the division writes it without them
-    exact = (active_days * 10**places) % period.days == 0
-    if places:
-        digits = pl.when(exact).then(digits.str.strip_chars_end("0").str.strip_suffix(".")).otherwise(digits)
-    text = pl.when(whole_period).then(pl.lit("1")).otherwise(digits)
+    # days over days: the ideal exponent is 0, so an exact quotient has just its own decimals
+    written = json_by_columns.ratio_written(share.value, places, (active_days * 10**places) % period.days == 0,
+                                            pl.lit(0), pl.lit(0))
+    decimals = pl.when(whole_period).then(pl.lit(0, pl.Int32)).otherwise(written.decimals)
     return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
-            (joined > pl.lit(period.end)).fill_null(False), pl.concat_str([pl.lit('"'), text, pl.lit('"')]))
+            (joined > pl.lit(period.end)).fill_null(False), decimals)
 
 
 def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:

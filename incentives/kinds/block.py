@@ -85,6 +85,8 @@ class BlockEvaluation:
     #: The active fraction of a prorated program (``prorate_by``), a ratio at the ratio places per row (None:
     #: the program does not prorate); the rows of a fraction 0 are flagged (ineligible per record)
     fraction: ColumnExpression | None = None
+    #: the decimals ``str()`` writes the fraction with per row (``1``: none; ``money.ratio``'s)
+    fraction_decimals: pl.Expr | None = None
     #: The result's ``next_tier`` and ``attainment`` as JSON, String expressions a kind that has them sets
     #: (``null`` otherwise), and the kind's keys of its ``details`` (each ``,"key":value``)
     next_tier_json: pl.Expr | None = None

@@ -58,6 +58,7 @@ __all__ = [
     "NotByColumns",
     "compile_columns",
     "ratio_by_columns",
+    "ratio_is_exact",
 ]
 
 #: The largest magnitude, in minor units, a number by columns may take: two of them add up without
@@ -201,6 +202,17 @@ def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression,
     rounded = quotient + away.cast(pl.Int128)
     # |round(M / D)| <= |M| for an integer D >= 1
     return _number(rounded, top.needs_record | bottom.needs_record | zero, places, top.bound, wide=True)
+
+
+def ratio_is_exact(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> pl.Expr:
+    """The rows where :func:`ratio_by_columns` does not round: the quotient has at most ``places`` decimals
+    (``money.ratio`` then keeps it as the division writes it, with an exponent of its own)."""
+    shift = places + denominator.scale - numerator.scale
+    top = _at_scale(numerator, numerator.scale + shift) if shift >= 0 else numerator
+    bottom = _at_scale(denominator, denominator.scale - shift) if shift < 0 else denominator
+    divisor = _wide(bottom.value)
+    safe_divisor = pl.when(divisor == 0).then(pl.lit(1, pl.Int128)).otherwise(divisor)
+    return _wide(top.value) % safe_divisor == 0
 
 
 # --- building blocks ---------------------------------------------------------------------------

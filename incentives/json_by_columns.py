@@ -151,6 +151,8 @@ def ratio_written(units: pl.Expr, places: int, exact: pl.Expr, numerator_decimal
     ideal = numerator_decimals.cast(pl.Int32) - denominator_decimals.cast(pl.Int32)
     exact_decimals = pl.when(units == 0).then(ideal).otherwise(pl.max_horizontal(own.cast(pl.Int32), ideal))
     decimals = pl.when(exact).then(exact_decimals).otherwise(pl.lit(places, pl.Int32))
-    # a zero with a positive exponent is written as such (decimal() writes it); another number is not followed
-    unknown = exact & (((units != 0) & (exact_decimals < 0)) | (exact_decimals > places + MAX_SCALE))
+    # a positive exponent: a zero is written with it (decimal() writes it); a multiple of ten is written with
+    # one when the ideal exponent is positive (2.0E+2), which is not followed
+    multiple_of_ten = units.cast(pl.Int128) % pl.lit(10 ** (places + 1), pl.Int128) == 0
+    unknown = exact & (((units != 0) & (ideal < 0) & multiple_of_ten) | (exact_decimals > places + MAX_SCALE))
     return Written(decimals.clip(upper_bound=places + MAX_SCALE), unknown.fill_null(True))

@@ -264,3 +264,42 @@ def test_benchmark_goal_program_parity_10k(tmp_path: Path) -> None:
     assert computed + len(per_record) == 10000
     assert per_record and all(result is None or result.status == "error" for result in per_record)
     assert computed > 9900
+
+
+goal_number_cells = st.sampled_from(["5", "5.0", "+12.50", ".5", "5.", "1000", "999.999", "0", "0.00", "-3.25",
+                                     "0.0000001", "1e3", "250000.5", "3", "30", "0.3"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(per_goal=st.booleans(), step=st.booleans(), ratio_places=st.sampled_from([2, 4, 10]),
+       prorate=st.booleans(),
+       rows=st.lists(st.tuples(goal_number_cells, goal_number_cells, goal_number_cells, goal_number_cells,
+                               st.sampled_from(["2027-02-15", "2027-01-01", "2027-03-31", "2026-06-30", ""])),
+                     min_size=1, max_size=12))
+def test_random_goal_results_json_parity(tmp_path_factory, per_goal, step, ratio_places, prorate, rows) -> None:
+    """Metrics, targets and a basis written in every form (the goals' details show each as read, an attainment
+    as the division writes it, an exact one with its own exponent), prorated or not: every row computed by
+    columns has the per-record results.jsonl line, byte for byte."""
+    tmp_path = tmp_path_factory.mktemp("json")
+    compiled = compiled_from(tmp_path, HEAD.replace("ratio_places: 4", f"ratio_places: {ratio_places}")
+                             + ("prorate_by: joined_on\n" if prorate else "") + f"""\
+goals:
+  targets:
+    - {{id: a, metric: revenue, target: quota, weight: 60%{", threshold: 80%" if per_goal else ""}}}
+    - {{id: b, metric: "logos * 1.5", target: 3, weight: 40%}}
+  attainment_cap: 150%
+  payout:
+    on: "incentive + 0.25"
+    per_goal: {str(per_goal).lower()}
+    interpolation: {"step" if step else "linear"}
+    curve:
+      - {{attainment: 0%, factor: 0%}}
+      - {{attainment: 80%, factor: 50%}}
+      - {{attainment: 100%, factor: 100%}}
+      - {{attainment: 125.5%, factor: 175%}}
+""")
+    text = "".join(f"P{index},2027-Q1,{revenue},{quota},{logos},{incentive},{joined}\n"
+                   for index, (revenue, quota, logos, incentive, joined) in enumerate(rows))
+    frame, results = both(compiled, facts_file(
+        tmp_path, "partner_id,period,revenue,quota,logos,incentive,joined_on\n" + text))
+    assert_parity(frame, results)

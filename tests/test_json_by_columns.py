@@ -104,3 +104,11 @@ def test_ratio_written_by_hand() -> None:
     text, _ = json_by_columns.decimal(pl.col("units"), 4, written.decimals)
     assert _column(text, frame)[:4] == ['"0.2"', '"2.0"', '"0.6667"', '"0E+1"']
     assert _column(written.unknown, frame) == [False, False, False, False, True]
+
+
+def test_every_character_is_escaped_as_pydantic_escapes_it() -> None:
+    """polars' JSON writer, which string() uses, against pydantic's over every Unicode scalar value."""
+    characters = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
+    frame = pl.DataFrame({"text": pl.Series(characters, dtype=pl.String)})
+    written = _column(json_by_columns.string(pl.col("text")), frame)
+    assert [text for text, json in zip(characters, written) if json != json_by_columns.constant(text)] == []

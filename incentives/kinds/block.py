@@ -166,8 +166,8 @@ class BlockEvaluation:
             if written is None:
                 self.flag_unwritten(rows)
                 return _NULL
-            text, scientific = json_by_columns.decimal(value.value, value.scale, written.decimals)
-            self.flag_unwritten(rows & (written.unknown | scientific))
+            self.flag_unwritten(rows & written.unknown)
+            text = self.decimal_json(value.value, value.scale, written.decimals, rows)
         elif value.kind is Kind.BOOLEAN:
             text = pl.when(value.value).then(pl.lit("true")).otherwise(pl.lit("false"))
         elif value.kind is Kind.TEXT:
@@ -179,6 +179,15 @@ class BlockEvaluation:
         else:  # a name the block lacks: missing on every row
             return _NULL
         return pl.when(value.value.is_null()).then(_NULL).otherwise(text)
+
+    def decimal_json(self, units: pl.Expr, scale: int, decimals: pl.Expr, rows: pl.Expr) -> pl.Expr:
+        """:func:`incentives.json_by_columns.decimal` of ``units`` (at ``scale``, written with ``decimals``), both
+        computed once as columns (the text reads them several times); ``rows`` where a nonzero number would be
+        written in scientific notation are flagged."""
+        text, scientific = json_by_columns.decimal(pl.col(self.column(units, "json_units")), scale,
+                                                   pl.col(self.column(decimals, "json_decimals")))
+        self.flag_unwritten(rows & scientific)
+        return text
 
     def inputs_json(self, names: Sequence[str], rows: pl.Expr, first: Mapping[str, pl.Expr] | None = None) -> pl.Expr:
         """The JSON object of a line's or reason's inputs on ``rows``: ``first`` (computed values, in their

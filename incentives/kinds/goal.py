@@ -28,7 +28,7 @@ from ..rules.columns import Kind as ColumnKind
 from ..rules.expressions import Expression
 from ..yamlsource import Path
 from .base import ONE, ZERO, Compile, Evaluation, Evaluator, Kind, number
-from .block import BlockEvaluation, units_of
+from .block import COMPUTING, BlockEvaluation, units_of
 
 
 class CurvePoint(StrictModel):
@@ -317,10 +317,12 @@ class _CurveByColumns:
         #: the largest factor, in units at ``factor_scale`` (a factor is never above the curve's largest)
         self.bound = max(_constant_at(point.factor, factor_scale) for point in points)
 
-    def factor(self, attainment: pl.Expr, attainment_decimals: pl.Expr) -> tuple[pl.Expr, Written]:
+    def factor(self, block: BlockEvaluation, attainment: pl.Expr,
+               attainment_decimals: pl.Expr) -> tuple[pl.Expr, Written]:
         """The factor of each row's attainment, units at ``factor_scale``, and how the per-record
         :meth:`Curve.factor` writes it (``attainment_decimals``: how the attainment is): a point's factor as the
-        program wrote it, ``0`` below the curve, an interpolated one as :func:`money.ratio` writes it."""
+        program wrote it, ``0`` below the curve, an interpolated one as :func:`money.ratio` writes it. The
+        interpolation's parts are columns of ``block`` (each is read several times)."""
         factor_scale = self._factor_scale
         first, last = self._points[0][0], self._points[-1]
         segments = list(zip(self._points, self._points[1:]))
@@ -344,7 +346,7 @@ class _CurveByColumns:
         if self._step:
             return chosen.otherwise(low_factor), _written(decimals.otherwise(low_decimals), pl.lit(False))
         low = by_segment(lambda low, low_factor, high, high_factor: low)
-        interpolated, quotient, exact = self._interpolated(attainment, low, by_segment)
+        interpolated, quotient, exact = self._interpolated(block, attainment, low, by_segment)
         # the division's operands as per record: (hf − lf) × (attainment − low) + lf × (high − low) over
         # (high − low), each exact, so each has the most decimals of its terms (a product, their sum)
         points = self._decimal_points
@@ -364,7 +366,7 @@ class _CurveByColumns:
                 _written(decimals.when(attainment == low).then(low_decimals).otherwise(written.decimals),
                          ~on_point & written.unknown))
 
-    def _interpolated(self, attainment: pl.Expr, low: pl.Expr,
+    def _interpolated(self, block: BlockEvaluation, attainment: pl.Expr, low: pl.Expr,
                       by_segment: Callable[[Callable[[int, Decimal, int, Decimal], int]], pl.Expr]
                       ) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         """low_factor + rise × (attainment − low) / width, as one division (per record too), with each row's
@@ -387,15 +389,17 @@ class _CurveByColumns:
         start = by_segment(lambda low, *_: _at(*starts[index[low]], numerator_scale))
         # held between the first and last points, so the products stay within their bounds on every row
         held = attainment.clip(first, last).cast(pl.Int128)
-        numerator = rise * (held - low) * pl.lit(10 ** (numerator_scale - rise_scale - scale), pl.Int128) + start
+        numerator = pl.col(block.column(
+            rise * (held - low) * pl.lit(10 ** (numerator_scale - rise_scale - scale), pl.Int128) + start,
+            "numerator"))
         bound = (max(abs(_at(*value, rise_scale)) for value in rises) * (last - first)
                  * 10 ** (numerator_scale - rise_scale - scale)
                  + max(abs(_at(*value, numerator_scale)) for value in starts))
         dividend = _number(numerator, numerator_scale, bound)
         divisor = _number(width, width_scale, max(_at(*value, width_scale) for value in widths))
-        quotient = ratio_by_columns(dividend, divisor, places)
-        return (quotient.value * pl.lit(10 ** (self._factor_scale - places), pl.Int128), quotient.value,
-                ratio_is_exact(dividend, divisor, places))
+        quotient = pl.col(block.column(ratio_by_columns(dividend, divisor, places).value, "quotient"))
+        return (quotient * pl.lit(10 ** (self._factor_scale - places), pl.Int128), quotient,
+                ratio_is_exact(dividend, divisor, places, quotient))
 
 
 class GoalByColumns:
@@ -446,18 +450,23 @@ class GoalByColumns:
             # a target of zero is flagged (per record it raises), before proration, as per record
             block.flag(goal_target.needs_record | (goal_target.value == 0))
             prorated = _prorated(goal_target, block.fraction)
+            # read by the ratio, its exactness and its JSON: computed once
+            prorated = _number(pl.col(block.column(prorated.value, f"target:{target.id}")), prorated.scale,
+                               prorated.bound)
             attainment = ratio_by_columns(metric, prorated, self._places)
             block.flag(attainment.needs_record)
+            quotient_units = pl.col(block.column(attainment.value, f"quotient:{target.id}"))
             rescale = 10 ** (scale - self._places)
-            value = attainment.value * pl.lit(rescale, pl.Int128)
+            value = quotient_units * pl.lit(rescale, pl.Int128)
             bound = _checked(attainment.bound * rescale)
             metric_written = self._written(block, target.metric.node)
             target_written = self._written(block, target.target.node, prorated=True)
-            quotient = json_by_columns.ratio_written(attainment.value, self._places,
-                                                     ratio_is_exact(metric, prorated, self._places),
+            quotient = json_by_columns.ratio_written(quotient_units, self._places,
+                                                     ratio_is_exact(metric, prorated, self._places, quotient_units),
                                                      metric_written.decimals, target_written.decimals)
-            # 0 over a negative target is a negative zero per record
-            block.flag(quotient.unknown | ((metric.value == 0) & (prorated.value < 0)))
+            # a quotient of zero with the sign of a negative one (0 over a negative target, or a negative
+            # quotient rounded to zero) is a negative zero per record: -0.00
+            block.flag(quotient.unknown | ((quotient_units == 0) & ((metric.value < 0) != (prorated.value < 0))))
             written = quotient
             cap = target.cap if target.cap is not None else self._goals.attainment_cap
             if cap is not None:
@@ -524,10 +533,8 @@ class GoalByColumns:
 
     @staticmethod
     def _decimal_json(block: BlockEvaluation, units: pl.Expr, scale: int, decimals: pl.Expr) -> pl.Expr:
-        """The JSON of a number (its rows in scientific notation are flagged)."""
-        text, scientific = json_by_columns.decimal(units, scale, decimals)
-        block.flag(scientific)
-        return text
+        """The JSON of a number on the computing rows (its rows in scientific notation are flagged)."""
+        return block.decimal_json(units, scale, decimals, pl.col(COMPUTING))
 
     def _pay(self, block: BlockEvaluation, basis: ColumnExpression, weighted: ColumnExpression,
              weighted_decimals: pl.Expr, basis_json: pl.Expr, inputs: list[tuple[str, pl.Expr]]) -> pl.Expr:
@@ -537,7 +544,7 @@ class GoalByColumns:
         # decimals more, and a point compares exactly once raised to them
         curve = _CurveByColumns(self._goals.payout.curve, self._goals.payout.interpolation == "step",
                                 self._places, weighted.scale, factor_scale)
-        factor_units, factor_written = curve.factor(weighted.value, weighted_decimals)
+        factor_units, factor_written = curve.factor(block, weighted.value, weighted_decimals)
         factor = pl.col(block.column(factor_units, "factor"))
         block.flag(factor_written.unknown)
         factor_json = pl.col(block.column(self._decimal_json(block, factor, factor_scale, factor_written.decimals),
@@ -569,7 +576,7 @@ class GoalByColumns:
         factors_json = []
         for target, curve, attainment, written, goal_input in zip(self._goals.targets, self._curves, attainments,
                                                                   attainments_written, inputs):
-            factor, factor_written = curve.factor(attainment.value, written.decimals)
+            factor, factor_written = curve.factor(block, attainment.value, written.decimals)
             block.flag(factor_written.unknown)
             factor_decimals = factor_written.decimals
             attainment_text = money_by_columns.format_ratio(attainment.value, attainment.scale)

@@ -214,11 +214,11 @@ class TierByColumns:
         for index, level in reversed(list(enumerate(levels))):
             start_units, start_scale = units_of(level.from_)
             scale = max(start_scale, qualify.scale)
-            gap = (pl.lit(start_units * 10 ** (scale - start_scale), pl.Int128)
-                   - qualify.value.cast(pl.Int128) * pl.lit(10 ** (scale - qualify.scale), pl.Int128))
-            gap_text, scientific = json_by_columns.decimal(gap, scale, pl.max_horizontal(written.decimals,
-                                                                                         pl.lit(start_scale)))
-            block.flag((achieved == index - 1) & (gap >= 0) & scientific)
+            gap = pl.col(block.column(
+                pl.lit(start_units * 10 ** (scale - start_scale), pl.Int128)
+                - qualify.value.cast(pl.Int128) * pl.lit(10 ** (scale - qualify.scale), pl.Int128), "gap"))
+            gap_text = block.decimal_json(gap, scale, pl.max_horizontal(written.decimals, pl.lit(start_scale)),
+                                          (achieved == index - 1) & (gap >= 0))
             name = f'{{"name":{json_by_columns.constant(level.name)},"gap":'
             unmet = pl.lit(",\"unmet\":[]}")
             if level.requires is not None:
@@ -292,9 +292,9 @@ class TierByColumns:
             basis = block.plain_text(pl.col(width_name), scale)
             fires = (achieved == index) & (pl.col(width_name) > 0)
             # qualify_on − from, exactly: the larger of their decimals
-            basis_json, scientific = json_by_columns.decimal(
-                pl.col(width_name), scale, pl.max_horizontal(qualify_written.decimals, pl.lit(start_scale)))
-            block.flag(fires & (qualify_written.unknown | scientific))
+            block.flag(fires & qualify_written.unknown)
+            basis_json = block.decimal_json(pl.col(width_name), scale,
+                                            pl.max_horizontal(qualify_written.decimals, pl.lit(start_scale)), fires)
             passed: pl.Expr | None = None
             whole_formula = ""
             if index + 1 < len(levels):

@@ -204,15 +204,16 @@ def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression,
     return _number(rounded, top.needs_record | bottom.needs_record | zero, places, top.bound, wide=True)
 
 
-def ratio_is_exact(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> pl.Expr:
-    """The rows where :func:`ratio_by_columns` does not round: the quotient has at most ``places`` decimals
-    (``money.ratio`` then keeps it as the division writes it, with an exponent of its own)."""
+def ratio_is_exact(numerator: ColumnExpression, denominator: ColumnExpression, places: int,
+                   quotient: pl.Expr) -> pl.Expr:
+    """The rows where :func:`ratio_by_columns` did not round: ``quotient`` (its value) times the denominator is
+    the numerator, at ``places`` (``money.ratio`` then keeps the quotient as the division writes it, with an
+    exponent of its own). A product, not a second division: the rounded quotient is within half a divisor of
+    the exact one, so the product stays within Int128 where the operands are within :data:`MAX_UNITS`."""
     shift = places + denominator.scale - numerator.scale
     top = _at_scale(numerator, numerator.scale + shift) if shift >= 0 else numerator
     bottom = _at_scale(denominator, denominator.scale - shift) if shift < 0 else denominator
-    divisor = _wide(bottom.value)
-    safe_divisor = pl.when(divisor == 0).then(pl.lit(1, pl.Int128)).otherwise(divisor)
-    return _wide(top.value) % safe_divisor == 0
+    return _wide(quotient) * _wide(bottom.value) == _wide(top.value)
 
 
 # --- building blocks ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 import pydantic_core
@@ -36,12 +36,20 @@ from .rules.ast import Binary, Call, Name, Node, Unary
 from .rules.closures import constant_value
 from .rules.columns import MAX_SCALE, Column, compile_columns
 
-__all__ = ["Written", "constant", "decimal", "ratio_written", "string", "written"]
+__all__ = ["Written", "constant", "decimal", "json_object", "ratio_written", "string", "written"]
 
 
 def constant(value: Any) -> str:
     """The JSON text of ``value`` as pydantic writes it in a result (``str(Decimal)`` for a decimal)."""
     return pydantic_core.to_json(value).decode()
+
+
+def json_object(members: Sequence[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The JSON object of the given keys (constants) and each row's JSON values, in their order."""
+    parts: list[pl.Expr] = []
+    for index, (key, value) in enumerate(members):
+        parts += [pl.lit(("{" if index == 0 else ",") + constant(key) + ":"), value]
+    return pl.concat_str([*parts, pl.lit("}")]) if parts else pl.lit("{}")
 
 
 _MEMBER = "text"

@@ -196,12 +196,7 @@ class BlockEvaluation:
         values = dict(first or {})
         for name in names:
             values[name] = self.value_json(Name(name), rows)
-        if not values:
-            return pl.lit("{}")
-        parts: list[pl.Expr] = []
-        for index, (name, value) in enumerate(values.items()):
-            parts += [pl.lit(("{" if index == 0 else ",") + json_by_columns.constant(name) + ":"), value]
-        return pl.concat_str([*parts, pl.lit("}")])
+        return json_by_columns.json_object(list(values.items()))
 
     def amount_json(self, units: pl.Expr) -> pl.Expr:
         """The JSON of an amount at the program's places (a rounded amount: never a negative zero)."""

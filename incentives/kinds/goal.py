@@ -340,11 +340,11 @@ class _CurveByColumns:
         decimals = pl.when(attainment < first).then(pl.lit(0, pl.Int128)).when(attainment >= last[0]).then(
             pl.lit(_written_decimals(last[1]), pl.Int128))
         if not segments:  # a curve of one point: every attainment is below it or at or above it
-            return chosen, _written(decimals.otherwise(pl.lit(0, pl.Int128)), pl.lit(False))
+            return chosen, _written_with(decimals.otherwise(pl.lit(0, pl.Int128)), pl.lit(False))
         low_factor = by_segment(lambda low, low_factor, high, high_factor: _constant_at(low_factor, factor_scale))
         low_decimals = by_segment(lambda low, low_factor, high, high_factor: _written_decimals(low_factor))
         if self._step:
-            return chosen.otherwise(low_factor), _written(decimals.otherwise(low_decimals), pl.lit(False))
+            return chosen.otherwise(low_factor), _written_with(decimals.otherwise(low_decimals), pl.lit(False))
         low = by_segment(lambda low, low_factor, high, high_factor: low)
         interpolated, quotient, exact = self._interpolated(block, attainment, low, by_segment)
         # the division's operands as per record: (hf − lf) × (attainment − low) + lf × (high − low) over
@@ -363,7 +363,7 @@ class _CurveByColumns:
         written = json_by_columns.ratio_written(quotient, self._places, exact, numerator_decimals, width_decimals)
         on_point = (attainment < first) | (attainment >= last[0]) | (attainment == low)
         return (chosen.when(attainment == low).then(low_factor).otherwise(interpolated),
-                _written(decimals.when(attainment == low).then(low_decimals).otherwise(written.decimals),
+                _written_with(decimals.when(attainment == low).then(low_decimals).otherwise(written.decimals),
                          ~on_point & written.unknown))
 
     def _interpolated(self, block: BlockEvaluation, attainment: pl.Expr, low: pl.Expr,
@@ -459,8 +459,8 @@ class GoalByColumns:
             rescale = 10 ** (scale - self._places)
             value = quotient_units * pl.lit(rescale, pl.Int128)
             bound = _checked(attainment.bound * rescale)
-            metric_written = self._written(block, target.metric.node)
-            target_written = self._written(block, target.target.node, prorated=True)
+            metric_written = self._written_of(block, target.metric.node)
+            target_written = self._written_of(block, target.target.node, prorated=True)
             quotient = json_by_columns.ratio_written(quotient_units, self._places,
                                                      ratio_is_exact(metric, prorated, self._places, quotient_units),
                                                      metric_written.decimals, target_written.decimals)
@@ -472,11 +472,11 @@ class GoalByColumns:
             if cap is not None:
                 capped = value > pl.lit(_constant_at(cap, scale), pl.Int128)
                 value = pl.min_horizontal(value, pl.lit(_constant_at(cap, scale), pl.Int128))
-                written = _written(pl.when(capped).then(pl.lit(_written_decimals(cap))).otherwise(quotient.decimals),
-                                   pl.lit(False))
+                written = _written_with(
+                    pl.when(capped).then(pl.lit(_written_decimals(cap))).otherwise(quotient.decimals), pl.lit(False))
             attainments.append(_number(pl.col(block.column(value, f"attainment:{target.id}")), scale, bound))
-            attainments_written.append(_written(pl.col(block.column(written.decimals, f"decimals:{target.id}")),
-                                                pl.lit(False)))
+            attainments_written.append(
+                _written_with(pl.col(block.column(written.decimals, f"decimals:{target.id}")), pl.lit(False)))
             weight = _constant_at(target.weight, weight_scale)
             weighted = weighted + pl.lit(weight, pl.Int128) * attainments[-1].value
             weighted_bound = _checked(weighted_bound + weight * bound)
@@ -500,7 +500,7 @@ class GoalByColumns:
         block.flag(basis.needs_record)
         basis = _prorated(basis, block.fraction)
         basis_json = self._decimal_json(block, basis.value, basis.scale,
-                                        self._written(block, self._goals.payout.on.node, prorated=True).decimals)
+                                        self._written_of(block, self._goals.payout.on.node, prorated=True).decimals)
         inputs = [(target.id, self._decimal_json(block, attainment.value, scale, written.decimals))
                   for target, attainment, written in zip(self._goals.targets, attainments, attainments_written)]
         if self._goals.payout.per_goal:
@@ -519,16 +519,16 @@ class GoalByColumns:
         return pl.lit(None, pl.String)
 
     @staticmethod
-    def _written(block: BlockEvaluation, node: Node, *, prorated: bool = False) -> Written:
+    def _written_of(block: BlockEvaluation, node: Node, *, prorated: bool = False) -> Written:
         """How the per-record value of ``node`` is written (× the active fraction when ``prorated``, as
         ``exact_multiply``: their decimals add up); its unknown rows are flagged."""
         written = block.written(node)
         if written is None:
             block.flag(pl.lit(True))
-            return _written(pl.lit(0), pl.lit(False))
+            return _written_with(pl.lit(0), pl.lit(False))
         block.flag(written.unknown)
         if prorated and block.fraction_decimals is not None:
-            return _written(written.decimals + block.fraction_decimals, pl.lit(False))
+            return _written_with(written.decimals + block.fraction_decimals, pl.lit(False))
         return written
 
     @staticmethod
@@ -563,7 +563,7 @@ class GoalByColumns:
                                                     block.amount_text(units, bound)]),
                        basis=block.plain_text(basis.value, basis.scale),
                        rate=money_by_columns.plain_amount(factor, factor_scale, 0), basis_json=basis_json,
-                       rate_json=factor_json, inputs_json=_object(inputs))
+                       rate_json=factor_json, inputs_json=json_by_columns.json_object(inputs))
         return factor_json
 
     def _pay_each_goal(self, block: BlockEvaluation, basis: ColumnExpression, attainments: list[ColumnExpression],
@@ -612,16 +612,8 @@ class GoalByColumns:
             block.add_line(pl.lit(True), "base", pl.lit(f"goal:{target.id}"), description, amount, bound, formula,
                            basis=block.plain_text(basis.value, basis.scale),
                            rate=money_by_columns.plain_amount(rate, rate_scale, 0), basis_json=basis_json,
-                           rate_json=rate_json, inputs_json=_object([goal_input]))
+                           rate_json=rate_json, inputs_json=json_by_columns.json_object([goal_input]))
         return factors_json
-
-
-def _object(members: list[tuple[str, pl.Expr]]) -> pl.Expr:
-    """A JSON object of the given keys and JSON values, in their order."""
-    parts: list[pl.Expr] = []
-    for index, (key, value) in enumerate(members):
-        parts += [pl.lit(("{" if index == 0 else ",") + json_by_columns.constant(key) + ":"), value]
-    return pl.concat_str([*parts, pl.lit("}")]) if parts else pl.lit("{}")
 
 
 def _written_decimals(value: Decimal) -> int:
@@ -629,11 +621,12 @@ def _written_decimals(value: Decimal) -> int:
     ``1E+1``, is refused)."""
     exponent = int(value.as_tuple().exponent)
     if exponent > 0:
-        raise NotByColumns(f"a curve factor written with an exponent ({value})")
+        raise NotByColumns(f"a number of the goals written with an exponent ({value})")
     return -exponent
 
 
-def _written(decimals: pl.Expr, unknown: pl.Expr) -> Written:
+def _written_with(decimals: pl.Expr, unknown: pl.Expr) -> Written:
+    """A :class:`Written` of ``decimals`` as the integers the texts take."""
     return Written(decimals.cast(pl.Int32), unknown)
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, RESULT_JSON, ProgramByColumns
 from incentives.compiler import CompiledProgram
 from incentives.loading import load_programs
 from incentives.money import ratio
@@ -310,3 +310,30 @@ goals:
     frame, results = both(compiled, facts_file(
         tmp_path, "partner_id,period,revenue,quota,logos,incentive,joined_on\n" + text))
     assert_parity(frame, results)
+
+
+def test_a_capped_quotient_written_with_an_exponent_is_by_columns(tmp_path: Path) -> None:
+    compiled = compiled_from(tmp_path, HEAD + """\
+prorate_by: joined_on
+goals:
+  targets:
+    - {id: logos, metric: logos, target: quota, weight: 100%}
+  attainment_cap: 150%
+  payout:
+    on: incentive
+    curve:
+      - {attainment: 0%, factor: 0%}
+      - {attainment: 100%, factor: 100%}
+""")
+    frame, results = both(compiled, facts_file(tmp_path, (
+        "partner_id,period,logos,quota,incentive,joined_on\n"
+        "P1,2027-Q1,2,2,100,2027-03-23\n")))
+    assert assert_parity(frame, results) == 1
+    # active 2027-03-23..03-31: 9 of 90 days, 0.1 exactly; the target 2 × 0.1 = 0.2; 2 / 0.2 = 10 exactly, which
+    # the division writes 1E+1 (ideal exponent 0 − (−1)), but the cap replaces it: 1.50; weighted 1.00 × 1.50 =
+    # 1.5000; the curve's last factor 1.00; the basis 100 × 0.1 = 10.0 pays 10.00
+    text = frame[RESULT_JSON][0]
+    assert '"attainment":"1.5000"' in text
+    assert '"proration":"0.1","goals":[{"id":"logos","metric":"2","target":"0.2","attainment":"1.50",' \
+           '"weight":"1.00"}],"factor":"1.00"}}\n' in text
+    assert '"basis":"10.0","rate":"1.00","amount":"10.00"' in text

@@ -466,15 +466,17 @@ class GoalByColumns:
                                                      metric_written.decimals, target_written.decimals)
             # a quotient of zero with the sign of a negative one (0 over a negative target, or a negative
             # quotient rounded to zero) is a negative zero per record: -0.00
-            block.flag(quotient.unknown | ((quotient_units == 0) & ((metric.value < 0) != (prorated.value < 0))))
+            unknown = quotient.unknown | ((quotient_units == 0) & ((metric.value < 0) != (prorated.value < 0)))
             written = quotient
             cap = target.cap if target.cap is not None else self._goals.attainment_cap
             if cap is not None:
                 capped = value > pl.lit(_constant_at(cap, scale), pl.Int128)
+                unknown = unknown & ~capped  # the cap replaces the quotient: its text is the cap's
                 value = pl.min_horizontal(value, pl.lit(_constant_at(cap, scale), pl.Int128))
                 written = _written_with(
                     pl.when(capped).then(pl.lit(_written_decimals(cap))).otherwise(quotient.decimals), pl.lit(False))
             attainments.append(_number(pl.col(block.column(value, f"attainment:{target.id}")), scale, bound))
+            block.flag(unknown)
             attainments_written.append(
                 _written_with(pl.col(block.column(written.decimals, f"decimals:{target.id}")), pl.lit(False)))
             weight = _constant_at(target.weight, weight_scale)

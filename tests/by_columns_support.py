@@ -8,11 +8,11 @@ from pathlib import Path
 import polars as pl
 
 from incentives.columnar.facts import read_csv_blocks
-from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, RESULT_JSON, ProgramByColumns
 from incentives.compiler import CompiledProgram
 from incentives.inputs import read_facts
 from incentives.loading import load_programs
-from incentives.output.files import result_rows
+from incentives.output.files import result_json, result_rows
 from incentives.periods import parse_period
 from incentives.rules.registry import make_backend
 
@@ -36,7 +36,8 @@ def both(compiled: CompiledProgram, facts: Path) -> tuple[pl.DataFrame, list]:
 
 
 def assert_parity(frame: pl.DataFrame, results: list) -> int:
-    """Every row computed by columns has the per-record CSV text; returns how many were."""
+    """Every row computed by columns has the per-record CSV texts and ``results.jsonl`` line; returns how many
+    were."""
     assert frame.height == len(results)
     computed = 0
     for row, result in zip(frame.iter_rows(named=True), results):
@@ -44,6 +45,7 @@ def assert_parity(frame: pl.DataFrame, results: list) -> int:
             computed += 1
             assert result is not None
             assert (row[PAYOUT_ROW], row[LINE_ROWS]) == result_rows(result), row["partner_id"]
+            assert row[RESULT_JSON].encode() == result_json(result), row["partner_id"]
     return computed
 
 

@@ -47,11 +47,13 @@ from ..compiler import CompiledProgram
 from ..fields import Rounding, Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
-from ..kinds.base import CalculatorByColumns
+from ..kinds.base import CalculatorByColumns, input_names
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
 from ..loading import expressions_of
+from .. import json_by_columns
+from ..json_by_columns import Written
 from ..money_by_columns import plain_amount
 from ..output.files import csv_text as constant_text
 from ..periods import Period
@@ -76,6 +78,8 @@ FAILED_RULES = "failed_rules"
 #: whether every eligibility rule holds on a row (a working column)
 ELIGIBLE = "eligible"
 LINE_ROWS = "line_rows"
+#: a row's line of ``results.jsonl``: the bytes of ``output.files.result_json`` as text, its line feed included
+RESULT_JSON = "result_json"
 
 
 class ProgramByColumns:
@@ -118,7 +122,8 @@ class ProgramByColumns:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
         places), ``places``, ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and
-        ``line_rows`` (the CSV texts, line ends included).
+        ``line_rows`` (the CSV texts, line ends included) and ``result_json`` (the row's line of
+        ``results.jsonl``, its line feed included).
 
         ``used``: for each program this one uses, that program's own ``evaluate`` frame over ``block`` (the same
         rows in the same order) for ``period``. A used program without a frame here (no version effective in the
@@ -130,19 +135,27 @@ class ProgramByColumns:
         columns = dict(block.columns)
         frame = block.frame.lazy()
         frame, columns = self._with_defaults(frame, columns)
+        frame, facts_written = self._facts_written(frame, block, columns)
 
         own: dict[str, ColumnExpression] = {}  # this.*, as each step sees it (BlockEvaluation.own)
+        own_written: dict[str, Written] = {}  # and how each is written (BlockEvaluation.own_written)
 
         def compile(node: Node) -> ColumnExpression:
             return compile_columns(_inlined(node, self._metrics), columns, own)
 
+        def written(node: Node) -> Written | None:
+            return json_by_columns.written(_inlined(node, self._metrics), columns, {**facts_written, **own_written},
+                                           own)
+
         missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
         needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
         fraction = None
+        fraction_decimals = None
         if compiled.prorate_by is not None:
             if compiled.prorate_by in compiled.defaults:
                 raise NotByColumns(f"a default for the prorate_by fact '{compiled.prorate_by}'")
-            fraction, inactive = _active_fraction(compiled.prorate_by, columns, period, program.rounding.ratio_places)
+            fraction, inactive, fraction_decimals = _active_fraction(compiled.prorate_by, columns, period,
+                                                                     program.rounding.ratio_places)
             needs.append(inactive)
         needs += [compile(node).needs_record for node in self._metrics.values()]
         fired: dict[str, pl.Expr] = {}
@@ -158,11 +171,13 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, own=own)
+        evaluation = BlockEvaluation(frame, compile, written, compiled.rounding, fraction=fraction, own=own,
+                                     own_written=own_written, fraction_decimals=fraction_decimals)
         tier = self._calculator.base(evaluation, fired)
         # per record this.tier is None where there is no tier: a null is that None
         own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
         self._adjustments.apply(evaluation, fired)
+        reasons = self._reasons_json(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(
             (~pl.col(NEEDS_RECORD)).alias(BY_COLUMNS),
@@ -171,14 +186,16 @@ class ProgramByColumns:
             pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(TOTAL),
             pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
             pl.lit(compiled.rounding.places, pl.Int64).alias(PLACES),
-            _failed_rules(program.eligibility, fired).alias(FAILED_RULES))
+            _failed_rules(program.eligibility, fired).alias(FAILED_RULES),
+            # beside the columns it replaces: the JSON reads facts, and a fact may be called 'status' or 'tier'
+            self._result_json(evaluation, period, tier, reasons).alias(RESULT_JSON))
         frame = frame.with_columns(self._rows(evaluation, period))
         rows = pl.col(BY_COLUMNS)
         return frame.select(
             LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
             *(pl.when(rows).then(pl.col(name)).alias(name)
-              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))
-        ).collect()
+              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS,
+                           RESULT_JSON))).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
@@ -215,6 +232,92 @@ class ProgramByColumns:
             filled.append((pl.col(name) if column else pl.lit(None, Column(kind).dtype)).fill_null(value).alias(name))
             columns[name] = Column(kind)
         return (frame.with_columns(filled) if filled else frame), columns
+
+    def _facts_written(self, frame: pl.LazyFrame, block: FactBlock,
+                       columns: Mapping[str, Column]) -> tuple[pl.LazyFrame, dict[str, Written]]:
+        """How each number fact (or used total) the program reads is written per record: with its cell's own decimals
+        (``FactBlock.decimals``), a default's where it fills a missing cell (as its ``Decimal`` was written;
+        one with a positive exponent, ``1E+3``, leaves its rows unknown). Kept as columns of the frame."""
+        found: dict[str, Written] = {}
+        kept = []
+        # a used program's total is read as a fact (its decimals are the block's: see with_used)
+        for name in sorted(self._names | self._used_names):
+            column = columns.get(name)
+            if column is None or column.kind is not Kind.NUMBER:
+                continue
+            default = self._compiled.defaults.get(name)
+            exponent = default.as_tuple().exponent if type(default) is Decimal else None
+            default_decimals = -exponent if isinstance(exponent, int) and exponent <= 0 else None
+            if name not in block.decimals:  # a default alone: the file has no such column
+                if default_decimals is None:
+                    continue  # written() gives None: its rows are not by columns
+                found[name] = Written(pl.lit(default_decimals, pl.Int32), pl.lit(False))
+                continue
+            decimals = pl.lit(block.decimals[name]).cast(pl.Int32)
+            if default_decimals is not None:
+                decimals = decimals.fill_null(default_decimals)
+            kept.append(decimals.alias(f"decimals:{name}"))
+            found[name] = Written(pl.col(f"decimals:{name}"),
+                                  pl.col(f"decimals:{name}").is_null() & pl.col(name).is_not_null())
+        return (frame.with_columns(kept) if kept else frame), found
+
+    def _reasons_json(self, evaluation: BlockEvaluation, fired: Mapping[str, pl.Expr]) -> pl.Expr:
+        """The JSON of an ineligible row's reasons (``Eligibility.failed``): each rule that does not hold, in
+        the program's order, with the values it read."""
+        ineligible = ~pl.col(ELIGIBLE)
+        reasons = []
+        for rule in self._compiled.program.eligibility:
+            fails = ineligible & ~fired[eligibility_id(rule.id)]
+            head = (f'{{"rule_id":{json_by_columns.constant(rule.id)},'
+                    f'"description":{json_by_columns.constant(rule.description)},'
+                    f'"when":{json_by_columns.constant(rule.when.text)},"values":')
+            values = evaluation.inputs_json(input_names(rule.when), fails)
+            reasons.append(pl.when(fails).then(pl.concat_str([pl.lit(head), values, pl.lit("}")])))
+        return pl.concat_str(reasons, separator=",", ignore_nulls=True) if reasons else pl.lit("")
+
+    def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr) -> pl.Expr:
+        """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (``tier``:
+        the tier reached, ``reasons``: an ineligible row's, as JSON)."""
+        compiled = self._compiled
+        constant = json_by_columns.constant
+        eligible = pl.col(ELIGIBLE)
+
+        def of_eligible(text: pl.Expr | None) -> pl.Expr:
+            return pl.lit("null") if text is None else pl.when(eligible).then(text).otherwise(pl.lit("null"))
+
+        lines = []
+        for line in evaluation.lines:
+            lines.append(pl.when(pl.col(line.fires)).then(pl.concat_str([
+                pl.lit('{"n":'), pl.col(line.n).cast(pl.String),
+                pl.lit(f',"kind":{constant(line.kind)},"rule_id":'), json_by_columns.string(line.rule_id),
+                pl.lit(',"description":'), json_by_columns.string(line.description),
+                pl.lit(',"basis":'), line.basis_json, pl.lit(',"rate":'), line.rate_json,
+                pl.lit(',"amount":'), evaluation.amount_json(pl.col(line.amount)),
+                pl.lit(',"formula":'), json_by_columns.string(line.formula),
+                pl.lit(',"inputs":'), line.inputs_json, pl.lit("}")])))
+        total = pl.when(eligible & (pl.col(LINES_SO_FAR) > 0)).then(evaluation.amount_json(pl.col(TOTAL))) \
+            .otherwise(pl.lit('"0"'))
+        details = [pl.lit(f'{{"places":{evaluation.places}')]
+        if evaluation.fraction is not None and evaluation.fraction_decimals is not None:
+            # a fraction (1 or above 1/366) is never written in scientific notation
+            fraction_json, _ = json_by_columns.decimal(evaluation.fraction.value, evaluation.fraction.scale,
+                                                       evaluation.fraction_decimals)
+            details += [pl.lit(',"proration":'), fraction_json]
+        if evaluation.details_json is not None:
+            details.append(pl.when(eligible).then(evaluation.details_json).otherwise(pl.lit("")))
+        return pl.concat_str([
+            pl.lit('{"partner_id":'), json_by_columns.string(pl.col(PARTNER_ID)),
+            pl.lit(f',"period":{constant(period.label)},"program_id":{constant(compiled.id)},'
+                   f'"program_version":{constant(compiled.version)},"currency":{constant(compiled.currency)},'
+                   '"status":'),
+            pl.when(eligible).then(pl.lit('"ok"')).otherwise(pl.lit('"ineligible"')),
+            pl.lit(',"tier":'), of_eligible(pl.when(tier.is_null()).then(pl.lit("null"))
+                                            .otherwise(json_by_columns.string(tier))),
+            pl.lit(',"next_tier":'), of_eligible(evaluation.next_tier_json),
+            pl.lit(',"attainment":'), of_eligible(evaluation.attainment_json),
+            pl.lit(',"lines":['), pl.concat_str(lines, separator=",", ignore_nulls=True) if lines else pl.lit(""),
+            pl.lit('],"total":'), total, pl.lit(',"reasons":['), reasons, pl.lit('],"errors":[],"details":'),
+            *details, pl.lit("}}\n")])
 
     def _rows(self, evaluation: BlockEvaluation, period: Period) -> list[pl.Expr]:
         compiled = self._compiled
@@ -280,25 +383,32 @@ def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...
 
 
 def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
-                     places: int) -> tuple[ColumnExpression, pl.Expr]:
+                     places: int) -> tuple[ColumnExpression, pl.Expr, pl.Expr]:
     """``periods.active_fraction`` of each row's ``name`` (a date), as the per-record ``_fraction``: 1 without
     the fact (a null cell: a cell of another kind marks its row ``per_record``), else the active days over the
     period's, a ratio at ``places``. And the rows that go per record: a fraction of 0 (ineligible there, with a
-    reason of its own), every row when the column is not of dates (per record an error where it has a value)."""
+    reason of its own), every row when the column is not of dates (per record an error where it has a value).
+    And the decimals ``str()`` writes the fraction with (a result's details show it): ``money.ratio`` keeps an
+    exact quotient as the division writes it (``1``, ``0.5``) and rounds any other to ``places`` decimals."""
     one = ColumnExpression(pl.lit(10**places, pl.Int128), pl.lit(False), Kind.NUMBER, places, 10**places, wide=True)
     column = columns.get(name)
     if column is None:
-        return one, pl.lit(False)
+        return one, pl.lit(False), pl.lit(0, pl.Int32)
     if column.kind is not Kind.DATE:
-        return one, pl.lit(True)
+        return one, pl.lit(True), pl.lit(0, pl.Int32)
     joined = pl.col(name)
     active_days = (pl.lit(period.end) - joined).dt.total_days() + 1
     share = ratio_by_columns(
         ColumnExpression(active_days, pl.lit(False), Kind.NUMBER, 0, period.days),
         ColumnExpression(pl.lit(period.days, pl.Int64), pl.lit(False), Kind.NUMBER, 0, period.days), places)
-    value = pl.when(joined.is_null() | (joined <= pl.lit(period.start))).then(one.value).otherwise(share.value)
+    whole_period = joined.is_null() | (joined <= pl.lit(period.start))
+    value = pl.when(whole_period).then(one.value).otherwise(share.value)
+    # days over days: the ideal exponent is 0, so an exact quotient has just its own decimals
+    written = json_by_columns.ratio_written(share.value, places, (active_days * 10**places) % period.days == 0,
+                                            pl.lit(0), pl.lit(0))
+    decimals = pl.when(whole_period).then(pl.lit(0, pl.Int32)).otherwise(written.decimals)
     return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
-            (joined > pl.lit(period.end)).fill_null(False))
+            (joined > pl.lit(period.end)).fill_null(False), decimals)
 
 
 def _calculator_by_columns(path: str) -> Callable[[Any, Rounding], CalculatorByColumns]:
@@ -368,5 +478,5 @@ def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) 
     return ProgramByColumns(compiled).evaluate(block, period)
 
 
-__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "ProgramByColumns", "evaluate_block",
-           "with_used"]
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "ProgramByColumns",
+           "evaluate_block", "with_used"]

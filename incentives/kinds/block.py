@@ -12,20 +12,28 @@ per-record path never imports polars' expressions it does not use.
 Every line is one "slot": a Boolean column says on which rows it fires, and its
 cells (description, basis, rate, amount, formula) are String expressions, so a
 row's lines are the slots that fire on it, numbered in slot order.
+
+A slot also holds its ``results.jsonl`` texts that the CSV cells do not give:
+the basis, rate and inputs as JSON (``str(Decimal)`` shows a number's exponent,
+which a CSV cell does not), made with :mod:`incentives.json_by_columns`; the
+kind sets the result's own JSON (``next_tier``, ``attainment``, its details).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import polars as pl
 
+from .. import json_by_columns
+from ..json_by_columns import Written
 from ..money_by_columns import format_amount, plain_amount, round_units
 from ..money import EXACT, Rounding
-from ..rules.ast import Node
+from ..rules.ast import Name, Node
 from ..rules.columns import MAX_UNITS, ColumnExpression, Kind, NotByColumns
+from .base import MAX_COPIED_TEXT
 
 #: The column of the running total (minor units at the program's places) and of the per-record flag.
 TOTAL = "total"
@@ -39,7 +47,8 @@ LINES_SO_FAR = "lines_so_far"
 class LineSlot:
     """One line that fires on some rows of a block: ``fires`` names a Boolean column; the cells are String
     expressions (as :func:`incentives.output.files.line_row` reads them, before the CSV rule), ``n`` an
-    integer expression, ``amount`` a column of minor units at the program's places."""
+    integer expression, ``amount`` a column of minor units at the program's places; ``basis_json``,
+    ``rate_json`` and ``inputs_json`` the line's JSON values (``null`` where it has none)."""
 
     fires: str
     n: str
@@ -50,6 +59,9 @@ class LineSlot:
     rate: pl.Expr | None
     amount: str
     formula: pl.Expr
+    basis_json: pl.Expr
+    rate_json: pl.Expr
+    inputs_json: pl.Expr
 
 
 @dataclass
@@ -57,11 +69,13 @@ class BlockEvaluation:
     """The state of one program version over a block while its steps run (see the module docstring).
 
     ``frame`` grows a column per step (lazy: polars computes each once); ``compile`` compiles an expression
-    of the program (metrics and defaults resolved) over the block's columns.
+    of the program (metrics and defaults resolved) over the block's columns, and ``written`` gives how its
+    per-record value is written (:func:`incentives.json_by_columns.written`).
     """
 
     frame: pl.LazyFrame
     compile: Callable[[Node], ColumnExpression]
+    written: Callable[[Node], Written | None]
     rounding: Rounding
     lines: list[LineSlot] = field(default_factory=list)
     #: The largest |total| any row can reach, in minor units: sizes the texts and keeps products in Int128.
@@ -74,6 +88,15 @@ class BlockEvaluation:
     #: The program's own outcome (``this.tier``, ``this.base``, ...) as the step being added sees it: ``compile``
     #: reads these names from here (the base sets the tier and attainment, the steps the subtotals)
     own: dict[str, ColumnExpression] = field(default_factory=dict)
+    #: how each of those values is written per record (a line's inputs show them in results.jsonl)
+    own_written: dict[str, Written] = field(default_factory=dict)
+    #: the decimals ``str()`` writes the fraction with per row (``1``: none; ``money.ratio``'s)
+    fraction_decimals: pl.Expr | None = None
+    #: The result's ``next_tier`` and ``attainment`` as JSON, String expressions a kind that has them sets
+    #: (``null`` otherwise), and the kind's keys of its ``details`` (each ``,"key":value``)
+    next_tier_json: pl.Expr | None = None
+    attainment_json: pl.Expr | None = None
+    details_json: pl.Expr | None = None
     _columns: int = 0
 
     @property
@@ -96,9 +119,26 @@ class BlockEvaluation:
         """:meth:`subtotal` as a number an expression reads (``this.subtotal``, ``this.base``)."""
         return ColumnExpression(self.subtotal(), pl.lit(False), Kind.NUMBER, self.places, self.total_bound, wide=True)
 
+    def own_subtotal(self, *names: str) -> None:
+        """``names`` (``this.subtotal``, ``this.base``) read the running total as it is now: its value, and how
+        it is written per record (``Decimal(0)`` before any line, the places' decimals after)."""
+        value = self.subtotal_value()
+        decimals = pl.col(self.column(pl.when(pl.col(LINES_SO_FAR) == 0).then(pl.lit(0, pl.Int32))
+                                      .otherwise(pl.lit(self.places, pl.Int32)), "subtotal_decimals"))
+        for name in names:
+            self.own[name] = value
+            self.own_written[name] = Written(decimals, pl.lit(False))
+
     def flag(self, rows: pl.Expr) -> None:
         """The computing rows among ``rows`` need the per-record path (the per-record steps raise there)."""
         flagged = pl.col(COMPUTING) & rows.fill_null(True)
+        self.frame = self.frame.with_columns((pl.col(NEEDS_RECORD) | flagged).alias(NEEDS_RECORD),
+                                             (pl.col(COMPUTING) & ~flagged).alias(COMPUTING))
+
+    def flag_unwritten(self, rows: pl.Expr) -> None:
+        """``rows`` go per record, whether the steps compute them or not: their ``results.jsonl`` text is not
+        known exactly by columns (an ineligible row's reasons included)."""
+        flagged = rows.fill_null(True)
         self.frame = self.frame.with_columns((pl.col(NEEDS_RECORD) | flagged).alias(NEEDS_RECORD),
                                              (pl.col(COMPUTING) & ~flagged).alias(COMPUTING))
 
@@ -112,9 +152,11 @@ class BlockEvaluation:
 
     def add_line(self, fires: pl.Expr, kind: str, rule_id: pl.Expr, description: pl.Expr, amount: pl.Expr,
                  amount_bound: int, formula: Callable[[pl.Expr], pl.Expr], *, basis: pl.Expr | None = None,
-                 rate: pl.Expr | None = None) -> None:
+                 rate: pl.Expr | None = None, basis_json: pl.Expr | None = None, rate_json: pl.Expr | None = None,
+                 inputs_json: pl.Expr | None = None) -> None:
         """A line on the computing rows where ``fires``: ``amount`` in minor units at the places (its bound
-        ``amount_bound``), ``formula`` made from the amount's column. Adds it to the running total."""
+        ``amount_bound``), ``formula`` made from the amount's column. Adds it to the running total.
+        ``basis_json``, ``rate_json``, ``inputs_json``: its JSON values (``null``, ``null``, ``{}`` if not given)."""
         fires_name = self.column(pl.col(COMPUTING) & fires.fill_null(False), "fires")
         amount_name = self.column(pl.when(pl.col(fires_name)).then(amount.cast(pl.Int128))
                                   .otherwise(pl.lit(0, pl.Int128)), "amount")
@@ -126,7 +168,65 @@ class BlockEvaluation:
         if self.total_bound > MAX_UNITS:
             raise NotByColumns("amounts too large for 128-bit minor units")
         self.lines.append(LineSlot(fires_name, n_name, kind, rule_id, description, basis, rate, amount_name,
-                                   formula(pl.col(amount_name))))
+                                   formula(pl.col(amount_name)), _NULL if basis_json is None else basis_json,
+                                   _NULL if rate_json is None else rate_json,
+                                   pl.lit("{}") if inputs_json is None else inputs_json))
+
+    # --- JSON texts of results.jsonl -------------------------------------------------------------
+
+    def value_json(self, node: Node, rows: pl.Expr) -> pl.Expr:
+        """The JSON of ``node``'s per-record value (a fact as read, a metric as computed) on ``rows``, which
+        are flagged where it is not known exactly by columns: a number whose exponent is not followed or that
+        ``str()`` writes in scientific notation, a text a result would copy cut (``kinds.base.copied``), a date
+        before the year 1000. ``null`` where the value is missing."""
+        value = self.compile(node)
+        if value.kind is Kind.NUMBER:
+            written = self.written(node)
+            if written is None:
+                self.flag_unwritten(rows)
+                return _NULL
+            self.flag_unwritten(rows & written.unknown)
+            text = self.decimal_json(value.value, value.scale, written.decimals, rows)
+        elif value.kind is Kind.BOOLEAN:
+            text = pl.when(value.value).then(pl.lit("true")).otherwise(pl.lit("false"))
+        elif value.kind is Kind.TEXT:
+            text = json_by_columns.string(value.value)
+            # a missing text (or a used tier that is None) is written null: nothing to cut
+            self.flag_unwritten(rows & (value.value.str.len_chars() > MAX_COPIED_TEXT).fill_null(False))
+        elif value.kind is Kind.DATE:
+            text = pl.concat_str([pl.lit('"'), value.value.dt.to_string("%Y-%m-%d"), pl.lit('"')])
+            self.flag_unwritten(rows & (value.value.dt.year() < 1000).fill_null(False))
+        else:  # a name the block lacks: missing on every row
+            return _NULL
+        return pl.when(value.value.is_null()).then(_NULL).otherwise(text)
+
+    def decimal_json(self, units: pl.Expr, scale: int, decimals: pl.Expr, rows: pl.Expr) -> pl.Expr:
+        """:func:`incentives.json_by_columns.decimal` of ``units`` (at ``scale``, written with ``decimals``), both
+        computed once as columns (the text reads them several times); ``rows`` where a nonzero number would be
+        written in scientific notation are flagged."""
+        text, scientific = json_by_columns.decimal(pl.col(self.column(units, "json_units")), scale,
+                                                   pl.col(self.column(decimals, "json_decimals")))
+        self.flag_unwritten(rows & scientific)
+        return text
+
+    def inputs_json(self, names: Sequence[str], rows: pl.Expr, first: Mapping[str, pl.Expr] | None = None) -> pl.Expr:
+        """The JSON object of a line's or reason's inputs on ``rows``: ``first`` (computed values, in their
+        order), then each of ``names`` read (``kinds.base.inputs_from``); a name in both keeps its place in
+        ``first`` and takes the value read, as a dict update does."""
+        values = dict(first or {})
+        for name in names:
+            values[name] = self.value_json(Name(name), rows)
+        return json_by_columns.json_object(list(values.items()))
+
+    def amount_json(self, units: pl.Expr) -> pl.Expr:
+        """The JSON of an amount at the program's places (a rounded amount: never a negative zero)."""
+        return pl.concat_str([pl.lit('"'), self.plain_text(units), pl.lit('"')])
+
+    def subtotal_json(self) -> pl.Expr:
+        """The JSON of the running total as it is now: ``"0"`` before any line (the per-record total starts at
+        ``Decimal(0)``), else an amount at the places."""
+        return pl.col(self.column(pl.when(pl.col(LINES_SO_FAR) == 0).then(pl.lit('"0"'))
+                                  .otherwise(self.amount_json(pl.col(TOTAL))), "subtotal_json"))
 
     # --- money texts at the program's places ---------------------------------------------------
 
@@ -150,6 +250,9 @@ class BlockEvaluation:
         if bound * factor > MAX_UNITS:
             raise NotByColumns("amounts too large for 128-bit minor units")
         return round_units(units, scale, rounding), bound * factor
+
+
+_NULL = pl.lit("null")
 
 
 def units_of(value: Decimal) -> tuple[int, int]:

@@ -20,13 +20,13 @@ from typing import Mapping
 
 import polars as pl
 
-from .. import own_outcome
+from .. import json_by_columns, own_outcome
 from ..money import EXACT, format_amount, format_rate
 from ..rules.backend import Condition
 from ..rules.columns import MAX_UNITS, ColumnExpression, NotByColumns
 from ..rules.columns import Kind as ColumnKind
 from ..rules.expressions import Expression
-from .base import ONE, ZERO
+from .base import ONE, ZERO, input_names
 from .block import BlockEvaluation, compare, compare_constant, units_of
 from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id
 
@@ -57,23 +57,22 @@ class AdjustmentsByColumns:
     def apply(self, block: BlockEvaluation, fired: Mapping[str, pl.Expr]) -> None:
         program = self._program
         fired = dict(fired)
-        own = block.own
         if self._reads_own:
-            own[own_outcome.BASE] = own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            block.own_subtotal(own_outcome.BASE, own_outcome.SUBTOTAL)
             _match(block, self._multiplier_conditions, fired)
         for bonus in program.bonuses:
             if bonus.multiplier is not None:
                 self._multiplier(block, fired[bonus_id(bonus.id)], bonus.id,
                                  bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.multiplier)
         if self._reads_own:
-            own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            block.own_subtotal(own_outcome.SUBTOTAL)
             _match(block, self._bonus_conditions, fired)
         for bonus in program.bonuses:
             if bonus.amount is not None:
                 self._amount(block, fired[bonus_id(bonus.id)], "bonus", bonus.id,
                              bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.amount)
         if program.deductions and self._reads_own:
-            own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            block.own_subtotal(own_outcome.SUBTOTAL)
             _match(block, self._deduction_conditions, fired)
         for deduction in program.deductions:
             fires = pl.lit(True) if deduction.when is None else fired[deduction_id(deduction.id)]
@@ -81,12 +80,12 @@ class AdjustmentsByColumns:
         if not program.allow_negative:
             self._floor(block)
         if self._reads_own:
-            own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            block.own_subtotal(own_outcome.SUBTOTAL)
         if program.cap is not None:
             self._cap(block, program.cap)
         if program.min_payout is not None:
             if self._reads_own and isinstance(program.min_payout, Expression):
-                own[own_outcome.SUBTOTAL] = block.subtotal_value()
+                block.own_subtotal(own_outcome.SUBTOTAL)
             self._minimum(block, program.min_payout)
 
     @staticmethod
@@ -104,7 +103,8 @@ class AdjustmentsByColumns:
         shown = f" × ({format_rate(multiplier)} − 100%) = "
         block.add_line(fires, "multiplier", pl.lit(rule_id), pl.lit(description), amount, bound,
                        lambda units: pl.concat_str([subtotal_text, pl.lit(shown), block.amount_text(units, bound)]),
-                       basis=block.plain_text(subtotal), rate=pl.lit(f"{extra.normalize():f}"))
+                       basis=block.plain_text(subtotal), rate=pl.lit(f"{extra.normalize():f}"),
+                       basis_json=block.subtotal_json(), rate_json=pl.lit(json_by_columns.constant(extra)))
 
     @staticmethod
     def _amount(block: BlockEvaluation, fires: pl.Expr, kind: str, rule_id: str, description: str,
@@ -124,7 +124,9 @@ class AdjustmentsByColumns:
             head = f"−({expression.text}) = "
         block.add_line(fires, kind, pl.lit(rule_id), pl.lit(description), amount, bound,
                        lambda units: pl.concat_str([pl.lit(head), block.amount_text(units, bound)]),
-                       basis=block.plain_text(raw.value, raw.scale))
+                       basis=block.plain_text(raw.value, raw.scale),
+                       basis_json=block.value_json(expression.node, fires),
+                       inputs_json=block.inputs_json(input_names(expression), fires))
 
     @staticmethod
     def _floor(block: BlockEvaluation) -> None:
@@ -136,7 +138,7 @@ class AdjustmentsByColumns:
                        pl.lit(0, pl.Int128) - subtotal, bound,
                        lambda units: pl.concat_str([subtotal_text, pl.lit(f" < 0: pays {zero} = "),
                                                     block.amount_text(units, bound)]),
-                       basis=block.plain_text(subtotal))
+                       basis=block.plain_text(subtotal), basis_json=block.subtotal_json())
 
     @staticmethod
     def _cap(block: BlockEvaluation, cap: Decimal | Expression) -> None:
@@ -168,13 +170,17 @@ class AdjustmentsByColumns:
             cap_text = pl.lit(format_amount(full_cap, places))
         subtotal, bound = block.subtotal(), block.total_bound + cap_bound
         subtotal_text = block.amount_text(subtotal, block.total_bound)
-        block.add_line(subtotal > cap_column, "cap", pl.lit("cap"),
+        fires = subtotal > cap_column
+        # the cap as applied (rounded down to the places), then what its expression read
+        inputs = block.inputs_json(input_names(cap) if isinstance(cap, Expression) else (), fires,
+                                   {"cap": block.amount_json(cap_column)})
+        block.add_line(fires, "cap", pl.lit("cap"),
                        pl.concat_str([pl.lit("cap of "), cap_text, pl.lit(" per partner and period"),
                                       written]),
                        cap_column - subtotal, bound,
                        lambda units: pl.concat_str([cap_text, pl.lit(" − "), subtotal_text, pl.lit(" = "),
                                                     block.amount_text(units, bound)]),
-                       basis=block.plain_text(subtotal))
+                       basis=block.plain_text(subtotal), basis_json=block.subtotal_json(), inputs_json=inputs)
 
     @staticmethod
     def _minimum(block: BlockEvaluation, minimum: Decimal | Expression) -> None:
@@ -189,16 +195,22 @@ class AdjustmentsByColumns:
             below = compare(total, "<", limit)
             minimum_text = block.amount_text(limit.value, limit.bound, limit.scale)
             written = f" ({minimum.text})"
+            fires = (subtotal > 0) & below
+            # the minimum as computed, then what its expression read
+            inputs = block.inputs_json(input_names(minimum), fires,
+                                       {"min_payout": block.value_json(minimum.node, fires)})
         else:
             below = compare_constant(total, "<", minimum)
             minimum_text, written = pl.lit(format_amount(minimum, places)), ""
+            fires = (subtotal > 0) & below
+            inputs = pl.lit(f'{{"min_payout":{json_by_columns.constant(minimum)}}}')
         subtotal_text = block.amount_text(subtotal, bound)
-        block.add_line((subtotal > 0) & below, "minimum", pl.lit("min_payout"),
+        block.add_line(fires, "minimum", pl.lit("min_payout"),
                        pl.concat_str([pl.lit("below the minimum payout of "), minimum_text, pl.lit(written)]),
                        pl.lit(0, pl.Int128) - subtotal, bound,
                        lambda units: pl.concat_str([subtotal_text, pl.lit(" < "), minimum_text,
                                                     pl.lit(f": pays {zero} = "), block.amount_text(units, bound)]),
-                       basis=block.plain_text(subtotal))
+                       basis=block.plain_text(subtotal), basis_json=block.subtotal_json(), inputs_json=inputs)
 
 
 def _reads_own(expression: Expression) -> bool:

@@ -10,12 +10,12 @@ from typing import Callable
 
 import polars as pl
 
-from .. import fields
+from .. import fields, json_by_columns
 from ..money import exact_multiply, exact_subtract, format_amount, format_rate, plain_amount
 from ..rules.backend import Condition
 from ..rules.columns import ColumnExpression
 from ..rules.columns import Kind as ColumnKind
-from .base import ZERO
+from .base import ZERO, input_names
 from .block import BlockEvaluation, compare_constant, times_constant, units_of
 from .tier import TierLevel, Tiers, requires_id
 
@@ -54,11 +54,42 @@ class TierByColumns:
         tier = pl.lit(None, pl.String)
         for index, level in reversed(list(enumerate(levels))):
             tier = pl.when(achieved == index).then(pl.lit(level.name)).otherwise(tier)
+        block.next_tier_json = self._next_tier_json(block, achieved, qualify, fired)
         if self._incremental:
             self._bands(block, achieved, qualify)
         else:
             self._retroactive(block, achieved)
         return tier
+
+    def _next_tier_json(self, block: BlockEvaluation, achieved: pl.Expr, qualify: ColumnExpression,
+                        fired: dict[str, pl.Expr]) -> pl.Expr:
+        """The JSON of :meth:`TierCalculator._next_tier` per row: the level above the achieved one, the gap of
+        ``qualify_on`` to it (``exact_subtract``: the larger of their decimals; ``0`` once it is passed), and
+        its ``requires`` when that did not hold; ``null`` above the last level."""
+        levels = self._tiers.levels
+        below_last = achieved < len(levels) - 1
+        written = block.written(self._tiers.qualify_on.node)
+        if written is None:
+            block.flag(below_last)
+            return pl.lit("null")
+        block.flag(below_last & written.unknown)
+        chosen = pl.lit("null")
+        for index, level in reversed(list(enumerate(levels))):
+            start_units, start_scale = units_of(level.from_)
+            scale = max(start_scale, qualify.scale)
+            gap = pl.col(block.column(
+                pl.lit(start_units * 10 ** (scale - start_scale), pl.Int128)
+                - qualify.value.cast(pl.Int128) * pl.lit(10 ** (scale - qualify.scale), pl.Int128), "gap"))
+            gap_text = block.decimal_json(gap, scale, pl.max_horizontal(written.decimals, pl.lit(start_scale)),
+                                          (achieved == index - 1) & (gap >= 0))
+            name = f'{{"name":{json_by_columns.constant(level.name)},"gap":'
+            unmet = pl.lit(",\"unmet\":[]}")
+            if level.requires is not None:
+                unmet = pl.when(fired[requires_id(level)]).then(unmet).otherwise(
+                    pl.lit(f',"unmet":[{json_by_columns.constant(level.requires.text)}]}}'))
+            text = pl.concat_str([pl.lit(name), pl.when(gap < 0).then(pl.lit('"0"')).otherwise(gap_text), unmet])
+            chosen = pl.when(achieved == index - 1).then(text).otherwise(chosen)
+        return chosen
 
     def _retroactive(self, block: BlockEvaluation, achieved: pl.Expr) -> None:
         pay = self._pay_on
@@ -90,12 +121,19 @@ class TierByColumns:
             lambda amount: pl.concat_str([basis_text, by_level(lambda _, level, __: pl.lit(
                 f" × {format_rate(level.rate)} = ")), block.amount_text(amount, bound)]),
             basis=block.plain_text(basis.value, basis.scale),
-            rate=by_level(lambda _, level, __: pl.lit(f"{level.rate.normalize():f}")))
+            rate=by_level(lambda _, level, __: pl.lit(f"{level.rate.normalize():f}")),
+            basis_json=block.value_json(pay.node, reached),
+            rate_json=by_level(lambda _, level, __: pl.lit(json_by_columns.constant(level.rate))),
+            inputs_json=block.inputs_json(input_names(pay), reached))
 
     def _bands(self, block: BlockEvaluation, achieved: pl.Expr, qualify: ColumnExpression) -> None:
         places = self._places
         levels = self._tiers.levels
         qualify_text = block.amount_text(qualify.value, qualify.bound, qualify.scale)
+        qualify_written = block.written(self._tiers.qualify_on.node)
+        if qualify_written is None:  # the basis of the band a row ends in is not known: every band row
+            block.flag(achieved >= 0)
+            return
         for index, level in enumerate(levels):
             if level.rate == ZERO:
                 continue
@@ -116,6 +154,10 @@ class TierByColumns:
                                          pl.lit(" achieved")])
             basis = block.plain_text(pl.col(width_name), scale)
             fires = (achieved == index) & (pl.col(width_name) > 0)
+            # qualify_on − from, exactly: the larger of their decimals
+            block.flag(fires & qualify_written.unknown)
+            basis_json = block.decimal_json(pl.col(width_name), scale,
+                                            pl.max_horizontal(qualify_written.decimals, pl.lit(start_scale)), fires)
             passed: pl.Expr | None = None
             whole_formula = ""
             if index + 1 < len(levels):
@@ -132,6 +174,7 @@ class TierByColumns:
                 description = pl.when(passed).then(
                     pl.lit(f"{level.name} band {start_text}–{format_amount(top, places)}")).otherwise(description)
                 basis = pl.when(passed).then(pl.lit(plain_amount(whole_width, places))).otherwise(basis)
+                basis_json = pl.when(passed).then(pl.lit(json_by_columns.constant(whole_width))).otherwise(basis_json)
                 whole_formula = (f"{format_amount(whole_width, places)} × {rate_text} = "
                                  f"{format_amount(whole_amount, places)}")
             width_text = block.amount_text(pl.col(width_name), width_bound, scale)
@@ -144,7 +187,9 @@ class TierByColumns:
                 return reached if passed is None else pl.when(passed).then(pl.lit(whole_formula)).otherwise(reached)
 
             block.add_line(fires, "band", pl.lit(f"band:{level.name}"), description, amount, bound, formula,
-                           basis=basis, rate=pl.lit(f"{level.rate.normalize():f}"))
+                           basis=basis, rate=pl.lit(f"{level.rate.normalize():f}"), basis_json=basis_json,
+                           rate_json=pl.lit(json_by_columns.constant(level.rate)),
+                           inputs_json=block.inputs_json(input_names(self._tiers.qualify_on), fires))
 
 
 __all__ = ["TierByColumns"]

@@ -70,6 +70,7 @@ __all__ = [
     "NotByColumns",
     "compile_columns",
     "ratio_by_columns",
+    "ratio_is_exact",
 ]
 
 #: The largest magnitude, in minor units, a number by columns may take: two of them add up without
@@ -222,6 +223,18 @@ def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression,
     rounded = quotient + away.cast(pl.Int128)
     # |round(M / D)| <= |M| for an integer D >= 1
     return _number(rounded, top.needs_record | bottom.needs_record | zero, places, top.bound, wide=True)
+
+
+def ratio_is_exact(numerator: ColumnExpression, denominator: ColumnExpression, places: int,
+                   quotient: pl.Expr) -> pl.Expr:
+    """The rows where :func:`ratio_by_columns` did not round: ``quotient`` (its value) times the denominator is
+    the numerator, at ``places`` (``money.ratio`` then keeps the quotient as the division writes it, with an
+    exponent of its own). A product, not a second division: the rounded quotient is within half a divisor of
+    the exact one, so the product stays within Int128 where the operands are within :data:`MAX_UNITS`."""
+    shift = places + denominator.scale - numerator.scale
+    top = _at_scale(numerator, numerator.scale + shift) if shift >= 0 else numerator
+    bottom = _at_scale(denominator, denominator.scale - shift) if shift < 0 else denominator
+    return _wide(quotient) * _wide(bottom.value) == _wide(top.value)
 
 
 # --- building blocks ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from ..kinds import KINDS
 from ..kinds.base import CalculatorByColumns, input_names
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
-from ..kinds.steps_by_columns import AdjustmentsByColumns
+from ..kinds.steps_by_columns import AdjustmentsByColumns, BudgetByColumns, apply_budget_by_columns
 from ..loading import expressions_of
 from .. import json_by_columns
 from ..json_by_columns import Written
@@ -117,8 +117,8 @@ class ProgramByColumns:
             names |= _names(node)
         return names
 
-    def evaluate(self, block: FactBlock, period: Period,
-                 used: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    def evaluate(self, block: FactBlock, period: Period, used: Mapping[str, pl.DataFrame] | None = None, *,
+                 budget: BudgetByColumns | None = None) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
         places), ``places``, ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and
@@ -127,7 +127,10 @@ class ProgramByColumns:
 
         ``used``: for each program this one uses, that program's own ``evaluate`` frame over ``block`` (the same
         rows in the same order) for ``period``. A used program without a frame here (no version effective in the
-        period, or not computed by columns) sends every row per record."""
+        period, or not computed by columns) sends every row per record.
+
+        ``budget``: the budget that scales this program version's results for ``period`` (a run's budgets are
+        apportioned over the whole run first): its line closes the results of the partners it scales."""
         compiled = self._compiled
         program = compiled.program
         if compiled.used_names:
@@ -177,6 +180,8 @@ class ProgramByColumns:
         # per record this.tier is None where there is no tier: a null is that None
         own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
         self._adjustments.apply(evaluation, fired)
+        if budget is not None:
+            apply_budget_by_columns(evaluation, budget)
         reasons = self._reasons_json(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(

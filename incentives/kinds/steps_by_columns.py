@@ -15,6 +15,7 @@ conditions up front; an amount, cap or minimum reads the subtotal before its ste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Mapping
 
@@ -27,8 +28,8 @@ from ..rules.columns import MAX_UNITS, ColumnExpression, NotByColumns
 from ..rules.columns import Kind as ColumnKind
 from ..rules.expressions import Expression
 from .base import ONE, ZERO, input_names
-from .block import BlockEvaluation, compare, compare_constant, units_of
-from .steps import SharedKeys, adjustment_expressions, bonus_id, deduction_id
+from .block import TOTAL, BlockEvaluation, compare, compare_constant, units_of
+from .steps import BudgetScale, SharedKeys, adjustment_expressions, bonus_id, deduction_id
 
 
 class AdjustmentsByColumns:
@@ -211,6 +212,43 @@ class AdjustmentsByColumns:
                        lambda units: pl.concat_str([subtotal_text, pl.lit(" < "), minimum_text,
                                                     pl.lit(f": pays {zero} = "), block.amount_text(units, bound)]),
                        basis=block.plain_text(subtotal), basis_json=block.subtotal_json(), inputs_json=inputs)
+
+
+@dataclass(frozen=True)
+class BudgetByColumns:
+    """A budget that scales one program version's results of one period (``steps.BudgetScale``), and each
+    scaled partner's new total: ``new_totals`` has ``partner_id`` and ``budget_total`` (``Int128`` minor units
+    at the program's places)."""
+
+    scale: BudgetScale
+    new_totals: pl.DataFrame
+
+
+BUDGET_TOTAL = "budget_total"
+
+
+def apply_budget_by_columns(block: BlockEvaluation, budget: BudgetByColumns) -> None:
+    """``steps.apply_budget``'s line on the rows of the partners ``budget`` scales, the last line of their
+    results: from the total to the new one, with the per-record texts."""
+    scale = budget.scale
+    # the left rows in their order: the block's rows are read by position
+    block.frame = block.frame.join(budget.new_totals.lazy(), on="partner_id", how="left", maintain_order="left")
+    before = pl.col(block.column(pl.col(TOTAL), "before_budget"))
+    new_total = pl.col(BUDGET_TOTAL)
+    bound = block.total_bound
+    fires = new_total.is_not_null()
+
+    def formula(amount: pl.Expr) -> pl.Expr:
+        return pl.concat_str([block.amount_text(before, bound),
+                              pl.lit(f" × {scale.budget_text} / {scale.requested_text} → "),
+                              block.amount_text(new_total, bound), pl.lit(" (largest remainder) = "),
+                              block.amount_text(amount, bound)])
+
+    block.add_line(fires, "budget", pl.lit("budget"), pl.lit(scale.description), new_total - before, bound, formula,
+                   basis=block.plain_text(before), rate=pl.lit(f"{scale.factor.normalize():f}"),
+                   basis_json=block.amount_json(before), rate_json=pl.lit(json_by_columns.constant(scale.factor)),
+                   inputs_json=pl.lit(json_by_columns.constant({"budget": scale.budget,
+                                                                "requested": scale.requested})))
 
 
 def _reads_own(expression: Expression) -> bool:

@@ -6,8 +6,7 @@ use (:meth:`Engine.versions_in`) computes the block by columns
 (:class:`~incentives.columnar.program.ProgramByColumns`). A record is computed
 by columns only when every program computed it so; any other record — a cell
 the columns cannot hold, a program refused by columns, a version chosen per
-record, claims, a budget that scales it — is read again from its cells and
-computed per record, exactly as the per-record engine computes it, so the
+record, claims — is read again from its cells and computed per record, exactly as the per-record engine computes it, so the
 files are the same bytes. How many records went per record, and why, is told
 in the run's summary (never in ``run.json``, which is the same whichever engine
 ran).
@@ -21,7 +20,8 @@ from typing import Callable
 import polars as pl
 
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
-from ..columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, STATUS, TIER, ProgramByColumns
+from ..columnar.program import (BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
+                                ProgramByColumns)
 from ..compiler import CompiledProgram
 from ..inputs import PARTNER_ID, PERIOD, FactRow
 from ..kinds.block import TOTAL
@@ -34,7 +34,6 @@ from .rows import KEYS, TEXTS
 CELLS = "a cell the columns cannot hold exactly (or no partner_id or period)"
 CHOSEN_PER_RECORD = "a program version chosen per record for its period (an error row, no version, history)"
 CLAIMS = "claims"
-BUDGET = "a budget that scales its result"
 NOT_BY_COLUMNS = "a value computed per record (a missing fact, a negative step, an amount beyond 128 bits)"
 
 
@@ -53,7 +52,7 @@ class ColumnarEngine:
                  ) -> tuple[pl.DataFrame, list[FactRow]]:
         """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
         units) and the records to compute per record, as read. ``with_claims``: the (partner_id, period) keys
-        that have claims; ``plan``: the budgets, whose scaled results go per record."""
+        that have claims; ``plan``: the budgets, whose lines close the results they scale."""
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
@@ -89,18 +88,15 @@ class ColumnarEngine:
                 self._count(program, part.frame.height)
                 return pl.Series([False] * part.frame.height), []
             try:
-                evaluated = program.evaluate(part, period, used={
-                    used_id: frame for used_id, _, frame in frames if used_id in compiled.uses})
+                evaluated = program.evaluate(
+                    part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
+                    budget=plan.by_columns(program_id, compiled.version, label) if plan else None)
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
                 return pl.Series([False] * part.frame.height), []
             frames.append((program_id, compiled, evaluated))
             by_columns = by_columns & evaluated[BY_COLUMNS]
         self._count(NOT_BY_COLUMNS, int((~by_columns).sum()))
-        if plan:
-            scaled = _scaled(plan, part.frame.filter(by_columns), label)
-            self._count(BUDGET, int(scaled.sum()))
-            by_columns = _set(by_columns, by_columns, ~scaled)
         results = []
         for result_at, (program_id, compiled, evaluated) in enumerate(frames):
             places = compiled.rounding.places
@@ -116,7 +112,7 @@ class ColumnarEngine:
                 pl.lit(KEYED, pl.Int8).alias("rank"), pl.col(LINE).alias("index"),
                 pl.lit(result_at, pl.Int32).alias("result_at"),
                 pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
-                pl.col("result_json")))
+                pl.col(RESULT_JSON).alias("result_json")))
         return by_columns, results
 
     def _program(self, compiled: CompiledProgram) -> ProgramByColumns | str:
@@ -147,9 +143,3 @@ def _set(flags: pl.Series, where: pl.Series, values: pl.Series) -> pl.Series:
     out = flags.clone()
     out.scatter(where.arg_true(), values)
     return out
-
-
-def _scaled(plan: BudgetPlan, rows: pl.DataFrame, label: str) -> pl.Series:
-    """Whether a budget scales one of each row's results."""
-    partners = plan.scaled_partners(label)
-    return rows[PARTNER_ID].is_in(list(partners)) if partners else pl.Series([False] * rows.height)

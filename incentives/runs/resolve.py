@@ -22,6 +22,7 @@ import polars as pl
 
 from ..inputs import Claim
 from ..kinds.steps import BudgetScale, scale_to_budget
+from ..kinds.steps_by_columns import BUDGET_TOTAL, BudgetByColumns
 from ..money import decimal_of
 from ..result_parts import new_line
 from ..results import PayoutResult
@@ -135,7 +136,7 @@ class BudgetPlan:
                          if compiled is not None and compiled.budget is not None}
         self._candidates: list[pl.DataFrame] = []
         self.scaled: dict[CandidateKey, tuple[BudgetScale, Decimal]] = {}
-        self._scaled_partners: dict[str, set[str]] = {}
+        self._by_columns: dict[tuple[str, int | None, str], BudgetByColumns] = {}
         self.notes: list[str] = []
 
     def __bool__(self) -> bool:
@@ -175,12 +176,16 @@ class BudgetPlan:
             scale, new_totals = scaled
             for (partner_id, _), new_total in zip(totals, new_totals):
                 self.scaled[(program_id, version, period, partner_id)] = (scale, new_total)
-            self._scaled_partners.setdefault(period, set()).update(partner_id for partner_id, _ in totals)
+            places = compiled.rounding.places
+            self._by_columns[(program_id, version, period)] = BudgetByColumns(scale, pl.DataFrame(
+                {"partner_id": [partner_id for partner_id, _ in totals],
+                 BUDGET_TOTAL: [int(new_total.scaleb(places)) for new_total in new_totals]},
+                schema={"partner_id": pl.String, BUDGET_TOTAL: pl.Int128}))
             self.notes.append(budget_note(program_id, version, period, compiled, scale.factor))
 
-    def scaled_partners(self, period: str) -> set[str]:
-        """The partners one of whose results of ``period`` a budget scales."""
-        return self._scaled_partners.get(period, set())
+    def by_columns(self, program_id: str, version: int | None, period: str) -> BudgetByColumns | None:
+        """The budget that scales a program version's results of ``period``, for the columnar engine."""
+        return self._by_columns.get((program_id, version, period))
 
     def apply(self, result: PayoutResult) -> None:
         """Scale ``result`` as its group's budget says (nothing for a result the budgets leave alone)."""

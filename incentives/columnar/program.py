@@ -118,7 +118,7 @@ class ProgramByColumns:
         return names
 
     def evaluate(self, block: FactBlock, period: Period, used: Mapping[str, pl.DataFrame] | None = None, *,
-                 budget: BudgetByColumns | None = None) -> pl.DataFrame:
+                 budget: BudgetByColumns | None = None, texts: bool = True) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
         places), ``places``, ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and
@@ -130,7 +130,9 @@ class ProgramByColumns:
         period, or not computed by columns) sends every row per record.
 
         ``budget``: the budget that scales this program version's results for ``period`` (a run's budgets are
-        apportioned over the whole run first): its line closes the results of the partners it scales."""
+        apportioned over the whole run first): its line closes the results of the partners it scales.
+        ``texts``: false, the frame has no ``payout_row``, ``line_rows`` and ``result_json`` (polars does not
+        compute them: what a run's first pass over its budgets reads)."""
         compiled = self._compiled
         program = compiled.program
         if compiled.used_names:
@@ -196,11 +198,10 @@ class ProgramByColumns:
             self._result_json(evaluation, period, tier, reasons).alias(RESULT_JSON))
         frame = frame.with_columns(self._rows(evaluation, period))
         rows = pl.col(BY_COLUMNS)
-        return frame.select(
-            LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
-            *(pl.when(rows).then(pl.col(name)).alias(name)
-              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS,
-                           RESULT_JSON))).collect()
+        kept = (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES) + \
+            ((PAYOUT_ROW, LINE_ROWS, RESULT_JSON) if texts else ())
+        return frame.select(LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
+                            *(pl.when(rows).then(pl.col(name)).alias(name) for name in kept)).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:

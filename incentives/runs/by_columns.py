@@ -15,7 +15,7 @@ ran).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from typing import Callable, Collection
 
 import polars as pl
 
@@ -48,11 +48,12 @@ class ColumnarEngine:
         #: records computed per record, by why
         self.per_record: Counter[str] = Counter()
 
-    def evaluate(self, block: FactBlock, with_claims: pl.DataFrame, plan: BudgetPlan | None
-                 ) -> tuple[pl.DataFrame, list[FactRow]]:
+    def evaluate(self, block: FactBlock, with_claims: pl.DataFrame, plan: BudgetPlan | None, *,
+                 only: Collection[str] | None = None) -> tuple[pl.DataFrame, list[FactRow]]:
         """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
         units) and the records to compute per record, as read. ``with_claims``: the (partner_id, period) keys
-        that have claims; ``plan``: the budgets, whose lines close the results they scale."""
+        that have claims; ``plan``: the budgets, whose lines close the results they scale. ``only``: the
+        programs to compute (and their results' keys only, no texts): a run's first pass, over its budgets."""
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
@@ -66,7 +67,7 @@ class ColumnarEngine:
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
             part = block.rows(in_label)
-            computed, label_rows = self._label(part, label, plan)
+            computed, label_rows = self._label(part, label, plan, only)
             results += label_rows
             needs_record = _set(needs_record, in_label, ~computed)
         cells = block.cells.filter(needs_record)
@@ -75,11 +76,14 @@ class ColumnarEngine:
         return (pl.concat(results, how="vertical") if results else pl.DataFrame(schema={**KEYS, **TEXTS}),
                 per_record)
 
-    def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None) -> tuple[pl.Series, list[pl.DataFrame]]:
+    def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None,
+               only: Collection[str] | None) -> tuple[pl.Series, list[pl.DataFrame]]:
         """The rows of one period label: whether each was computed by columns, and the results of those."""
         by_columns = pl.Series([True] * part.frame.height)
         frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []
         for program_id, compiled, period in self._versions_in(label):
+            if only is not None and program_id not in only:
+                continue
             if compiled is None or period is None:
                 self._count(CHOSEN_PER_RECORD, part.frame.height)
                 return pl.Series([False] * part.frame.height), []
@@ -90,7 +94,8 @@ class ColumnarEngine:
             try:
                 evaluated = program.evaluate(
                     part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
-                    budget=plan.by_columns(program_id, compiled.version, label) if plan else None)
+                    budget=plan.by_columns(program_id, compiled.version, label) if plan else None,
+                    texts=only is None)
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
                 return pl.Series([False] * part.frame.height), []
@@ -100,6 +105,8 @@ class ColumnarEngine:
         results = []
         for result_at, (program_id, compiled, evaluated) in enumerate(frames):
             places = compiled.rounding.places
+            texts = [pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
+                     pl.col(RESULT_JSON).alias("result_json")] if only is None else []
             results.append(evaluated.filter(by_columns).select(
                 pl.col(PARTNER_ID).alias("partner_id"), pl.col(PERIOD).alias("period"),
                 pl.lit(program_id).alias("program_id"), pl.col(PROGRAM_VERSION).alias("program_version"),
@@ -110,9 +117,7 @@ class ColumnarEngine:
                 .alias("total_exponent"),
                 pl.lit(None, pl.String).alias("total_text"), pl.lit(None, pl.List(pl.String)).alias("errors"),
                 pl.lit(KEYED, pl.Int8).alias("rank"), pl.col(LINE).alias("index"),
-                pl.lit(result_at, pl.Int32).alias("result_at"),
-                pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
-                pl.col(RESULT_JSON).alias("result_json")))
+                pl.lit(result_at, pl.Int32).alias("result_at"), *texts))
         return by_columns, results
 
     def _program(self, compiled: CompiledProgram) -> ProgramByColumns | str:

@@ -151,7 +151,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
             if not isinstance(facts, (str, os.PathLike)):
                 facts = list(facts)  # read twice
             for rows, _ in _blocks(engine, facts, claims_by_key, period, _Pass(), texts=False, plan=None,
-                                   progress=None, columnar=columnar):
+                                   progress=None, columnar=columnar, only=plan.programs_read()):
                 plan.gather(rows)
             plan.apportion()
             if columnar is not None:
@@ -194,11 +194,12 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
 
 def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             claims_by_key: Mapping[tuple[str, str], list], period: str | None, counted: _Pass, *, texts: bool,
-            plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None
-            ) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
+            plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None,
+            only: set[str] | None = None) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
     """Each block's rows in output order, with (unless ``texts``, or ``columnar``) its results in that order;
     ``plan``: the budgets to apply before the results are rendered. The last block holds the claims of
-    partners after every record's. ``columnar``: the columnar engine, for a CSV facts file."""
+    partners after every record's. ``columnar``: the columnar engine, for a CSV facts file; ``only``: the
+    programs it computes (a first pass over the budgets: every record per record computes them all)."""
     cursor = ClaimsCursor(claims_by_key)
     if columnar is not None:
         assert isinstance(facts, (str, os.PathLike))
@@ -207,7 +208,7 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
-            computed, rows = columnar.evaluate(block, claimed, plan if texts else None)
+            computed, rows = columnar.evaluate(block, claimed, plan if texts else None, only=only)
             counted.computed += computed.select(pl.col("index").n_unique()).item()
             units, evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
                                            progress)

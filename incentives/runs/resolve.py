@@ -142,6 +142,19 @@ class BudgetPlan:
     def __bool__(self) -> bool:
         return bool(self.budgeted)
 
+    def programs_read(self) -> set[str]:
+        """The programs whose results the budgets' candidates are: the budgeted ones and those they use."""
+        engine = self._engine
+        versions = {(info.id, info.version) for info in engine.program_infos()}
+        read = {program_id for program_id, _ in self.budgeted}
+        while True:
+            used = {used_id for program_id, version in versions if program_id in read
+                    for compiled in [engine.program_version(program_id, version)] if compiled is not None
+                    for used_id in compiled.uses}
+            if used <= read:
+                return read
+            read |= used
+
     def gather(self, rows: pl.DataFrame) -> None:
         """Keep the candidates among a block's final rows (:mod:`incentives.runs.rows` keys)."""
         budgeted = pl.DataFrame([{"program_id": program_id, "program_version": version}

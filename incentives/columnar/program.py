@@ -29,6 +29,7 @@ from typing import Mapping
 
 import polars as pl
 
+from ..claims_by_columns import ClaimsByColumns
 from ..compiler import CompiledProgram
 from ..fields import Rule
 from ..inputs import PARTNER_ID, PERIOD
@@ -72,6 +73,7 @@ class ProgramByColumns:
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
+        self._takes_claims = kind.takes_claims
         self._calculator = kind.by_columns(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
         eligibility = Eligibility(program)
@@ -94,11 +96,20 @@ class ProgramByColumns:
             names |= _names(node)
         return names
 
-    def evaluate(self, block: FactBlock, period: Period) -> pl.DataFrame:
+    def evaluate(self, block: FactBlock, period: Period, claims: ClaimsByColumns | None = None) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
         places), ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and ``line_rows``
-        (the CSV texts, line ends included)."""
+        (the CSV texts, line ends included).
+
+        ``claims``: an MDF program's claims for the block's partners (those of other periods are not the
+        block's records' and are left out); none given is no claims."""
+        if claims is not None:
+            if not self._takes_claims:
+                raise ValueError(f"'{self._compiled.id}' is a {self._compiled.program.kind} program: only MDF "
+                                 "programs take claims")
+            claims = ClaimsByColumns(claims.frame.filter(pl.col(PERIOD) == period.label), claims.amount_scale,
+                                     claims.amount_bound)
         compiled = self._compiled
         program = compiled.program
         columns = dict(block.columns)
@@ -130,7 +141,7 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction)
+        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, claims=claims)
         tier = self._calculator.base(evaluation, fired)
         self._adjustments.apply(evaluation, fired)
         eligible = pl.col(ELIGIBLE)

@@ -22,6 +22,7 @@ from typing import Callable
 
 import polars as pl
 
+from ..claims_by_columns import ClaimsByColumns
 from ..money_by_columns import format_amount, plain_amount, round_units
 from ..money import EXACT, Rounding
 from ..rules.ast import Node
@@ -71,6 +72,8 @@ class BlockEvaluation:
     #: The active fraction of a prorated program (``prorate_by``), a ratio at the ratio places per row (None:
     #: the program does not prorate); the rows of a fraction 0 are flagged (ineligible per record)
     fraction: ColumnExpression | None = None
+    #: The claims of the block's partners for the period (an MDF program's; None: none given)
+    claims: ClaimsByColumns | None = None
     _columns: int = 0
 
     @property

@@ -11,7 +11,8 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
 columns flag (a missing or mistyped fact an expression reads, a negative bonus,
-deduction, cap or minimum, a value beyond 128-bit minor units).
+deduction, cap or minimum, a value beyond 128-bit minor units). An MDF program's claims come as a frame
+(:mod:`incentives.claims_by_columns`); what the kind flags for them is in :class:`incentives.kinds.mdf.MdfByColumns`.
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns

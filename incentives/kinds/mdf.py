@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Mapping
 
 import polars as pl
 from pydantic import Field
@@ -325,30 +325,28 @@ class MdfByColumns:
         rate = self._accrual_rate(block)
         if rate is None:
             return no_tier
-        opening, opening_bound = self._opening(block)
-        accrued, accrued_bound = self._accrued(block, basis, *rate)
-        available = block.column(opening + accrued, "available")
-        self._claims(block, pl.col(available), opening_bound + accrued_bound)
+        available = block.column(self._opening(block) + self._accrued(block, basis, *rate), "available")
+        self._claims(block, pl.col(available))
         return no_tier
 
     @staticmethod
-    def _opening(block: BlockEvaluation) -> tuple[pl.Expr, int]:
-        """The opening balance in units at the places, and its bound: 0 where the fact is missing."""
+    def _opening(block: BlockEvaluation) -> pl.Expr:
+        """The opening balance in Int128 units at the places: 0 where the fact is missing."""
         opening = block.compile(Name(OPENING_BALANCE_FACT))
         if opening.kind is ColumnKind.FAILS:  # no such column: missing on every row
-            return pl.lit(0, pl.Int128), 0
+            return pl.lit(0, pl.Int128)
         if opening.kind is not ColumnKind.NUMBER:
             block.flag(opening.value.is_not_null())
-            return pl.lit(0, pl.Int128), 0
+            return pl.lit(0, pl.Int128)
         places = block.places
-        # a null cell is a missing fact (a cell of another kind has already sent its row per record)
+        # a null cell is a missing fact (a cell of another kind has already sent its row per record); a fact
+        # column's Int64 units at any scale up to the places stay far inside Int128
         units = opening.value.cast(pl.Int128).fill_null(0)
         if opening.scale > places:
             excess = 10 ** (opening.scale - places)
             block.flag(units % excess != 0)
-            return units // excess, opening.bound // excess
-        factor = 10 ** (places - opening.scale)
-        return units * factor, opening.bound * factor
+            return units // excess
+        return units * 10 ** (places - opening.scale)
 
     def _accrual_rate(self, block: BlockEvaluation) -> tuple[pl.Expr, int, int] | None:
         """Each row's accrual rate: Int128 units, their scale and bound (None: every row flagged)."""
@@ -377,23 +375,24 @@ class MdfByColumns:
         return rate_units, scale, bound
 
     def _accrued(self, block: BlockEvaluation, basis: ColumnExpression, rate: pl.Expr, rate_scale: int,
-                 rate_bound: int) -> tuple[pl.Expr, int]:
-        """basis × rate rounded, or the cap (rounded) where the unrounded product exceeds it: units at the
-        places, and their bound."""
+                 rate_bound: int) -> pl.Expr:
+        """basis × rate rounded, or the cap (rounded) where the unrounded product exceeds it: Int128 units at
+        the places."""
         scale, bound = basis.scale + rate_scale, basis.bound * rate_bound
         if bound > MAX_UNITS:
             raise NotByColumns("an accrual too large for 128-bit minor units")
         raw = pl.col(block.column(basis.value.cast(pl.Int128) * rate, "accrual"))
-        rounded, rounded_bound = block.rounded(raw, scale, bound)
+        rounded, _ = block.rounded(raw, scale, bound)
         cap = self._mdf.accrual.cap
         if cap is None:
-            return rounded, rounded_bound
+            return rounded
         cap_units = int(block.rounding.round(cap).scaleb(block.places))
         capped = compare_constant(ColumnExpression(raw, pl.lit(False), ColumnKind.NUMBER, scale, bound, wide=True),
                                   ">", cap)
-        return pl.when(capped).then(pl.lit(cap_units, pl.Int128)).otherwise(rounded), max(rounded_bound, cap_units)
+        return pl.when(capped).then(pl.lit(cap_units, pl.Int128)).otherwise(rounded)
 
-    def _claims(self, block: BlockEvaluation, available: pl.Expr, available_bound: int) -> None:
+    def _claims(self, block: BlockEvaluation, available: pl.Expr) -> None:
+        """A line slot per claim rank, the claim of that rank of each row's partner, where it is payable."""
         claims = block.claims
         if claims is None or claims.frame.is_empty():
             return
@@ -411,8 +410,9 @@ class MdfByColumns:
                 return pl.col(name).list.get(slot, null_on_oob=True)
 
             due = item(_DUES)
-            paid_before = _least(item(_DUE_BEFORE), fund)
-            still_available = available - paid_before
+            # what the per-record path finds still available (a line's input): what it paid before is the
+            # payable dues before, up to a fund that is not negative
+            still_available = available - _least(item(_DUE_BEFORE), fund)
             paid = pl.col(block.column(
                 _least(due, pl.when(still_available > 0).then(still_available).otherwise(pl.lit(0, pl.Int128))),
                 "paid"))
@@ -421,7 +421,7 @@ class MdfByColumns:
                                          .then(pl.lit(" (partial: fund exhausted)"))
                                          .otherwise(pl.lit(" (unpaid: fund exhausted)"))])
 
-            def formula(amount: pl.Expr, item=item, short: pl.Expr = short) -> pl.Expr:
+            def formula(amount: pl.Expr, item: Callable[[str], pl.Expr] = item, short: pl.Expr = short) -> pl.Expr:
                 limited = pl.concat_str([pl.lit(", limited to the "), block.amount_text(amount, due_bound),
                                          pl.lit(" still available")])
                 return pl.concat_str([item(_FORMULAS), pl.when(short).then(limited).otherwise(pl.lit(""))])

@@ -249,6 +249,23 @@ def test_claims_frame(tmp_path: Path) -> None:
     assert frame.frame[NEEDS_RECORD].to_list() == [False] * 11 + [True] * 4
 
 
+@settings(max_examples=200, deadline=None)
+@given(amounts=st.lists(st.one_of(st.none(), st.decimals(allow_nan=False, allow_infinity=False,
+                                                         min_value=Decimal("-1e30"), max_value=Decimal("1e30"))),
+                        min_size=1, max_size=8))
+def test_claims_frame_holds_each_amount_exactly_or_flags_it(amounts) -> None:
+    claims = [Claim(f"C{n}", "P1", "2027-Q1", "event", amount, None, None, True,
+                    problems=() if amount is not None else ("missing amount",)) for n, amount in enumerate(amounts)]
+    frame = claims_by_columns(claims)
+    for amount, units, flagged in zip(amounts, frame.frame["amount"].to_list(), frame.frame[NEEDS_RECORD].to_list()):
+        if flagged:
+            # flagged exactly when the amount is missing, has too many decimals or too many units for Int64
+            assert amount is None or -amount.as_tuple().exponent > 18 or abs(amount.scaleb(frame.amount_scale)) >= 2**63
+        else:
+            assert Decimal(units).scaleb(-frame.amount_scale) == amount
+            assert abs(units) <= frame.amount_bound
+
+
 def test_only_mdf_programs_take_claims(tmp_path: Path) -> None:
     tier = compiled_from(tmp_path, HEAD.replace("kind: mdf", "kind: tier")
                          + "tiers:\n  qualify_on: revenue\n  levels:\n    - {name: A, from: 0, rate: 1%}\n")

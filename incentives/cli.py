@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
+from .engine import RUN_ENGINES
 from .errors import InputError, LedgerError, LedgerUsageError, ProgramError
 from .terminal import console
 from .version import __version__
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(created if needed)")
     run.add_argument("--force", action="store_true",
                      help="overwrite an output folder that holds a run of other programs or facts")
+    run.add_argument("--engine", choices=RUN_ENGINES, default="columnar",
+                     help="columnar (the default): a CSV facts file computed by columns, each record the columns "
+                          "cannot compute exactly per record; per-record: every record per record. Both write "
+                          "the same files")
     run.set_defaults(handler=_run)
 
     explain = commands.add_parser(
@@ -334,7 +339,7 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
                                     force=args.force, progress=progress, notes=notes,
-                                    period=args.period if whole_file else None)
+                                    period=args.period if whole_file else None, engine=args.engine)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -345,6 +350,9 @@ def _run(args: argparse.Namespace) -> int:
     out.print(_summary_table(run, programs))
     for note in run.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
+    for reason, records in run.per_record.items():
+        out.print(f"engine: {_count(records, 'record')} computed per record: {reason}", markup=False,
+                  highlight=False)
     out.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
               f"payouts.csv, lines.csv, results.jsonl and run.json written to {args.out} (run {run.run_id})",
               markup=False, highlight=False)

@@ -10,40 +10,33 @@ from __future__ import annotations
 import difflib
 import gc
 import itertools
-import uuid
-from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .compiler import CompiledProgram, error_result
-from .history import (History, HistoryRead, ReadCounter, earlier_facts, history_of, in_partner_order,
-                      numbered_rows, partner_groups, reads_for)
+from .history import History, HistoryRead, earlier_facts, history_of, reads_for
 from .inputs import Claim, FactRow, fact_row, normalize_claim
 from .kinds import KINDS
 from .kinds.mdf import OPENING_BALANCE_FACT
-from .kinds.steps import apply_budget
 from .loading import LoadedProgram, ProgramSet, load_programs
-from .money import exact_add, exact_subtract
 from .periods import Period, PeriodError, parse_period
 from .payout_run import PayoutRun
 from .result_parts import Reason
 from .results import PayoutResult, ProgramInfo
-from .run_rules import (DUPLICATE_PLACES, NO_MDF_PROGRAM, Record, budget_note, coverage_text, duplicate_results,
-                        group_claims, orphan_claim_results, place_text, unpack_record)
+from .run_rules import NO_MDF_PROGRAM, Record, unpack_record
 from .rules.registry import make_backend
-from .version import __version__
 
 if TYPE_CHECKING:
     from .ledger import Ledger, LedgerView
-    from .ledger.records import ProgramRecord, ResultRecord
-    from .streaming import RunSummary
+    from .ledger.records import ProgramRecord
+    from .runs.pipeline import RunSummary
 
 _engine_ids = itertools.count(1)
+
+#: What computes a run to files (:meth:`Engine.run_to`'s ``engine``): by columns, or every record per record.
+RUN_ENGINES = ("columnar", "per-record")
 _NOTHING_USED: Mapping[str, Any] = {}
 _NO_CLAIMS: Mapping[str, list[Claim]] = {}
 
@@ -145,7 +138,8 @@ class Engine:
 
     def _history(self, records: Iterable[Record]) -> History | None:
         """A partner's records of other periods by period, when a program reads them."""
-        return history_of(row for _, _, row in numbered_rows(records)) if self.reads_history else None
+        return history_of(record if isinstance(record, FactRow) else fact_row(record) for record in records) \
+            if self.reads_history else None
 
     def not_fired(self, record: Record, results: Mapping[str, PayoutResult],
                   history: Iterable[Record] = ()) -> dict[str, list[Reason]]:
@@ -228,6 +222,14 @@ class Engine:
                 results[program_id] = error_result(partner_id, period_label, program_id, [not_effective])
         self._unroutable(partner_id, period_label, routed, results)
         return results
+
+    def versions_in(self, label: str) -> list[tuple[str, CompiledProgram | None, Period | None]]:
+        """Each program's version that computes a record of period ``label``, and the period, in evaluation
+        order; ``None`` where :meth:`evaluate_facts` decides otherwise (an error row, no version effective,
+        earlier periods to read), and for an MDF program when a ledger gives its funds' opening balances.
+        What the columnar engine may compute by columns; anything else it leaves to :meth:`evaluate_facts`."""
+        return [(program_id, None if selection.reads or (mdf and self.ledger is not None) else selection.version,
+                 selection.period) for program_id, selection, mdf in self._plan(label)]
 
     def _plan(self, label: str) -> tuple[tuple[str, _Selection, bool], ...]:
         """Each program's version for a period label, in evaluation order, and whether it is an MDF program."""
@@ -349,10 +351,13 @@ class Engine:
         is recorded in it as a draft (``ledger.post(run.run_id)`` posts it).
         Python's cyclic garbage collector is paused meanwhile (see :func:`_collector_paused`).
         """
+        from .runs.pipeline import run_in_memory
+
         self._view = None  # what the ledger holds now, not at the previous run
         self._ledger_view()
         with _collector_paused():
-            run = self._run(records, claims, facts_sha256, claims_sha256, progress, period)
+            run = run_in_memory(self, records, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
+                                progress=progress, period=period)
         run.notes.extend(self._ledger_notes())
         if self.ledger is not None and record:
             from .ledger.runs import result_records, run_record
@@ -375,77 +380,6 @@ class Engine:
         return [f"MDF funds open with their balance in the ledger, per partner and program: "
                 f"the {OPENING_BALANCE_FACT} fact is not read"]
 
-    def _run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim],
-             facts_sha256: str | None, claims_sha256: str | None,
-             progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
-        claims_by_key = group_claims(claims, period)
-        by_key: dict[tuple[str, str], dict[str, PayoutResult]] = {}
-        where: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # the first place of each key
-        repeated: dict[tuple[str, str], list[tuple[int | None, int | None]]] = {}  # every place, once repeated
-        unkeyed: list[dict[str, PayoutResult]] = []
-        notes: list[str] = []
-        evaluate = self.evaluate_facts
-        no_claims = ()
-        counter = ReadCounter()
-        if period is not None:
-            records = counter.counting(records)
-        for index, record, history in self.records_to_compute(records, period):
-            partner_id, period_label, facts, problems = unpack_record(record)
-            key = (partner_id, period_label)
-            if not partner_id or not period_label:
-                # Lacking an id, a record matches no claims and duplicates no other: it keeps its own errors.
-                unkeyed.append(evaluate(partner_id, period_label, facts, problems, no_claims, history))
-                if progress is not None:
-                    progress(index)
-                continue
-            place = (record.line, None) if isinstance(record, FactRow) else (None, index)
-            if key in by_key:
-                places = repeated.get(key)
-                if places is None:
-                    places = repeated[key] = [where[key]]
-                places.append(place)
-            else:
-                where[key] = place
-                by_key[key] = evaluate(partner_id, period_label, facts, problems, claims_by_key.get(key, no_claims),
-                                       history)
-            if progress is not None:
-                progress(index)
-        for key, places in repeated.items():  # made once every record is read: the message counts them all
-            by_key[key] = duplicate_results(key, [place_text(*at) for at in places[:DUPLICATE_PLACES]],
-                                            len(places), self._programs)
-        coverage = self._coverage_notes(by_key)  # of the records only, not of the orphan claims below
-        for key, key_claims in claims_by_key.items():
-            if key not in by_key:
-                by_key[key] = orphan_claim_results(key, key_claims, self._mdf_ids)
-        results = sorted((result for per_key in [*by_key.values(), *unkeyed] for result in per_key.values()),
-                         key=_output_order)
-        totals, counts, budget_notes = self._totals_and_budgets(results)
-        notes += budget_notes
-        notes += coverage
-        if period is not None:
-            computed = len(unkeyed) + len(where) + sum(len(places) - 1 for places in repeated.values())
-            notes += self.period_notes(period, counter.read - computed)
-        return PayoutRun.model_construct(
-            run_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            engine_version=__version__, programs=self.program_infos(), facts_sha256=facts_sha256,
-            claims_sha256=claims_sha256, results=results, totals=totals, counts=counts, notes=notes)
-
-    def records_to_compute(self, records: Iterable[Record], period: str | None, *, grouped: bool = False,
-                           first_index: int = 1) -> Iterator[tuple[int, Record, History | None]]:
-        """``(index, record, history)`` for each record a run computes: every record, or with ``period`` that
-        period's (and those without a partner or period, which become error rows). ``history`` is the
-        partner's records by period when a program reads earlier periods, else None. ``grouped``: each
-        partner's records are already next to each other (then only one partner's are held at a time);
-        otherwise they are put so, in memory."""
-        if self.reads_history:
-            numbered = numbered_rows(records, first_index) if grouped else in_partner_order(records, first_index)
-            return partner_groups(numbered, period)
-        numbered_records = zip(itertools.count(first_index), records, itertools.repeat(None))
-        if period is None:
-            return numbered_records
-        return ((index, record, None) for index, record, _ in numbered_records
-                if _period_of(record) in (period, ""))
-
     def period_notes(self, period: str, not_computed: int) -> list[str]:
         """What a run that computes only ``period`` says of the ``not_computed`` records of other periods."""
         if not not_computed:
@@ -458,42 +392,44 @@ class Engine:
     def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
                facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
-               progress: Callable[[int], None] | None = None, workers: int | None = None,
+               progress: Callable[[int], None] | None = None,
                notes: Callable[[int], Iterable[str]] | None = None, record: bool = True,
-               period: str | None = None) -> "RunSummary":
+               period: str | None = None, engine: str = "columnar") -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json``
         into ``folder``.
 
-        The streaming form of ``write_run(self.run(records, claims), folder)``: the same
-        files byte for byte (run id and time aside), with a few numbers per result
-        in memory instead of every result. ``facts`` is a facts file (``.csv``,
-        ``.jsonl``, ``.ndjson``) or an iterable of records; ``claims`` a claims file
-        or an iterable of claims. A large facts file is split over ``workers``
-        processes (default: one per CPU core; ``1`` evaluates in this process).
-        ``progress`` is called with the number of records evaluated so far;
+        The same files as ``write_run(self.run(records, claims), folder)``, byte for byte
+        (run id and time aside), written a block of partners at a time: only a block's
+        results are in memory at once. ``facts`` is a facts file (``.csv``, ``.jsonl``,
+        ``.ndjson``) or an iterable of records; ``claims`` a claims file or an iterable of
+        claims. ``progress`` is called with the number of records evaluated so far;
         ``notes``, once every record is evaluated, with their number: the notes it
         returns follow the run's own in run.json. Returns a
-        :class:`~incentives.streaming.RunSummary` (totals, counts, notes and the
+        :class:`~incentives.runs.pipeline.RunSummary` (totals, counts, notes and the
         per-program figures a summary table needs). Raises
         :class:`~incentives.output.folder.OutputExistsError` as
         :func:`~incentives.output.files.write_run` does.
         With a ledger, as ``run``: it reads the ledger as it starts and, unless
         ``record`` is false, records the run as a draft once its files are in place.
         ``period``: as for ``run``, only that period's records are computed, the others are history.
+        ``engine``: ``"columnar"`` (the default) computes a CSV facts file by columns, each record it cannot
+        compute so per record (:mod:`incentives.runs.by_columns`); ``"per-record"`` computes every record
+        per record. Both write the same files, byte for byte.
         Like ``run``, it pauses the cyclic garbage collector while it runs.
         """
-        # Imported when a streamed run starts, not with every ``import incentives``: it brings
-        # multiprocessing and builds its serialisers as it loads.
-        from .streaming import run_to
+        from .runs.pipeline import run_to_folder
+
+        if engine not in RUN_ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(RUN_ENGINES)}, not {engine!r}")
 
         self._view = None  # what the ledger holds now, not at the previous run
         self._ledger_view()
         recorded = self.ledger_programs() if self.ledger is not None and record else None
-        # Paused here, the collector is also paused in the worker processes forked meanwhile.
         with _collector_paused():
-            return run_to(self, folder, facts, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
-                          force=force, progress=progress, workers=workers, notes=self._with_ledger_notes(notes),
-                          record=self._recorder(recorded), ledger_programs=recorded, period=period)
+            return run_to_folder(self, folder, facts, claims, facts_sha256=facts_sha256,
+                                 claims_sha256=claims_sha256, force=force, progress=progress,
+                                 notes=self._with_ledger_notes(notes), record=self._recorder(recorded),
+                                 period=period, by_columns=engine == "columnar")
 
     def _with_ledger_notes(self, notes: Callable[[int], Iterable[str]] | None
                            ) -> Callable[[int], Iterable[str]] | None:
@@ -511,46 +447,12 @@ class Engine:
         ledger = self.ledger
         if ledger is None or recorded is None:
             return None
-        from .ledger.runs import run_record
+        from .ledger.runs import result_records, run_record
 
-        def record_run(summary: "RunSummary", results: Iterable["ResultRecord"]) -> None:
-            ledger.record(run_record(summary, recorded.values()), results)
+        def record_run(summary: "RunSummary", results: Iterable[PayoutResult]) -> None:
+            ledger.record(run_record(summary, recorded.values()), result_records(results, recorded))
 
         return record_run
-
-    def _totals_and_budgets(self, results: list[PayoutResult]) -> tuple[dict[str, Decimal],
-                                                                        dict[str, dict[str, int]], list[str]]:
-        """Each program's totals and counts per status, with its budgets applied, in one pass over the results.
-
-        Totals are summed before the budgets scale results; a scaled group then
-        sums to its budget exactly, so its program's total moves by budget −
-        requested. Returns the totals, the counts and the budget notes.
-        """
-        budgeted = {program_id for program_id, versions in self._programs.items()
-                    if any(compiled.budget is not None for compiled in versions)}
-        totals = {program_id: Decimal(0) for program_id in self._programs}
-        counts = {program_id: {"ok": 0, "ineligible": 0, "error": 0} for program_id in self._programs}
-        groups: dict[tuple[str, int | None, str], list[PayoutResult]] = defaultdict(list)
-        for result in results:
-            values = result.__dict__
-            program_id = values["program_id"]
-            if program_id not in totals:  # a program only claims name: no default built per result
-                totals[program_id] = Decimal(0)
-                counts[program_id] = {"ok": 0, "ineligible": 0, "error": 0}
-            totals[program_id] = exact_add(totals[program_id], values["total"])
-            counts[program_id][values["status"]] += 1
-            if program_id in budgeted:
-                groups[(program_id, values["program_version"], values["period"])].append(result)
-        notes = []
-        for (program_id, version, period), group in sorted(groups.items(), key=lambda item: str(item[0])):
-            compiled = self.program_version(program_id, version)
-            if compiled is None or compiled.budget is None:
-                continue
-            scale = apply_budget(group, compiled.budget, compiled.rounding.places)
-            if scale is not None:
-                totals[program_id] = exact_add(totals[program_id], exact_subtract(scale.budget, scale.requested))
-                notes.append(budget_note(program_id, version, period, compiled, scale.factor))
-        return self.in_program_order(totals), self.in_program_order(counts), notes
 
     def in_program_order(self, per_program: dict[str, Any]) -> dict[str, Any]:
         """``per_program`` keyed in run.json's order: loaded programs in evaluation order, then the names
@@ -566,14 +468,6 @@ class Engine:
             if compiled.version == version:
                 return compiled
         return None
-
-    def _coverage_notes(self, by_key: Mapping[tuple[str, str], dict[str, PayoutResult]]) -> list[str]:
-        missing: dict[tuple[str, str], int] = defaultdict(int)
-        for (_, period), per_program in by_key.items():
-            for program_id in self._programs:
-                if program_id not in per_program and not any(k.startswith(program_id + "#") for k in per_program):
-                    missing[(program_id, period)] += 1
-        return coverage_text(missing)
 
     def program_infos(self) -> list[ProgramInfo]:
         """Every loaded program version as run.json lists it, in evaluation order."""
@@ -601,14 +495,6 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _period_of(record: Record) -> str:
-    """A record's period label as read (``""`` when it has none)."""
-    return (record if isinstance(record, FactRow) else fact_row(record)).period
-
-
-_output_order = attrgetter("partner_id", "program_id", "period")
 
 
 def _unless_paid(view: "LedgerView", program_id: str, claim: Claim) -> Claim:

@@ -4,7 +4,7 @@ A program that names ``prior.revenue`` reads the fact ``revenue`` of the same
 partner's record for the previous period, and ``year_ago.revenue`` that of the
 same period one fiscal year earlier (SPEC "Program language additions"). The
 records come from the same input: the engine reads a partner's records
-together (:func:`partner_groups`) and hands each computed record its partner's
+together (:func:`records_to_compute`) and hands each computed record its partner's
 :data:`History`, a mapping from period label to that period's facts.
 
 Labels are named by the fiscal year they fall in, so the earlier labels follow
@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterable, Iterator, Mapping
 
-from .inputs import FactRow, fact_row
+from .inputs import FactRow
 from .periods import Period
 
 #: The prefixes that read an earlier period: ``prior.X`` and ``year_ago.X``.
@@ -99,56 +99,27 @@ def history_of(rows: Iterable[FactRow]) -> History:
     return history
 
 
-def numbered_rows(records: Iterable[Any], first_index: int = 1) -> Iterator[tuple[int, Any, FactRow]]:
-    """``(index, record, row)``: each record with its place in the input and its facts as read."""
-    for index, record in enumerate(records, start=first_index):
-        yield index, record, record if isinstance(record, FactRow) else fact_row(record)
+def records_to_compute(block: Iterable[tuple[int, Any, FactRow]], period: str | None, with_history: bool
+                       ) -> Iterator[tuple[int, Any, FactRow, History | None]]:
+    """``(index, record, row, history)`` for each record of ``block`` a run computes.
 
-
-def partner_groups(numbered: Iterable[tuple[int, Any, FactRow]], period: str | None
-                   ) -> Iterator[tuple[int, Any, History | None]]:
-    """``(index, record, history)`` for each record to compute, reading the records of one partner together.
-
-    ``numbered``: :func:`numbered_rows` in which each partner's records are next
-    to each other (see :func:`in_partner_order`); only the current partner's
-    records are held. With ``period``, only that period's records are computed
-    (and a record without a partner or period, which becomes an error row);
-    the others serve as history only. A record without a partner_id has no
-    history (None).
+    ``block``: numbered records (place in the input, record, its facts as read) in which each partner's
+    records are next to each other. With ``period``, only that period's records are computed (and a record
+    without a partner or period, which becomes an error row); the others are not, and serve as history
+    only. ``with_history``: each computed record gets its partner's :data:`History` (None for a record
+    without a partner_id); otherwise None.
     """
-    for partner_id, group in itertools.groupby(numbered, key=_partner_of):
+    if not with_history:
+        for index, record, row in block:
+            if period is None or row.period in (period, ""):
+                yield index, record, row, None
+        return
+    for partner_id, group in itertools.groupby(block, key=_partner_of):
         members = list(group)
         history = history_of(row for _, _, row in members) if partner_id else None
         for index, record, row in members:
             if period is None or not row.period or not partner_id or row.period == period:
-                yield index, record, history
-
-
-def in_partner_order(records: Iterable[Any], first_index: int = 1) -> list[tuple[int, Any, FactRow]]:
-    """:func:`numbered_rows` of every record, each partner's records together: in input order when they
-    already are so, else sorted by partner_id (stable: one partner's records keep their order)."""
-    numbered = list(numbered_rows(records, first_index))
-    finished: set[str] = set()
-    for (_, _, previous), (_, _, current) in zip(numbered, numbered[1:]):
-        if current.partner_id != previous.partner_id:
-            if current.partner_id in finished:
-                return sorted(numbered, key=_partner_of)
-            finished.add(previous.partner_id)
-    return numbered
-
-
-class ReadCounter:
-    """Counts the records an iterable gives as they are read (a run with a period: how many were not computed)."""
-
-    __slots__ = ("read",)
-
-    def __init__(self) -> None:
-        self.read = 0
-
-    def counting(self, records: Iterable[Any]) -> Iterator[Any]:
-        for record in records:
-            self.read += 1
-            yield record
+                yield index, record, row, history
 
 
 def _partner_of(item: tuple[int, Any, FactRow]) -> str:

@@ -52,6 +52,7 @@ universal newlines; line numbers are physical lines where the record starts.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -63,7 +64,7 @@ from datetime import date, datetime
 from decimal import Clamped, Context, Decimal, InvalidOperation, Overflow, Rounded, Subnormal
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO, Union
 
 from .errors import InputError
 
@@ -545,10 +546,17 @@ def _of_width(rows: Iterator[tuple[int, list[str]]], width: int, file: str) -> I
 
 def _csv_facts(source: Path) -> Iterator[FactRow]:
     with csv_fact_cells(source) as (header, rows):
-        partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
-        columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
+        read_row = csv_row_reader(header)
         for line, cells in rows:
-            yield _csv_fact_row(line, cells, partner_at, period_at, columns)
+            yield read_row(line, cells)
+
+
+def csv_row_reader(header: Sequence[str]) -> Callable[[int, list[str]], FactRow]:
+    """What reads one row of a facts CSV file with ``header`` (its line and its cells as
+    :func:`csv_fact_cells` gives them) into a :class:`FactRow`, as :func:`read_facts` does."""
+    partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
+    columns = [(at, name) for at, name in enumerate(header) if at not in (partner_at, period_at)]
+    return functools.partial(_csv_fact_row, partner_at=partner_at, period_at=period_at, columns=columns)
 
 
 def _csv_fact_row(line: int, cells: list[str], partner_at: int, period_at: int,

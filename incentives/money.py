@@ -144,6 +144,12 @@ class Rounding:
         return rounded.copy_abs()
 
 
+def decimal_of(units: int, exponent: int) -> Decimal:
+    """The Decimal ``units`` × 10^``exponent`` with that exponent, exactly (no context rounds it): an amount
+    kept as integer minor units, as :meth:`Decimal.as_tuple` gives its digits and exponent."""
+    return Decimal(f"{units}E{exponent}")
+
+
 def format_amount(d: Decimal, places: int) -> str:
     """``d`` with thousands separators and at least ``places`` decimals: ``612,500.00``.
 

@@ -1,20 +1,21 @@
-"""The rules of a run that the in-memory run (``Engine.run``) and the streaming run (``Engine.run_to``,
-:mod:`incentives.streaming`) both apply: claims grouped by partner and period, duplicate records, claims
-without a record, coverage and budget notes; and :class:`RunEngine`, what the streaming run asks of the engine.
+"""The rules of a run (:mod:`incentives.runs` applies them once, for ``Engine.run`` and ``Engine.run_to``
+alike): claims grouped by partner and period, duplicate records, claims without a record, coverage and budget
+notes; and :class:`RunEngine`, what a run asks of the engine.
 
-They live here, below both, so that the streaming run takes them from one place without reaching into
-:class:`~incentives.engine.Engine`, and the two runs cannot drift apart.
+They live here, below the runs, so that a run takes them without reaching into
+:class:`~incentives.engine.Engine`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from .compiler import CompiledProgram, error_result
 from .history import History
 from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
+from .periods import Period
 from .results import PayoutResult, ProgramInfo
 
 __all__ = ["DUPLICATE_PLACES", "NO_MDF_PROGRAM", "Record", "RunEngine", "budget_note", "coverage_text",
@@ -32,7 +33,7 @@ DUPLICATE_PLACES = 5
 
 
 class RunEngine(Protocol):
-    """What the streaming run needs of the engine it runs (:class:`~incentives.engine.Engine` is one)."""
+    """What a run needs of the engine it runs (:class:`~incentives.engine.Engine` is one)."""
 
     reads_history: bool
 
@@ -45,8 +46,7 @@ class RunEngine(Protocol):
     def evaluate_facts(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
                        claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]: ...
 
-    def records_to_compute(self, records: Iterable[Record], period: str | None, *, grouped: bool = False,
-                           first_index: int = 1) -> Iterator[tuple[int, Record, History | None]]: ...
+    def versions_in(self, label: str) -> list[tuple[str, CompiledProgram | None, Period | None]]: ...
 
     def period_notes(self, period: str, not_computed: int) -> list[str]: ...
 

@@ -4,12 +4,9 @@ counts, many copies of one record, and a run killed with its worker processes ru
 from __future__ import annotations
 
 import csv
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +71,7 @@ def test_records_in_any_order_are_assembled_in_bounded_memory(tmp_path):
               "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
               "import incentives\n"
               "engine = incentives.Engine(incentives.load_programs(sys.argv[1]))\n"
-              "summary = engine.run_to(sys.argv[3], sys.argv[2], facts_sha256='f' * 64, workers=1)\n"
+              "summary = engine.run_to(sys.argv[3], sys.argv[2], facts_sha256='f' * 64)\n"
               "print(summary.results)\n")
     programs = programs_folder(tmp_path)
     completed = subprocess.run([sys.executable, "-c", script, programs, facts_file, tmp_path / "stream"],
@@ -86,10 +83,8 @@ def test_records_in_any_order_are_assembled_in_bounded_memory(tmp_path):
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary(engine, tmp_path, workers):
-    # No record is taken out: the summary comes from the segments' sums, and each worker writes a range
-    # of the output order; a partner with two periods still counts once.
+def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary(engine, tmp_path):
+    # A partner with two periods counts once in the summary.
     records = shuffled_partners(600, seed=5)
     claims = claims_for(records, seed=5)[:-1]  # claims without a facts record too; no duplicate claim id
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
@@ -100,8 +95,7 @@ def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary
     assert any("budget" in note for note in run.notes)
     assert any("have no facts record" in error for result in run.results for error in result.errors)
     assert any(result.partner_id == "" for result in run.results)
-    summary = engine.run_to(tmp_path / "stream", facts_file, claims, facts_sha256="f" * 64, workers=workers)
-    assert summary.workers == workers
+    summary = engine.run_to(tmp_path / "stream", facts_file, claims, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
     assert {name: getattr(summary, name) for name in summary_of(run)} == summary_of(run)
     two_periods = {result.partner_id for result in run.results if result.period == "2027-Q2"} & \
@@ -113,8 +107,8 @@ def test_records_in_any_order_without_duplicates_give_the_same_files_and_summary
 
 @pytest.mark.parametrize("duplicated", [False, True])
 def test_the_summary_of_records_in_any_order_counts_scaled_totals(engine_for, tmp_path, duplicated):
-    # A budget scales results that reach a tier: the paid-by-tier figures hold their final totals, whether
-    # they come from the segments' sums or, once a duplicate took results out, from the rows written.
+    # A budget scales results that reach a tier: the paid-by-tier figures hold their final totals, whether or
+    # not a duplicate took results out.
     engine = engine_for(TIER + "budget: 20000\n", GOALS)
     records = shuffled_partners(300, seed=11)
     if duplicated:
@@ -122,29 +116,9 @@ def test_the_summary_of_records_in_any_order_counts_scaled_totals(engine_for, tm
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     run = engine.run(read_facts(facts_file))
     assert any("partner_tier" in note and "budget" in note for note in run.notes)
-    summary = engine.run_to(tmp_path / "stream", facts_file, workers=2)
+    summary = engine.run_to(tmp_path / "stream", facts_file)
     assert {name: getattr(summary, name) for name in summary_of(run)} == summary_of(run)
     assert summary.by_tier["partner_tier"]
-
-
-def test_a_shuffled_file_is_copied_in_partner_order_keeping_its_line_numbers(tmp_path):
-    from incentives.streaming import _in_partner_order
-
-    facts = tmp_path / "facts.csv"
-    facts.write_bytes(b"\xef\xbb\xbfpartner_id,period,revenue\r\nP3,2027-Q1,1\r\n P1 ,2027-Q1,2\r\n\r\nP2,2027-Q1,3")
-    copy, numbers = _in_partner_order(facts, tmp_path, csv_header=True)
-    assert copy.read_bytes() == (b"\xef\xbb\xbfpartner_id,period,revenue\r\n\r\n P1 ,2027-Q1,2\r\n"
-                                 b"P2,2027-Q1,3\nP3,2027-Q1,1\r\n")
-    assert list(numbers) == [0, 4, 3, 5, 2]  # the header, then each copied line's line in the file
-    lines = tmp_path / "facts.jsonl"
-    lines.write_bytes(b'\xef\xbb\xbf{"partner_id": "P2", "period": "2027-Q1"}\n'
-                      b'{"period": "2027-Q1", "partner_id":"P1"}\n')
-    copy, numbers = _in_partner_order(lines, tmp_path, csv_header=False)
-    assert copy.read_bytes() == (b'{"period": "2027-Q1", "partner_id":"P1"}\n'
-                                 b'{"partner_id": "P2", "period": "2027-Q1"}\n')  # the mark only opens a file
-    assert list(numbers) == [2, 1]
-    facts.write_bytes(b"partner_id,period\nP1,2027-Q1\nP1,2027-Q2\nP2,2027-Q1\n")
-    assert _in_partner_order(facts, tmp_path, csv_header=True) is None  # in order already: no copy
 
 
 def test_a_shuffled_file_with_bad_rows_fails_at_its_first_bad_line(engine, tmp_path):
@@ -155,7 +129,7 @@ def test_a_shuffled_file_with_bad_rows_fails_at_its_first_bad_line(engine, tmp_p
     with pytest.raises(incentives.InputError) as serial:
         engine.run(read_facts(facts))
     with pytest.raises(incentives.InputError) as streamed:
-        engine.run_to(tmp_path / "out", facts, workers=2)
+        engine.run_to(tmp_path / "out", facts)
     assert streamed.value.line == serial.value.line == 3
     assert str(streamed.value) == str(serial.value)
     assert str(facts) in str(streamed.value)
@@ -249,101 +223,3 @@ def test_more_than_65535_copies_of_one_record(engine_for, tmp_path):
     assert summary.first_errors[0] == ("P1", "2027-Q1", "rebate", [
         "duplicate record for partner P1 and period 2027-Q1 "
         "(70,000 records: record 1, record 2, record 3, record 4, record 5 and 69,995 more)"])
-
-
-# --- a run killed with its workers running (#8) ----------------------------------------------
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
-                found.update(int(child) for child in handle.read().split())
-    except OSError:
-        pass
-    return found
-
-
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (state first), or none once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a process (a zombie, dead but not yet reaped by its new parent, is not)."""
-    fields = _stat(pid)
-    return bool(fields) and fields[0] != "Z"
-
-
-def _busy(pid: int) -> bool:
-    """Whether ``pid`` has run for 20 ms of CPU or more: long past its first statements."""
-    fields = _stat(pid)
-    return bool(fields) and int(fields[11]) + int(fields[12]) >= 2  # utime + stime, in 10 ms ticks
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their run on Linux only")
-@pytest.mark.parametrize("phase, in_order", [("evaluating", False), ("writing", True), ("writing", False)])
-def test_killing_a_run_kills_its_workers(tmp_path, phase, in_order):
-    # kill -9 of a run left its forked workers running as orphans, writing into the dead run's spill folder.
-    # Here the workers are stopped (SIGSTOP) before the run is killed, so that an orphan cannot finish its
-    # part and end by itself: they must be killed with the run. Records in output order are copied by a
-    # process per worker, records in any order written by a process per range of the output order.
-    records = sorted_partners(40_000, seed=9) if in_order else shuffled_partners(30_000, seed=9)
-    facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
-    script = ("import sys, incentives\n"
-              "engine = incentives.Engine(incentives.load_programs(sys.argv[1]))\n"
-              "engine.run_to(sys.argv[3], sys.argv[2], workers=2)\n")
-    run = subprocess.Popen([sys.executable, "-c", script, programs_folder(tmp_path), facts_file, tmp_path / "out"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    evaluators: set[int] = set()
-    workers: set[int] = set()
-    try:
-        deadline = time.monotonic() + 60
-        while not workers and time.monotonic() < deadline and run.poll() is None:
-            children = _children(run.pid)
-            evaluating = len(evaluators) < 2 or bool(children & evaluators)
-            if evaluating:
-                evaluators |= children
-            candidates = children if evaluating else children - evaluators
-            if (phase == "evaluating") == evaluating and candidates and all(map(_busy, candidates)):
-                workers = candidates
-                for pid in workers:
-                    os.kill(pid, signal.SIGSTOP)
-            time.sleep(0.002)
-        assert workers, f"the run ended before its workers were seen {phase}"
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while any(map(_alive, workers)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not [pid for pid in workers if _alive(pid)]
-        _, errors = run.communicate(timeout=10)
-        assert "Traceback" not in errors
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-        for pid in workers:  # the orphans a failing run leaves behind
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with their run on Linux only")
-def test_a_worker_whose_run_died_before_it_could_ask_to_die_with_it_ends_at_once():
-    # The parent may die between the fork and prctl: the worker then finds itself adopted, and ends.
-    import multiprocessing
-
-    from incentives.streaming import _die_with_parent
-
-    context = multiprocessing.get_context("fork")
-    # its real parent; then another pid, as getppid() gives once the parent died and the worker was adopted
-    for parent, exit_code in ((os.getpid(), 0), (os.getpid() + 1, 1)):
-        process = context.Process(target=_die_with_parent, args=(parent,))
-        process.start()
-        process.join(timeout=30)
-        assert process.exitcode == exit_code

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 import polars as pl
@@ -16,6 +17,7 @@ from incentives.money import EXACT, ratio
 from incentives.rules.ast import BoolOp, Binary, Call, Compare, If, ListLiteral, Literal, Name, Node, Unary
 from incentives.rules.columns import (
     MAX_UNITS,
+    QUOTIENT_SCALE,
     Column,
     ColumnExpression,
     Kind,
@@ -23,7 +25,7 @@ from incentives.rules.columns import (
     compile_columns,
     ratio_by_columns,
 )
-from incentives.rules.closures import compile_expression
+from incentives.rules.closures import compile_expression, constant_value
 from incentives.rules.expressions import parse_expression
 
 RAISES = object()  # what the closures give for a row they raise on
@@ -261,7 +263,6 @@ def test_constant_subtrees_are_folded_like_the_closures():
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("revenue / units", "'/' on facts"),
     ("if(active, 1, 'one')", "if() gives a number or a text"),
     ("region == ['EMEA']", "a list compared with '=='"),
     ("[1, 2]", "a list is a value only"),
@@ -505,3 +506,228 @@ def _may_pass_max_units(node: Node, row: Mapping[str, Any]) -> bool:
         if type(value) is Decimal:
             magnitudes.append(abs(value))
     return max(magnitudes).scaleb(max(scales), EXACT) > MAX_UNITS
+
+
+def test_computed_values_are_read_by_name_before_columns():
+    # this.subtotal is a computed Int128 at scale 2 (12.34, 0.50); a column of the same name is not read
+    values = {"this.subtotal": ColumnExpression(pl.lit(pl.Series([1234, 50], dtype=pl.Int128)), pl.lit(False),
+                                                Kind.NUMBER, 2, 1234, wide=True)}
+    columns = {"units": Column.number(0, 10), "this.subtotal": Column.number(0, 10)}
+    expression = compile_columns(parse_expression("this.subtotal * units + 1").node, columns, values)
+    block = pl.DataFrame({"units": [3, 10], "this.subtotal": [7, 7]})
+    # 12.34 × 3 + 1 = 38.02; 0.50 × 10 + 1 = 6.00 (scale 2: 3802, 600)
+    assert expression.scale == 2
+    assert block.select(expression.value).to_series().to_list() == [3802, 600]
+    assert block.select(expression.needs_record).to_series().to_list() == [False, False]
+
+
+@pytest.mark.parametrize("text", [
+    "tier == 'Gold'", "tier != 'Gold'", "'Gold' == tier", "tier == tier", "tier == other", "tier != other",
+    "tier in ['Gold', 'Silver']", "tier not in ['Gold']", "tier < 'H'", "'o' in tier", "tier in 'Golden'",
+    "tier == 1", "tier", "if(tier == 'Gold', 1, 2)", "tier == 'Gold' or tier < 'H'", "other == tier and tier > 'A'",
+    "'Gold' in [tier]"])
+def test_a_column_holding_none_reads_as_the_closures_read_none(text):
+    # a used program's tier: None where it has none (equal to None only), unlike a missing fact
+    node = parse_expression(text).node
+    columns = {"tier": Column.text(none=True), "other": Column.text(none=True)}
+    rows = [{"tier": "Gold", "other": "Gold"}, {"tier": None, "other": "Gold"}, {"tier": None, "other": None},
+            {"tier": "Silver", "other": None}]
+    compiled = compile_columns(node, columns)
+    frame = pl.DataFrame(rows, schema={"tier": pl.String, "other": pl.String}).select(
+        compiled.value.alias("value"), compiled.needs_record.alias("needs"))
+    closure = compile_expression(node)
+    for row, (value, needs) in zip(rows, frame.iter_rows()):
+        try:
+            expected = closure(row)
+        except EvaluationError:
+            expected = RAISES
+        # where the columns flag a row, the per-record path decides: flagged only where the closures raise, or
+        # where a None is read outside a comparison (the bare name, a list item: conservative, never wrong)
+        if needs:
+            assert expected is RAISES or text in ("tier", "'Gold' in [tier]")
+        else:
+            assert value == expected, (text, row)
+
+
+# --- division: the closures' quotient to the context's 28 significant digits ---------------------
+
+# bounds as a block of facts gives them (its largest magnitudes): they set a quotient's scale
+DIVIDING = {
+    "revenue": Column.number(2, bound=10**11),   # up to 1,000,000,000.00
+    "units": Column.number(0, bound=10**6),
+    "big": Column.number(0),                     # Int64's whole range
+}
+
+
+def divide(text: str, rows: Sequence[Mapping[str, Any]], expected: Sequence[Any],
+           columns: Mapping[str, Column] = DIVIDING) -> ColumnExpression:
+    """By columns, ``text`` gives ``expected`` per row (RAISES: flagged); the closures give the same where it
+    is not RAISES (a flagged row's closure value is checked by the caller)."""
+    node = parse_expression(text).node
+    got = [RAISES if flagged else value for value, flagged in by_columns(node, columns, rows)]
+    assert got == list(expected)
+    for value, closure in zip(got, by_closures(node, rows)):
+        if value is not RAISES:
+            assert closure == value
+    return compile_columns(node, columns)
+
+
+def test_a_quotient_that_terminates_is_exact():
+    # 10.00 / 4 = 2.5; 5 / -8 = -0.625; 0 / 7 = 0
+    quotient = divide("revenue / units", [{"revenue": D("10.00"), "units": D(4)}, {"revenue": D(5), "units": D(-8)},
+                                          {"revenue": D(0), "units": D(7)}],
+                      [D("2.5"), D("-0.625"), D(0)])
+    # the scale: the largest at which 10**11 units / 1 (the smallest non-zero divisor) stays within MAX_UNITS:
+    # 10**11 × 10**(S + 0 - 2) <= 2**125 (about 4.25e37) gives S = 28
+    assert quotient.scale == 28 and quotient.kind is Kind.NUMBER
+
+
+def test_two_thirds_and_its_negative_keep_28_significant_digits():
+    # 2 / 3 = 0.666…: 28 sixes, the last rounded up by the 29th (6 > 5)
+    two_thirds = D("0." + "6" * 27 + "7")
+    divide("revenue / units", [{"revenue": D(2), "units": D(3)}, {"revenue": D(-2), "units": D(3)},
+                               {"revenue": D(2), "units": D(-3)}],
+           [two_thirds, -two_thirds, -two_thirds])
+    # 1,234,567.89 / 7 = 176366.84142857142857142857142857…: 6 digits before the point, 22 after
+    divide("revenue / units", [{"revenue": D("1234567.89"), "units": D(7)}], [D("176366.8414285714285714285714")])
+
+
+def test_a_tie_at_the_28th_digit_is_rounded_half_even():
+    # 3000000000000000001 / 16384 = 183105468750000.00006103515625 exactly (× 5**14 / 10**14): 29 digits, the
+    # last a 5 → to 28 digits the tie goes to the even 2; ...0003 / 16384 = ...00018310546875 → 7 goes up to 8
+    divide("big / units", [{"big": D(3000000000000000001), "units": D(16384)},
+                           {"big": D(3000000000000000003), "units": D(16384)},
+                           {"big": D(-3000000000000000003), "units": D(16384)}],
+           [D("183105468750000.0000610351562"), D("183105468750000.0001831054688"),
+            D("-183105468750000.0001831054688")])
+
+
+def test_a_huge_numerator():
+    # Int64's extremes: (2**63 - 1) / 3 = 3074457345618258602.333… and -2**63 / 7 = -1317624576693539401.142857…,
+    # 28 digits each (19 before the point, 9 after); the scale is 18 (2**63 × 10**18 <= 2**125 < … × 10**19)
+    quotient = divide("big / units", [{"big": D(2**63 - 1), "units": D(3)}, {"big": D(-(2**63)), "units": D(7)}],
+                      [D("3074457345618258602.333333333"), D("-1317624576693539401.142857143")])
+    assert quotient.scale == 18
+
+
+def test_division_by_zero_flags_the_row_the_closures_raise_on():
+    divide("revenue / units", [{"revenue": D(1), "units": D(0)}, {"revenue": D(1)}, {"revenue": D(1), "units": D(2)}],
+           [RAISES, RAISES, D("0.5")])
+    divide("units / 0", [{"units": D(1)}], [RAISES])
+    # if() never divides where the divisor is 0: neither do the columns
+    divide("if(units > 0, revenue / units, 0)", [{"revenue": D(1), "units": D(0)}], [D(0)])
+
+
+def test_a_constant_divisor_whose_reciprocal_ends_is_a_product():
+    # revenue / 1000 = revenue × 0.001: scale 2 + 3 = 5; 1,234.56 / 1000 = 1.23456; / 8 = × 0.125
+    assert divide("revenue / 1000", [{"revenue": D("1234.56")}], [D("1.23456")]).scale == 5
+    assert divide("revenue / 8", [{"revenue": D("-0.01")}], [D("-0.00125")]).scale == 5
+    # 9223372036854775807 (2**63 - 1) × 0.125 = 1152921504606846975.875: 22 digits, exact
+    divide("big / 8", [{"big": D(2**63 - 1)}], [D("1152921504606846975.875")])
+    # / 0.0000001 is × 10**7: 9223372036854775807 × 10**7 has 19 significant digits, exact
+    divide("big / 0.0000001", [{"big": D(2**63 - 1)}], [D(92233720368547758070000000)])
+    # / 2**-30 (0.000000000931322574615478515625) is × 2**30: (2**63 - 1) × 2**30 = 9903520314283042198119251968
+    # has 28 digits, exact; / 2**-35 is × 2**35, and (2**63 - 1) × 2**35 = 316912650057057350339816062976 has
+    # 30: the closures round it (to 3.169126500570573503398160630E+29), the row goes per record
+    divide("big / 0.000000000931322574615478515625", [{"big": D(2**63 - 1)}], [D(9903520314283042198119251968)])
+    divide("big / 0.00000000002910383045673370361328125", [{"big": D(2**63 - 1)}, {"big": D(2**20)}],
+           [RAISES, D(2**55)])
+
+
+def test_a_quotient_whose_digits_pass_the_scale_goes_per_record():
+    # scale 28 keeps a quotient's 28 digits only from 0.1 up (10**27 units): 0.01 / 3 = 0.00333… keeps digits
+    # down to 10**-30, so its row is flagged; an exact small quotient fits: 0.01 / 4 = 0.0025
+    divide("revenue / units", [{"revenue": D("0.01"), "units": D(3)}, {"revenue": D("0.01"), "units": D(4)}],
+           [RAISES, D("0.0025")])
+    # max(revenue, 1) is at least 1.00 (100 units at scale 2), which bounds the quotient: 10**6 (units' bound)
+    # × 10**(S + 2 - 0) <= 2**125 × 100 holds up to S = 31, against S = 29 with a divisor as small as 0.01
+    assert QUOTIENT_SCALE == 32
+    assert divide("units / max(revenue, 1)", [{"units": D(1), "revenue": D(3)}],
+                  [D("0.3333333333333333333333333333")]).scale == 31
+    assert divide("units / revenue", [{"units": D(1), "revenue": D(3)}],
+                  [D("0.3333333333333333333333333333")]).scale == 29
+
+
+def test_division_follows_the_decimal_context_and_refuses_rules_it_does_not_emulate():
+    node = parse_expression("revenue / units").node
+    with localcontext() as context:
+        context.prec = 10
+        # 2 / 3 to 10 digits
+        assert by_columns(node, DIVIDING, [{"revenue": D(2), "units": D(3)}]) == [(D("0.6666666667"), False)]
+        context.prec = 50
+        with pytest.raises(NotByColumns, match="1 to 36 significant digits"):
+            compile_columns(node, DIVIDING)
+        context.prec = 28
+        context.rounding = ROUND_HALF_UP
+        with pytest.raises(NotByColumns, match="rounds half-even"):
+            compile_columns(node, DIVIDING)
+
+
+def _division_flags(text: str, columns: Mapping[str, Column], row: Mapping[str, Any], closure: Any) -> bool:
+    """Whether the columns must flag ``row`` of ``text`` (a quotient of two leaves): the closures raise, or the
+    quotient does not fit the expression's scale as the module documents it."""
+    if closure is RAISES:
+        return True
+    node = parse_expression(text).node
+    scale = compile_columns(node, columns).scale
+    facts = {name: value for name, value in row.items() if value is not None}
+    left, right = (compile_expression(part)(facts) for part in (node.left, node.right))
+    if any(abs(value).scaleb(compile_columns(part, columns).scale, EXACT) > MAX_UNITS
+           for value, part in ((left, node.left), (right, node.right))):
+        return True  # an operand beyond 128-bit minor units (big * big)
+    exact = abs(Fraction(left) / Fraction(right)) * 10**scale   # the exact quotient's units at the scale
+    rounded = abs(closure).scaleb(scale, EXACT)                 # the closures' quotient's units
+    known, divisor = constant_value(node.right)
+    if known and _ends(divisor):
+        return exact >= 10**28  # more digits than the context keeps: the closures round it
+    too_small = exact < 10**27 and exact.denominator != 1      # digits below 10**-scale
+    return too_small or exact > MAX_UNITS or rounded > MAX_UNITS
+
+
+def _ends(divisor: Decimal) -> bool:
+    """Whether 1 / ``divisor`` (not 0) has finitely many decimals: its reduced denominator is 2**i × 5**j."""
+    reciprocal = 1 / Fraction(divisor)
+    while reciprocal.denominator % 2 == 0:
+        reciprocal *= 2
+    while reciprocal.denominator % 5 == 0:
+        reciprocal *= 5
+    return reciprocal.denominator == 1
+
+
+_DIVISION_LEAVES = st.one_of(st.sampled_from(["n0", "n2", "n3", "big", "max(n0, 1)", "max(n2, 0.5)", "big * big"]),
+                             st.sampled_from(["3", "7", "8", "1000", "0.125", "-2.5", "0", "12345678901234567"]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(left=_DIVISION_LEAVES, right=_DIVISION_LEAVES, wide=st.booleans(),
+       rows=st.lists(st.fixed_dictionaries({
+           "n0": st.one_of(st.none(), st.integers(-(10**6), 10**6).map(D)),
+           "n2": st.one_of(st.none(), st.integers(-(10**6), 10**6).map(lambda units: D(units).scaleb(-2))),
+           "n3": st.one_of(st.none(), st.integers(-(10**6), 10**6).map(lambda units: D(units).scaleb(-3))),
+           "big": st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([-(2**63), 2**63 - 1, 1, -1, 0]))
+                    .map(D),
+       }), min_size=1, max_size=6))
+@example(left="big", right="n0", wide=True, rows=[{"big": D(3000000000000000001), "n0": D(16384)}])
+# Int128 operands: (2**62)**2 / 0.300 is beyond MAX_UNITS at any scale; / 0.999 too, by a little
+@example(left="big * big", right="n3", wide=True, rows=[{"big": D(2**62), "n3": D("0.300")},
+                                                        {"big": D(2**62), "n3": D("0.999")},
+                                                        {"big": D(-(2**62)), "n3": D("-1.000")}])
+def test_division_by_columns_equals_the_closures_where_it_fits(left, right, wide, rows):
+    """Random quotients of facts (Int64's whole range, three scales) and constants: each row computed by
+    columns has the closures' value, and a row is flagged exactly where the closures raise or the quotient's
+    digits do not fit the expression's scale."""
+    text = f"({left}) / ({right})"
+    bound = 2**63 if wide else 10**6
+    columns = {"n0": Column.number(0, bound), "n2": Column.number(2, bound), "n3": Column.number(3, bound),
+               "big": Column.number(0)}
+    node = parse_expression(text).node
+    if _reads_no_name_text(left, right):
+        return
+    for row, (value, flagged), closure in zip(rows, by_columns(node, columns, rows), by_closures(node, rows)):
+        assert flagged == _division_flags(text, columns, row, closure), row
+        if not flagged:
+            assert value == closure
+
+
+def _reads_no_name_text(left: str, right: str) -> bool:
+    return not any(name in text for text in (left, right) for name in ("n0", "n2", "n3", "big"))

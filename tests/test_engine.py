@@ -322,7 +322,7 @@ def test_run_totals_are_the_exact_sums_written_in_payouts_csv(engine_for, tmp_pa
     run = engine.run(records)
     assert run.totals == {"test": D("10000000000000000000000000000.03")}
     incentives.write_run(run, tmp_path / "in_memory")
-    engine.run_to(tmp_path / "streamed", records, workers=1)
+    engine.run_to(tmp_path / "streamed", records)
     for folder in (tmp_path / "in_memory", tmp_path / "streamed"):
         lines = (folder / "payouts.csv").read_text(encoding="utf-8").splitlines()[1:]
         written = [D(line.split(",")[7]) for line in lines]

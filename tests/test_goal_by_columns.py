@@ -1,5 +1,6 @@
-"""Goal programs by columns (kinds.goal.GoalByColumns through incentives.columnar.program): hand-computed blocks,
-the bundled goal programs, and parity with the per-record path's CSV rows over random goal programs."""
+"""Goal programs by columns (kinds.goal_by_columns.GoalByColumns through incentives.columnar.program):
+hand-computed blocks, the bundled goal programs, and parity with the per-record path's CSV rows over random goal
+programs."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW
 from incentives.compiler import CompiledProgram
 from incentives.loading import load_programs
-from incentives.rules.columns import NotByColumns
 from incentives.rules.registry import make_backend
 from by_columns_support import ROOT, assert_parity, both, compiled_from, facts_file
 
@@ -139,21 +139,6 @@ def test_bundled_goal_programs_parity(name: str) -> None:
     frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
     # every row of the example file is computed by columns (none is missing a fact or mistyped)
     assert assert_parity(frame, results) == len(results) == 300
-
-
-def test_bundled_goal_programs_refused_with_their_reason() -> None:
-    # loaded with what they use (service_provider_goal_rebate uses service_provider_tier)
-    programs = {loaded.program.id: loaded for loaded in load_programs(
-        [ROOT / "programs" / f"{name}.yaml" for name in
-         ("goal_based_rebate", "service_provider_goal_rebate", "service_provider_tier")])}
-
-    def refused(name: str) -> str:
-        with pytest.raises(NotByColumns) as refusal:
-            ProgramByColumns(CompiledProgram(programs[name], make_backend("compiled"), name))
-        return refusal.value.reason
-
-    # service_provider_goal_rebate reads the results of service_provider_tier
-    assert refused("service_provider_goal_rebate") == "a program that uses other programs' results"
 
 
 def test_per_goal_bundled_program_without_proration_parity(tmp_path: Path) -> None:

@@ -270,19 +270,17 @@ def write_facts(path: Path, records: list[dict]) -> Path:
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
-@pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("period", [None, "2027-Q2"])
-def test_streaming_gives_the_same_files_with_history(engine_for, tmp_path, workers, shuffled, period):
+def test_streaming_gives_the_same_files_with_history(engine_for, tmp_path, shuffled, period):
     engine = engine_for(KICKER, QUARTER_ON_QUARTER, PLAIN)
     records = history_records(90)
     if shuffled:
         random.Random(9).shuffle(records)
     facts = write_facts(tmp_path / "facts.csv", records)
     incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64, period=period), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=workers, period=period)
+    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, period=period)
     expected = files(tmp_path / "memory")
     assert files(tmp_path / "stream") == expected
-    assert summary.workers == workers
     results = [json.loads(line) for line in expected["results.jsonl"].splitlines()]
     assert any(line["rule_id"] == "growth" for r in results for line in r["lines"])  # the kicker fired
     assert any("duplicates" in error for r in results for error in r["errors"])
@@ -365,9 +363,8 @@ def test_a_json_lines_file_split_between_partners_gives_the_same_files(engine_fo
     facts = tmp_path / "facts.jsonl"
     facts.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=3)
+    engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
-    assert summary.workers == 3
 
 
 def test_a_quoted_csv_file_out_of_order_is_read_in_one_pass_with_history(engine_for, tmp_path):
@@ -379,9 +376,8 @@ def test_a_quoted_csv_file_out_of_order_is_read_in_one_pass_with_history(engine_
     facts.write_text("partner_id,period,revenue\n" + "".join(
         f'"{r["partner_id"]}",{r["period"]},{r["revenue"]}\n' for r in records), encoding="utf-8")
     incentives.write_run(engine.run(read_facts(facts), facts_sha256="f" * 64), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64, workers=2)
+    engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == files(tmp_path / "memory")
-    assert summary.workers == 1
     growth = [r for r in engine.run(read_facts(facts)).results if any(l.rule_id == "growth" for l in r.lines)]
     assert growth  # history was read although the records came out of order
 
@@ -430,6 +426,5 @@ def test_one_partner_written_differently_is_not_cut_apart(engine_for, tmp_path, 
     memory = engine.run(read_facts(facts), facts_sha256="f" * 64)
     incentives.write_run(memory, tmp_path / "memory")
     assert {r.partner_id for r in memory.results if partner in r.partner_id} == {partner}
-    for workers in (2, 3):
-        engine.run_to(tmp_path / f"stream{workers}", facts, facts_sha256="f" * 64, workers=workers)
-        assert files(tmp_path / f"stream{workers}") == files(tmp_path / "memory")
+    engine.run_to(tmp_path / "stream", facts, facts_sha256="f" * 64)
+    assert files(tmp_path / "stream") == files(tmp_path / "memory")

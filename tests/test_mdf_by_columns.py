@@ -4,7 +4,6 @@ programs, and parity with the per-record path's CSV rows over random MDF program
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,10 +21,9 @@ from incentives.claims_by_columns import NEEDS_RECORD, claims_by_columns
 from incentives.columnar.facts import read_csv_blocks
 from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
 from incentives.compiler import CompiledProgram
+from incentives.engine import Engine
 from incentives.inputs import Claim, read_claims, read_facts
-from incentives.kinds import mdf
-from incentives.loading import load_programs
-from incentives.rules.registry import make_backend
+from incentives.kinds import mdf_by_columns
 
 from by_columns_support import PERIOD, ROOT, assert_parity, compiled_from, facts_file
 
@@ -96,7 +94,7 @@ def both_with_claims(compiled: CompiledProgram, facts: Path, claims: Sequence[Cl
     """The program's rows by columns given ``claims``, and the per-record results of the same rows with each
     record's claims (None: a bad record)."""
     by_columns = ProgramByColumns(compiled)
-    frame = pl.concat([by_columns.evaluate(block, PERIOD, claims_by_columns(claims))
+    frame = pl.concat([by_columns.evaluate(block, PERIOD, claims=claims_by_columns(claims))
                        for block in read_csv_blocks(facts)])
     grouped = claims_of(claims)
     results = [None if row.problems else compiled.evaluate(row.partner_id, PERIOD, row.facts, {},
@@ -148,7 +146,7 @@ def test_without_claims_the_fund_adds_no_line(tmp_path: Path) -> None:
     facts = facts_file(tmp_path, HAND_FACTS)
     by_columns = ProgramByColumns(compiled)
     given_none = pl.concat([by_columns.evaluate(block, PERIOD) for block in read_csv_blocks(facts)])
-    given_empty = pl.concat([by_columns.evaluate(block, PERIOD, claims_by_columns([]))
+    given_empty = pl.concat([by_columns.evaluate(block, PERIOD, claims=claims_by_columns([]))
                              for block in read_csv_blocks(facts)])
     assert given_none.equals(given_empty)
     results = [None if row.problems else compiled.evaluate(row.partner_id, PERIOD, row.facts, {})
@@ -223,7 +221,7 @@ def test_rows_the_columns_cannot_compute_go_per_record(tmp_path: Path) -> None:
 
 
 def test_a_partner_with_more_claims_than_slots_goes_per_record(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(mdf, "MAX_CLAIMS_BY_COLUMNS", 2)
+    monkeypatch.setattr(mdf_by_columns, "MAX_CLAIMS_BY_COLUMNS", 2)
     compiled = compiled_from(tmp_path, RATE_TABLE)
     facts = facts_file(tmp_path, "partner_id,period,revenue,region\nP1,2027-Q1,1000,EMEA\nP2,2027-Q1,1000,EMEA\n")
     claims = read_claims(claims_file(tmp_path, (
@@ -271,66 +269,54 @@ def test_only_mdf_programs_take_claims(tmp_path: Path) -> None:
                          + "tiers:\n  qualify_on: revenue\n  levels:\n    - {name: A, from: 0, rate: 1%}\n")
     block = next(read_csv_blocks(facts_file(tmp_path, "partner_id,period,revenue\nP1,2027-Q1,1\n")))
     with pytest.raises(ValueError, match="only MDF programs take claims"):
-        ProgramByColumns(tier).evaluate(block, PERIOD, claims_by_columns([]))
+        ProgramByColumns(tier).evaluate(block, PERIOD, claims=claims_by_columns([]))
 
 
-# --- the bundled and benchmark programs, `uses` replaced by facts --------------------------------------------
+# --- the bundled and benchmark MDF programs, reading their tier programs' results by columns (`uses`) --------
 
 
-def compiled_file(path: Path) -> CompiledProgram:
-    return CompiledProgram(load_programs(path)[0], make_backend("compiled"), path.stem)
-
-
-def with_used_as_facts(tmp_path: Path, program: Path, used: Path, facts: Path) -> tuple[CompiledProgram, Path]:
-    """``program`` with its ``uses`` of ``used`` replaced by two facts, ``used_tier`` and ``used_eligible``, and
-    ``facts`` with those facts added from ``used``'s per-record results: ``uses`` by columns is another
-    part of the work, not yet on this branch. A used tier of none is the text ``none``, the rate key the
-    per-record path makes of it; a used error leaves both facts missing (an error either way)."""
-    used_program = compiled_file(used)
-    used_id = used_program.id
-    text = program.read_text(encoding="utf-8")
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("uses:"))
-    text = text.replace(f"{used_id}.eligible", "used_eligible == true").replace(f"{used_id}.tier", "used_tier")
-    compiled = compiled_from(tmp_path, text)
-    rows = list(csv.reader(facts.open(encoding="utf-8")))
-    records = iter(read_facts(facts))
-    with_used = tmp_path / "facts_with_used.csv"
-    with with_used.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(rows[0] + ["used_tier", "used_eligible"])
-        for cells in rows[1:]:
-            record = next(records)
-            result = used_program.evaluate(record.partner_id, PERIOD, record.facts, {})
-            cells += ["", ""] if result.status == "error" else [result.tier or "none", str(result.status == "ok")]
-            writer.writerow(cells)
-    return compiled, with_used
+def mdf_using_parity(tmp_path: Path, programs: Sequence[Path], facts: Path, claims: Sequence[Claim]) -> list:
+    """The MDF program (the last of ``programs``, which uses the first) by columns, given the used program's
+    frame and the claims that name it (or none), against the per-record engine; returns its per-record
+    results after asserting that every row is computed by columns with the same texts."""
+    (tmp_path / "programs").mkdir()
+    for program in programs:
+        (tmp_path / "programs" / program.name).write_bytes(program.read_bytes())
+    engine = Engine(tmp_path / "programs")
+    used_id, mdf_id = engine.program_ids
+    routed = claims_by_columns([claim for claim in claims if claim.program_id in (None, mdf_id)])
+    used, mdf = (ProgramByColumns(engine.program_version(program_id, 1)) for program_id in engine.program_ids)
+    frame = pl.concat([mdf.evaluate(block, PERIOD, used={used_id: used.evaluate(block, PERIOD)}, claims=routed)
+                       for block in read_csv_blocks(facts)])
+    grouped = claims_of(claims)
+    results = [engine.evaluate_facts(row.partner_id, row.period, row.facts, row.problems,
+                                     grouped.get((row.partner_id, row.period), []))[mdf_id]
+               for row in read_facts(facts)]
+    assert assert_parity(frame, results) == len(results)
+    return results
 
 
 @pytest.mark.parametrize("name, used", [("co_marketing_mdf", "networking_role_tier"),
                                         ("service_provider_mdf", "service_provider_tier")])
 def test_bundled_mdf_programs_parity(tmp_path: Path, name: str, used: str) -> None:
-    compiled, facts = with_used_as_facts(tmp_path, ROOT / "programs" / f"{name}.yaml",
-                                         ROOT / "programs" / f"{used}.yaml", ROOT / "examples" / "facts_2027Q1.csv")
-    claims = [claim for claim in read_claims(ROOT / "examples" / "claims_2027Q1.csv") if claim.program_id == name]
-    frame, results = both_with_claims(compiled, facts, claims)
-    # every row of the example file is computed by columns, claims included
-    assert assert_parity(frame, results) == len(results) == 300
-    paid = sum(line.kind == "mdf_claim" and line.amount > 0 for result in results for line in result.lines)
-    assert paid > 10  # the example claims are paid, not all rejected
+    results = mdf_using_parity(tmp_path, [ROOT / "programs" / f"{used}.yaml", ROOT / "programs" / f"{name}.yaml"],
+                               ROOT / "examples" / "facts_2027Q1.csv",
+                               read_claims(ROOT / "examples" / "claims_2027Q1.csv"))
+    # every row of the example file is computed by columns, claims included, and claims are paid
+    assert len(results) == 300
+    assert sum(line.kind == "mdf_claim" and line.amount > 0 for result in results for line in result.lines) > 10
 
 
 def test_benchmark_mdf_program_parity_10k(tmp_path: Path) -> None:
     facts, claims_path = tmp_path / "facts.csv", tmp_path / "claims.csv"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "10000", "--out", str(facts),
                     "--claims", str(claims_path)], check=True, capture_output=True)
-    compiled, facts = with_used_as_facts(tmp_path, ROOT / "benchmarks" / "programs" / "co_marketing.yaml",
-                                         ROOT / "benchmarks" / "programs" / "partner_tier.yaml", facts)
-    claims = read_claims(claims_path)
-    frame, results = both_with_claims(compiled, facts, claims)
-    computed = assert_parity(frame, results)
-    assert computed == len(results) == 10000
-    assert Decimal(sum(frame["total"].to_list())).scaleb(-2) == sum(result.total for result in results)
-    assert sum(len(result.lines) for result in results) > 1000  # claims paid, partly and not at all among them
+    programs = ROOT / "benchmarks" / "programs"
+    results = mdf_using_parity(tmp_path, [programs / "partner_tier.yaml", programs / "co_marketing.yaml"], facts,
+                               read_claims(claims_path))
+    assert len(results) == 10000
+    # claims paid, partly and not at all among them
+    assert sum(line.kind == "mdf_claim" for result in results for line in result.lines) > 1000
 
 
 # --- random MDF programs, facts and claims -----------------------------------------------------------------

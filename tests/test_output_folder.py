@@ -249,15 +249,15 @@ def _kill_at_every_step(world: World, folder: Path, action: Callable[[], Any], *
     return seen
 
 
-@pytest.mark.parametrize("how", ["cli", "run_to, 2 workers", "write"])
+@pytest.mark.parametrize("how", ["cli", "run_to", "write"])
 def test_a_rerun_killed_at_any_step_leaves_the_old_run_or_the_new_one_whole(world: World, tmp_path: Path,
                                                                            how: str) -> None:
     out = tmp_path / "out"
     actions = {
         "cli": lambda: main(["run", "--programs", str(world.programs), "--facts", str(world.facts["A"]),
                              "--out", str(out), "--force"]),
-        "run_to, 2 workers": lambda: world.engine.run_to(out, world.facts["A"], facts_sha256=_sha256(
-            world.facts["A"]), force=True, workers=2).results,
+        "run_to": lambda: world.engine.run_to(out, world.facts["A"], facts_sha256=_sha256(
+            world.facts["A"]), force=True).results,
         "write": lambda: incentives.write_run(world.runs["A"], out, force=True),
     }
     action = actions[how]
@@ -567,9 +567,9 @@ def test_output_files_respect_the_umask(world: World, tmp_path: Path, umask: int
         if how == "write":
             incentives.write_run(world.runs["A"], out)
         elif how == "run_to":
-            world.engine.run_to(out, world.facts["A"], workers=1)
+            world.engine.run_to(out, world.facts["A"])
         else:
-            world.engine.run_to(out, iter(records), workers=1)
+            world.engine.run_to(out, iter(records))
     finally:
         os.umask(previous)
     assert {name: stat.S_IMODE((out / name).stat().st_mode) for name in OUTPUT_FILES} == dict.fromkeys(

@@ -61,7 +61,7 @@ with open(facts, "rb") as handle:
     sha256 = hashlib.sha256(handle.read()).hexdigest()
 if mode == "stream":  # the streaming form, with worker processes even for a small file
     print("ready", flush=True)
-    engine.run_to(out, facts, facts_sha256=sha256, force=True, workers=2)
+    engine.run_to(out, facts, facts_sha256=sha256, force=True)
     print("done", flush=True)
     sys.exit()
 run = engine.run(read_facts(facts), facts_sha256=sha256)
@@ -110,7 +110,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         incentives.write_run(run, folder)
         elapsed = time.perf_counter() - started
         started = time.perf_counter()
-        engine.run_to(root / f"streamed_{name}", facts, facts_sha256=run.facts_sha256, workers=1)
+        engine.run_to(root / f"streamed_{name}", facts, facts_sha256=run.facts_sha256)
         stream_seconds = time.perf_counter() - started
         expected[name] = {
             "facts": facts, "run": run, "write_seconds": elapsed, "stream_seconds": stream_seconds,

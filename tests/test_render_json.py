@@ -15,7 +15,6 @@ from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,9 @@ from incentives.inputs import read_claims, read_facts
 from incentives.output.files import csv_line, line_row, payout_row, run_json
 from incentives.result_parts import new_line, new_next_tier, new_reason
 from incentives.results import PayoutResult, new_result
-from incentives.streaming import _lines_end, _Renderer, _Segment
+from incentives.money import decimal_of
+from incentives.runs.resolve import KEYED, Unit
+from incentives.runs.rows import rows_of
 
 ROOT = Path(__file__).resolve().parent.parent
 _SERIALIZER = PayoutResult.__pydantic_serializer__
@@ -38,14 +39,13 @@ def _files(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_path: Path,
-                   workers: int) -> incentives.PayoutRun:
+def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_path: Path) -> incentives.PayoutRun:
     run = engine.run(read_facts(facts), read_claims(claims))
     incentives.write_run(run, tmp_path / "memory")
     assert (tmp_path / "memory" / "results.jsonl").read_bytes() == b"".join(
         result.model_dump_json().encode() + b"\n" for result in run.results)
     assert (tmp_path / "memory" / "run.json").read_text(encoding="utf-8") == run_json(run, len(run.results))
-    engine.run_to(tmp_path / "stream", facts, claims, workers=workers)
+    engine.run_to(tmp_path / "stream", facts, claims)
     expected = _files(tmp_path / "memory")
     assert _files(tmp_path / "stream") == expected
     for name in expected:  # the files are made alike, permissions included
@@ -56,11 +56,10 @@ def _same_as_write(engine: incentives.Engine, facts: Path, claims: Path, tmp_pat
     return run
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_example_quarter_streams_as_pydantic_writes_it(tmp_path, workers):
+def test_the_example_quarter_streams_as_pydantic_writes_it(tmp_path):
     engine = incentives.Engine(incentives.load_programs(ROOT / "programs"))
     run = _same_as_write(engine, ROOT / "examples" / "facts_2027Q1.csv", ROOT / "examples" / "claims_2027Q1.csv",
-                         tmp_path, workers)
+                         tmp_path)
     assert any(line.kind == "budget" for result in run.results for line in result.lines)
 
 
@@ -73,7 +72,7 @@ def test_the_benchmark_programs_stream_as_pydantic_writes_them(tmp_path):
         facts = synth.write_facts_csv(tmp_path / "facts.csv", 10_000, 2027)
         claims = synth.write_claims_csv(tmp_path / "claims.csv", 10_000, 2027)
     engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
-    run = _same_as_write(engine, facts, claims, tmp_path, workers=2)
+    run = _same_as_write(engine, facts, claims, tmp_path)
     assert {result.status for result in run.results} == {"ok", "ineligible", "error"}
 
 
@@ -133,50 +132,20 @@ def _written(rows: list[list[str]]) -> bytes:
     return "".join(csv_line(row) for row in rows).encode()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.tuples(results_of("a"), results_of("b:\"é"), results_of("c")))
-def test_a_units_results_are_rendered_as_pydantic_and_the_csv_rule_render_them(tmp_path, results):
-    engine = incentives.Engine([])
-    segment = _Segment("odd")
-    renderer = _Renderer(engine, segment, tmp_path)
-    try:
-        renderer.unit("P", "Q", 0, 1, {result.program_id: result for result in reversed(results)})
-    finally:
-        renderer.close()
-    texts = {stream: (tmp_path / f"odd.{stream}").read_bytes() for stream in ("pay", "lines", "json")}
-    assert texts["json"] == b"".join(_SERIALIZER.to_json(result) + b"\n" for result in results)
-    assert texts["pay"] == _written([payout_row(result) for result in results])
-    assert texts["lines"] == _written([line_row((r.partner_id, r.period, r.program_id), line,
-                                                r.details.get("places", 2)) for r in results for line in r.lines])
-    # each result's share of the spill files, as the assembly cuts them
-    json_at = pay_at = 0
-    for result, json_length, pay_length in zip(results, segment.len_json, segment.len_pay):
-        assert texts["json"][json_at:json_at + json_length] == _SERIALIZER.to_json(result) + b"\n"
-        text = _SERIALIZER.to_json(result) + b"\n"  # where a budget line would go: after the last line
-        lines_close = _lines_end(result, text)
-        assert json.loads(text[:lines_close + 1] + b"}")["lines"] == json.loads(text)["lines"]
-        assert text[lines_close:].startswith(b'],"total":"' + str(result.total).encode() + b'"')
-        assert texts["pay"][pay_at:pay_at + pay_length] == _written([payout_row(result)])
-        json_at, pay_at = json_at + json_length, pay_at + pay_length
-    for path in tmp_path.iterdir():
-        path.unlink()
-
-
-def test_the_lines_end_is_found_where_a_fact_named_total_would_fool_a_search():
-    # a line's inputs and the accrual inputs hold the very text that follows the lines array
-    fooling = {"x": ("1",), "total": '"],"total":"9'}
-    line = new_line({"n": 1, "kind": "base", "rule_id": "r", "description": "d", "basis": None, "rate": None,
-                     "amount": D("5.00"), "formula": "5.00", "inputs": fooling})
-    result = new_result({"partner_id": "P", "period": "Q", "program_id": "p", "program_version": 1,
-                         "currency": "EUR", "status": "ok", "tier": None, "next_tier": None, "attainment": None,
-                         "lines": [line], "total": D("5.00"), "reasons": [], "errors": [],
-                         "details": {"accrual_inputs": fooling}})
-    text = _SERIALIZER.to_json(result) + b"\n"
-    assert text.count(b'],"total":"') == 3  # in the line's inputs, after the lines, in the details
-    at = _lines_end(result, text)
-    assert text[:at + 1].endswith(b'"formula":"5.00","inputs":{"x":["1"],"total":"\\"],\\"total\\":\\"9"}}]')
-    assert text[at:].startswith(b'],"total":"5.00","reasons":[]')
+def test_a_units_results_are_rendered_as_pydantic_and_the_csv_rule_render_them(results):
+    rows = rows_of([(Unit(1, "P", "Q", KEYED), at, result) for at, result in enumerate(results)], texts=True)
+    assert rows["result_json"].to_list() == [(_SERIALIZER.to_json(result) + b"\n").decode() for result in results]
+    assert rows["payout_row"].to_list() == [_written([payout_row(result)]).decode() for result in results]
+    assert rows["line_rows"].to_list() == [
+        _written([line_row((r.partner_id, r.period, r.program_id), line, r.details.get("places", 2))
+                  for line in r.lines]).decode() for r in results]
+    # each total kept as its digits and exponent (its text beyond 128 bits): the same Decimal, to the exponent
+    kept = [D(text) if units is None else decimal_of(units, exponent) for units, exponent, text in
+            rows.select("total_units", "total_exponent", "total_text").iter_rows()]
+    assert [(total, total.as_tuple().exponent) for total in kept] == [
+        (result.total, result.total.as_tuple().exponent) for result in results]
 
 
 def test_odd_partner_ids_stream_as_pydantic_writes_them(engine_for, tmp_path):

@@ -82,7 +82,7 @@ def test_an_empty_run_writes_an_empty_results_file(engine_for, tmp_path):
 
 def test_a_streamed_run_reads_back_as_the_run_in_memory(sample, tmp_path):
     engine, facts, claims, run = sample
-    engine.run_to(tmp_path / "stream", facts, claims, facts_sha256="f" * 64, workers=2)
+    engine.run_to(tmp_path / "stream", facts, claims, facts_sha256="f" * 64)
     streamed = incentives.read_run(tmp_path / "stream")
     assert streamed.run_id != run.run_id
     assert streamed.model_copy(update={"run_id": run.run_id, "created_at": run.created_at}) == run

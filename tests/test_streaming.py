@@ -157,15 +157,14 @@ def in_memory(engine, facts, claims, folder: Path, sha: str | None = "f" * 64) -
     return files(folder)
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_streaming_files_are_byte_identical_to_run_and_write(engine, tmp_path, workers):
+def test_streaming_files_are_byte_identical_to_run_and_write(engine, tmp_path):
     records, claims = partners(400), None
     claims = claims_for(records)
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     claims_file = write_csv(tmp_path / "claims.csv", ("claim_id", "partner_id", "period", "activity", "amount",
                                                         "activity_end", "submitted_on", "preapproved"), claims)
     expected = in_memory(engine, read_facts(facts_file), read_claims(claims_file), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
+    summary = engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
     run_json = json.loads(expected["run.json"])
     run_json["results"] = [json.loads(line) for line in expected["results.jsonl"].splitlines()]
@@ -182,7 +181,6 @@ def test_streaming_files_are_byte_identical_to_run_and_write(engine, tmp_path, w
     assert summary.totals == {k: D(v) for k, v in run_json["totals"].items()}
     assert summary.counts == run_json["counts"] and summary.notes == run_json["notes"]
     assert summary.records == 402 and summary.results == len(run_json["results"])
-    assert summary.workers == (1 if workers == 1 else workers)
     assert not [p for p in (tmp_path / "stream").iterdir() if p.name.startswith(".")]
 
 
@@ -196,12 +194,11 @@ def test_streaming_api_records_in_any_order(engine, tmp_path):
     assert files(tmp_path / "stream") == expected
 
 
-def test_streaming_crlf_file_split_over_workers(engine, tmp_path):
+def test_streaming_a_crlf_file(engine, tmp_path):
     records = partners(300, seed=11)
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records, newline="\r\n")
     expected = in_memory(engine, read_facts(facts_file), (), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts_file, facts_sha256="f" * 64, workers=2)
-    assert summary.workers == 2
+    engine.run_to(tmp_path / "stream", facts_file, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
 
 
@@ -210,8 +207,7 @@ def test_quoted_csv_is_read_in_one_pass(engine, tmp_path):
     records[5]["status"] = 'active "gold", really'
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     expected = in_memory(engine, read_facts(facts_file), (), tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts_file, facts_sha256="f" * 64, workers=2)
-    assert summary.workers == 1
+    engine.run_to(tmp_path / "stream", facts_file, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
 
 
@@ -224,11 +220,10 @@ def test_a_bad_row_fails_the_streaming_run_at_its_line_and_writes_nothing(engine
     facts_file.write_text("".join(lines))
     with pytest.raises(incentives.InputError) as serial:
         engine.run(read_facts(facts_file))
-    for workers in (1, 2):
-        with pytest.raises(incentives.InputError) as streamed:
-            engine.run_to(tmp_path / "out", facts_file, workers=workers)
-        assert str(streamed.value) == str(serial.value)
-        assert streamed.value.line == 121
+    with pytest.raises(incentives.InputError) as streamed:
+        engine.run_to(tmp_path / "out", facts_file)
+    assert str(streamed.value) == str(serial.value)
+    assert streamed.value.line == 121
     assert not (tmp_path / "out").exists()  # nothing written: beside it only the lock file, which stays
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == [".out.lock"]
 
@@ -272,8 +267,7 @@ def sorted_partners(count: int, seed: int = 29) -> list[dict]:
     return [unique[key] for key in sorted(unique)]
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_records_in_output_order_are_finished_by_each_worker(engine, tmp_path, workers):
+def test_records_in_output_order_are_finished_by_each_worker(engine, tmp_path):
     records = sorted_partners(500)
     claims = [claim for claim in claims_for(records, seed=31) if claim["partner_id"]
               and claim["partner_id"] != "P99999"]
@@ -282,8 +276,7 @@ def test_records_in_output_order_are_finished_by_each_worker(engine, tmp_path, w
                                                         "activity_end", "submitted_on", "preapproved"), claims)
     expected = in_memory(engine, read_facts(facts_file), read_claims(claims_file), tmp_path / "memory")
     assert any("budget" in note for note in json.loads(expected["run.json"])["notes"])
-    summary = engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
-    assert summary.workers == workers
+    engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
 
 
@@ -333,7 +326,7 @@ def test_the_summary_reports_what_the_results_hold(engine, tmp_path, in_order):
         claims = [claim for claim in claims if claim["partner_id"] not in ("", "P99999")]
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     expected = summary_of(engine.run(read_facts(facts_file), claims))
-    summary = engine.run_to(tmp_path / "stream", facts_file, claims, workers=2)
+    summary = engine.run_to(tmp_path / "stream", facts_file, claims)
     got = {name: getattr(summary, name) for name in expected}
     got["partners"] = {k: v for k, v in got["partners"].items()}
     assert got == expected
@@ -350,14 +343,13 @@ def write_jsonl(path: Path, rows: list[dict], newline: str = "\n", bom: bool = F
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_a_json_lines_file_is_split_over_workers_with_the_same_files(engine, tmp_path, newline):
+def test_a_json_lines_file_gives_the_same_files(engine, tmp_path, newline):
     records = partners(300, seed=23)
     records[7]["status"] = 'active "gold",\u00e9'  # quotes and commas are nothing special in JSON
     facts_file = write_jsonl(tmp_path / "facts.jsonl", records, newline=newline, bom=True)
     claims = claims_for(records, seed=23)
     expected = in_memory(engine, read_facts(facts_file), claims, tmp_path / "memory")
-    summary = engine.run_to(tmp_path / "stream", facts_file, iter(claims), facts_sha256="f" * 64, workers=2)
-    assert summary.workers == 2
+    engine.run_to(tmp_path / "stream", facts_file, iter(claims), facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
 
 
@@ -371,14 +363,13 @@ def test_a_bad_json_line_fails_the_split_run_at_its_line(engine, tmp_path):
     with pytest.raises(incentives.InputError) as serial:
         engine.run(read_facts(facts_file))
     assert serial.value.line == 141
-    for workers in (1, 2):
-        with pytest.raises(incentives.InputError) as streamed:
-            engine.run_to(tmp_path / "out", facts_file, workers=workers)
-        assert str(streamed.value) == str(serial.value)
+    with pytest.raises(incentives.InputError) as streamed:
+        engine.run_to(tmp_path / "out", facts_file)
+    assert str(streamed.value) == str(serial.value)
 
 
-@pytest.mark.parametrize(("workers", "shuffled"), [(1, False), (2, False), (1, True)])
-def test_claims_naming_other_programs_give_the_same_error_rows_and_totals_either_way(engine, tmp_path, workers,
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_claims_naming_other_programs_give_the_same_error_rows_and_totals_either_way(engine, tmp_path,
                                                                                    shuffled):
     records = sorted_partners(300, seed=41)
     if shuffled:
@@ -392,7 +383,7 @@ def test_claims_naming_other_programs_give_the_same_error_rows_and_totals_either
                                                         "activity_end", "submitted_on", "preapproved",
                                                         "program_id"), claims)
     expected = in_memory(engine, read_facts(facts_file), read_claims(claims_file), tmp_path / "memory")
-    engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64, workers=workers)
+    engine.run_to(tmp_path / "stream", facts_file, claims_file, facts_sha256="f" * 64)
     assert files(tmp_path / "stream") == expected
     run_json = json.loads(expected["run.json"])
     # loaded programs in evaluation order, then the names only claims gave, sorted

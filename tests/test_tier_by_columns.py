@@ -1,11 +1,11 @@
-"""Tier programs by columns (incentives.columnar.program, kinds.tier.TierByColumns, kinds.steps_by_columns):
-hand-computed blocks, and parity with the per-record path's CSV rows."""
+"""Tier programs by columns (incentives.columnar.program, kinds.tier_by_columns.TierByColumns,
+kinds.steps_by_columns): hand-computed blocks, and parity with the per-record path's CSV rows."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import polars as pl
@@ -133,18 +133,21 @@ def test_rows_of_another_period_and_bad_cells_go_per_record(tmp_path: Path) -> N
     assert frame["total"].to_list() == [None, None, 5]
 
 
-def test_refused_programs(tmp_path: Path) -> None:
-    with pytest.raises(NotByColumns, match="own outcome"):
-        ProgramByColumns(compiled_from(tmp_path, INCREMENTAL + 'bonuses:\n  - {id: b, when: "this.tier == \'Top\'", '
-                                                            'amount: "1"}\n'))
-    # '/' on facts (a metric here) is refused when the program is compiled, whatever the block
+def test_refused_programs() -> None:
+    # a decimal context whose division the columns do not emulate refuses a program that divides facts, when
+    # it is compiled
     divides = CompiledProgram(load_programs(ROOT / "programs" / "cloud_partner_incentive.yaml")[0],
                               make_backend("compiled"), "cloud")
-    with pytest.raises(NotByColumns, match="'/'"):
+    with localcontext() as context, pytest.raises(NotByColumns, match="'/' by columns"):
+        context.rounding = ROUND_HALF_UP
         ProgramByColumns(divides)
 
 
-@pytest.mark.parametrize("name", ["certification_tier", "service_provider_tier", "cloud_service_provider_track"])
+@pytest.mark.parametrize("name", ["certification_tier", "service_provider_tier", "cloud_service_provider_track",
+                                  # metrics with '/': security_mix, win_rate and avg_registered_deal, avg_deal_size,
+                                  # value_index
+                                  "cloud_partner_incentive", "deal_registration_bonus", "solution_provider_track",
+                                  "networking_role_tier"])
 def test_bundled_examples_parity(name: str) -> None:
     compiled = CompiledProgram(load_programs(ROOT / "programs" / f"{name}.yaml")[0], make_backend("compiled"), name)
     frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
@@ -237,3 +240,33 @@ def test_the_csv_rule_by_columns_is_the_per_cell_rule(texts):
 
     assert pl.select(by_columns(pl.Series(texts, dtype=pl.String))).to_series().to_list() == \
         [csv_text(text) for text in texts]
+
+
+def test_a_metric_that_divides_facts_by_hand(tmp_path: Path) -> None:
+    compiled = compiled_from(tmp_path, HEAD + """\
+metrics: {avg_deal: "revenue / deals"}
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: Base, from: 0, rate: 1%}
+bonuses:
+  - {id: big_deals, when: "avg_deal >= 333.34", amount: "10", description: big deals}
+""")
+    facts = facts_file(tmp_path, (
+        "partner_id,period,revenue,deals\n"
+        "P1,2027-Q1,1000.00,3\n"    # 1000 / 3 = 333.3333333333333333333333333 < 333.34: 1000 × 1% = 10.00
+        "P2,2027-Q1,1000.03,3\n"    # 1000.03 / 3 = 333.3433333333333333333333333 >= 333.34: 10.00 + 10 = 20.00
+        "P3,2027-Q1,1000.00,0\n"))  # a division by zero: per record, an error row
+    frame, results = both(compiled, facts)
+    assert frame[BY_COLUMNS].to_list() == [True, True, False]
+    # totals in minor units at 2 places
+    assert frame["total"].to_list() == [1000, 2000, None]
+    assert results[2].status == "error" and "division by zero" in results[2].errors[0]
+    assert assert_parity(frame, results) == 2
+
+
+def test_the_per_record_path_imports_no_polars() -> None:
+    # the kinds name their calculators by columns by a dotted path, loaded when a program is computed by columns
+    code = ("import sys, incentives, incentives.kinds; assert 'polars' not in sys.modules, 'polars at import'; "
+            "from incentives.columnar.program import ProgramByColumns; assert 'polars' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

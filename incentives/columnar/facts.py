@@ -69,13 +69,24 @@ class FactBlock:
     frame: pl.DataFrame
     columns: Mapping[str, Column]
     decimals: Mapping[str, pl.Series]
+    #: the rows' cells as read (``String`` columns ``0``, ``1``, ... in the header's order): what the per-record
+    #: path reads again for a row it computes (:func:`incentives.inputs.csv_row_reader`)
+    cells: pl.DataFrame
+
+    def rows(self, mask: pl.Series) -> "FactBlock":
+        """The block of the rows where ``mask`` holds (the columns' descriptions still bound them)."""
+        return FactBlock(self.frame.filter(mask), self.columns,
+                         {name: decimals.filter(mask) for name, decimals in self.decimals.items()},
+                         self.cells.filter(mask))
 
 
 def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None = None, *,
-                    rows_per_block: int = ROWS_PER_BLOCK) -> Iterator[FactBlock]:
+                    rows_per_block: int = ROWS_PER_BLOCK, in_partner_order: bool = False) -> Iterator[FactBlock]:
     """The rows of a facts CSV file, ``rows_per_block`` at a time, typed by columns.
 
     ``names``: the facts to type (those the programs read); the others are not read. ``None``: every column.
+    ``in_partner_order``: the rows sorted by partner_id as read (stable: one partner's rows keep the file's
+    order), a block holding whole partners (so a little more than ``rows_per_block`` rows at times).
     Raises :class:`~incentives.errors.InputError` where :func:`incentives.inputs.read_facts` would.
 
     A file of plain lines (no quote, no carriage return but before a line feed, no NUL byte) is split into
@@ -87,12 +98,15 @@ def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None 
         wanted = [(at, name) for at, name in enumerate(header)
                   if name not in (PARTNER_ID, PERIOD) and (names is None or name in names)]
         partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
-        plain = _plain_rows(path, len(header), rows_per_block)
+        ordered_by = partner_at if in_partner_order else None
+        plain = _plain_rows(path, len(header), rows_per_block, ordered_by)
         if plain is not None:
             for lines, cells in plain:
                 yield _block(lines, cells, partner_at, period_at, wanted)
             return
-        for lines, cells in _parsed_rows(rows, len(header), rows_per_block):
+        parsed = _parsed_rows(rows, len(header), rows_per_block) if ordered_by is None else \
+            _sorted_rows(rows, len(header), rows_per_block, ordered_by)
+        for lines, cells in parsed:
             yield _block(lines, cells, partner_at, period_at, wanted)
 
 
@@ -111,16 +125,39 @@ def _parsed_rows(rows: Iterator[tuple[int, list[str]]], width: int,
         yield _as_columns(lines, cells, width)
 
 
+def _sorted_rows(rows: Iterator[tuple[int, list[str]]], width: int, rows_per_block: int,
+                 partner_at: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """The parser's rows sorted by partner_id as read (stable), in blocks of whole partners: every row is held
+    (a file the parser reads is not the bulk case: see :func:`_plain_rows`)."""
+    ordered = sorted(rows, key=lambda row: row[1][partner_at].strip())
+    partners = [cells[partner_at].strip() for _, cells in ordered]
+    for start, end in _partner_cuts(partners, rows_per_block):
+        part = ordered[start:end]
+        yield _as_columns([line for line, _ in part], [cells for _, cells in part], width)
+
+
+def _partner_cuts(partners: list[str], rows_per_block: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of blocks of about ``rows_per_block`` sorted rows, each ending where a partner does."""
+    start = 0
+    while start < len(partners):
+        end = min(start + rows_per_block, len(partners))
+        while end < len(partners) and partners[end] == partners[end - 1]:
+            end += 1
+        yield start, end
+        start = end
+
+
 def _as_columns(lines: list[int], rows: list[list[str]], width: int) -> tuple[pl.Series, pl.DataFrame]:
     by_column = list(zip(*rows))  # one pass in C: the cells of each column
     return (pl.Series(LINE, lines, dtype=pl.Int64),
             pl.DataFrame({f"{at}": pl.Series(by_column[at], dtype=pl.String) for at in range(width)}))
 
 
-def _plain_rows(path: str | os.PathLike[str], width: int,
-                rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]] | None:
+def _plain_rows(path: str | os.PathLike[str], width: int, rows_per_block: int,
+                ordered_by: int | None) -> Iterator[tuple[pl.Series, pl.DataFrame]] | None:
     """The rows of a file of plain lines (see :func:`read_csv_blocks`) split by polars, or ``None`` for a file
-    that is not one. A row the split cannot take as the parser would (ragged) makes the whole file ``None``."""
+    that is not one. A row the split cannot take as the parser would (ragged) makes the whole file ``None``.
+    ``ordered_by``: the partner_id's column, to sort the rows by it (stable) in blocks of whole partners."""
     with open(path, "rb") as handle:
         data = handle.read()
     if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
@@ -138,12 +175,21 @@ def _plain_rows(path: str | os.PathLike[str], width: int,
     frame = frame.filter(~pl.col("text").str.contains("^,*$")).slice(1)
     if not frame.is_empty() and (frame["text"].str.count_matches(",", literal=True) != width - 1).any():
         return None  # a ragged row: the parser reports it, at its line
-    return _split_blocks(frame, width, rows_per_block)
+    if ordered_by is None:
+        cuts: Iterator[tuple[int, int]] = ((start, min(start + rows_per_block, frame.height))
+                                           for start in range(0, frame.height, rows_per_block))
+    else:
+        partner = pl.col("text").str.split(",").list.get(ordered_by).str.strip_chars(_WHITESPACE)
+        frame = frame.with_columns(partner.alias("partner")).sort("partner", LINE)
+        cuts = _partner_cuts(frame["partner"].to_list(), rows_per_block)
+        frame = frame.drop("partner")
+    return _split_blocks(frame, width, cuts)
 
 
-def _split_blocks(frame: pl.DataFrame, width: int, rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    for start in range(0, frame.height, rows_per_block):
-        block = frame.slice(start, rows_per_block)
+def _split_blocks(frame: pl.DataFrame, width: int,
+                  cuts: Iterator[tuple[int, int]]) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    for start, end in cuts:
+        block = frame.slice(start, end - start)
         cells = block.select(pl.col("text").str.split_exact(",", width - 1)).unnest("text")
         yield block[LINE], cells.rename({field: f"{at}" for at, field in enumerate(cells.columns)})
 
@@ -188,7 +234,7 @@ def _block(lines: pl.Series, cells: pl.DataFrame, partner_at: int, period_at: in
     columns = {header_name: Column.number(scales[name], int(bounds[header_name] or 0)) if name in scales
                else Column(kinds[name]) for name, header_name in names.items()}
     decimals = {names[name]: frame[f"{name}:decimals"].alias(names[name]) for name in numbers}
-    return FactBlock(frame.drop(f"{name}:decimals" for name in numbers), columns, decimals)
+    return FactBlock(frame.drop(f"{name}:decimals" for name in numbers), columns, decimals, cells)
 
 
 def _kinds(text: pl.Expr) -> dict[Kind, pl.Expr]:

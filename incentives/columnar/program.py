@@ -11,30 +11,46 @@ per-record result — or flagged ``per record``: the per-record path raises ther
 flags a row: the block's ``per_record`` rows, a period cell that is not the
 period's label, a missing required fact, and every row the expressions by
 columns flag (a missing or mistyped fact an expression reads, a negative bonus,
-deduction, cap or minimum, a value beyond 128-bit minor units). An MDF program's claims come as a frame
-(:mod:`incentives.claims_by_columns`); what the kind flags for them is in :class:`incentives.kinds.mdf.MdfByColumns`.
+deduction, cap or minimum, a value beyond 128-bit minor units, a division by zero, a quotient whose 28
+digits do not fit its expression's scale), a row whose result of a program this one ``uses`` is not computed
+by columns or is an error.
+
+``this.*`` (a bonus, deduction, cap or minimum payout reading the program's own
+outcome) is computed as per record: the steps read the tier, the attainment, the
+base and the subtotal before each step from the block (``BlockEvaluation.own``).
+
+``uses``: the results of the programs this one uses come in as those programs'
+own :meth:`ProgramByColumns.evaluate` frames over the same block (``used``), and
+become columns named as the per-record path names them (``partner_tier.tier``,
+``.total``, ``.eligible``: :attr:`CompiledProgram.used_names`), which win over
+facts and defaults of the same names, as per record. An MDF program's
+claims come as a frame (:mod:`incentives.claims_by_columns`); what the kind flags for them is in
+:class:`incentives.kinds.mdf_by_columns.MdfByColumns`.
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
 make an expression refused — an ``if()`` whose branches read columns of two
 kinds — raises when it is evaluated): a kind without a calculator by columns,
-``uses``, a default for the ``prorate_by`` fact, earlier periods (``prior.*``), ``this.*``, and what
-``rules.columns`` refuses (``/`` on facts).
+a default for the ``prorate_by`` fact, earlier periods (``prior.*``), and what
+``rules.columns`` refuses (``/`` in a decimal context it does not emulate).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from decimal import Decimal
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
+from .. import own_outcome
 from ..claims_by_columns import ClaimsByColumns
 from ..compiler import CompiledProgram
-from ..fields import Rule
+from ..fields import Rounding, Rule
 from ..inputs import PARTNER_ID, PERIOD
 from ..kinds import KINDS
+from ..kinds.base import CalculatorByColumns
 from ..kinds.block import COMPUTING, LINES_SO_FAR, NEEDS_RECORD, TOTAL, BlockEvaluation
 from ..kinds.steps import Eligibility, eligibility_id
 from ..kinds.steps_by_columns import AdjustmentsByColumns
@@ -47,11 +63,15 @@ from ..rules.columns import Column, ColumnExpression, Kind, NotByColumns, compil
 from .facts import LINE, PER_RECORD, FactBlock
 from .rows import csv_text
 
+_INT64_MAX = 2**63 - 1
+
 #: The columns of :meth:`ProgramByColumns.evaluate`'s frame.
 BY_COLUMNS = "by_columns"
 STATUS = "status"
 TIER = "tier"
 PROGRAM_VERSION = "program_version"
+#: the program's ``rounding.places``: the scale of ``total`` (a program that uses this one reads it at it)
+PLACES = "places"
 PAYOUT_ROW = "payout_row"
 #: the ids of the eligibility rules that do not hold on an ineligible row, in the program's order (its
 #: reasons in the results file; the values each rule read are the row's facts)
@@ -69,13 +89,11 @@ class ProgramByColumns:
         kind = KINDS[program.kind]
         if kind.by_columns is None:
             raise NotByColumns(f"{kind.name} programs are not computed by columns yet")
-        if compiled.uses:
-            raise NotByColumns("a program that uses other programs' results")
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
         self._takes_claims = kind.takes_claims
-        self._calculator = kind.by_columns(program.section, program.rounding)
+        self._calculator = _calculator_by_columns(kind.by_columns)(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
         eligibility = Eligibility(program)
         self._conditions = eligibility.conditions() + self._calculator.conditions() + self._adjustments.conditions()
@@ -85,8 +103,10 @@ class ProgramByColumns:
         for name, expression in program.metrics.items():
             self._metrics[name] = _inlined(expression.node, self._metrics)
         self._names = self._names_read()
-        # what the columns refuse whatever the block ('/' on facts, lists as values) is refused now, once:
-        # over no columns every name is missing, which compiles
+        #: the names a used program's result gives, which win over facts and defaults of the same names
+        self._used_names = {name for _, *names in compiled.used_names for name in names}
+        # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as
+        # values) is refused now, once: over no columns every name is missing, which compiles
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})
 
@@ -97,11 +117,16 @@ class ProgramByColumns:
             names |= _names(node)
         return names
 
-    def evaluate(self, block: FactBlock, period: Period, claims: ClaimsByColumns | None = None) -> pl.DataFrame:
+    def evaluate(self, block: FactBlock, period: Period, used: Mapping[str, pl.DataFrame] | None = None, *,
+                 claims: ClaimsByColumns | None = None) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
-        places), ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and ``line_rows``
-        (the CSV texts, line ends included).
+        places), ``places``, ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and
+        ``line_rows`` (the CSV texts, line ends included).
+
+        ``used``: for each program this one uses, that program's own ``evaluate`` frame over ``block`` (the same
+        rows in the same order) for ``period``. A used program without a frame here (no version effective in the
+        period, or not computed by columns) sends every row per record.
 
         ``claims``: an MDF program's claims for the block's partners (those of other periods are not the
         block's records' and are left out); none given is no claims."""
@@ -113,12 +138,16 @@ class ProgramByColumns:
                                      claims.amount_bound)
         compiled = self._compiled
         program = compiled.program
+        if compiled.used_names:
+            block = with_used(block, compiled.used_names, used or {})
         columns = dict(block.columns)
         frame = block.frame.lazy()
         frame, columns = self._with_defaults(frame, columns)
 
+        own: dict[str, ColumnExpression] = {}  # this.*, as each step sees it (BlockEvaluation.own)
+
         def compile(node: Node) -> ColumnExpression:
-            return compile_columns(_inlined(node, self._metrics), columns)
+            return compile_columns(_inlined(node, self._metrics), columns, own)
 
         missing = [pl.col(name).is_null() if name in columns else pl.lit(True) for name in compiled.required]
         needs = [pl.col(PER_RECORD), pl.col(PERIOD) != period.label, *missing]
@@ -142,8 +171,10 @@ class ProgramByColumns:
         frame = frame.with_columns(eligible.fill_null(False).alias(ELIGIBLE))
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
-        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, claims=claims)
+        evaluation = BlockEvaluation(frame, compile, compiled.rounding, fraction=fraction, own=own, claims=claims)
         tier = self._calculator.base(evaluation, fired)
+        # per record this.tier is None where there is no tier: a null is that None
+        own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
         self._adjustments.apply(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
         frame = evaluation.frame.with_columns(
@@ -152,13 +183,15 @@ class ProgramByColumns:
             pl.when(eligible).then(tier).alias(TIER),
             pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(TOTAL),
             pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
+            pl.lit(compiled.rounding.places, pl.Int64).alias(PLACES),
             _failed_rules(program.eligibility, fired).alias(FAILED_RULES))
         frame = frame.with_columns(self._rows(evaluation, period))
         rows = pl.col(BY_COLUMNS)
         return frame.select(
             LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
             *(pl.when(rows).then(pl.col(name)).alias(name)
-              for name in (STATUS, TIER, TOTAL, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))).collect()
+              for name in (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES, PAYOUT_ROW, LINE_ROWS))
+        ).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
@@ -166,7 +199,7 @@ class ProgramByColumns:
         block typed, or a column the file lacks), as the per-record ``{**defaults, **facts}``."""
         filled = []
         for name, value in self._compiled.defaults.items():
-            if name not in self._names:
+            if name not in self._names or name in self._used_names:
                 continue
             column = columns.get(name)
             if type(value) is Decimal:
@@ -221,6 +254,44 @@ class ProgramByColumns:
         return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
 
 
+def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
+              frames: Mapping[str, pl.DataFrame]) -> FactBlock:
+    """``block`` with the values the results of the programs it uses give (``used_names``: the per-record
+    ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier``
+    (text, null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record
+    total has them: the places once a line is added, none before), ``X.eligible`` (whether X's status is
+    ``ok``). A row whose result of X is not computed by columns, or is an error, is marked ``per_record`` (per
+    record it is an error result, or its values are unknown here); so is every row when X has no frame."""
+    frame, columns, decimals = block.frame, dict(block.columns), dict(block.decimals)
+    unusable = [pl.col(PER_RECORD)]
+    for program_id, tier, total, eligible in used_names:
+        results = frames.get(program_id)
+        if results is None:
+            unusable.append(pl.lit(True))
+            continue
+        if not results[LINE].equals(frame[LINE]):
+            raise ValueError(f"the results of '{program_id}' are not over the rows of the block")
+        # a total beyond a fact column's Int64 is left to the per-record path (null: reading it flags the row)
+        fits = pl.col(TOTAL).abs() <= _INT64_MAX
+        values = results.select(
+            (~pl.col(BY_COLUMNS) | (pl.col(STATUS) == "error")).fill_null(True).alias(PER_RECORD),
+            pl.col(TIER).alias(tier),
+            pl.when(fits).then(pl.col(TOTAL)).cast(pl.Int64).alias(total),
+            (pl.col(STATUS) == "ok").alias(eligible),
+            pl.when(pl.col(LINE_ROWS) == "").then(0).otherwise(pl.col(PLACES)).cast(pl.UInt8).alias("decimals"))
+        unusable.append(pl.lit(values[PER_RECORD]))
+        frame = frame.with_columns(values[tier], values[total], values[eligible])
+        places = results[PLACES].max()
+        columns[tier] = Column.text(none=True)
+        columns[total] = Column.number(int(places or 0), int(values[total].abs().max() or 0))
+        columns[eligible] = Column.boolean()
+        decimals[total] = values["decimals"].alias(total)
+        decimals.pop(tier, None)
+        decimals.pop(eligible, None)
+    frame = frame.with_columns(pl.any_horizontal(unusable).alias(PER_RECORD))
+    return dataclasses.replace(block, frame=frame, columns=columns, decimals=decimals)
+
+
 def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
                      places: int) -> tuple[ColumnExpression, pl.Expr]:
     """``periods.active_fraction`` of each row's ``name`` (a date), as the per-record ``_fraction``: 1 without
@@ -241,6 +312,13 @@ def _active_fraction(name: str, columns: Mapping[str, Column], period: Period,
     value = pl.when(joined.is_null() | (joined <= pl.lit(period.start))).then(one.value).otherwise(share.value)
     return (ColumnExpression(value, pl.lit(False), Kind.NUMBER, places, 10**places, wide=True),
             (joined > pl.lit(period.end)).fill_null(False))
+
+
+def _calculator_by_columns(path: str) -> Callable[[Any, Rounding], CalculatorByColumns]:
+    """The kind's calculator by columns its ``Kind.by_columns`` names (``"module:name"``), imported now."""
+    module, name = path.split(":")
+    calculator: Callable[[Any, Rounding], CalculatorByColumns] = getattr(importlib.import_module(module), name)
+    return calculator
 
 
 def _failed_rules(rules: list[Rule], fired: Mapping[str, pl.Expr]) -> pl.Expr:
@@ -303,4 +381,5 @@ def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) 
     return ProgramByColumns(compiled).evaluate(block, period)
 
 
-__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "ProgramByColumns", "evaluate_block"]
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "ProgramByColumns", "evaluate_block",
+           "with_used"]

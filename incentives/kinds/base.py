@@ -147,9 +147,11 @@ class Kind:
     #: details are not its own): after the result's attainment, and after its reasons
     explain_details: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
     explain_after_reasons: Callable[[Mapping[str, Any], int], list[str]] = _nothing_to_explain
-    #: its calculator by columns, from its section and rounding keys (``None``: its programs are computed per
-    #: record only); see :mod:`incentives.kinds.block`
-    by_columns: Callable[[Any, fields.Rounding], "CalculatorByColumns"] | None = None
+    #: where its calculator by columns is, ``"module:name"`` (``None``: its programs are computed per record
+    #: only): a callable of its section and rounding keys giving a :class:`CalculatorByColumns` (see
+    #: :mod:`incentives.kinds.block`). A path, not the class, so that the per-record path imports no polars:
+    #: the columnar engine loads it on first use
+    by_columns: str | None = None
 
 
 def number(value: Any, what: str) -> Decimal:

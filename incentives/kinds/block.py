@@ -72,6 +72,9 @@ class BlockEvaluation:
     #: The active fraction of a prorated program (``prorate_by``), a ratio at the ratio places per row (None:
     #: the program does not prorate); the rows of a fraction 0 are flagged (ineligible per record)
     fraction: ColumnExpression | None = None
+    #: The program's own outcome (``this.tier``, ``this.base``, ...) as the step being added sees it: ``compile``
+    #: reads these names from here (the base sets the tier and attainment, the steps the subtotals)
+    own: dict[str, ColumnExpression] = field(default_factory=dict)
     #: The claims of the block's partners for the period (an MDF program's; None: none given)
     claims: ClaimsByColumns | None = None
     _columns: int = 0
@@ -91,6 +94,10 @@ class BlockEvaluation:
         """The running total as it is now, kept in a column of its own (a line's texts are built after the
         last step, when :data:`TOTAL` has moved on)."""
         return pl.col(self.column(pl.col(TOTAL), "subtotal"))
+
+    def subtotal_value(self) -> ColumnExpression:
+        """:meth:`subtotal` as a number an expression reads (``this.subtotal``, ``this.base``)."""
+        return ColumnExpression(self.subtotal(), pl.lit(False), Kind.NUMBER, self.places, self.total_bound, wide=True)
 
     def flag(self, rows: pl.Expr) -> None:
         """The computing rows among ``rows`` need the per-record path (the per-record steps raise there)."""

@@ -7,9 +7,10 @@ texts. A module of its own beside the per-record steps, not a class in it: the
 per-record path stays free of polars, and each step here reads the per-record
 step's keys (``SharedKeys``) and texts, so the two are read side by side.
 
-Refused (:class:`NotByColumns`, the whole program goes per record): conditions or
-amounts that read the program's own outcome (``this.*``: they need the subtotal
-between steps matched by a rule backend).
+The program's own outcome (``this.*``) is read as per record: a condition that
+reads it is matched at its step (multipliers, additive bonuses, deductions), once
+the subtotal before that step is known (``BlockEvaluation.own``), and the other
+conditions up front; an amount, cap or minimum reads the subtotal before its step.
 """
 
 from __future__ import annotations
@@ -34,39 +35,58 @@ class AdjustmentsByColumns:
     """:class:`incentives.kinds.steps.Adjustments` by columns, for one program version (see the module)."""
 
     def __init__(self, program: SharedKeys):
-        reading_own = [expression.text for expression in adjustment_expressions(program)
-                       + [bonus.when for bonus in program.bonuses]
-                       + [deduction.when for deduction in program.deductions if deduction.when is not None]
-                       if own_outcome.own_names(expression.names)]
-        if reading_own:
-            raise NotByColumns(f"'{reading_own[0]}' reads the program's own outcome (this.*)")
         self._program = program
+        multipliers = [Condition(bonus_id(bonus.id), bonus.when) for bonus in program.bonuses
+                       if bonus.multiplier is not None]
+        additive = [Condition(bonus_id(bonus.id), bonus.when) for bonus in program.bonuses if bonus.amount is not None]
+        deductions = [Condition(deduction_id(deduction.id), deduction.when) for deduction in program.deductions
+                      if deduction.when is not None]
+        self._conditions = [condition for condition in multipliers + additive + deductions
+                            if not _reads_own(condition.expression)]
+        #: the conditions that read this.*, by step: matched there, as the per-record step matchers match them
+        self._multiplier_conditions, self._bonus_conditions, self._deduction_conditions = (
+            [condition for condition in step if _reads_own(condition.expression)]
+            for step in (multipliers, additive, deductions))
+        self._reads_own = any(_reads_own(expression) for expression in adjustment_expressions(program))
 
     def conditions(self) -> list[Condition]:
-        """The conditions of the bonuses and conditional deductions, matched up front."""
-        program = self._program
-        return ([Condition(bonus_id(bonus.id), bonus.when) for bonus in program.bonuses]
-                + [Condition(deduction_id(deduction.id), deduction.when) for deduction in program.deductions
-                   if deduction.when is not None])
+        """The conditions matched up front: those of the bonuses and conditional deductions that read no
+        ``this.*`` name."""
+        return list(self._conditions)
 
     def apply(self, block: BlockEvaluation, fired: Mapping[str, pl.Expr]) -> None:
         program = self._program
+        fired = dict(fired)
+        own = block.own
+        if self._reads_own:
+            own[own_outcome.BASE] = own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            _match(block, self._multiplier_conditions, fired)
         for bonus in program.bonuses:
             if bonus.multiplier is not None:
                 self._multiplier(block, fired[bonus_id(bonus.id)], bonus.id,
                                  bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.multiplier)
+        if self._reads_own:
+            own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            _match(block, self._bonus_conditions, fired)
         for bonus in program.bonuses:
             if bonus.amount is not None:
                 self._amount(block, fired[bonus_id(bonus.id)], "bonus", bonus.id,
                              bonus.description or f"{bonus.id} ({bonus.when.text})", bonus.amount)
+        if program.deductions and self._reads_own:
+            own[own_outcome.SUBTOTAL] = block.subtotal_value()
+            _match(block, self._deduction_conditions, fired)
         for deduction in program.deductions:
             fires = pl.lit(True) if deduction.when is None else fired[deduction_id(deduction.id)]
             self._amount(block, fires, "deduction", deduction.id, deduction.description, deduction.amount)
         if not program.allow_negative:
             self._floor(block)
+        if self._reads_own:
+            own[own_outcome.SUBTOTAL] = block.subtotal_value()
         if program.cap is not None:
             self._cap(block, program.cap)
         if program.min_payout is not None:
+            if self._reads_own and isinstance(program.min_payout, Expression):
+                own[own_outcome.SUBTOTAL] = block.subtotal_value()
             self._minimum(block, program.min_payout)
 
     @staticmethod
@@ -179,6 +199,23 @@ class AdjustmentsByColumns:
                        lambda units: pl.concat_str([subtotal_text, pl.lit(" < "), minimum_text,
                                                     pl.lit(f": pays {zero} = "), block.amount_text(units, bound)]),
                        basis=block.plain_text(subtotal))
+
+
+def _reads_own(expression: Expression) -> bool:
+    return bool(own_outcome.own_names(expression.names))
+
+
+def _match(block: BlockEvaluation, conditions: list[Condition], fired: dict[str, pl.Expr]) -> None:
+    """The ``conditions`` of one step that read ``this.*``, matched on the computing rows now (into ``fired``);
+    the rows where one raises per record (a missing value, no boolean) are flagged."""
+    for condition in conditions:
+        holds = block.compile(condition.expression.node)
+        if holds.kind is not ColumnKind.BOOLEAN:
+            block.flag(pl.lit(True))
+            fired[condition.rule_id] = pl.lit(False)
+            continue
+        block.flag(holds.needs_record)
+        fired[condition.rule_id] = pl.col(block.column(holds.value.fill_null(False), "fired"))
 
 
 def _limit(block: BlockEvaluation, expression: Expression, key: str) -> ColumnExpression | None:

@@ -16,31 +16,42 @@ Representation:
 * a null in a fact column means "not here by columns": the fact is missing, or
   the record holds a value of another kind than the column's. Reading it flags
   the row, so the per-record path decides (an error, or a value of that kind).
+  Except in a column or value that holds ``None`` (``none``: a used program's
+  tier, ``this.tier``): there a null is the value ``None``, which ``==``,
+  ``!=`` and ``in`` a list compare as the closures do (unequal to any value but
+  ``None``); anything else that reads it flags the row (the closures raise).
 
 Semantics are the closures' (``rules/closures.py``) for every row that is not
-flagged, and a row is flagged exactly when the closures raise on it, with one
-documented exception: a number whose minor units would exceed :data:`MAX_UNITS`
+flagged, and a row is flagged exactly when the closures raise on it, with two
+documented exceptions: a number whose minor units would exceed :data:`MAX_UNITS`
 (about 4.25e37) flags its row instead of wrapping, although the closures'
-exact arithmetic has no such limit. Only the branch an ``if()``, ``and``,
-``or`` or comparison chain actually takes can flag a row.
+exact arithmetic has no such limit; and a quotient whose significant digits do
+not fit its expression's scale (see :func:`_long_quotient`). Only the branch an
+``if()``, ``and``, ``or`` or comparison chain actually takes can flag a row.
+
+``/`` is the closures' quotient, rounded half-even to the decimal context's
+precision (28 significant digits by default), computed with integers: a
+constant divisor whose reciprocal ends is a product with it; any other divisor
+a long division in Int128 (:func:`_long_quotient`). A division by zero flags
+its row.
 
 Values are equal as numbers: the value of a flagged-free row, read back as
 ``Decimal(units).scaleb(-scale)``, equals the closures' ``Decimal``, but its
 exponent is the expression's scale (``5`` in a scale-2 ``if()`` is ``5.00``).
 
-Refused (:class:`NotByColumns`, with the reason and where): ``/`` on values read
-from facts (the closures divide in the decimal context, 28 significant digits
-with an exponent of its own per row; constant quotients such as ``1/3`` are
-folded first, as the closures fold them), ``if()`` whose branches have
-different kinds, lists anywhere but on the right of ``in`` / ``not in``,
+Refused (:class:`NotByColumns`, with the reason and where): ``/`` in a decimal
+context that does not round half-even, traps inexact results or keeps more than
+36 digits (constant quotients such as ``1/3`` are folded first, as the closures
+fold them), ``if()`` whose branches have different kinds, lists anywhere but on the right of ``in`` / ``not in``,
 literals and scales beyond :data:`MAX_UNITS` / :data:`MAX_SCALE`.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, Inexact, Rounded, getcontext
 from typing import Mapping, Sequence
 
 import polars as pl
@@ -52,6 +63,7 @@ from .closures import constant_value
 __all__ = [
     "MAX_SCALE",
     "MAX_UNITS",
+    "QUOTIENT_SCALE",
     "Column",
     "ColumnExpression",
     "Kind",
@@ -94,10 +106,14 @@ class Column:
     kind: Kind
     scale: int = 0
     bound: int = 2**63
+    #: a null cell is the value ``None`` (a used program's missing tier), not a missing fact
+    none: bool = False
 
     def __post_init__(self) -> None:
         if self.kind is Kind.FAILS:
             raise ValueError("a fact column has a value kind, not 'fails'")
+        if self.none and self.kind is not Kind.TEXT:
+            raise ValueError("only a text column holds None")
         if self.kind is Kind.NUMBER and not (0 <= self.scale <= MAX_SCALE and 0 <= self.bound <= 2**63):
             raise ValueError(f"a number column needs 0 <= scale <= {MAX_SCALE} and 0 <= bound <= 2**63")
 
@@ -106,8 +122,8 @@ class Column:
         return cls(Kind.NUMBER, scale, bound)
 
     @classmethod
-    def text(cls) -> "Column":
-        return cls(Kind.TEXT)
+    def text(cls, *, none: bool = False) -> "Column":
+        return cls(Kind.TEXT, none=none)
 
     @classmethod
     def boolean(cls) -> "Column":
@@ -141,6 +157,8 @@ class ColumnExpression:
     scale: int = 0
     bound: int = 0
     wide: bool = False
+    #: a null value is ``None`` (see the module): only a comparison reads it as such
+    none: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -160,17 +178,20 @@ class NotByColumns(Exception):
         super().__init__(f"{reason} (at offset {offset})")
 
 
-def compile_columns(node: Node, columns: Mapping[str, Column]) -> ColumnExpression:
+def compile_columns(node: Node, columns: Mapping[str, Column],
+                    values: Mapping[str, ColumnExpression] | None = None) -> ColumnExpression:
     """``node`` over a block whose fact columns are ``columns`` (name → :class:`Column`).
 
     A name that ``columns`` lacks is a missing fact on every row: it flags each
-    row that evaluates it. Raises :class:`NotByColumns` for what cannot be
+    row that evaluates it. ``values``: names that are computed, not read from a
+    column (a program's own outcome, ``this.*``), as expressions; they win over
+    columns of the same names. Raises :class:`NotByColumns` for what cannot be
     computed by columns exactly.
     """
-    value = _Compiler(columns).compile(node)
+    value = _Compiler(columns, values or {}).compile(node)
     if isinstance(value, _Items):
         raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
-    return value
+    return _without_none(value)
 
 
 def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> ColumnExpression:
@@ -217,10 +238,16 @@ class _Items:
 _TRUE = pl.lit(True)
 _FALSE = pl.lit(False)
 _MAX_UNITS = pl.lit(MAX_UNITS, pl.Int128)
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 def _wide(value: pl.Expr) -> pl.Expr:
     return value.cast(pl.Int128)
+
+
+def _int128(value: int) -> pl.Expr:
+    return pl.lit(value, pl.Int128)
 
 
 def _number(value: pl.Expr, needs_record: pl.Expr, scale: int, bound: int, *, wide: bool) -> ColumnExpression:
@@ -230,6 +257,19 @@ def _number(value: pl.Expr, needs_record: pl.Expr, scale: int, bound: int, *, wi
     if wide or bound > _INT64_MAX:
         return ColumnExpression(_wide(value), needs_record, Kind.NUMBER, scale, bound, wide=True)
     return ColumnExpression(value, needs_record, Kind.NUMBER, scale, bound)
+
+
+def _without_none(value: ColumnExpression) -> ColumnExpression:
+    """``value`` where only a comparison can read ``None``: the rows holding it are flagged (the closures raise
+    wherever else a ``None`` is read)."""
+    if not value.none:
+        return value
+    return ColumnExpression(value.value, value.needs_record | value.value.is_null(), value.kind)
+
+
+def _none_flags(*values: ColumnExpression | _Items) -> pl.Expr:
+    """The rows where one of ``values`` is ``None``: where an ordering or a text search raises."""
+    return _any([value.value.is_null() for value in values if isinstance(value, ColumnExpression) and value.none])
 
 
 def _fails() -> ColumnExpression:
@@ -329,6 +369,145 @@ def _reads_no_name(node: Node) -> bool:
     return True
 
 
+# --- division ----------------------------------------------------------------------------------
+
+#: The most decimals a quotient by columns has: the rest of MAX_SCALE is left for a product with a rate or a
+#: percentage (``win_rate * 2.5%``, ``0.0125 * mix``), whose scale is the sum of its operands'.
+QUOTIENT_SCALE = MAX_SCALE - 5
+#: The largest |divisor| in minor units the long division takes: a remainder below it, times 10**9, fits Int128.
+_LONG_DIVISOR = 10**29
+_INT128_MAX = 2**127 - 1
+
+
+def _division_digits(offset: int) -> int:
+    """The significant digits the closures' ``/`` keeps: the current decimal context's precision.
+
+    Only a context that rounds half-even and traps neither ``Inexact`` nor ``Rounded`` (the default's rules)
+    is emulated, with at most 36 digits (10**prec stays below MAX_UNITS).
+    """
+    context = getcontext()
+    if context.rounding != ROUND_HALF_EVEN or context.traps[Inexact] or context.traps[Rounded]:
+        raise NotByColumns("'/' by columns follows a decimal context that rounds half-even and traps no "
+                           "inexact quotient", offset)
+    if not 1 <= context.prec <= 36:
+        raise NotByColumns(f"'/' by columns keeps 1 to 36 significant digits, not the context's {context.prec}",
+                           offset)
+    return context.prec
+
+
+def _quotient(a: ColumnExpression, b: ColumnExpression, node: Binary, digits: int) -> ColumnExpression:
+    """``a / b`` as the closures divide: the quotient rounded half-even to ``digits`` significant digits (the
+    context's).
+
+    A constant divisor whose reciprocal ends (``/ 1000``, ``/ 8``) is a product with that reciprocal, exact
+    at ``a``'s scale plus the reciprocal's; a row is flagged where the product has more significant digits
+    than the context keeps. Any other divisor: :func:`_long_quotient`. A row dividing by 0 is flagged (the
+    closures raise).
+    """
+    known, divisor = constant_value(node.right) if _reads_no_name(node.right) else (False, None)
+    if known and type(divisor) is Decimal and divisor.is_finite() and divisor and _reciprocal_ends(divisor):
+        reciprocal = _literal_number(EXACT.divide(_ONE, divisor), node.offset)
+        if a.scale + reciprocal.scale > MAX_SCALE:
+            raise NotByColumns(f"a quotient with more than {MAX_SCALE} decimals", node.offset)
+        product = _product(a, reciprocal, scale=a.scale + reciprocal.scale)
+        if product.bound < 10**digits:
+            return product
+        rounded_per_record = (_wide(product.value).abs() >= pl.lit(10**digits, pl.Int128)).fill_null(False)
+        return _number(product.value, product.needs_record | rounded_per_record, product.scale,
+                       min(product.bound, 10**digits), wide=product.wide)
+    return _long_quotient(a, b, digits, _positive_floor(node.right))
+
+
+def _reciprocal_ends(divisor: Decimal) -> bool:
+    """Whether ``1 / divisor`` has finitely many decimals: its coefficient has no prime factor but 2 and 5."""
+    coefficient = int(divisor.scaleb(-int(divisor.as_tuple().exponent), EXACT).copy_abs())
+    for prime in (2, 5):
+        while coefficient % prime == 0:
+            coefficient //= prime
+    return coefficient == 1
+
+
+def _positive_floor(node: Node) -> Decimal:
+    """A number the value of ``node`` is known to reach at least, when that is positive (else 0):
+    ``max(deals, 1)`` is at least 1, which bounds the quotients it divides."""
+    if _reads_no_name(node):
+        known, value = constant_value(node)
+        return value if known and type(value) is Decimal and value.is_finite() and value > 0 else _ZERO
+    if isinstance(node, Call) and node.function in ("min", "max") and node.args:
+        floors = [_positive_floor(arg) for arg in node.args]
+        return max(floors) if node.function == "max" else min(floors)
+    return _ZERO
+
+
+def _long_quotient(a: ColumnExpression, b: ColumnExpression, digits: int, divisor_floor: Decimal) -> ColumnExpression:
+    """``a / b`` to ``digits`` significant digits, half-even, by integers, at one scale for the whole column.
+
+    The scale ``S`` is the largest (up to :data:`QUOTIENT_SCALE`) at which the quotients the bounds allow stay
+    within MAX_UNITS. Each row divides ``|A| × 10**z`` by ``|B|`` (``z`` aligns the scales to ``S``) in steps
+    that keep the remainder × 10**m within Int128 (long division), giving the quotient's integer part ``W`` at
+    ``S`` and a remainder. Where ``W`` has at least ``digits`` digits, the quotient's last kept digit is at or
+    above ``10**-S``: ``W`` is rounded half-even to ``digits`` significant digits (the remainder breaks a tie).
+    Where it has fewer, the quotient keeps digits below ``10**-S``: exact (no remainder) it is ``W``, else the
+    row is flagged. Flagged too: a divisor of 0, beyond :data:`_LONG_DIVISOR` units, or a quotient beyond
+    MAX_UNITS at ``S``. Each intermediate value is referred to a few times only: polars plans an expression
+    as a tree, so a value used twice at every step would double the plan at every step.
+    """
+    divisor_units_floor = max(1, math.ceil(divisor_floor.scaleb(b.scale, EXACT)))
+    # z = S + b.scale - a.scale <= 37 keeps 10**z below Int128's largest value
+    scale = max(0, min(QUOTIENT_SCALE, 37 + a.scale - b.scale))
+    while scale > 0 and a.bound * 10 ** max(0, scale + b.scale - a.scale) > MAX_UNITS * divisor_units_floor:
+        scale -= 1
+    shift = scale + b.scale - a.scale  # |A| × 10**shift / |B| is the quotient's minor units at ``scale``
+    dividend, divisor = _wide(a.value).abs(), _wide(b.value).abs()
+    divisor_bound = max(1, b.bound)
+    flagged = a.needs_record | b.needs_record | (divisor == 0).fill_null(False)
+    if divisor_bound > _LONG_DIVISOR:
+        too_long = divisor > _int128(_LONG_DIVISOR)
+        flagged = flagged | too_long.fill_null(False)
+        divisor = pl.when(too_long).then(_int128(1)).otherwise(divisor)
+        divisor_bound = _LONG_DIVISOR
+    if shift < 0:
+        if divisor_bound * 10**-shift > _LONG_DIVISOR:
+            raise NotByColumns("a quotient whose divisor is too large for 128-bit minor units at its scale")
+        divisor, divisor_bound, shift = divisor * _int128(10**-shift), divisor_bound * 10**-shift, 0
+    divisor = pl.when(divisor == 0).then(_int128(1)).otherwise(divisor)
+    # W < (|A| // |B| + 1) × 10**z: below this limit on |A| // |B| no step wraps; at or above it W is beyond
+    # MAX_UNITS, and the row (its dividend zeroed) is flagged
+    limit = _INT128_MAX // 10**shift
+    too_large = (dividend // divisor >= _int128(limit)).fill_null(False)
+    dividend = pl.when(too_large).then(_int128(0)).otherwise(dividend)
+    whole, remainder = dividend // divisor, dividend % divisor
+    step = len(str(_INT128_MAX // divisor_bound)) - 1  # remainder × 10**step stays within Int128
+    while shift > 0:
+        places = min(step, shift)
+        widened = remainder * _int128(10**places)
+        whole, remainder = whole * _int128(10**places) + widened // divisor, widened % divisor
+        shift -= places
+    # the digits of W beyond ``digits`` significant ones, as a power of ten (1 when it has no more)
+    length = whole.cast(pl.String).str.len_chars()
+    beyond_digits = range(digits + 1, len(str(_INT128_MAX)) + 1)
+    dropped = length.replace_strict(
+        pl.Series(list(beyond_digits), dtype=pl.UInt32),
+        pl.Series([10 ** (extra - digits) for extra in beyond_digits], dtype=pl.Int128),
+        default=_int128(1), return_dtype=pl.Int128)
+    kept, beyond = whole // dropped, whole % dropped
+    inexact = remainder != 0
+    away = pl.when(dropped == 1).then(
+        (2 * remainder > divisor) | ((2 * remainder == divisor) & (kept % 2 != 0))
+    ).otherwise((2 * beyond > dropped) | ((2 * beyond == dropped) & (inexact | (kept % 2 != 0))))
+    magnitude = (kept + away.cast(pl.Int128)) * dropped
+    # fewer digits than kept at ``scale``: the quotient's last digit lies below 10**-scale unless it is exact
+    unrepresentable = (length < digits) & inexact
+    # W beyond MAX_UNITS is flagged before its rounding is read: rounding up near Int128's end would wrap
+    too_large = too_large | (whole > _MAX_UNITS) | (magnitude > _MAX_UNITS)
+    negative = (_wide(a.value) < 0) != (_wide(b.value) < 0)
+    value = pl.when(negative).then(0 - magnitude).otherwise(magnitude)
+    bound = min(MAX_UNITS, a.bound * 10 ** max(0, scale + b.scale - a.scale) // divisor_units_floor + 1)
+    bound += bound // 10 ** (digits - 1)  # rounding up to ``digits`` digits adds at most one in their last place
+    return _number(value, flagged | (unrepresentable | too_large).fill_null(False), scale, min(bound, MAX_UNITS),
+                   wide=True)
+
+
 # --- comparisons -------------------------------------------------------------------------------
 
 _ORDERINGS = {"<": pl.Expr.__lt__, "<=": pl.Expr.__le__, ">": pl.Expr.__gt__, ">=": pl.Expr.__ge__}
@@ -339,6 +518,8 @@ def _equal(a: ColumnExpression, b: ColumnExpression) -> tuple[pl.Expr, pl.Expr]:
     """``a == b`` as the closures see it (values of different kinds are unequal), and the rows it flags."""
     if a.kind is not b.kind or a.kind is Kind.FAILS:
         return _FALSE, _FALSE
+    if a.none or b.none:
+        return a.value.eq_missing(b.value), _FALSE  # None equals None only
     if a.kind is Kind.NUMBER:
         left, right = _aligned([a, b])
         return left.value == right.value, left.needs_record | right.needs_record
@@ -362,7 +543,7 @@ def _check(op: str, a: ColumnExpression | _Items, b: ColumnExpression | _Items, 
     if a.kind is Kind.NUMBER:
         left, right = _aligned([a, b])
         return _ORDERINGS[op](left.value, right.value), left.needs_record | right.needs_record
-    return _ORDERINGS[op](a.value, b.value), _FALSE
+    return _ORDERINGS[op](a.value, b.value).fill_null(False), _none_flags(a, b)
 
 
 def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) -> tuple[pl.Expr, pl.Expr]:
@@ -373,7 +554,7 @@ def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) ->
         return (pl.any_horizontal([equal for equal, _ in checks]),
                 pl.any_horizontal([flagged for _, flagged in checks]))
     if b.kind is Kind.TEXT and a.kind is Kind.TEXT:
-        return b.value.str.contains(a.value, literal=True), _FALSE
+        return b.value.str.contains(a.value, literal=True).fill_null(False), _none_flags(a, b)
     return _FALSE, _TRUE  # the closures raise: only text is found in text, and lists are looked in
 
 
@@ -381,8 +562,9 @@ def _contains(a: ColumnExpression, b: ColumnExpression | _Items, offset: int) ->
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, Column]):
+    def __init__(self, columns: Mapping[str, Column], values: Mapping[str, ColumnExpression]):
         self.columns = columns
+        self.values = values
 
     def compile(self, node: Node) -> ColumnExpression | _Items:
         if not isinstance(node, (Literal, ListLiteral)) and _reads_no_name(node):
@@ -412,19 +594,24 @@ class _Compiler:
         raise TypeError(f"not an expression node: {node!r}")
 
     def value(self, node: Node) -> ColumnExpression:
-        """A node that must be a single value, not a list."""
+        """A node that must be a single value, not a list (nor ``None``: only a comparison reads it)."""
         compiled = self.compile(node)
         if isinstance(compiled, _Items):
             raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
-        return compiled
+        return _without_none(compiled)
 
     def name(self, name: str) -> ColumnExpression:
+        value = self.values.get(name)
+        if value is not None:
+            return value
         column = self.columns.get(name)
         if column is None:
             return _fails()
         value, missing = pl.col(name), pl.col(name).is_null()
         if column.kind is Kind.NUMBER:
             return _number(value, missing, column.scale, column.bound, wide=False)
+        if column.none:
+            return ColumnExpression(value, _FALSE, column.kind, none=True)
         return ColumnExpression(value, missing, column.kind)
 
     def unary(self, node: Unary) -> ColumnExpression:
@@ -441,13 +628,13 @@ class _Compiler:
         return _number(0 - operand.value, operand.needs_record, operand.scale, operand.bound, wide=operand.wide)
 
     def binary(self, node: Binary) -> ColumnExpression:
-        if node.op == "/":
-            raise NotByColumns(
-                "'/' on facts is not computed by columns: the closures divide to 28 significant digits, "
-                "whose exponent differs row by row", node.offset)
+        # a context the columns cannot divide in is refused whatever the operands, so when a program is compiled
+        digits = _division_digits(node.offset) if node.op == "/" else 0
         a, b = self.value(node.left), self.value(node.right)
         if a.kind is not Kind.NUMBER or b.kind is not Kind.NUMBER:
             return _fails()
+        if node.op == "/":
+            return _quotient(a, b, node, digits)
         if node.op == "*":
             if a.scale + b.scale > MAX_SCALE:
                 raise NotByColumns(f"a product with more than {MAX_SCALE} decimals", node.offset)

@@ -1,0 +1,155 @@
+"""The columnar engine in a run: a block of facts computed by columns, each record it cannot so computed per record.
+
+A block (:class:`~incentives.columnar.facts.FactBlock`, whole partners) is
+split by period label; for each label every program version the engine would
+use (:meth:`Engine.versions_in`) computes the block by columns
+(:class:`~incentives.columnar.program.ProgramByColumns`). A record is computed
+by columns only when every program computed it so; any other record — a cell
+the columns cannot hold, a program refused by columns, a version chosen per
+record, claims, a budget that scales it — is read again from its cells and
+computed per record, exactly as the per-record engine computes it, so the
+files are the same bytes. How many records went per record, and why, is told
+in the run's summary (never in ``run.json``, which is the same whichever engine
+ran).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+import polars as pl
+
+from ..columnar.facts import LINE, PER_RECORD, FactBlock
+from ..columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, STATUS, TIER, ProgramByColumns
+from ..compiler import CompiledProgram
+from ..inputs import PARTNER_ID, PERIOD, FactRow
+from ..kinds.block import TOTAL
+from ..periods import Period
+from ..rules.columns import NotByColumns
+from .resolve import KEYED, UNITS, BudgetPlan
+from .rows import KEYS, TEXTS
+
+#: Why a record went per record, when no program refused it: what the run's summary says.
+CELLS = "a cell the columns cannot hold exactly (or no partner_id or period)"
+CHOSEN_PER_RECORD = "a program version chosen per record for its period (an error row, no version, history)"
+CLAIMS = "claims"
+BUDGET = "a budget that scales its result"
+NOT_BY_COLUMNS = "a value computed per record (a missing fact, a negative step, an amount beyond 128 bits)"
+
+
+class ColumnarEngine:
+    """The run's programs by columns, compiled once each (see the module docstring)."""
+
+    def __init__(self, versions_in: Callable[[str], list[tuple[str, CompiledProgram | None, Period | None]]],
+                 read_row: Callable[[int, list[str]], FactRow]):
+        self._versions_in = versions_in
+        self._read_row = read_row
+        self._compiled: dict[tuple[str, int], ProgramByColumns | str] = {}
+        #: records computed per record, by why
+        self.per_record: Counter[str] = Counter()
+
+    def evaluate(self, block: FactBlock, with_claims: pl.DataFrame, plan: BudgetPlan | None
+                 ) -> tuple[pl.DataFrame, list[FactRow]]:
+        """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
+        units) and the records to compute per record, as read. ``with_claims``: the (partner_id, period) keys
+        that have claims; ``plan``: the budgets, whose scaled results go per record."""
+        frame = block.frame
+        needs_record = frame[PER_RECORD]
+        self._count(CELLS, int(needs_record.sum()))
+        if not with_claims.is_empty():
+            claimed = frame.select(pl.struct(PARTNER_ID, PERIOD).is_in(with_claims.select(
+                pl.struct(PARTNER_ID, PERIOD)).to_series().implode())).to_series()
+            self._count(CLAIMS, int((claimed & ~needs_record).sum()))
+            needs_record = needs_record | claimed
+        results: list[pl.DataFrame] = []
+        labels = frame.filter(~needs_record)[PERIOD].unique(maintain_order=True).to_list()
+        for label in labels:
+            in_label = (frame[PERIOD] == label) & ~needs_record
+            part = block.rows(in_label)
+            computed, label_rows = self._label(part, label, plan)
+            results += label_rows
+            needs_record = _set(needs_record, in_label, ~computed)
+        cells = block.cells.filter(needs_record)
+        lines = frame.filter(needs_record)[LINE].to_list()
+        per_record = [self._read_row(line, list(row)) for line, row in zip(lines, cells.iter_rows())]
+        return (pl.concat(results, how="vertical") if results else pl.DataFrame(schema={**KEYS, **TEXTS}),
+                per_record)
+
+    def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None) -> tuple[pl.Series, list[pl.DataFrame]]:
+        """The rows of one period label: whether each was computed by columns, and the results of those."""
+        by_columns = pl.Series([True] * part.frame.height)
+        frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []
+        for program_id, compiled, period in self._versions_in(label):
+            if compiled is None or period is None:
+                self._count(CHOSEN_PER_RECORD, part.frame.height)
+                return pl.Series([False] * part.frame.height), []
+            program = self._program(compiled)
+            if isinstance(program, str):
+                self._count(program, part.frame.height)
+                return pl.Series([False] * part.frame.height), []
+            try:
+                evaluated = program.evaluate(part, period, used={
+                    used_id: frame for used_id, _, frame in frames if used_id in compiled.uses})
+            except NotByColumns as refused:
+                self._count(str(refused), part.frame.height)
+                return pl.Series([False] * part.frame.height), []
+            frames.append((program_id, compiled, evaluated))
+            by_columns = by_columns & evaluated[BY_COLUMNS]
+        self._count(NOT_BY_COLUMNS, int((~by_columns).sum()))
+        if plan:
+            scaled = _scaled(plan, part.frame.filter(by_columns), label)
+            self._count(BUDGET, int(scaled.sum()))
+            by_columns = _set(by_columns, by_columns, ~scaled)
+        results = []
+        for result_at, (program_id, compiled, evaluated) in enumerate(frames):
+            places = compiled.rounding.places
+            results.append(evaluated.filter(by_columns).select(
+                pl.col(PARTNER_ID).alias("partner_id"), pl.col(PERIOD).alias("period"),
+                pl.lit(program_id).alias("program_id"), pl.col(PROGRAM_VERSION).alias("program_version"),
+                pl.col(STATUS).alias("status"), pl.col(TIER).alias("tier"),
+                pl.col(TOTAL).cast(pl.Int128).alias("total_units"),
+                # an ok total has the program's places (0.00), any other is 0
+                pl.when(pl.col(STATUS) == "ok").then(pl.lit(-places)).otherwise(pl.lit(0)).cast(pl.Int32)
+                .alias("total_exponent"),
+                pl.lit(None, pl.String).alias("total_text"), pl.lit(None, pl.List(pl.String)).alias("errors"),
+                pl.lit(KEYED, pl.Int8).alias("rank"), pl.col(LINE).alias("index"),
+                pl.lit(result_at, pl.Int32).alias("result_at"),
+                pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
+                pl.col("result_json")))
+        return by_columns, results
+
+    def _program(self, compiled: CompiledProgram) -> ProgramByColumns | str:
+        key = (compiled.id, compiled.version)
+        program = self._compiled.get(key)
+        if program is None:
+            try:
+                program = ProgramByColumns(compiled)
+            except NotByColumns as refused:
+                program = f"{compiled.id} v{compiled.version}: {refused}"
+            self._compiled[key] = program
+        return program
+
+    def _count(self, reason: str, records: int) -> None:
+        if records:
+            self.per_record[reason] += records
+
+
+def units_by_columns(results: pl.DataFrame) -> pl.DataFrame:
+    """The units (:data:`~incentives.runs.resolve.UNITS`) of the records computed by columns."""
+    return results.select("index", "partner_id", "period", "rank").unique("index", maintain_order=True).select(
+        "index", "partner_id", "period", "rank", pl.format("line {}", pl.col("index")).alias("place"),
+        pl.lit([], pl.List(pl.String)).alias("missing")).cast(UNITS)
+
+
+def _set(flags: pl.Series, where: pl.Series, values: pl.Series) -> pl.Series:
+    """``flags`` with its rows where ``where`` holds replaced, in order, by ``values``."""
+    out = flags.clone()
+    out.scatter(where.arg_true(), values)
+    return out
+
+
+def _scaled(plan: BudgetPlan, rows: pl.DataFrame, label: str) -> pl.Series:
+    """Whether a budget scales one of each row's results."""
+    partners = plan.scaled_partners(label)
+    return rows[PARTNER_ID].is_in(list(partners)) if partners else pl.Series([False] * rows.height)

@@ -1,0 +1,306 @@
+"""One run, two sinks: ``Engine.run`` keeps the results in memory, ``Engine.run_to`` writes the run's files.
+
+Both take the same steps (see :mod:`incentives.runs`): records in partner order,
+cut into blocks of whole partners; each block evaluated, resolved on its keys
+(:func:`~incentives.runs.resolve.resolve_block`), ordered, and tallied. Budgets
+need the whole run's totals before a scaled result can be written: a run to
+files whose programs have a budget first goes over the records once to gather
+the budgets' candidates (:class:`~incentives.runs.resolve.BudgetPlan`), then
+writes every result with its budget applied. In memory, the results are held
+anyway: the budgets are applied to them at the end.
+
+Writing: the folder is locked and checked before any record is evaluated, the
+files are written into a fresh folder that replaces it whole
+(:class:`~incentives.output.folder.OutputFolder`), block after block, in
+output order; ``run.json`` last.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import polars as pl
+
+from ..history import records_to_compute
+from ..columnar.facts import read_csv_blocks
+from ..inputs import PARTNER_ID, PERIOD, FactRow, csv_row_reader, fact_columns
+from ..output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_line, run_json
+from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
+from ..payout_run import PayoutRun
+from ..results import PayoutResult, ProgramInfo
+from ..run_rules import Record, RunEngine, coverage_text, group_claims, place_text
+from ..version import __version__
+from .by_columns import ColumnarEngine, units_by_columns
+from .order import Numbered, numbered_in_partner_order, partner_blocks
+from .resolve import KEYED, UNITS, UNKEYED, BudgetPlan, ClaimsCursor, Unit, resolve_block
+from .rows import REF, Tally, in_output_order, rows_of
+
+__all__ = ["RunSummary", "run_in_memory", "run_to_folder"]
+
+
+@dataclass
+class RunSummary:
+    """What :meth:`Engine.run_to` wrote, without the results themselves (they are in the files)."""
+
+    folder: Path
+    run_id: str
+    created_at: str
+    engine_version: str
+    programs: list[ProgramInfo]
+    facts_sha256: str | None
+    claims_sha256: str | None
+    totals: dict[str, Decimal]
+    counts: dict[str, dict[str, int]]
+    notes: list[str]
+    records: int
+    results: int
+    seconds: float = 0.0
+    files: tuple[str, ...] = OUTPUT_FILES
+    #: per program: how many distinct partners have a result, and which versions were used
+    partners: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, list[int]] = field(default_factory=dict)
+    #: per program and tier: how many ``ok`` results reached it and their total (budget applied)
+    by_tier: dict[str, dict[str, tuple[int, Decimal]]] = field(default_factory=dict)
+    #: the periods of the results, sorted
+    periods: list[str] = field(default_factory=list)
+    #: the first ``error`` results in output order: (partner_id, period, program_id, errors)
+    first_errors: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    #: with the columnar engine: how many records it computed per record, by why (not in ``run.json``, which
+    #: is the same whichever engine ran)
+    per_record: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> int:
+        """How many results are ``error`` (the CLI exits 3 when there are any)."""
+        return sum(count.get("error", 0) for count in self.counts.values())
+
+
+@dataclass
+class _Pass:
+    """What one pass over the records counted: records read, records computed, and coverage."""
+
+    read: int = 0
+    computed: int = 0
+    coverage: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable[Mapping[str, Any]], *,
+                  facts_sha256: str | None, claims_sha256: str | None,
+                  progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
+    """:meth:`Engine.run`'s run: every result in memory, in output order, budgets applied."""
+    claims_by_key = group_claims(claims, period)
+    counted = _Pass()
+    plan = BudgetPlan(engine)
+    results: list[PayoutResult] = []
+    for rows, block_results in _blocks(engine, records, claims_by_key, period, counted, texts=False, plan=None,
+                                       progress=progress):
+        if plan:
+            plan.gather(rows)
+        results += block_results
+    notes: list[str] = []
+    if plan:
+        plan.apportion()
+        for result in results:
+            plan.apply(result)
+        notes += plan.notes
+    tally = Tally(engine.program_ids)
+    tally.add(rows_of([(_NO_UNIT, 0, result) for result in results], texts=False))
+    notes += coverage_text(counted.coverage)
+    if period is not None:
+        notes += engine.period_notes(period, counted.read - counted.computed)
+    return PayoutRun.model_construct(
+        run_id=uuid.uuid4().hex, created_at=_now(), engine_version=__version__, programs=engine.program_infos(),
+        facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=results,
+        totals=engine.in_program_order(tally.totals), counts=engine.in_program_order(tally.counts), notes=notes)
+
+
+def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
+                  facts: Iterable[Record] | str | os.PathLike[str],
+                  claims: Iterable[Mapping[str, Any]] | str | os.PathLike[str] = (), *,
+                  facts_sha256: str | None, claims_sha256: str | None, force: bool,
+                  progress: Callable[[int], None] | None, notes: Callable[[int], Iterable[str]] | None,
+                  record: Callable[[RunSummary, Iterator[PayoutResult]], None] | None,
+                  period: str | None, by_columns: bool = True) -> RunSummary:
+    """:meth:`Engine.run_to`'s run: the run's files written into ``folder``, block after block.
+
+    ``record``: called once the files are in place, with the summary and the results as written (read back
+    from ``results.jsonl``), to record the run in a ledger. ``by_columns``: a CSV facts file is computed by
+    the columnar engine (:mod:`incentives.runs.by_columns`), else every record per record."""
+    started = time.perf_counter()
+    programs = engine.program_infos()
+    inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
+                        claims_sha256)
+    # The folder is locked (and checked) before any record is evaluated, until the run is in place.
+    with OutputFolder(folder, inputs, force=force) as output:
+        if isinstance(claims, (str, os.PathLike)):
+            from ..inputs import read_claims
+
+            claims = read_claims(claims)
+        claims_by_key = group_claims(claims, period)
+        del claims
+        columnar = _columnar(engine, facts) if by_columns else None
+        plan = BudgetPlan(engine)
+        if plan:
+            if not isinstance(facts, (str, os.PathLike)):
+                facts = list(facts)  # read twice
+            for rows, _ in _blocks(engine, facts, claims_by_key, period, _Pass(), texts=False, plan=None,
+                                   progress=None, columnar=columnar):
+                plan.gather(rows)
+            plan.apportion()
+            if columnar is not None:
+                columnar.per_record.clear()  # counted again as the files are written
+        counted = _Pass()
+        tally = Tally(engine.program_ids)
+        paths = [output.path / name for name in ("payouts.csv", "lines.csv", RESULTS_FILE)]
+        with open(paths[0], "wb") as payouts, open(paths[1], "wb") as lines, open(paths[2], "wb") as results:
+            payouts.write(csv_line(PAYOUT_COLUMNS).encode())
+            lines.write(csv_line(LINE_COLUMNS).encode())
+            for rows, _ in _blocks(engine, facts, claims_by_key, period, counted, texts=True, plan=plan,
+                                   progress=progress, columnar=columnar):
+                for handle, column in ((payouts, "payout_row"), (lines, "line_rows"), (results, "result_json")):
+                    handle.write(rows[column].str.join("").item().encode())
+                tally.add(rows)
+        run_notes = [*plan.notes, *coverage_text(counted.coverage)]
+        if period is not None:
+            run_notes += engine.period_notes(period, counted.read - counted.computed)
+        run_notes += list(notes(counted.computed)) if notes is not None else []
+        totals, counts = engine.in_program_order(tally.totals), engine.in_program_order(tally.counts)
+        run_id, created_at = uuid.uuid4().hex, _now()
+        metadata = PayoutRun.model_construct(
+            run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
+            facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=[], totals=totals, counts=counts,
+            notes=run_notes)
+        with open(output.path / "run.json", "w", encoding="utf-8", newline="") as handle:
+            handle.write(run_json(metadata, tally.results))
+        output.commit()
+        summary = RunSummary(Path(folder), run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
+                             totals, counts, run_notes, counted.computed, tally.results,
+                             partners=tally.partners,
+                             versions={program_id: sorted(seen) for program_id, seen in tally.versions.items()},
+                             by_tier=tally.by_tier, periods=sorted(tally.periods), first_errors=tally.first_errors,
+                             per_record=dict(columnar.per_record) if columnar is not None else {})
+        if record is not None:
+            record(summary, _written_results(Path(folder) / RESULTS_FILE))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
+            claims_by_key: Mapping[tuple[str, str], list], period: str | None, counted: _Pass, *, texts: bool,
+            plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None
+            ) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
+    """Each block's rows in output order, with (unless ``texts``, or ``columnar``) its results in that order;
+    ``plan``: the budgets to apply before the results are rendered. The last block holds the claims of
+    partners after every record's. ``columnar``: the columnar engine, for a CSV facts file."""
+    cursor = ClaimsCursor(claims_by_key)
+    if columnar is not None:
+        assert isinstance(facts, (str, os.PathLike))
+        claimed = pl.DataFrame(list(claims_by_key), schema=[PARTNER_ID, PERIOD], orient="row")
+        for block in read_csv_blocks(facts, in_partner_order=True):
+            counted.read += block.frame.height
+            if period is not None:
+                block = block.rows(block.frame[PERIOD].is_in([period, ""]))
+            computed, rows = columnar.evaluate(block, claimed, plan if texts else None)
+            counted.computed += computed.select(pl.col("index").n_unique()).item()
+            units, evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
+                                           progress)
+            last = block.frame[PARTNER_ID].max()
+            yield _resolved(engine, pl.concat([units_by_columns(computed), units]), evaluated, cursor,
+                            cursor.through(last) if isinstance(last, str) else [], counted, texts, plan,
+                            by_columns=computed)
+        yield _resolved(engine, pl.DataFrame(schema=UNITS), [], cursor, cursor.through(None), counted, texts, plan)
+        return
+    for block in partner_blocks(_counting(numbered_in_partner_order(facts), counted)):
+        units, evaluated = _per_record(engine, block, period, cursor, counted, progress)
+        yield _resolved(engine, units, evaluated, cursor, cursor.through(block[-1][2].partner_id), counted,
+                        texts, plan)
+    yield _resolved(engine, pl.DataFrame(schema=UNITS), [], cursor, cursor.through(None), counted, texts, plan)
+
+
+def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cursor: ClaimsCursor,
+                counted: _Pass, progress: Callable[[int], None] | None
+                ) -> tuple[pl.DataFrame, list[tuple[Unit, int, PayoutResult]]]:
+    """A block's records evaluated one at a time: their units (:data:`UNITS`) and results."""
+    evaluate = engine.evaluate_facts
+    program_ids = engine.program_ids
+    units: dict[str, list] = {name: [] for name in UNITS}
+    indexes, partner_ids, periods, ranks, places, missings = units.values()
+    evaluated: list[tuple[Unit, int, PayoutResult]] = []
+    for index, record, row, history in records_to_compute(block, period, engine.reads_history):
+        partner_id, period_label = row.partner_id, row.period
+        keyed = bool(partner_id and period_label)
+        claims = cursor.claims((partner_id, period_label)) if keyed else ()
+        results = evaluate(partner_id, period_label, row.facts, list(row.problems), claims, history)
+        unit = Unit(index, partner_id, period_label, KEYED if keyed else UNKEYED)
+        indexes.append(index)
+        partner_ids.append(partner_id)
+        periods.append(period_label)
+        ranks.append(unit.rank)
+        places.append(place_text(record.line, None) if isinstance(record, FactRow) else place_text(None, index))
+        missings.append([program_id for program_id in program_ids if program_id not in results] if keyed else [])
+        evaluated += [(unit, result_at, result) for result_at, result in enumerate(results.values())]
+        counted.computed += 1
+        if progress is not None:
+            progress(counted.computed)
+    return pl.DataFrame(units, schema=UNITS), evaluated
+
+
+def _resolved(engine: RunEngine, units: pl.DataFrame, evaluated: list[tuple[Unit, int, PayoutResult]],
+              cursor: ClaimsCursor, claim_keys: list[tuple[str, str]], counted: _Pass, texts: bool,
+              plan: BudgetPlan | None, by_columns: pl.DataFrame | None = None
+              ) -> tuple[pl.DataFrame, list[PayoutResult]]:
+    """One block's results resolved (see :func:`resolve_block`), budgets applied, in output order;
+    ``by_columns``: the rows the columnar engine computed, already with their budgets."""
+    resolution = resolve_block(units, claim_keys, cursor, engine)
+    for key, count in resolution.coverage.items():
+        counted.coverage[key] = counted.coverage.get(key, 0) + count
+    dropped = set(resolution.dropped)
+    kept = [item for item in evaluated if item[0].index not in dropped] if dropped else evaluated
+    kept += [(unit, result_at, result) for unit, results in resolution.made
+             for result_at, result in enumerate(results.values())]
+    if plan:
+        for _, _, result in kept:
+            plan.apply(result)
+    frames = [rows_of(kept, texts=texts)]
+    if by_columns is not None:
+        frames.append(by_columns.filter(~pl.col("index").is_in(resolution.dropped)) if dropped else by_columns)
+    rows = in_output_order(frames)
+    if texts or by_columns is not None:
+        return rows, []
+    return rows, [kept[ref][2] for ref in rows[REF]]
+
+
+def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str]) -> ColumnarEngine | None:
+    """The columnar engine for ``facts``, when it can compute them: a CSV file, programs that read no earlier
+    periods (a partner's history is read per record)."""
+    if not isinstance(facts, (str, os.PathLike)) or Path(facts).suffix.lower() != ".csv" or engine.reads_history:
+        return None
+    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)))
+
+
+def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered]:
+    for item in numbered:
+        counted.read += 1
+        yield item
+
+
+def _written_results(path: Path) -> Iterator[PayoutResult]:
+    """The results of a run's ``results.jsonl``, as written (final totals, budgets applied), in order."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            yield PayoutResult.model_validate_json(line)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+#: The unit of results tallied after the run (their order is already the output order).
+_NO_UNIT = Unit(0, "", "", KEYED)

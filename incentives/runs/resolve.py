@@ -1,0 +1,199 @@
+"""The run rules, applied once per block of whole partners, on keys: the same for every engine and sink.
+
+A block's evaluated records are :class:`Unit` s (a partner, a period, where the
+record came from); :func:`resolve_block` decides, from those keys alone, which
+units' results are replaced by duplicate-record errors, which claims came
+without a record (their error results are made here), and which loaded
+programs gave a record no result (the coverage notes). The output order is
+then a sort of the block's results on keys (:data:`ORDER`), whatever computed
+them. :class:`BudgetPlan` gathers, over the whole run, the totals a budget may
+scale and apportions them once.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping, Sequence
+
+import polars as pl
+
+from ..inputs import Claim
+from ..kinds.steps import BudgetScale, scale_to_budget
+from ..money import decimal_of
+from ..result_parts import new_line
+from ..results import PayoutResult
+from ..run_rules import (DUPLICATE_PLACES, RunEngine, budget_note, duplicate_results,
+                         orphan_claim_results)
+
+#: A unit's rank among equal keys in the output (a record with a partner and a period, a claim without a
+#: record, a record lacking either): ``Engine.run``'s order before this module existed, kept.
+KEYED, ORPHAN, UNKEYED = 0, 1, 2
+
+#: The columns that order a block's results: partner_id, program_id, period, then ties as the input had them.
+ORDER = ["partner_id", "program_id", "period", "rank", "index", "result_at"]
+
+
+#: A block's evaluated records, one row each: ``index`` (its place in the input: a file's line, or the
+#: record's position among records given in Python), ``place`` (where it came from, as a duplicate message
+#: names it: ``line 12``, ``record 3``), ``rank`` and ``missing`` (the loaded programs that gave it no result).
+UNITS = {"index": pl.Int64, "partner_id": pl.String, "period": pl.String, "rank": pl.Int8, "place": pl.String,
+         "missing": pl.List(pl.String)}
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """Where results made here sort: as a unit of ``rank`` at ``index`` (see :data:`UNITS`)."""
+
+    index: int
+    partner_id: str
+    period: str
+    rank: int
+
+
+@dataclass
+class Resolution:
+    """What :func:`resolve_block` decided: the ``dropped`` units (their results leave the run, by index),
+    ``made`` results (each with the unit it sorts as), and ``coverage`` (per program and period, records
+    without a result)."""
+
+    dropped: list[int] = field(default_factory=list)
+    made: list[tuple[Unit, dict[str, PayoutResult]]] = field(default_factory=list)
+    coverage: Counter = field(default_factory=Counter)
+
+
+class ClaimsCursor:
+    """The run's claims by (partner_id, period), handed out in partner order, each key once."""
+
+    def __init__(self, claims_by_key: Mapping[tuple[str, str], list[Claim]]):
+        self._claims = claims_by_key
+        # the orphan results of a partner's keys follow the order the keys were first met in the claims
+        first_met = {key: at for at, key in enumerate(claims_by_key)}
+        self._keys = sorted(claims_by_key, key=lambda key: (key[0], first_met[key]))
+        self._partners = [key[0] for key in self._keys]
+        self._next = 0
+
+    def claims(self, key: tuple[str, str]) -> list[Claim]:
+        return self._claims.get(key, [])
+
+    def through(self, partner_id: str | None) -> list[tuple[str, str]]:
+        """The keys not handed out yet whose partner_id is at most ``partner_id`` (``None``: every one)."""
+        end = len(self._keys) if partner_id is None else bisect.bisect_right(self._partners, partner_id)
+        keys = self._keys[self._next:end]
+        self._next = max(self._next, end)
+        return keys
+
+
+def resolve_block(units: pl.DataFrame, claim_keys: Sequence[tuple[str, str]], cursor: ClaimsCursor,
+                  engine: RunEngine) -> Resolution:
+    """The run rules over one block: ``units`` (:data:`UNITS`, each partner's in input order) and
+    ``claim_keys``, the claims' keys whose partners fall in the block (:meth:`ClaimsCursor.through`)."""
+    resolution = Resolution()
+    keyed = units.filter(pl.col("rank") == KEYED)
+    repeated = keyed.filter(pl.len().over("partner_id", "period") > 1)
+    program_ids = engine.program_ids
+    if not repeated.is_empty():
+        for (partner_id, period), group in repeated.group_by("partner_id", "period", maintain_order=True):
+            indexes = group["index"].to_list()
+            resolution.dropped += indexes
+            resolution.made.append((Unit(indexes[0], partner_id, period, KEYED),
+                                    duplicate_results((partner_id, period), group["place"].head(DUPLICATE_PLACES)
+                                                      .to_list(), group.height, program_ids)))
+        keyed = keyed.filter(pl.len().over("partner_id", "period") == 1)
+    missing = keyed.select("period", "missing").explode("missing").drop_nulls("missing")
+    for period, program_id, count in missing.group_by("period", "missing").len().iter_rows():
+        resolution.coverage[(program_id, period)] += count
+    if claim_keys:
+        with_record = set(keyed.join(pl.DataFrame(claim_keys, schema=["partner_id", "period"], orient="row"),
+                                     on=["partner_id", "period"], how="semi")
+                          .select("partner_id", "period").iter_rows())
+        with_record |= {(unit.partner_id, unit.period) for unit, _ in resolution.made}
+        for at, key in enumerate(claim_keys):
+            if key not in with_record:
+                resolution.made.append((Unit(at, key[0], key[1], ORPHAN),
+                                        orphan_claim_results(key, cursor.claims(key), engine.mdf_program_ids)))
+    return resolution
+
+
+#: A budget candidate's key: program_id, version, period, partner_id.
+CandidateKey = tuple[str, int | None, str, str]
+
+
+class BudgetPlan:
+    """The budgets of a run: the totals they may scale, gathered block after block, apportioned once.
+
+    A candidate is an ``ok`` result that pays something, of a program version with a budget; the results a
+    duplicate replaced are never candidates (their blocks' resolution dropped them first)."""
+
+    def __init__(self, engine: RunEngine):
+        self._engine = engine
+        self.budgeted = {(program_id, compiled.version) for program_id in engine.program_ids
+                         for compiled in (engine.program_version(program_id, version)
+                                          for version in _versions(engine, program_id))
+                         if compiled is not None and compiled.budget is not None}
+        self._candidates: list[pl.DataFrame] = []
+        self.scaled: dict[CandidateKey, tuple[BudgetScale, Decimal]] = {}
+        self._scaled_partners: dict[str, set[str]] = {}
+        self.notes: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.budgeted)
+
+    def gather(self, rows: pl.DataFrame) -> None:
+        """Keep the candidates among a block's final rows (:mod:`incentives.runs.rows` keys)."""
+        budgeted = pl.DataFrame([{"program_id": program_id, "program_version": version}
+                                 for program_id, version in self.budgeted],
+                                schema={"program_id": pl.String, "program_version": pl.Int64})
+        # a total too long for 128 bits is kept as its text (see incentives.runs.rows)
+        pays = (pl.col("total_units") > 0) | (pl.col("total_text").is_not_null() &
+                                              ~pl.col("total_text").str.starts_with("-"))
+        found = rows.filter((pl.col("status") == "ok") & pays).join(
+            budgeted, on=["program_id", "program_version"], how="semi")
+        if not found.is_empty():
+            self._candidates.append(found.select("program_id", "program_version", "period", "partner_id",
+                                                 "total_units", "total_exponent", "total_text"))
+
+    def apportion(self) -> None:
+        """Scale every group (program version, period) over its budget; its notes in the groups' order."""
+        if not self._candidates:
+            return
+        candidates = pl.concat(self._candidates)
+        self._candidates = []
+        groups = candidates.partition_by(["program_id", "program_version", "period"], as_dict=True)
+        for (program_id, version, period) in sorted(groups, key=str):
+            group = groups[(program_id, version, period)].sort("partner_id", maintain_order=True)
+            compiled = self._engine.program_version(program_id, version)
+            assert compiled is not None and compiled.budget is not None
+            totals = [(partner_id, decimal_of(units, exponent) if text is None else Decimal(text))
+                      for partner_id, units, exponent, text in
+                      group.select("partner_id", "total_units", "total_exponent", "total_text").iter_rows()]
+            scaled = scale_to_budget(totals, compiled.budget, compiled.rounding.places)
+            if scaled is None:
+                continue
+            scale, new_totals = scaled
+            for (partner_id, _), new_total in zip(totals, new_totals):
+                self.scaled[(program_id, version, period, partner_id)] = (scale, new_total)
+            self._scaled_partners.setdefault(period, set()).update(partner_id for partner_id, _ in totals)
+            self.notes.append(budget_note(program_id, version, period, compiled, scale.factor))
+
+    def scaled_partners(self, period: str) -> set[str]:
+        """The partners one of whose results of ``period`` a budget scales."""
+        return self._scaled_partners.get(period, set())
+
+    def apply(self, result: PayoutResult) -> None:
+        """Scale ``result`` as its group's budget says (nothing for a result the budgets leave alone)."""
+        values = result.__dict__
+        found = self.scaled.get((values["program_id"], values["program_version"], values["period"],
+                                 values["partner_id"]))
+        if found is None:
+            return
+        scale, new_total = found
+        result.lines.append(new_line(scale.line(len(result.lines) + 1, values["total"], new_total)))
+        values["total"] = new_total
+        result.__pydantic_fields_set__.add("total")
+
+
+def _versions(engine: RunEngine, program_id: str) -> list[int]:
+    return [info.version for info in engine.program_infos() if info.id == program_id]

@@ -23,7 +23,9 @@ base and the subtotal before each step from the block (``BlockEvaluation.own``).
 own :meth:`ProgramByColumns.evaluate` frames over the same block (``used``), and
 become columns named as the per-record path names them (``partner_tier.tier``,
 ``.total``, ``.eligible``: :attr:`CompiledProgram.used_names`), which win over
-facts and defaults of the same names, as per record.
+facts and defaults of the same names, as per record. An MDF program's
+claims come as a frame (:mod:`incentives.claims_by_columns`); what the kind flags for them is in
+:class:`incentives.kinds.mdf_by_columns.MdfByColumns`.
 
 A program the columns cannot compute exactly raises :class:`NotByColumns` with
 the reason, for the whole program, when it is compiled (a block whose columns
@@ -43,6 +45,7 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from .. import own_outcome
+from ..claims_by_columns import ClaimsByColumns
 from ..compiler import CompiledProgram
 from ..fields import Rounding, Rule
 from ..inputs import PARTNER_ID, PERIOD
@@ -93,6 +96,7 @@ class ProgramByColumns:
         if compiled.history_names:
             raise NotByColumns("earlier periods' facts (prior.*, year_ago.*)")
         self._compiled = compiled
+        self._takes_claims = kind.takes_claims
         self._calculator = _calculator_by_columns(kind.by_columns)(program.section, program.rounding)
         self._adjustments = AdjustmentsByColumns(program)
         eligibility = Eligibility(program)
@@ -110,6 +114,11 @@ class ProgramByColumns:
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})
 
+    @property
+    def writes_json(self) -> bool:
+        """Whether its rows by columns have their ``results.jsonl`` line (see ``CalculatorByColumns``)."""
+        return self._calculator.writes_json
+
     def _names_read(self) -> set[str]:
         nodes = [*self._metrics.values(), *(condition.expression.node for condition in self._conditions)]
         names: set[str] = set(self._compiled.required) | set(self._compiled.defaults)
@@ -118,7 +127,8 @@ class ProgramByColumns:
         return names
 
     def evaluate(self, block: FactBlock, period: Period, used: Mapping[str, pl.DataFrame] | None = None, *,
-                 budget: BudgetByColumns | None = None, texts: bool = True) -> pl.DataFrame:
+                 claims: ClaimsByColumns | None = None, budget: BudgetByColumns | None = None,
+                 texts: bool = True) -> pl.DataFrame:
         """Every row of ``block`` as this program's result for ``period``: ``line``, ``partner_id``, ``period``,
         ``by_columns``; where it is true, ``status``, ``tier``, ``total`` (Int128 minor units at the program's
         places), ``places``, ``program_version``, ``failed_rules`` (an ineligible row's), ``payout_row`` and
@@ -132,7 +142,15 @@ class ProgramByColumns:
         ``budget``: the budget that scales this program version's results for ``period`` (a run's budgets are
         apportioned over the whole run first): its line closes the results of the partners it scales.
         ``texts``: false, the frame has no ``payout_row``, ``line_rows`` and ``result_json`` (polars does not
-        compute them: what a run's first pass over its budgets reads)."""
+        compute them: what a run's first pass over its budgets reads).
+        ``claims``: an MDF program's claims for the block's partners (those of other periods are not the
+        block's records' and are left out); none given is no claims."""
+        if claims is not None:
+            if not self._takes_claims:
+                raise ValueError(f"'{self._compiled.id}' is a {self._compiled.program.kind} program: only MDF "
+                                 "programs take claims")
+            claims = ClaimsByColumns(claims.frame.filter(pl.col(PERIOD) == period.label), claims.amount_scale,
+                                     claims.amount_bound)
         compiled = self._compiled
         program = compiled.program
         if compiled.used_names:
@@ -177,7 +195,7 @@ class ProgramByColumns:
         frame = frame.with_columns((~pl.col(NEEDS_RECORD) & pl.col(ELIGIBLE)).alias(COMPUTING),
                                    pl.lit(0, pl.Int128).alias(TOTAL), pl.lit(0, pl.Int64).alias(LINES_SO_FAR))
         evaluation = BlockEvaluation(frame, compile, written, compiled.rounding, fraction=fraction, own=own,
-                                     own_written=own_written, fraction_decimals=fraction_decimals)
+                                     own_written=own_written, fraction_decimals=fraction_decimals, claims=claims)
         tier = self._calculator.base(evaluation, fired)
         # per record this.tier is None where there is no tier: a null is that None
         own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
@@ -283,7 +301,10 @@ class ProgramByColumns:
 
     def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr) -> pl.Expr:
         """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (``tier``:
-        the tier reached, ``reasons``: an ineligible row's, as JSON)."""
+        the tier reached, ``reasons``: an ineligible row's, as JSON); null for a kind whose calculator by
+        columns does not write its JSON (``CalculatorByColumns.writes_json``)."""
+        if not self._calculator.writes_json:
+            return pl.lit(None, pl.String)  # a run computes such a row's result per record
         compiled = self._compiled
         constant = json_by_columns.constant
         eligible = pl.col(ELIGIBLE)

@@ -29,6 +29,7 @@ import polars as pl
 
 from .. import json_by_columns
 from ..json_by_columns import Written
+from ..claims_by_columns import ClaimsByColumns
 from ..money_by_columns import format_amount, plain_amount, round_units
 from ..money import EXACT, Rounding
 from ..rules.ast import Name, Node
@@ -97,6 +98,8 @@ class BlockEvaluation:
     next_tier_json: pl.Expr | None = None
     attainment_json: pl.Expr | None = None
     details_json: pl.Expr | None = None
+    #: The claims of the block's partners for the period (an MDF program's; None: none given)
+    claims: ClaimsByColumns | None = None
     _columns: int = 0
 
     @property

@@ -140,7 +140,7 @@ class MdfCalculator:
         self._activities_text = ", ".join(claims.activities)
         self._requires_preapproval = claims.requires_preapproval
         self._submit_within_days = claims.submit_within_days
-        self._claim_limits = _claim_limits(claims.activities, claims.max_per_claim, claims.max_by_activity)
+        self._claim_limits = claim_limits(claims.activities, claims.max_per_claim, claims.max_by_activity)
         self._on_what = f"accrual basis ({accrual.on.text})"
         self._on_inputs = input_names(accrual.on)
         self._rate_texts = {rate: format_rate(rate) for rate in
@@ -256,8 +256,8 @@ class ClaimLimit:
     per: str
 
 
-def _claim_limits(activities: list[str], max_per_claim: Decimal | None,
-                  max_by_activity: dict[str, Decimal]) -> dict[str, ClaimLimit]:
+def claim_limits(activities: list[str], max_per_claim: Decimal | None,
+                 max_by_activity: dict[str, Decimal]) -> dict[str, ClaimLimit]:
     """Each eligible activity's limit: the lower of max_per_claim and its own; none when neither is set."""
     limits = {}
     for activity in activities:
@@ -272,4 +272,5 @@ def _claim_limits(activities: list[str], max_per_claim: Decimal | None,
 MDF = Kind(name="mdf", section="mdf", model=Mdf, calculator=MdfCalculator, check=check_mdf,
            base_line_kinds=frozenset({"mdf_claim"}), number_keys=frozenset({"on"}),
            optional_facts=frozenset({OPENING_BALANCE_FACT}), takes_claims=True, details=FundDetails,
-           explain_details=explain_fund, explain_after_reasons=explain_rejected_claims)
+           explain_details=explain_fund, explain_after_reasons=explain_rejected_claims,
+           by_columns="incentives.kinds.mdf_by_columns:MdfByColumns")

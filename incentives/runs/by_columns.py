@@ -100,6 +100,10 @@ class ColumnarEngine:
                 self._count(str(refused), part.frame.height)
                 return pl.Series([False] * part.frame.height), []
             frames.append((program_id, compiled, evaluated))
+            if only is None and not program.writes_json:
+                self._count(f"{compiled.id} v{compiled.version}: its results.jsonl is not written by columns yet",
+                            part.frame.height)
+                return pl.Series([False] * part.frame.height), []
             by_columns = by_columns & evaluated[BY_COLUMNS]
         self._count(NOT_BY_COLUMNS, int((~by_columns).sum()))
         results = []

@@ -79,18 +79,27 @@ class ColumnarEngine:
     def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None,
                only: Collection[str] | None) -> tuple[pl.Series, list[pl.DataFrame]]:
         """The rows of one period label: whether each was computed by columns, and the results of those."""
-        by_columns = pl.Series([True] * part.frame.height)
-        frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []
+        none = pl.Series([False] * part.frame.height)
+        # every program is checked before any computes: one the columns refuse sends the label per record
+        chosen: list[tuple[str, CompiledProgram, Period, ProgramByColumns]] = []
         for program_id, compiled, period in self._versions_in(label):
             if only is not None and program_id not in only:
                 continue
             if compiled is None or period is None:
                 self._count(CHOSEN_PER_RECORD, part.frame.height)
-                return pl.Series([False] * part.frame.height), []
+                return none, []
             program = self._program(compiled)
             if isinstance(program, str):
                 self._count(program, part.frame.height)
-                return pl.Series([False] * part.frame.height), []
+                return none, []
+            if only is None and not program.writes_json:
+                self._count(f"{compiled.id} v{compiled.version}: its results.jsonl is not written by columns yet",
+                            part.frame.height)
+                return none, []
+            chosen.append((program_id, compiled, period, program))
+        by_columns = pl.Series([True] * part.frame.height)
+        frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []
+        for program_id, compiled, period, program in chosen:
             try:
                 evaluated = program.evaluate(
                     part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
@@ -98,12 +107,8 @@ class ColumnarEngine:
                     texts=only is None)
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
-                return pl.Series([False] * part.frame.height), []
+                return none, []
             frames.append((program_id, compiled, evaluated))
-            if only is None and not program.writes_json:
-                self._count(f"{compiled.id} v{compiled.version}: its results.jsonl is not written by columns yet",
-                            part.frame.height)
-                return pl.Series([False] * part.frame.height), []
             by_columns = by_columns & evaluated[BY_COLUMNS]
         self._count(NOT_BY_COLUMNS, int((~by_columns).sum()))
         results = []

@@ -100,7 +100,7 @@ def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable
     plan = BudgetPlan(engine)
     results: list[PayoutResult] = []
     for rows, block_results in _blocks(engine, records, claims_by_key, period, counted, texts=False, plan=None,
-                                       progress=progress):
+                                       progress=progress, keep_results=True):
         if plan:
             plan.gather(rows)
         results += block_results
@@ -195,8 +195,10 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
 def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             claims_by_key: Mapping[tuple[str, str], list], period: str | None, counted: _Pass, *, texts: bool,
             plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None,
-            only: set[str] | None = None) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
-    """Each block's rows in output order, with (unless ``texts``, or ``columnar``) its results in that order;
+            only: set[str] | None = None, keep_results: bool = False
+            ) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
+    """Each block's rows in output order, with (``keep_results``, per record and not ``texts``) its results
+    in that order;
     ``plan``: the budgets to apply before the results are rendered. The last block holds the claims of
     partners after every record's. ``columnar``: the columnar engine, for a CSV facts file; ``only``: the
     programs it computes (a first pass over the budgets: every record per record computes them all)."""
@@ -210,30 +212,58 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
             computed, rows = columnar.evaluate(block, claimed, plan if texts else None, only=only)
             counted.computed += computed.select(pl.col("index").n_unique()).item()
-            units, evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
-                                           progress)
+            evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
+                                    progress, texts=texts, plan=plan)
             last = block.frame[PARTNER_ID].max()
-            yield _resolved(engine, pl.concat([units_by_columns(computed), units]), evaluated, cursor,
-                            cursor.through(last) if isinstance(last, str) else [], counted, texts, plan,
-                            by_columns=computed)
-        yield _resolved(engine, pl.DataFrame(schema=UNITS), [], cursor, cursor.through(None), counted, texts, plan)
+            evaluated.units = pl.concat([units_by_columns(computed), evaluated.units])
+            evaluated.rows.append(computed)
+            yield _resolved(engine, evaluated, cursor, cursor.through(last) if isinstance(last, str) else [],
+                            counted, texts, keep_results=False)
+        yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=False)
         return
     for block in partner_blocks(_counting(numbered_in_partner_order(facts), counted)):
-        units, evaluated = _per_record(engine, block, period, cursor, counted, progress)
-        yield _resolved(engine, units, evaluated, cursor, cursor.through(block[-1][2].partner_id), counted,
-                        texts, plan)
-    yield _resolved(engine, pl.DataFrame(schema=UNITS), [], cursor, cursor.through(None), counted, texts, plan)
+        evaluated = _per_record(engine, block, period, cursor, counted, progress, texts=texts, plan=plan)
+        yield _resolved(engine, evaluated, cursor, cursor.through(block[-1][2].partner_id), counted, texts,
+                        keep_results=keep_results)
+    yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=keep_results)
+
+
+#: How many results the per-record path holds as objects before it renders them (the rest of a block is
+#: kept as rows: a block of the columnar engine may send a hundred thousand records per record).
+RESULTS_PER_CHUNK = 15_000
+
+
+@dataclass
+class _Evaluated:
+    """A block's evaluated records: their units (:data:`UNITS`), their results' rows (:mod:`.rows`), and, in
+    memory, the results themselves (``ref`` in the rows is a position in ``results``)."""
+
+    units: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UNITS))
+    rows: list[pl.DataFrame] = field(default_factory=list)
+    results: list[PayoutResult] = field(default_factory=list)
 
 
 def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cursor: ClaimsCursor,
-                counted: _Pass, progress: Callable[[int], None] | None
-                ) -> tuple[pl.DataFrame, list[tuple[Unit, int, PayoutResult]]]:
-    """A block's records evaluated one at a time: their units (:data:`UNITS`) and results."""
+                counted: _Pass, progress: Callable[[int], None] | None, *, texts: bool,
+                plan: BudgetPlan | None) -> _Evaluated:
+    """A block's records evaluated one at a time, their results rendered (``texts``; ``plan``: the budgets
+    applied first) a chunk at a time, or kept (not ``texts``)."""
     evaluate = engine.evaluate_facts
     program_ids = engine.program_ids
     units: dict[str, list] = {name: [] for name in UNITS}
     indexes, partner_ids, periods, ranks, places, missings = units.values()
-    evaluated: list[tuple[Unit, int, PayoutResult]] = []
+    out = _Evaluated()
+    pending: list[tuple[Unit, int, PayoutResult]] = []
+
+    def render() -> None:
+        if plan:
+            for _, _, result in pending:
+                plan.apply(result)
+        out.rows.append(rows_of(pending, texts=texts, first_ref=len(out.results)))
+        if not texts:
+            out.results += [result for _, _, result in pending]
+        pending.clear()
+
     for index, record, row, history in records_to_compute(block, period, engine.reads_history):
         partner_id, period_label = row.partner_id, row.period
         keyed = bool(partner_id and period_label)
@@ -246,36 +276,35 @@ def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cu
         ranks.append(unit.rank)
         places.append(place_text(record.line, None) if isinstance(record, FactRow) else place_text(None, index))
         missings.append([program_id for program_id in program_ids if program_id not in results] if keyed else [])
-        evaluated += [(unit, result_at, result) for result_at, result in enumerate(results.values())]
+        pending += [(unit, result_at, result) for result_at, result in enumerate(results.values())]
+        if len(pending) >= RESULTS_PER_CHUNK:
+            render()
         counted.computed += 1
         if progress is not None:
             progress(counted.computed)
-    return pl.DataFrame(units, schema=UNITS), evaluated
+    render()
+    out.units = pl.DataFrame(units, schema=UNITS)
+    return out
 
 
-def _resolved(engine: RunEngine, units: pl.DataFrame, evaluated: list[tuple[Unit, int, PayoutResult]],
-              cursor: ClaimsCursor, claim_keys: list[tuple[str, str]], counted: _Pass, texts: bool,
-              plan: BudgetPlan | None, by_columns: pl.DataFrame | None = None
-              ) -> tuple[pl.DataFrame, list[PayoutResult]]:
-    """One block's results resolved (see :func:`resolve_block`), budgets applied, in output order;
-    ``by_columns``: the rows the columnar engine computed, already with their budgets."""
-    resolution = resolve_block(units, claim_keys, cursor, engine)
+def _resolved(engine: RunEngine, evaluated: _Evaluated, cursor: ClaimsCursor, claim_keys: list[tuple[str, str]],
+              counted: _Pass, texts: bool, *, keep_results: bool) -> tuple[pl.DataFrame, list[PayoutResult]]:
+    """One block's results resolved (see :func:`resolve_block`) in output order, with (``keep_results``) the
+    results in that order."""
+    resolution = resolve_block(evaluated.units, claim_keys, cursor, engine)
     for key, count in resolution.coverage.items():
         counted.coverage[key] = counted.coverage.get(key, 0) + count
-    dropped = set(resolution.dropped)
-    kept = [item for item in evaluated if item[0].index not in dropped] if dropped else evaluated
-    kept += [(unit, result_at, result) for unit, results in resolution.made
-             for result_at, result in enumerate(results.values())]
-    if plan:
-        for _, _, result in kept:
-            plan.apply(result)
-    frames = [rows_of(kept, texts=texts)]
-    if by_columns is not None:
-        frames.append(by_columns.filter(~pl.col("index").is_in(resolution.dropped)) if dropped else by_columns)
+    frames = [frame.filter(~pl.col("index").is_in(resolution.dropped)) for frame in evaluated.rows] \
+        if resolution.dropped else list(evaluated.rows)
+    made = [(unit, result_at, result) for unit, results in resolution.made
+            for result_at, result in enumerate(results.values())]
+    results = evaluated.results
+    frames.append(rows_of(made, texts=texts, first_ref=len(results)))
     rows = in_output_order(frames)
-    if texts or by_columns is not None:
+    if not keep_results:
         return rows, []
-    return rows, [kept[ref][2] for ref in rows[REF]]
+    results = results + [result for _, _, result in made]
+    return rows, [results[ref] for ref in rows[REF]]
 
 
 def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str]) -> ColumnarEngine | None:

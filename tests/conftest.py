@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 from typing import Callable
 
-# polars is not fork-safe: a process forked after polars ran an operation on its thread pool hangs at its
-# next one (the pool's threads are not in the child). The kill tests fork the pytest process to run a run
-# (tests/test_output_folder.py); with one thread polars computes in the calling thread, and a fork is safe.
-# Set before polars is first imported (the README's "Runs in forked processes" says the same to users).
-os.environ["POLARS_MAX_THREADS"] = "1"
+import pytest
 
-import pytest  # noqa: E402
-
-import incentives  # noqa: E402
+import incentives
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -63,21 +63,23 @@ def shuffled_partners(count: int, seed: int) -> list[dict]:
 
 def test_records_in_any_order_are_assembled_in_bounded_memory(tmp_path):
     # Each result read out of order pinned a 4 MB window of its spill file until 8 MB of results had been
-    # gathered: these 3,000 shuffled records took 4.9 GB, and a 1 GB address space ran out (MemoryError).
+    # gathered: these 3,000 shuffled records took 4.9 GB. The run's own peak resident memory is measured (an
+    # address-space limit no longer can be: polars reserves address space for its threads it never touches).
     records = sorted_partners(3000, seed=3)
     random.Random(1).shuffle(records)
     facts_file = write_csv(tmp_path / "facts.csv", FACT_COLUMNS, records)
     script = ("import resource, sys\n"
-              "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
               "import incentives\n"
               "engine = incentives.Engine(incentives.load_programs(sys.argv[1]))\n"
               "summary = engine.run_to(sys.argv[3], sys.argv[2], facts_sha256='f' * 64)\n"
-              "print(summary.results)\n")
+              "print(summary.results, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
     programs = programs_folder(tmp_path)
     completed = subprocess.run([sys.executable, "-c", script, programs, facts_file, tmp_path / "stream"],
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == [str(3 * len(records))]  # the fourth program covers no record's period
+    results, peak_mb = map(int, completed.stdout.split())
+    assert results == 3 * len(records)  # the fourth program covers no record's period
+    assert peak_mb < 400, peak_mb
     engine = incentives.Engine(incentives.load_programs(programs))
     incentives.write_run(engine.run(read_facts(facts_file), facts_sha256="f" * 64), tmp_path / "memory")
     assert files(tmp_path / "stream") == files(tmp_path / "memory")

@@ -36,8 +36,8 @@ NEEDS_RECORD = "needs_record"
 #: The columns of :attr:`ClaimsByColumns.frame`, in order.
 CLAIM_SCHEMA = pl.Schema({
     CLAIM_ID: pl.String(), PARTNER_ID: pl.String(), PERIOD: pl.String(), ACTIVITY: pl.String(),
-    AMOUNT: pl.Int64(), AMOUNT_TEXT: pl.String(), ACTIVITY_END: pl.Date(), SUBMITTED_ON: pl.Date(), PREAPPROVED: pl.Boolean(),
-    NEEDS_RECORD: pl.Boolean()})
+    AMOUNT: pl.Int64(), AMOUNT_TEXT: pl.String(), ACTIVITY_END: pl.Date(), SUBMITTED_ON: pl.Date(),
+    PREAPPROVED: pl.Boolean(), NEEDS_RECORD: pl.Boolean()})
 #: The most decimals an amount has by columns (as a fact cell: ``columnar.facts.MAX_DIGITS``)
 MAX_AMOUNT_DECIMALS = 18
 _INT64_LIMIT = 2**63

@@ -386,8 +386,8 @@ claim_rows = st.tuples(st.integers(0, 3), st.sampled_from(["event", *ACTIVITIES]
        per_claim=st.sampled_from(["", "    max_per_claim: 75\n"]), content_limit=st.booleans(),
        places=st.sampled_from([0, 2, 3]), rounding=st.sampled_from(["half_up", "half_even", "down", "up"]),
        revenues=st.lists(st.one_of(amounts, amounts, amounts, st.just(None)), min_size=4, max_size=6),
-       openings=st.lists(st.sampled_from(["", "", "", "0", "50", "-20.5", "12.345", "1000.10"]), min_size=6,
-                         max_size=6),
+       openings=st.lists(st.sampled_from(["", "", "", "0", "50", "-20.5", "12.345", "1000.10", "10.000"]),
+                         min_size=6, max_size=6),
        regions=st.lists(st.sampled_from(["EMEA", "AMER", "APAC"]), min_size=6, max_size=6),
        claims=st.lists(claim_rows, min_size=6, max_size=14))
 def test_random_mdf_programs_parity(tmp_path_factory, table, rate, cap, reimbursement, eligible, preapproval,
@@ -413,10 +413,9 @@ def test_random_mdf_programs_parity(tmp_path_factory, table, rate, cap, reimburs
     claim_list = read_claims(claims_file(tmp_path, "claim_id,partner_id,period,activity,amount,activity_end,"
                                                    "submitted_on,preapproved\n" + "".join(lines)))
     frame, results = both_with_claims(compiled, facts, claim_list)
-    # by columns exactly the rows with a revenue and an opening balance of whole minor units and written with no
-    # more decimals than the places (12.345 is not at 2 places, 1000.10 and −20.5 not at none), but those whose
-    # fund is below zero and pays a claim (per record it pays Decimal(0), written "0"); no claim has a problem
-    # of its own
+    # by columns exactly the rows with a revenue and an opening balance written with no more decimals than the
+    # places (12.345 and 10.000 not at 2 places, 1000.10 and −20.5 not at none), but those whose fund is below
+    # zero and pays a claim (per record it pays Decimal(0), written "0"); no claim has a problem of its own
     assert not any(claim.problems for claim in claim_list)
 
     def by_columns(index: int, revenue: Decimal | None) -> bool:

@@ -336,15 +336,17 @@ class MdfByColumns:
             pl.col(CLAIM_ID).alias(_CLAIM_IDS), pl.col(_DESCRIPTIONS), pl.col(_FORMULAS), pl.col(_BASES),
             pl.col(_DUES), pl.col(_DUE_BEFORE), pl.col(_PAYABLE), pl.col(_AMOUNTS_JSON), pl.col(_INPUTS_TAILS),
             pl.col(NEEDS_RECORD).any().alias(_CLAIMS_NEED_RECORD), pl.col(_CLAIMS_UNWRITTEN).any(),
-            pl.len().alias(_CLAIM_COUNT), pl.col(_DUES).sum().alias(_DUE_TOTAL), pl.col(_PAYABLE).any().alias(_ANY_PAYABLE),
+            pl.len().alias(_CLAIM_COUNT), pl.col(_DUES).sum().alias(_DUE_TOTAL),
+            pl.col(_PAYABLE).any().alias(_ANY_PAYABLE),
             pl.col(_REJECTED_JSON).str.join(",")), due_bound
 
     def _rejection_reasons_json(self) -> pl.Expr:
         """A claim's reasons as :meth:`MdfCalculator.rejection_reasons` gives them, as JSON strings separated by
         commas (a claim with a problem of its own goes per record: its problems are not here)."""
         rules = self._mdf.claims
+        eligible = ", ".join(rules.activities)
         reasons = [pl.when(~pl.col(ACTIVITY).is_in(rules.activities)).then(pl.concat_str([
-            pl.lit("activity '"), pl.col(ACTIVITY), pl.lit(f"' is not eligible (eligible: {', '.join(rules.activities)})")]))]
+            pl.lit("activity '"), pl.col(ACTIVITY), pl.lit(f"' is not eligible (eligible: {eligible})")]))]
         if rules.requires_preapproval:
             reasons.append(pl.when(~pl.col(PREAPPROVED)).then(pl.lit("the activity was not pre-approved")))
         if rules.submit_within_days is not None:

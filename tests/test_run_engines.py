@@ -97,6 +97,16 @@ def test_a_shuffled_file_is_read_by_columns_in_partner_order_in_blocks_of_whole_
     assert [len(block) for block in partner_blocks(numbered, size=10)] == [len(block) for block in partners]
 
 
+def test_a_repeated_record_with_claims_is_the_same_by_columns_and_per_record(tmp_path):
+    engine = incentives.Engine(ROOT / "programs")
+    facts = (ROOT / "examples" / "facts_2027Q1.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    # P0004 (three claims paid) twice: the run rules make both records errors, whatever the columns computed
+    assert facts[4].startswith("P0004,2027-Q1,")
+    repeated = tmp_path / "facts.csv"
+    repeated.write_text("".join(facts + [facts[4]]), encoding="utf-8")
+    _both(engine, tmp_path, repeated, ROOT / "examples" / "claims_2027Q1.csv")
+
+
 @pytest.mark.parametrize("engine_name", ["columnar", "per-record"])
 def test_an_unknown_engine_is_refused_and_a_known_one_runs(tmp_path, engine_name):
     engine = incentives.Engine(ROOT / "programs")

@@ -6,12 +6,14 @@ use (:meth:`Engine.versions_in`) computes the block by columns
 (:class:`~incentives.columnar.program.ProgramByColumns`). A record is computed
 by columns only when every program computed it so; any other record — a cell
 the columns cannot hold, a program refused by columns, a version chosen per
-record, a claim naming no loaded MDF program — is read again from its cells and computed per record, exactly as
-the per-record engine computes it, so the files are the same bytes. A record's claims are routed to their MDF
-programs as the per-record engine routes them (:meth:`Engine.route_claims`), and each MDF program computes its
-records' claims by columns (:func:`~incentives.claims_by_columns.claims_by_columns`). How many records went per record, and why, is told
-in the run's summary (never in ``run.json``, which is the same whichever engine
-ran).
+record, a claim naming no loaded MDF program — is read again from its cells and
+computed per record, exactly as the per-record engine computes it, so the files
+are the same bytes. A record's claims are routed to their MDF programs as the
+per-record engine routes them (:meth:`Engine.route_claims`), and each MDF
+program computes its records' claims by columns
+(:func:`~incentives.claims_by_columns.claims_by_columns`). How many records went
+per record, and why, is told in the run's summary (never in ``run.json``, which
+is the same whichever engine ran).
 """
 
 from __future__ import annotations

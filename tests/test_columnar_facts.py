@@ -234,9 +234,9 @@ def test_plain_lines_split_by_polars_are_the_parsers_rows(tmp_path, rows, ending
         with csv_fact_cells(facts) as (header, parsed):
             expected = [(lines.to_list(), cells.rows()) for lines, cells in _parsed_rows(parsed, 3, rows_per_block)]
     except InputError:  # a ragged row ('   ' has one cell): the parser reports it, the fast path declines
-        assert _plain_rows(facts, 3, rows_per_block) is None
+        assert _plain_rows(facts, 3, rows_per_block, None) is None
         return
-    plain = _plain_rows(facts, 3, rows_per_block)
+    plain = _plain_rows(facts, 3, rows_per_block, None)
     assert plain is not None
     assert [(lines.to_list(), cells.rows()) for lines, cells in plain] == expected
 
@@ -247,7 +247,7 @@ def test_a_file_with_a_quote_or_a_lone_carriage_return_is_left_to_the_parser(tmp
     for text in ('partner_id,period,x\nP1,2027-Q1,"a"\n', "partner_id,period,x\rP1,2027-Q1,a\r",
                  "partner_id,period,x\nP1,2027-Q1,a\x00\n"):
         facts = write(tmp_path / "facts.csv", text)
-        assert _plain_rows(facts, 3, 10) is None
+        assert _plain_rows(facts, 3, 10, None) is None
 
 
 def test_case_is_folded_in_ascii_only_as_per_record(tmp_path):

@@ -171,20 +171,61 @@ class Outcome:
     stderr: str = ""
 
 
-def _in_child(action: Callable[[], Any], *, kill_before: int | None = None, file_size_limit: int | None = None,
-              stderr: Path | None = None) -> Outcome:
-    """Run ``action`` in a forked child; ``kill_before``: SIGKILL it (and its workers) just before its
-    kill_before-th filesystem change; ``file_size_limit``: RLIMIT_FSIZE, a disk that is full past that size."""
+@dataclass(frozen=True)
+class Fresh:
+    """An action run by a fresh interpreter (``code``: a Python expression, its value the result): a run
+    computes with polars, whose thread pool a process forked from pytest (which ran polars before) lacks,
+    so that a forked child would wait for it forever."""
+
+    code: str
+
+
+# What the fresh interpreter runs: the same hook as a forked child's, then the action, then the report.
+_FRESH = f"""
+import os, signal, sys
+code, report, kill_before = sys.argv[1], sys.argv[2], int(sys.argv[3])
+changes, me = 0, os.getpid()
+def hook(event, args):
+    global changes
+    if os.getpid() != me:
+        return
+    if event in {sorted(_CHANGES)!r} or (event == "open" and isinstance(args[2], int) and args[2] & {_WRITING}):
+        changes += 1
+        if changes == kill_before:
+            os.killpg(0, signal.SIGKILL)
+sys.addaudithook(hook)
+try:
+    result = repr(eval(code))
+except BaseException as error:
+    result = f"{{type(error).__name__}}: {{error}}"
+sys.stderr.flush()
+text = f"{{changes}}\\n{{result}}"
+with open(report, "w", encoding="utf-8") as handle:
+    handle.write(text)
+"""
+
+
+def _in_child(action: Callable[[], Any] | Fresh, *, kill_before: int | None = None,
+              file_size_limit: int | None = None, stderr: Path | None = None) -> Outcome:
+    """Run ``action`` in a forked child (a :class:`Fresh` one in a fresh interpreter the child becomes);
+    ``kill_before``: SIGKILL it (and its workers) just before its kill_before-th filesystem change;
+    ``file_size_limit``: RLIMIT_FSIZE, a disk that is full past that size."""
     report = Path(tempfile.mkdtemp()) / "report"  # a file, not a pipe: a worker the child forks may outlive it
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         try:
             os.setsid()  # its own process group: the kill takes its workers too, never pytest
-            sys.stdout = open(os.devnull, "w")
-            sys.stderr = open(stderr or os.devnull, "w")
             if file_size_limit is not None:
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
                 resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+            if isinstance(action, Fresh):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+                os.dup2(os.open(stderr or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+                # -B: no bytecode written, so that every run makes the same filesystem changes
+                os.execv(sys.executable, [sys.executable, "-B", "-c", _FRESH, action.code, str(report),
+                                          str(kill_before or 0)])
+            sys.stdout = open(os.devnull, "w")
+            sys.stderr = open(stderr or os.devnull, "w")
             me, changes = os.getpid(), 0
 
             def hook(event: str, args: tuple) -> None:
@@ -222,7 +263,13 @@ def _in_child(action: Callable[[], Any], *, kill_before: int | None = None, file
     return Outcome(False, int(changes), result, stderr.read_text(encoding="utf-8") if stderr else "")
 
 
-def _kill_at_every_step(world: World, folder: Path, action: Callable[[], Any], *, before: str | None,
+def _cli_run(world: World, out: Path) -> Fresh:
+    """``incentives run`` of run A's inputs into ``out``, forced, in a fresh interpreter: its exit code."""
+    args = ["run", "--programs", str(world.programs), "--facts", str(world.facts["A"]), "--out", str(out), "--force"]
+    return Fresh(f"__import__('incentives.cli').cli.main({args!r})")
+
+
+def _kill_at_every_step(world: World, folder: Path, action: Callable[[], Any] | Fresh, *, before: str | None,
                         after_kill: Callable[[str | None], None]) -> dict[str | None, int]:
     """Kill ``action`` before each of its filesystem changes in turn, ``folder`` holding run ``before``;
     check what the folder holds each time (``after_kill`` then runs the next run); returns how often the
@@ -253,11 +300,11 @@ def _kill_at_every_step(world: World, folder: Path, action: Callable[[], Any], *
 def test_a_rerun_killed_at_any_step_leaves_the_old_run_or_the_new_one_whole(world: World, tmp_path: Path,
                                                                            how: str) -> None:
     out = tmp_path / "out"
-    actions = {
-        "cli": lambda: main(["run", "--programs", str(world.programs), "--facts", str(world.facts["A"]),
-                             "--out", str(out), "--force"]),
-        "run_to": lambda: world.engine.run_to(out, world.facts["A"], facts_sha256=_sha256(
-            world.facts["A"]), force=True).results,
+    actions: dict[str, Callable[[], Any] | Fresh] = {
+        "cli": _cli_run(world, out),
+        "run_to": Fresh(f"__import__('incentives').Engine({str(world.programs)!r}).run_to("
+                        f"{str(out)!r}, {str(world.facts['A'])!r}, facts_sha256={_sha256(world.facts['A'])!r}, "
+                        f"force=True).results"),
         "write": lambda: incentives.write_run(world.runs["A"], out, force=True),
     }
     action = actions[how]
@@ -320,9 +367,9 @@ def test_a_full_disk_leaves_the_previous_run_as_it_was(world: World, tmp_path: P
     _place(world, "B", out)
     before = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
     assert len(before["payouts.csv"]) > 1024
+    action: Callable[[], Any] | Fresh
     if how == "cli":
-        action = lambda: main(["run", "--programs", str(world.programs), "--facts", str(world.facts["A"]),  # noqa
-                               "--out", str(out), "--force"])
+        action = _cli_run(world, out)
     else:
         action = lambda: incentives.write_run(world.runs["A"], out, force=True)  # noqa: E731
     failed = _in_child(action, file_size_limit=1024, stderr=tmp_path / "stderr")

@@ -31,7 +31,8 @@ class _ProgramHead(StrictModel):
     id: Identifier
     name: str = Field(min_length=1)
     kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]  # the registry's kinds, in its order
-    version: int = Field(ge=1, strict=True)
+    # at most what a 32-bit integer holds: the ledger's program_version column, and a run's Int64 keys
+    version: int = Field(ge=1, le=2**31 - 1, strict=True)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     effective: Effective
     period: Literal["month", "quarter", "half", "year"]

@@ -159,6 +159,15 @@ def test_overlapping_versions_are_an_error(write_program):
     assert problem.message == f"effective window of 'test' version 2 overlaps version 1 ({first})"
 
 
+def test_a_version_beyond_32_bits_is_located(write_program):
+    # a run keys results by version in 64-bit columns and the ledger keeps it in an INTEGER column
+    path = write_program(program_text(TIERS, version=2**31))
+    with pytest.raises(incentives.ProgramError) as caught:
+        incentives.load_programs([path])
+    [problem] = caught.value.problems
+    assert (problem.line, "2147483647" in problem.message) == (4, True), problem
+
+
 def test_uses_unknown_program_and_cycles(write_program):
     a = write_program(program_text(TIERS, "uses: [b]", id="a"), "a.yaml")
     b = write_program(program_text(TIERS, "uses: [a, ghost]", id="b"), "b.yaml")

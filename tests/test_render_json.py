@@ -119,7 +119,7 @@ def _result(program_id, ids, version, currency, status, tier, next_tier, attainm
 
 
 def results_of(program_id: str):
-    return st.builds(_result, st.just(program_id), st.tuples(texts, texts), st.none() | st.integers(0, 10**20),
+    return st.builds(_result, st.just(program_id), st.tuples(texts, texts), st.none() | st.integers(1, 2**31 - 1),
                      st.none() | texts, st.sampled_from(["ok", "ineligible", "error"]), st.none() | texts,
                      st.none() | next_tiers,
                      st.none() | st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**6,

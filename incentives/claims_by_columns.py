@@ -5,7 +5,8 @@ partner and period and routed to their program; :func:`claims_by_columns` puts
 those of one program in a frame of :data:`CLAIM_SCHEMA`, one row per claim, in the
 order given. An amount is an ``Int64`` count of minor units at the frame's
 ``amount_scale`` (the most decimals an amount has), as a fact column holds a
-number (:mod:`incentives.rules.columns`).
+number (:mod:`incentives.rules.columns`); ``amount_text`` is the amount as ``str()``
+writes it (its exponent shows: ``9450.50``), which ``results.jsonl`` shows.
 
 A claim the columns cannot hold exactly is marked ``needs_record``: one with a
 problem of its own (a missing or unreadable field, a duplicate id: the per-record
@@ -27,6 +28,7 @@ from .inputs import PARTNER_ID, PERIOD, Claim
 CLAIM_ID = "claim_id"
 ACTIVITY = "activity"
 AMOUNT = "amount"
+AMOUNT_TEXT = "amount_text"
 ACTIVITY_END = "activity_end"
 SUBMITTED_ON = "submitted_on"
 PREAPPROVED = "preapproved"
@@ -34,8 +36,8 @@ NEEDS_RECORD = "needs_record"
 #: The columns of :attr:`ClaimsByColumns.frame`, in order.
 CLAIM_SCHEMA = pl.Schema({
     CLAIM_ID: pl.String(), PARTNER_ID: pl.String(), PERIOD: pl.String(), ACTIVITY: pl.String(),
-    AMOUNT: pl.Int64(), ACTIVITY_END: pl.Date(), SUBMITTED_ON: pl.Date(), PREAPPROVED: pl.Boolean(),
-    NEEDS_RECORD: pl.Boolean()})
+    AMOUNT: pl.Int64(), AMOUNT_TEXT: pl.String(), ACTIVITY_END: pl.Date(), SUBMITTED_ON: pl.Date(),
+    PREAPPROVED: pl.Boolean(), NEEDS_RECORD: pl.Boolean()})
 #: The most decimals an amount has by columns (as a fact cell: ``columnar.facts.MAX_DIGITS``)
 MAX_AMOUNT_DECIMALS = 18
 _INT64_LIMIT = 2**63
@@ -69,6 +71,7 @@ def claims_by_columns(claims: Sequence[Claim]) -> ClaimsByColumns:
         PERIOD: [claim.period for claim in claims],
         ACTIVITY: [claim.activity for claim in claims],
         AMOUNT: units,
+        AMOUNT_TEXT: [None if claim.amount is None else str(claim.amount) for claim in claims],
         ACTIVITY_END: [claim.activity_end for claim in claims],
         SUBMITTED_ON: [claim.submitted_on for claim in claims],
         PREAPPROVED: [claim.preapproved for claim in claims],

@@ -173,7 +173,7 @@ class Engine:
         reads an earlier period."""
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
-        routed = self._route_claims(claims) if claims else _NO_CLAIMS
+        routed = self.route_claims(claims) if claims else _NO_CLAIMS
         view = self._view
         if problems:
             for program_id in self._programs:
@@ -279,7 +279,7 @@ class Engine:
             used[eligible] = status == "ok"
         return used, None
 
-    def _route_claims(self, claims: Sequence[Claim]) -> dict[str, list[Claim]]:
+    def route_claims(self, claims: Sequence[Claim]) -> dict[str, list[Claim]]:
         """One record's claims by the program they go to, every claim somewhere.
 
         A claim goes to the MDF program it names, or without a ``program_id`` to

@@ -79,7 +79,7 @@ def test_records_in_any_order_are_assembled_in_bounded_memory(tmp_path):
     assert completed.returncode == 0, completed.stderr
     results, peak_mb = map(int, completed.stdout.split())
     assert results == 3 * len(records)  # the fourth program covers no record's period
-    assert peak_mb < 400, peak_mb
+    assert peak_mb < 600, peak_mb  # about 210 MB here; the bug took 4.9 GB
     engine = incentives.Engine(incentives.load_programs(programs))
     incentives.write_run(engine.run(read_facts(facts_file), facts_sha256="f" * 64), tmp_path / "memory")
     assert files(tmp_path / "stream") == files(tmp_path / "memory")

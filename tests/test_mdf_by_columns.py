@@ -1,6 +1,7 @@
 """MDF programs by columns (kinds.mdf.MdfByColumns through incentives.columnar.program, claims from
 incentives.claims_by_columns): hand-computed blocks with and without claims, the bundled and benchmark MDF
-programs, and parity with the per-record path's CSV rows over random MDF programs, facts and claims."""
+programs, and parity with the per-record path's CSV rows and results.jsonl lines over random MDF programs, facts
+and claims."""
 
 from __future__ import annotations
 
@@ -19,16 +20,13 @@ from hypothesis import strategies as st
 
 from incentives.claims_by_columns import NEEDS_RECORD, claims_by_columns
 from incentives.columnar.facts import read_csv_blocks
-from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, ProgramByColumns
+from incentives.columnar.program import BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, RESULT_JSON, ProgramByColumns
 from incentives.compiler import CompiledProgram
 from incentives.engine import Engine
 from incentives.inputs import Claim, read_claims, read_facts
 from incentives.kinds import mdf_by_columns
 
 from by_columns_support import PERIOD, ROOT, assert_parity, compiled_from, facts_file
-
-# MDF programs do not write their results.jsonl by columns yet (MdfByColumns.writes_json): the CSV texts are
-# held to the per-record path here, and a run computes each MDF result per record
 
 HEAD = """\
 id: m
@@ -116,8 +114,9 @@ def test_claims_paid_in_submission_order_by_hand(tmp_path: Path) -> None:
     compiled = compiled_from(tmp_path, HAND)
     claims = read_claims(claims_file(tmp_path, HAND_CLAIMS))
     frame, results = both_with_claims(compiled, facts_file(tmp_path, HAND_FACTS), claims)
-    assert assert_parity(frame, results, json=False) == 4
-    assert frame[BY_COLUMNS].to_list() == [True, True, True, True, False, False, False]
+    assert assert_parity(frame, results) == 3
+    # P3's fund is below zero: per record its claim pays Decimal(0), which results.jsonl writes "0", not "0.00"
+    assert frame[BY_COLUMNS].to_list() == [True, True, False, True, False, False, False]
     assert [result.status for result in results[4:]] == ["ok", "error", "ok"]
     # P1: available 100000 × 1% = 1,000.00 + 200.50 = 1,200.50; claims by submission date: C2 (01-15), C1 (02-01),
     # C3 and C7 (03-01, in claim id order); C4, C5, C6, C8 rejected (no line).
@@ -134,12 +133,50 @@ def test_claims_paid_in_submission_order_by_hand(tmp_path: Path) -> None:
         "P1,2027-Q1,m,4,mdf_claim,claim:C7,event claim C7 (unpaid: fund exhausted),10.00,0.5,0.00,"
         '"10.00 × 50% = 5.00, limited to the 0.00 still available"\n'
         "P1,2027-Q1,m,5,bonus,launch,launch kit,25.00,,25.00,25 = 25.00\n")
-    # P2: no claims, only the bonus; P3: available 0 × 1% − 50 = −50: C10's 100 × 50% = 50.00 pays 0.00
-    assert frame["total"].to_list()[:4] == [122550, 2500, 2500, 0]
+    # results.jsonl: each number as its Decimal is written per record; the claim's amount as the file gave it
+    # (1000, 4000.00), the rate 50% as 0.50 and each limit as the program gave it (600, 2000); what was still
+    # available before each paid claim: 1,200.50, then 1,200.50 − 600.00 = 600.50, 600.50 − 500.00 = 100.50,
+    # 100.50 − 100.50 = 0.00. The fund: opening 200.50 as read, 1,000.00 accrued, 1,200.50 available, paid
+    # 600.00 + 500.00 + 100.50 + 0.00 = 1,200.50, closing 0.00; the rejected claims in submission order: C4
+    # (02-02), C6 (02-02, after C4 by id), C8 (02-03), C5 (03-31), with their reasons.
+    claim_line = ('{{"n":{n},"kind":"mdf_claim","rule_id":"claim:{id}","description":"{description}","basis":'
+                  '"{amount}","rate":"0.50","amount":"{paid}","formula":"{formula}","inputs":{{"amount":"{amount}",'
+                  '"still_available":"{still}","activity_end":"{end}","submitted_on":"{submitted}",'
+                  '"claim_limit":"{limit}"}}}}')
+    assert frame.row(0, named=True)[RESULT_JSON] == (
+        '{"partner_id":"P1","period":"2027-Q1","program_id":"m","program_version":1,"currency":"USD",'
+        '"status":"ok","tier":null,"next_tier":null,"attainment":null,"lines":['
+        + claim_line.format(n=1, id="C2", description="content claim C2 (capped at the limit per content claim)",
+                            amount="4000.00", paid="600.00", still="1200.50", end="2027-01-10",
+                            submitted="2027-01-15", limit="600",
+                            formula="4,000.00 × 50% = 2,000.00, capped at 600.00 per content claim") + ","
+        + claim_line.format(n=2, id="C1", description="event claim C1", amount="1000", paid="500.00",
+                            still="600.50", end="2027-01-20", submitted="2027-02-01", limit="2000",
+                            formula="1,000.00 × 50% = 500.00") + ","
+        + claim_line.format(n=3, id="C3", description="event claim C3 (partial: fund exhausted)", amount="900.01",
+                            paid="100.50", still="100.50", end="2027-02-10", submitted="2027-03-01", limit="2000",
+                            formula="900.01 × 50% = 450.01, limited to the 100.50 still available") + ","
+        + claim_line.format(n=4, id="C7", description="event claim C7 (unpaid: fund exhausted)", amount="10",
+                            paid="0.00", still="0.00", end="2027-02-20", submitted="2027-03-01", limit="2000",
+                            formula="10.00 × 50% = 5.00, limited to the 0.00 still available") + ","
+        '{"n":5,"kind":"bonus","rule_id":"launch","description":"launch kit","basis":"25","rate":null,'
+        '"amount":"25.00","formula":"25 = 25.00","inputs":{}}],"total":"1225.50","reasons":[],"errors":[],'
+        '"details":{"places":2,"opening":"200.50","accrued":"1000.00","accrual_rate":"0.01",'
+        '"accrual_rate_source":"flat rate","accrual_formula":"100,000.00 × 1% = 1,000.00",'
+        '"accrual_inputs":{"revenue":"100000"},"available":"1200.50","paid":"1200.50","closing":"0.00",'
+        '"rejected_claims":[{"claim_id":"C4","reasons":["the activity was not pre-approved"]},'
+        '{"claim_id":"C6","reasons":["activity \'travel\' is not eligible (eligible: event, digital, content, '
+        'webinar)"]},{"claim_id":"C8","reasons":["amount -5 is not positive"]},'
+        '{"claim_id":"C5","reasons":["submitted 89 days after the activity ended (limit 60)"]}]}}\n')
+    # P2: no claims, only the bonus: nothing paid is Decimal(0), "0"; 2,000,000 × 1% = 20,000.00 capped at 9,000
+    assert frame["total"].to_list()[:4] == [122550, 2500, None, 0]
     assert frame.row(1, named=True)[LINE_ROWS] == "P2,2027-Q1,m,1,bonus,launch,launch kit,25.00,,25.00,25 = 25.00\n"
-    assert frame.row(2, named=True)[LINE_ROWS].startswith(
-        "P3,2027-Q1,m,1,mdf_claim,claim:C10,event claim C10 (unpaid: fund exhausted),100.00,0.5,0.00,"
-        '"100.00 × 50% = 50.00, limited to the 0.00 still available"\n')
+    assert ('"details":{"places":2,"opening":"0","accrued":"9000.00","accrual_rate":"0.01","accrual_rate_source":'
+            '"flat rate","accrual_formula":"2,000,000.00 × 1% = 20,000.00, capped at 9,000.00","accrual_inputs":'
+            '{"revenue":"2000000"},"available":"9000.00","paid":"0","closing":"9000.00","rejected_claims":[]}}\n'
+            ) in frame.row(1, named=True)[RESULT_JSON]
+    # P3 per record: available 0 × 1% − 50 = −50.00: C10's 100 × 50% = 50.00 pays Decimal(0)
+    assert [(line.rule_id, str(line.amount)) for line in results[2].lines] == [("claim:C10", "0"), ("launch", "25.00")]
     assert frame.row(3, named=True)[PAYOUT_ROW] == "P4,2027-Q1,m,1,ineligible,,,0.00,USD\n"
     assert frame.row(3, named=True)[LINE_ROWS] == ""
 
@@ -155,7 +192,7 @@ def test_without_claims_the_fund_adds_no_line(tmp_path: Path) -> None:
     results = [None if row.problems else compiled.evaluate(row.partner_id, PERIOD, row.facts, {})
                for row in read_facts(facts)]
     # P7's claims are not given: it is computed too; P5 (a fraction of a cent opening) and P6 still go per record
-    assert assert_parity(given_none, results, json=False) == 5
+    assert assert_parity(given_none, results) == 5
     # only the bonus of 25.00 on each eligible row
     assert given_none["total"].to_list() == [2500, 2500, 2500, 0, None, None, 2500]
 
@@ -184,7 +221,7 @@ def test_accrual_by_rate_table_and_cap_by_hand(tmp_path: Path) -> None:
         "claim_id,partner_id,period,activity,amount,activity_end,submitted_on,preapproved\n"
         + "".join(f"C{n},P{n},2027-Q1,event,1000,2027-01-01,2027-01-02,false\n" for n in range(1, 6)))))
     frame, results = both_with_claims(compiled, facts, claims)
-    assert assert_parity(frame, results, json=False) == 4
+    assert assert_parity(frame, results) == 4
     # each partner claims 1000 × 100% = 1,000.00 of its fund: 5.00, 100.00, 100.00 and 0.00 are paid
     assert frame["total"].to_list() == [500, 10000, 10000, 0, None]
     assert frame.row(2, named=True)[LINE_ROWS] == (
@@ -201,7 +238,7 @@ def test_accrual_rate_by_a_condition_by_hand(tmp_path: Path) -> None:
         "claim_id,partner_id,period,activity,amount,activity_end,submitted_on,preapproved\n"
         "C1,P1,2027-Q1,event,50,2027-01-01,2027-01-02,false\nC2,P2,2027-Q1,event,50,2027-01-01,2027-01-02,false\n")))
     frame, results = both_with_claims(compiled, facts, claims)
-    assert assert_parity(frame, results, json=False) == 2
+    assert assert_parity(frame, results) == 2
     # P1: 1000 × 2% = 20.00 of its claim of 50.00; P2: 999 × 1% = 9.99
     assert frame["total"].to_list() == [2000, 999]
 
@@ -218,7 +255,7 @@ def test_rows_the_columns_cannot_compute_go_per_record(tmp_path: Path) -> None:
     flat = compiled_from(tmp_path, RATE_TABLE.replace("rate_by: region", "rate: 1%").replace(
         "    rates: {EMEA: 0.5%, AMER: 1.25%}\n", ""))
     frame, results = both_with_claims(flat, facts, [])
-    assert assert_parity(frame, results, json=False) == 1
+    assert assert_parity(frame, results) == 1
     assert frame[BY_COLUMNS].to_list() == [False, True]
     assert results[0].status == "error"
 
@@ -233,7 +270,7 @@ def test_a_partner_with_more_claims_than_slots_goes_per_record(tmp_path: Path, m
         + "".join(f"B{n},P2,2027-Q1,event,1,2027-01-01,2027-01-0{n},false\n" for n in range(1, 3)))))
     frame, results = both_with_claims(compiled, facts, claims)
     # P1 has 3 claims, one more than the slots; P2's two claims pay 1.00 each of its 1000 × 0.5% = 5.00
-    assert assert_parity(frame, results, json=False) == 1
+    assert assert_parity(frame, results) == 1
     assert frame[BY_COLUMNS].to_list() == [False, True]
     assert frame["total"].to_list() == [None, 200]
 
@@ -302,7 +339,7 @@ def mdf_using_parity(tmp_path: Path, programs: Sequence[Path], facts: Path, clai
                for row in read_facts(facts)]
     # every row whose used result is computed by columns (a used tier program that divides has rows whose
     # results.jsonl shows a quotient, which go per record: tests/test_tier_by_columns.py)
-    assert assert_parity(frame, results, json=False) == used_by_columns
+    assert assert_parity(frame, results) == used_by_columns
     return results
 
 
@@ -349,8 +386,8 @@ claim_rows = st.tuples(st.integers(0, 3), st.sampled_from(["event", *ACTIVITIES]
        per_claim=st.sampled_from(["", "    max_per_claim: 75\n"]), content_limit=st.booleans(),
        places=st.sampled_from([0, 2, 3]), rounding=st.sampled_from(["half_up", "half_even", "down", "up"]),
        revenues=st.lists(st.one_of(amounts, amounts, amounts, st.just(None)), min_size=4, max_size=6),
-       openings=st.lists(st.sampled_from(["", "", "", "0", "50", "-20.5", "12.345", "1000.10"]), min_size=6,
-                         max_size=6),
+       openings=st.lists(st.sampled_from(["", "", "", "0", "50", "-20.5", "12.345", "1000.10", "10.000"]),
+                         min_size=6, max_size=6),
        regions=st.lists(st.sampled_from(["EMEA", "AMER", "APAC"]), min_size=6, max_size=6),
        claims=st.lists(claim_rows, min_size=6, max_size=14))
 def test_random_mdf_programs_parity(tmp_path_factory, table, rate, cap, reimbursement, eligible, preapproval,
@@ -376,10 +413,17 @@ def test_random_mdf_programs_parity(tmp_path_factory, table, rate, cap, reimburs
     claim_list = read_claims(claims_file(tmp_path, "claim_id,partner_id,period,activity,amount,activity_end,"
                                                    "submitted_on,preapproved\n" + "".join(lines)))
     frame, results = both_with_claims(compiled, facts, claim_list)
-    # by columns exactly the rows with a revenue and an opening balance of whole minor units (12.345 is not at
-    # 2 places, 1000.10 and −20.5 not at none); no claim has a problem of its own
+    # by columns exactly the rows with a revenue and an opening balance written with no more decimals than the
+    # places (12.345 and 10.000 not at 2 places, 1000.10 and −20.5 not at none), but those whose fund is below
+    # zero and pays a claim (per record it pays Decimal(0), written "0"); no claim has a problem of its own
     assert not any(claim.problems for claim in claim_list)
-    expected = sum(revenue is not None and Decimal(openings[index] or "0") == round(Decimal(openings[index] or "0"),
-                                                                                      places)
-                   for index, revenue in enumerate(revenues))
-    assert assert_parity(frame, results, json=False) == expected
+
+    def by_columns(index: int, revenue: Decimal | None) -> bool:
+        opening = Decimal(openings[index] or "0")
+        result = results[index]
+        fund_below_zero = result.details.get("available", 0) < 0 and any(
+            line.kind == "mdf_claim" for line in result.lines)
+        return revenue is not None and -opening.as_tuple().exponent <= places and not fund_below_zero
+
+    expected = sum(by_columns(index, revenue) for index, revenue in enumerate(revenues))
+    assert assert_parity(frame, results) == expected

@@ -11,6 +11,7 @@ import pytest
 import incentives
 from incentives.columnar.facts import read_csv_blocks
 from incentives.inputs import PARTNER_ID
+from incentives.runs.by_columns import NOT_BY_COLUMNS, UNROUTED_CLAIMS
 from incentives.runs.order import numbered_in_partner_order, partner_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,25 @@ def test_the_benchmark_programs_are_the_same_by_columns_and_per_record(tmp_path)
     engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
     summaries = _both(engine, tmp_path, facts, claims)
     assert summaries["columnar"].totals == summaries["per-record"].totals
+    # the claimed records are computed by columns too (their claims paid there, the lines byte-identical): only
+    # the few records with a value the columns leave to the per-record path (a missing fact...) are not
+    assert set(summaries["columnar"].per_record) == {NOT_BY_COLUMNS}
+    assert sum(summaries["columnar"].per_record.values()) < 3_000 // 100
+    assert (tmp_path / "columnar" / "lines.csv").read_text(encoding="utf-8").count(",mdf_claim,claim:") > 500
+
+
+def test_a_claim_naming_no_mdf_program_sends_its_record_per_record(tmp_path):
+    engine = incentives.Engine(ROOT / "programs")
+    claims = (ROOT / "examples" / "claims_2027Q1.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    # the first claim names the tier program (program_id is the last column): per record its result reports it
+    assert claims[0].endswith(",program_id\n") and claims[1].startswith("C27Q1-0001,P0001,")
+    claims[1] = claims[1].replace(",co_marketing_mdf\n", ",networking_role_tier\n")
+    named = tmp_path / "claims.csv"
+    named.write_text("".join(claims), encoding="utf-8")
+    summaries = _both(engine, tmp_path, ROOT / "examples" / "facts_2027Q1.csv", named)
+    assert summaries["columnar"].per_record[UNROUTED_CLAIMS] == 1
+    results = (tmp_path / "columnar" / "results.jsonl").read_text(encoding="utf-8")
+    assert "claims C27Q1-0001 name 'networking_role_tier', a tier program" in results
 
 
 def test_a_shuffled_file_is_read_by_columns_in_partner_order_in_blocks_of_whole_partners(tmp_path):
@@ -75,6 +95,16 @@ def test_a_shuffled_file_is_read_by_columns_in_partner_order_in_blocks_of_whole_
     numbered = list(numbered_in_partner_order(facts))
     assert [row.partner_id for _, _, row in numbered] == flat
     assert [len(block) for block in partner_blocks(numbered, size=10)] == [len(block) for block in partners]
+
+
+def test_a_repeated_record_with_claims_is_the_same_by_columns_and_per_record(tmp_path):
+    engine = incentives.Engine(ROOT / "programs")
+    facts = (ROOT / "examples" / "facts_2027Q1.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    # P0004 (three claims paid) twice: the run rules make both records errors, whatever the columns computed
+    assert facts[4].startswith("P0004,2027-Q1,")
+    repeated = tmp_path / "facts.csv"
+    repeated.write_text("".join(facts + [facts[4]]), encoding="utf-8")
+    _both(engine, tmp_path, repeated, ROOT / "examples" / "claims_2027Q1.csv")
 
 
 @pytest.mark.parametrize("engine_name", ["columnar", "per-record"])

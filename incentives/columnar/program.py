@@ -106,7 +106,8 @@ class ProgramByColumns:
         self._metrics: dict[str, Node] = {}
         for name, expression in program.metrics.items():
             self._metrics[name] = _inlined(expression.node, self._metrics)
-        self._names = self._names_read()
+        # a kind's optional facts (an MDF fund's opening balance) are read too: results.jsonl shows them as written
+        self._names = self._names_read() | kind.optional_facts
         #: the names a used program's result gives, which win over facts and defaults of the same names
         self._used_names = {name for _, *names in compiled.used_names for name in names}
         # what the columns refuse whatever the block ('/' in a decimal context they do not emulate, lists as

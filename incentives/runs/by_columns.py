@@ -6,24 +6,29 @@ use (:meth:`Engine.versions_in`) computes the block by columns
 (:class:`~incentives.columnar.program.ProgramByColumns`). A record is computed
 by columns only when every program computed it so; any other record — a cell
 the columns cannot hold, a program refused by columns, a version chosen per
-record, claims — is read again from its cells and computed per record, exactly as the per-record engine computes it, so the
-files are the same bytes. How many records went per record, and why, is told
-in the run's summary (never in ``run.json``, which is the same whichever engine
-ran).
+record, a claim naming no loaded MDF program — is read again from its cells and
+computed per record, exactly as the per-record engine computes it, so the files
+are the same bytes. A record's claims are routed to their MDF programs as the
+per-record engine routes them (:meth:`Engine.route_claims`), and each MDF
+program computes its records' claims by columns
+(:func:`~incentives.claims_by_columns.claims_by_columns`). How many records went
+per record, and why, is told in the run's summary (never in ``run.json``, which
+is the same whichever engine ran).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Callable, Collection
+from collections import Counter, defaultdict
+from typing import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
+from ..claims_by_columns import claims_by_columns
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
 from ..columnar.program import (BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
                                 ProgramByColumns)
 from ..compiler import CompiledProgram
-from ..inputs import PARTNER_ID, PERIOD, FactRow
+from ..inputs import PARTNER_ID, PERIOD, Claim, FactRow
 from ..kinds.block import TOTAL
 from ..periods import Period
 from ..rules.columns import NotByColumns
@@ -33,7 +38,7 @@ from .rows import KEYS, TEXTS
 #: Why a record went per record, when no program refused it: what the run's summary says.
 CELLS = "a cell the columns cannot hold exactly (or no partner_id or period)"
 CHOSEN_PER_RECORD = "a program version chosen per record for its period (an error row, no version, history)"
-CLAIMS = "claims"
+UNROUTED_CLAIMS = "a claim naming a program that is not a loaded MDF program (or no MDF program is loaded)"
 NOT_BY_COLUMNS = "a value computed per record (a missing fact, a negative step, an amount beyond 128 bits)"
 
 
@@ -41,33 +46,39 @@ class ColumnarEngine:
     """The run's programs by columns, compiled once each (see the module docstring)."""
 
     def __init__(self, versions_in: Callable[[str], list[tuple[str, CompiledProgram | None, Period | None]]],
-                 read_row: Callable[[int, list[str]], FactRow]):
+                 read_row: Callable[[int, list[str]], FactRow],
+                 route_claims: Callable[[Sequence[Claim]], dict[str, list[Claim]]], mdf_ids: Collection[str]):
+        """``route_claims``: a record's claims by the program they go to (:meth:`Engine.route_claims`);
+        ``mdf_ids``: the MDF programs loaded."""
         self._versions_in = versions_in
         self._read_row = read_row
+        self._route_claims = route_claims
+        self._mdf_ids = frozenset(mdf_ids)
         self._compiled: dict[tuple[str, int], ProgramByColumns | str] = {}
         #: records computed per record, by why
         self.per_record: Counter[str] = Counter()
 
-    def evaluate(self, block: FactBlock, with_claims: pl.DataFrame, plan: BudgetPlan | None, *,
-                 only: Collection[str] | None = None) -> tuple[pl.DataFrame, list[FactRow]]:
+    def evaluate(self, block: FactBlock, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]],
+                 plan: BudgetPlan | None, *, only: Collection[str] | None = None
+                 ) -> tuple[pl.DataFrame, list[FactRow]]:
         """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
-        units) and the records to compute per record, as read. ``with_claims``: the (partner_id, period) keys
-        that have claims; ``plan``: the budgets, whose lines close the results they scale. ``only``: the
+        units) and the records to compute per record, as read. ``claims_by_key``: the run's claims by
+        (partner_id, period); ``plan``: the budgets, whose lines close the results they scale. ``only``: the
         programs to compute (and their results' keys only, no texts): a run's first pass, over its budgets."""
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
-        if not with_claims.is_empty():
-            claimed = frame.select(pl.struct(PARTNER_ID, PERIOD).is_in(with_claims.select(
-                pl.struct(PARTNER_ID, PERIOD)).to_series().implode())).to_series()
-            self._count(CLAIMS, int((claimed & ~needs_record).sum()))
-            needs_record = needs_record | claimed
+        claims_by_label: dict[str, dict[str, list[Claim]]] = defaultdict(lambda: defaultdict(list))
+        if claims_by_key:
+            unrouted = self._unrouted(frame, needs_record, claims_by_key, claims_by_label)
+            self._count(UNROUTED_CLAIMS, int(unrouted.sum()))
+            needs_record = needs_record | unrouted
         results: list[pl.DataFrame] = []
         labels = frame.filter(~needs_record)[PERIOD].unique(maintain_order=True).to_list()
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
             part = block.rows(in_label)
-            computed, label_rows = self._label(part, label, plan, only)
+            computed, label_rows = self._label(part, label, plan, only, claims_by_label.get(label, {}))
             results += label_rows
             needs_record = _set(needs_record, in_label, ~computed)
         cells = block.cells.filter(needs_record)
@@ -76,9 +87,31 @@ class ColumnarEngine:
         return (pl.concat(results, how="vertical") if results else pl.DataFrame(schema={**KEYS, **TEXTS}),
                 per_record)
 
-    def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None,
-               only: Collection[str] | None) -> tuple[pl.Series, list[pl.DataFrame]]:
-        """The rows of one period label: whether each was computed by columns, and the results of those."""
+    def _unrouted(self, frame: pl.DataFrame, needs_record: pl.Series,
+                  claims_by_key: Mapping[tuple[str, str], Sequence[Claim]],
+                  claims_by_label: dict[str, dict[str, list[Claim]]]) -> pl.Series:
+        """The records (not already per record) with a claim that goes to no loaded MDF program, which the
+        per-record engine reports; every other record's claims are added to ``claims_by_label`` (by period
+        label, then MDF program), routed as the per-record engine routes them."""
+        unrouted = []
+        for key, per_record in zip(frame.select(PARTNER_ID, PERIOD).iter_rows(), needs_record):
+            claims = None if per_record else claims_by_key.get(key)
+            if not claims:
+                unrouted.append(False)
+                continue
+            routed = self._route_claims(claims)
+            if not routed.keys() <= self._mdf_ids:
+                unrouted.append(True)
+                continue
+            unrouted.append(False)
+            for program_id, program_claims in routed.items():
+                claims_by_label[key[1]][program_id] += program_claims
+        return pl.Series(unrouted, dtype=pl.Boolean)
+
+    def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None, only: Collection[str] | None,
+               claims: Mapping[str, list[Claim]]) -> tuple[pl.Series, list[pl.DataFrame]]:
+        """The rows of one period label: whether each was computed by columns, and the results of those.
+        ``claims``: the label's claims by the MDF program they go to."""
         none = pl.Series([False] * part.frame.height)
         # every program is checked before any computes: one the columns refuse sends the label per record
         chosen: list[tuple[str, CompiledProgram, Period, ProgramByColumns]] = []
@@ -104,7 +137,8 @@ class ColumnarEngine:
                 evaluated = program.evaluate(
                     part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
                     budget=plan.by_columns(program_id, compiled.version, label) if plan else None,
-                    texts=only is None)
+                    texts=only is None,
+                    claims=claims_by_columns(claims[program_id]) if program_id in claims else None)
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
                 return none, []

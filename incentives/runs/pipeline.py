@@ -205,12 +205,11 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
     cursor = ClaimsCursor(claims_by_key)
     if columnar is not None:
         assert isinstance(facts, (str, os.PathLike))
-        claimed = pl.DataFrame(list(claims_by_key), schema=[PARTNER_ID, PERIOD], orient="row")
         for block in read_csv_blocks(facts, in_partner_order=True):
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
-            computed, rows = columnar.evaluate(block, claimed, plan if texts else None, only=only)
+            computed, rows = columnar.evaluate(block, claims_by_key, plan if texts else None, only=only)
             counted.computed += computed.select(pl.col("index").n_unique()).item()
             evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
                                     progress, texts=texts, plan=plan)
@@ -312,7 +311,8 @@ def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str
     periods (a partner's history is read per record)."""
     if not isinstance(facts, (str, os.PathLike)) or Path(facts).suffix.lower() != ".csv" or engine.reads_history:
         return None
-    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)))
+    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.route_claims,
+                          engine.mdf_program_ids)
 
 
 def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered]:

@@ -205,7 +205,7 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
     cursor = ClaimsCursor(claims_by_key)
     if columnar is not None:
         assert isinstance(facts, (str, os.PathLike))
-        for block in read_csv_blocks(facts, in_partner_order=True):
+        for block in read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK):
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
@@ -226,6 +226,11 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
                         keep_results=keep_results)
     yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=keep_results)
 
+
+#: How many rows a block of the columnar engine holds: its programs' frames, every text included, are held
+#: until the block is written (1M × 3 programs: 100,000-row blocks peaked at 2.4 GB in 106 s, 50,000-row
+#: ones at 1.9 GB in 112 s; benchmarks/README.md).
+ROWS_PER_BLOCK = 50_000
 
 #: How many results the per-record path holds as objects before it renders them (the rest of a block is
 #: kept as rows: a block of the columnar engine may send a hundred thousand records per record).

@@ -35,9 +35,9 @@ def both(compiled: CompiledProgram, facts: Path) -> tuple[pl.DataFrame, list]:
     return frame, results
 
 
-def assert_parity(frame: pl.DataFrame, results: list, *, json: bool = True) -> int:
-    """Every row computed by columns has the per-record CSV texts and (``json``) ``results.jsonl`` line;
-    returns how many were."""
+def assert_parity(frame: pl.DataFrame, results: list) -> int:
+    """Every row computed by columns has the per-record CSV texts and ``results.jsonl`` line; returns how many
+    were."""
     assert frame.height == len(results)
     computed = 0
     for row, result in zip(frame.iter_rows(named=True), results):
@@ -45,8 +45,7 @@ def assert_parity(frame: pl.DataFrame, results: list, *, json: bool = True) -> i
             computed += 1
             assert result is not None
             assert (row[PAYOUT_ROW], row[LINE_ROWS]) == result_rows(result), row["partner_id"]
-            if json:
-                assert row[RESULT_JSON].encode() == result_json(result), row["partner_id"]
+            assert row[RESULT_JSON].encode() == result_json(result), row["partner_id"]
     return computed
 
 

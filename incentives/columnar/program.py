@@ -115,11 +115,6 @@ class ProgramByColumns:
         for _, expression in expressions_of(program):
             compile_columns(_inlined(expression.node, self._metrics), {})
 
-    @property
-    def writes_json(self) -> bool:
-        """Whether its rows by columns have their ``results.jsonl`` line (see ``CalculatorByColumns``)."""
-        return self._calculator.writes_json
-
     def _names_read(self) -> set[str]:
         nodes = [*self._metrics.values(), *(condition.expression.node for condition in self._conditions)]
         names: set[str] = set(self._compiled.required) | set(self._compiled.defaults)
@@ -302,10 +297,7 @@ class ProgramByColumns:
 
     def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr) -> pl.Expr:
         """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (``tier``:
-        the tier reached, ``reasons``: an ineligible row's, as JSON); null for a kind whose calculator by
-        columns does not write its JSON (``CalculatorByColumns.writes_json``)."""
-        if not self._calculator.writes_json:
-            return pl.lit(None, pl.String)  # a run computes such a row's result per record
+        the tier reached, ``reasons``: an ineligible row's, as JSON)."""
         compiled = self._compiled
         constant = json_by_columns.constant
         eligible = pl.col(ELIGIBLE)
@@ -501,10 +493,5 @@ def _inlined(node: Node, metrics: Mapping[str, Node]) -> Node:
     return node
 
 
-def evaluate_block(compiled: CompiledProgram, block: FactBlock, period: Period) -> pl.DataFrame:
-    """:meth:`ProgramByColumns.evaluate` of ``compiled`` (raises :class:`NotByColumns` for a program it refuses)."""
-    return ProgramByColumns(compiled).evaluate(block, period)
-
-
 __all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "ProgramByColumns",
-           "evaluate_block", "with_used"]
+           "with_used"]

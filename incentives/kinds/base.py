@@ -96,9 +96,6 @@ class Calculator(Protocol):
 class CalculatorByColumns(Protocol):
     """A kind's calculator over a block of partners (:class:`incentives.kinds.block.BlockEvaluation`)."""
 
-    #: whether it gives its lines' and details' JSON (``results.jsonl``); a kind that does not yet has its
-    #: results' lines computed by columns, and each result still made per record in a run
-    writes_json: bool
 
     def conditions(self) -> list["Condition"]:
         """Rule conditions this calculator needs matched, as the per-record calculator's."""

@@ -158,8 +158,6 @@ class GoalByColumns:
     number, or whose target is zero, is flagged (the per-record path raises there).
     """
 
-    writes_json = True
-
     def __init__(self, goals: Goals, rounding: fields.Rounding):
         self._goals = goals
         self._places = rounding.ratio_places

@@ -94,8 +94,6 @@ class MdfByColumns:
     ``Decimal(0)`` (no decimals): those rows go per record.
     """
 
-    writes_json = True
-
     def __init__(self, mdf: Mdf, rounding: fields.Rounding):
         self._mdf = mdf
         claims = mdf.claims

@@ -27,8 +27,6 @@ class TierByColumns:
     as per record; the lines are one slot per level (its rate on ``pay_on``, or its band).
     """
 
-    writes_json = True
-
     def __init__(self, tiers: Tiers, rounding: fields.Rounding):
         self._tiers = tiers
         self._pay_on = tiers.pay_on or tiers.qualify_on

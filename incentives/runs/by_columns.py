@@ -125,10 +125,6 @@ class ColumnarEngine:
             if isinstance(program, str):
                 self._count(program, part.frame.height)
                 return none, []
-            if only is None and not program.writes_json:
-                self._count(f"{compiled.id} v{compiled.version}: its results.jsonl is not written by columns yet",
-                            part.frame.height)
-                return none, []
             chosen.append((program_id, compiled, period, program))
         by_columns = pl.Series([True] * part.frame.height)
         frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []

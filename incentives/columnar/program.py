@@ -81,8 +81,17 @@ FAILED_RULES = "failed_rules"
 #: whether every eligibility rule holds on a row (a working column)
 ELIGIBLE = "eligible"
 LINE_ROWS = "line_rows"
+#: how many lines a row's result has
+LINES = "lines"
 #: a row's line of ``results.jsonl``: the bytes of ``output.files.result_json`` as text, its line feed included
 RESULT_JSON = "result_json"
+
+#: the prefix of the result's columns while the frame also holds the facts (a fact may be called 'status')
+_OUT = "out:"
+#: the working columns of a line's texts
+_N, _RULE_ID, _DESCRIPTION, _FORMULA, _AMOUNT, _BASIS, _RATE = ("n", "rule_id", "description", "formula", "amount",
+                                                               "basis", "rate")
+_BASIS_JSON, _RATE_JSON, _INPUTS_JSON, _LINES_JSON = "basis_json", "rate_json", "inputs_json", "lines_json"
 
 
 class ProgramByColumns:
@@ -200,22 +209,32 @@ class ProgramByColumns:
             apply_budget_by_columns(evaluation, budget)
         reasons = self._reasons_json(evaluation, fired)
         eligible = pl.col(ELIGIBLE)
-        frame = evaluation.frame.with_columns(
+        # the result's columns are named apart from the facts until the end: the texts read facts, and a fact
+        # may be called 'status' or 'tier'
+        numbers = evaluation.frame.with_columns(
             (~pl.col(NEEDS_RECORD)).alias(BY_COLUMNS),
-            pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(STATUS),
-            pl.when(eligible).then(tier).alias(TIER),
-            pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(TOTAL),
-            pl.lit(compiled.version, pl.Int64).alias(PROGRAM_VERSION),
-            pl.lit(compiled.rounding.places, pl.Int64).alias(PLACES),
-            _failed_rules(program.eligibility, fired).alias(FAILED_RULES),
-            # beside the columns it replaces: the JSON reads facts, and a fact may be called 'status' or 'tier'
-            self._result_json(evaluation, period, tier, reasons).alias(RESULT_JSON))
-        frame = frame.with_columns(self._rows(evaluation, period))
+            pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(_OUT + STATUS),
+            pl.when(eligible).then(tier).alias(_OUT + TIER),
+            pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(_OUT + TOTAL),
+            pl.col(LINES_SO_FAR).alias(_OUT + LINES),
+            pl.lit(compiled.version, pl.Int64).alias(_OUT + PROGRAM_VERSION),
+            pl.lit(compiled.rounding.places, pl.Int64).alias(_OUT + PLACES),
+            _failed_rules(program.eligibility, fired).alias(_OUT + FAILED_RULES))
+        kept = [STATUS, TIER, TOTAL, LINES, PLACES, PROGRAM_VERSION, FAILED_RULES]
+        if texts:
+            # the numbers first, once: each text then reads them as columns (polars would compute an expression
+            # a text reads again for every text that reads it), and a line's texts are built on its rows only
+            computed = numbers.collect()
+            lines = self._line_texts(computed, evaluation, period)
+            numbers = computed.lazy().join(lines.lazy(), on=LINE, how="left", maintain_order="left").with_columns(
+                pl.col(_OUT + LINE_ROWS).fill_null(""), pl.col(_LINES_JSON).fill_null(""))
+            numbers = numbers.with_columns(
+                self._result_json(evaluation, period, reasons).alias(_OUT + RESULT_JSON),
+                self._payout_row(evaluation, period).alias(_OUT + PAYOUT_ROW))
+            kept += [PAYOUT_ROW, LINE_ROWS, RESULT_JSON]
         rows = pl.col(BY_COLUMNS)
-        kept = (STATUS, TIER, TOTAL, PLACES, PROGRAM_VERSION, FAILED_RULES) + \
-            ((PAYOUT_ROW, LINE_ROWS, RESULT_JSON) if texts else ())
-        return frame.select(LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
-                            *(pl.when(rows).then(pl.col(name)).alias(name) for name in kept)).collect()
+        return numbers.select(LINE, PARTNER_ID, PERIOD, BY_COLUMNS,
+                              *(pl.when(rows).then(pl.col(_OUT + name)).alias(name) for name in kept)).collect()
 
     def _with_defaults(self, frame: pl.LazyFrame,
                        columns: dict[str, Column]) -> tuple[pl.LazyFrame, dict[str, Column]]:
@@ -295,9 +314,9 @@ class ProgramByColumns:
             reasons.append(pl.when(fails).then(pl.concat_str([pl.lit(head), values, pl.lit("}")])))
         return pl.concat_str(reasons, separator=",", ignore_nulls=True) if reasons else pl.lit("")
 
-    def _result_json(self, evaluation: BlockEvaluation, period: Period, tier: pl.Expr, reasons: pl.Expr) -> pl.Expr:
-        """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (``tier``:
-        the tier reached, ``reasons``: an ineligible row's, as JSON)."""
+    def _result_json(self, evaluation: BlockEvaluation, period: Period, reasons: pl.Expr) -> pl.Expr:
+        """The row's line of ``results.jsonl``: ``output.files.result_json`` of its per-record result (its lines'
+        JSON from :meth:`_line_texts`; ``reasons``: an ineligible row's, as JSON)."""
         compiled = self._compiled
         constant = json_by_columns.constant
         eligible = pl.col(ELIGIBLE)
@@ -305,17 +324,8 @@ class ProgramByColumns:
         def of_eligible(text: pl.Expr | None) -> pl.Expr:
             return pl.lit("null") if text is None else pl.when(eligible).then(text).otherwise(pl.lit("null"))
 
-        lines = []
-        for line in evaluation.lines:
-            lines.append(pl.when(pl.col(line.fires)).then(pl.concat_str([
-                pl.lit('{"n":'), pl.col(line.n).cast(pl.String),
-                pl.lit(f',"kind":{constant(line.kind)},"rule_id":'), json_by_columns.string(line.rule_id),
-                pl.lit(',"description":'), json_by_columns.string(line.description),
-                pl.lit(',"basis":'), line.basis_json, pl.lit(',"rate":'), line.rate_json,
-                pl.lit(',"amount":'), evaluation.amount_json(pl.col(line.amount)),
-                pl.lit(',"formula":'), json_by_columns.string(line.formula),
-                pl.lit(',"inputs":'), line.inputs_json, pl.lit("}")])))
-        total = pl.when(eligible & (pl.col(LINES_SO_FAR) > 0)).then(evaluation.amount_json(pl.col(TOTAL))) \
+        tier = pl.col(_OUT + TIER)
+        total = pl.when(eligible & (pl.col(LINES_SO_FAR) > 0)).then(evaluation.amount_json(pl.col(_OUT + TOTAL))) \
             .otherwise(pl.lit('"0"'))
         details = [pl.lit(f'{{"places":{evaluation.places}')]
         if evaluation.fraction is not None and evaluation.fraction_decimals is not None:
@@ -335,34 +345,64 @@ class ProgramByColumns:
                                             .otherwise(json_by_columns.string(tier))),
             pl.lit(',"next_tier":'), of_eligible(evaluation.next_tier_json),
             pl.lit(',"attainment":'), of_eligible(evaluation.attainment_json),
-            pl.lit(',"lines":['), pl.concat_str(lines, separator=",", ignore_nulls=True) if lines else pl.lit(""),
+            pl.lit(',"lines":['), pl.col(_LINES_JSON),
             pl.lit('],"total":'), total, pl.lit(',"reasons":['), reasons, pl.lit('],"errors":[],"details":'),
             *details, pl.lit("}}\n")])
 
-    def _rows(self, evaluation: BlockEvaluation, period: Period) -> list[pl.Expr]:
+    def _head(self, period: Period) -> pl.Expr:
+        """The first cells of a payouts.csv or lines.csv row: partner_id, period, program_id."""
+        return pl.concat_str([csv_text(pl.col(PARTNER_ID)),
+                              pl.lit(f",{constant_text(period.label)},{constant_text(self._compiled.id)},")])
+
+    def _payout_row(self, evaluation: BlockEvaluation, period: Period) -> pl.Expr:
+        """The row's ``payouts.csv`` row, its line end included."""
         compiled = self._compiled
         places = evaluation.places
-        head = pl.concat_str([csv_text(pl.col(PARTNER_ID)), pl.lit(f",{constant_text(period.label)},"
-                                                                   f"{constant_text(compiled.id)},")])
         # an ineligible row has no attainment (the kind's base does not run on it)
         attainment = pl.lit("") if evaluation.attainment_text is None else \
             pl.when(pl.col(ELIGIBLE)).then(evaluation.attainment_text).otherwise(pl.lit(""))
-        payout = pl.concat_str([
-            head, pl.lit(f"{compiled.version},"), pl.col(STATUS), pl.lit(","),
-            csv_text(pl.col(TIER).fill_null("")), pl.lit(","), attainment, pl.lit(","),
-            plain_amount(pl.col(TOTAL), places, places),
+        return pl.concat_str([
+            self._head(period), pl.lit(f"{compiled.version},"), pl.col(_OUT + STATUS), pl.lit(","),
+            csv_text(pl.col(_OUT + TIER).fill_null("")), pl.lit(","), attainment, pl.lit(","),
+            plain_amount(pl.col(_OUT + TOTAL), places, places),
             pl.lit(f",{constant_text(compiled.currency or '')}\n")])
-        lines = []
-        for line in evaluation.lines:
-            cells = [pl.col(line.n).cast(pl.String), pl.lit(constant_text(line.kind)), csv_text(line.rule_id),
-                     csv_text(line.description), pl.lit("") if line.basis is None else line.basis,
-                     pl.lit("") if line.rate is None else line.rate,
-                     plain_amount(pl.col(line.amount), places, places), csv_text(line.formula)]
-            row = pl.concat_str([head, pl.concat_str(cells, separator=","), pl.lit("\n")])
-            lines.append(pl.when(pl.col(line.fires)).then(row))
-        line_rows = pl.concat_str(lines, ignore_nulls=True) if lines else pl.lit("")
-        return [payout.alias(PAYOUT_ROW), line_rows.fill_null("").alias(LINE_ROWS)]
 
+    def _line_texts(self, computed: pl.DataFrame, evaluation: BlockEvaluation, period: Period) -> pl.DataFrame:
+        """Each row's lines as its ``lines.csv`` rows (line ends included) and as the members of its result's
+        ``lines`` in ``results.jsonl`` (joined with commas): a row with no line is left out. A line's texts are
+        built on the rows computed by columns where it fires, each cell once for both files."""
+        places = evaluation.places
+        head = self._head(period)
+        constant = json_by_columns.constant
+        slots = []
+        for line in evaluation.lines:
+            cells = computed.lazy().filter(pl.col(line.fires) & pl.col(BY_COLUMNS)).select(
+                LINE, PARTNER_ID, pl.col(line.n).alias(_N), line.rule_id.alias(_RULE_ID),
+                line.description.alias(_DESCRIPTION), line.formula.alias(_FORMULA),
+                plain_amount(pl.col(line.amount), places, places).alias(_AMOUNT),
+                (pl.lit("") if line.basis is None else line.basis).alias(_BASIS),
+                (pl.lit("") if line.rate is None else line.rate).alias(_RATE),
+                line.basis_json.alias(_BASIS_JSON), line.rate_json.alias(_RATE_JSON),
+                line.inputs_json.alias(_INPUTS_JSON))
+            n = pl.col(_N).cast(pl.String)
+            csv_row = pl.concat_str([
+                head, n, pl.lit(f",{constant_text(line.kind)},"), csv_text(pl.col(_RULE_ID)), pl.lit(","),
+                csv_text(pl.col(_DESCRIPTION)), pl.lit(","), pl.col(_BASIS), pl.lit(","), pl.col(_RATE),
+                pl.lit(","), pl.col(_AMOUNT), pl.lit(","), csv_text(pl.col(_FORMULA)), pl.lit("\n")])
+            json_line = pl.concat_str([
+                pl.lit('{"n":'), n, pl.lit(f',"kind":{constant(line.kind)},"rule_id":'),
+                json_by_columns.string(pl.col(_RULE_ID)), pl.lit(',"description":'),
+                json_by_columns.string(pl.col(_DESCRIPTION)), pl.lit(',"basis":'), pl.col(_BASIS_JSON),
+                pl.lit(',"rate":'), pl.col(_RATE_JSON), pl.lit(',"amount":"'), pl.col(_AMOUNT),
+                pl.lit('","formula":'), json_by_columns.string(pl.col(_FORMULA)), pl.lit(',"inputs":'),
+                pl.col(_INPUTS_JSON), pl.lit("}")])
+            slots.append(cells.select(LINE, _N, csv_row.alias(_OUT + LINE_ROWS), json_line.alias(_LINES_JSON)))
+        if not slots:
+            return pl.DataFrame(schema={LINE: computed.schema[LINE], _OUT + LINE_ROWS: pl.String,
+                                        _LINES_JSON: pl.String})
+        # a row's lines in their order: each slot's rows are in the block's order, a row's slots numbered in turn
+        return pl.concat(slots).sort(LINE, _N).group_by(LINE, maintain_order=True).agg(
+            pl.col(_OUT + LINE_ROWS).str.join(""), pl.col(_LINES_JSON).str.join(",")).collect()
 
 def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
               frames: Mapping[str, pl.DataFrame]) -> FactBlock:
@@ -388,7 +428,7 @@ def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...
             pl.col(TIER).alias(tier),
             pl.when(fits).then(pl.col(TOTAL)).cast(pl.Int64).alias(total),
             (pl.col(STATUS) == "ok").alias(eligible),
-            pl.when(pl.col(LINE_ROWS) == "").then(0).otherwise(pl.col(PLACES)).cast(pl.UInt8).alias("decimals"))
+            pl.when(pl.col(LINES) == 0).then(0).otherwise(pl.col(PLACES)).cast(pl.UInt8).alias("decimals"))
         unusable.append(pl.lit(values[PER_RECORD]))
         frame = frame.with_columns(values[tier], values[total], values[eligible])
         places = results[PLACES].max()
@@ -493,5 +533,5 @@ def _inlined(node: Node, metrics: Mapping[str, Node]) -> Node:
     return node
 
 
-__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "ProgramByColumns",
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "ProgramByColumns",
            "with_used"]

@@ -8,20 +8,19 @@ doubled); :func:`csv_text` is both, as ``output.files.csv_text`` (which a consta
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
 from ..output.files import FORMULA_STARTS, QUOTED_CHARACTERS
 
-_FORMULA_START = f"^[{re.escape(''.join(FORMULA_STARTS))}]"
-_NEEDS_QUOTES = f"[{re.escape(QUOTED_CHARACTERS)}]"
-
 
 def csv_text(text: pl.Expr) -> pl.Expr:
-    """``output.files.csv_text`` of each row's text: neutralised, then quoted where it needs quotes."""
-    neutral = pl.when(text.str.contains(_FORMULA_START)).then(pl.concat_str([pl.lit("'"), text])).otherwise(text)
-    return (pl.when(neutral.str.contains(_NEEDS_QUOTES))
-            .then(pl.concat_str([pl.lit('"'), neutral.str.replace_all('"', '""', literal=True), pl.lit('"')]))
-            .otherwise(neutral))
+    """``output.files.csv_text`` of each row's text: neutralised, then quoted where it needs quotes.
 
+    Whether a text needs either is read from the text itself (the neutralising ``'`` needs no quotes), so
+    ``text`` is read by plain string tests, no regular expression: give it as a column (polars computes an
+    expression again for each use)."""
+    quoted = text.str.contains_any(list(QUOTED_CHARACTERS))
+    quote = pl.when(quoted).then(pl.lit('"')).otherwise(pl.lit(""))
+    neutralised = pl.when(text.str.head(1).is_in(FORMULA_STARTS)).then(pl.lit("'")).otherwise(pl.lit(""))
+    body = pl.when(quoted).then(text.str.replace_all('"', '""', literal=True)).otherwise(text)
+    return pl.concat_str([quote, neutralised, body, quote])

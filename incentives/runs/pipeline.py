@@ -17,6 +17,7 @@ output order; ``run.json`` last.
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 
 import polars as pl
 
@@ -165,7 +166,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
             for rows, _ in _blocks(engine, facts, claims_by_key, period, counted, texts=True, plan=plan,
                                    progress=progress, columnar=columnar):
                 for handle, column in ((payouts, "payout_row"), (lines, "line_rows"), (results, "result_json")):
-                    handle.write(rows[column].str.join("").item().encode())
+                    _write_texts(rows.select(column), handle)
                 tally.add(rows)
         run_notes = [*plan.notes, *coverage_text(counted.coverage)]
         if period is not None:
@@ -324,6 +325,15 @@ def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered
     for item in numbered:
         counted.read += 1
         yield item
+
+
+def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
+    """Each row's text of the one column of ``texts`` (line ends included) written as it is, in UTF-8: polars
+    writes it without quotes or separators, with no Python string of the whole block in between. Into memory
+    first: the file is written by Python, whose errors keep their ``errno`` (a full disk is told as such)."""
+    buffer = io.BytesIO()
+    texts.write_csv(buffer, include_header=False, quote_style="never", line_terminator="")
+    handle.write(buffer.getbuffer())
 
 
 def _written_results(path: Path) -> Iterator[PayoutResult]:

@@ -91,7 +91,9 @@ _OUT = "out:"
 #: the working columns of a line's texts
 _N, _RULE_ID, _DESCRIPTION, _FORMULA, _AMOUNT, _BASIS, _RATE = ("n", "rule_id", "description", "formula", "amount",
                                                                "basis", "rate")
-_BASIS_JSON, _RATE_JSON, _INPUTS_JSON, _LINES_JSON = "basis_json", "rate_json", "inputs_json", "lines_json"
+_BASIS_JSON, _RATE_JSON, _INPUTS_JSON = "basis_json", "rate_json", "inputs_json"
+#: a line's texts, and a row's lines as JSON
+_CSV_ROW, _LINES_JSON = "csv_row", "lines_json"
 
 
 class ProgramByColumns:
@@ -225,10 +227,7 @@ class ProgramByColumns:
             # the numbers first, once: each text then reads them as columns (polars would compute an expression
             # a text reads again for every text that reads it), and a line's texts are built on its rows only
             computed = numbers.collect()
-            lines = self._line_texts(computed, evaluation, period)
-            numbers = computed.lazy().join(lines.lazy(), on=LINE, how="left", maintain_order="left").with_columns(
-                pl.col(_OUT + LINE_ROWS).fill_null(""), pl.col(_LINES_JSON).fill_null(""))
-            numbers = numbers.with_columns(
+            numbers = computed.with_columns(self._line_texts(computed, evaluation, period)).lazy().with_columns(
                 self._result_json(evaluation, period, reasons).alias(_OUT + RESULT_JSON),
                 self._payout_row(evaluation, period).alias(_OUT + PAYOUT_ROW))
             kept += [PAYOUT_ROW, LINE_ROWS, RESULT_JSON]
@@ -367,17 +366,17 @@ class ProgramByColumns:
             plain_amount(pl.col(_OUT + TOTAL), places, places),
             pl.lit(f",{constant_text(compiled.currency or '')}\n")])
 
-    def _line_texts(self, computed: pl.DataFrame, evaluation: BlockEvaluation, period: Period) -> pl.DataFrame:
+    def _line_texts(self, computed: pl.DataFrame, evaluation: BlockEvaluation, period: Period) -> list[pl.Series]:
         """Each row's lines as its ``lines.csv`` rows (line ends included) and as the members of its result's
-        ``lines`` in ``results.jsonl`` (joined with commas): a row with no line is left out. A line's texts are
-        built on the rows computed by columns where it fires, each cell once for both files."""
+        ``lines`` in ``results.jsonl`` (joined with commas), ``""`` for a row with none. A line's texts are built
+        on the rows computed by columns where it fires, each cell once for both files, then put back in place."""
         places = evaluation.places
         head = self._head(period)
         constant = json_by_columns.constant
         slots = []
         for line in evaluation.lines:
             cells = computed.lazy().filter(pl.col(line.fires) & pl.col(BY_COLUMNS)).select(
-                LINE, PARTNER_ID, pl.col(line.n).alias(_N), line.rule_id.alias(_RULE_ID),
+                PARTNER_ID, pl.col(line.n).alias(_N), line.rule_id.alias(_RULE_ID),
                 line.description.alias(_DESCRIPTION), line.formula.alias(_FORMULA),
                 plain_amount(pl.col(line.amount), places, places).alias(_AMOUNT),
                 (pl.lit("") if line.basis is None else line.basis).alias(_BASIS),
@@ -396,13 +395,23 @@ class ProgramByColumns:
                 pl.lit(',"rate":'), pl.col(_RATE_JSON), pl.lit(',"amount":"'), pl.col(_AMOUNT),
                 pl.lit('","formula":'), json_by_columns.string(pl.col(_FORMULA)), pl.lit(',"inputs":'),
                 pl.col(_INPUTS_JSON), pl.lit("}")])
-            slots.append(cells.select(LINE, _N, csv_row.alias(_OUT + LINE_ROWS), json_line.alias(_LINES_JSON)))
-        if not slots:
-            return pl.DataFrame(schema={LINE: computed.schema[LINE], _OUT + LINE_ROWS: pl.String,
-                                        _LINES_JSON: pl.String})
-        # a row's lines in their order: each slot's rows are in the block's order, a row's slots numbered in turn
-        return pl.concat(slots).sort(LINE, _N).group_by(LINE, maintain_order=True).agg(
-            pl.col(_OUT + LINE_ROWS).str.join(""), pl.col(_LINES_JSON).str.join(",")).collect()
+            slots.append(cells.select(csv_row.alias(_CSV_ROW), json_line.alias(_LINES_JSON)))
+        fired = [computed[line.fires] & computed[BY_COLUMNS] for line in evaluation.lines]
+        csv_rows: list[pl.Series] = []
+        json_lines: list[pl.Series] = []
+        # each slot's texts back at the rows it fires on (in the block's order: a filter keeps it); a row's slots
+        # are its lines in their order
+        for fires, texts in zip(fired, pl.collect_all(slots)):
+            if texts.is_empty():
+                continue
+            at = (fires.cast(pl.Int64).cum_sum() - 1).clip(0)
+            csv_rows.append(pl.select(pl.when(fires).then(texts[_CSV_ROW].gather(at))).to_series())
+            json_lines.append(pl.select(pl.when(fires).then(texts[_LINES_JSON].gather(at))).to_series())
+        if not csv_rows:
+            return [pl.repeat("", computed.height, dtype=pl.String, eager=True).alias(_OUT + LINE_ROWS),
+                    pl.repeat("", computed.height, dtype=pl.String, eager=True).alias(_LINES_JSON)]
+        return [pl.select(pl.concat_str(csv_rows, ignore_nulls=True)).to_series().alias(_OUT + LINE_ROWS),
+                pl.select(pl.concat_str(json_lines, separator=",", ignore_nulls=True)).to_series().alias(_LINES_JSON)]
 
 def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
               frames: Mapping[str, pl.DataFrame]) -> FactBlock:

@@ -34,7 +34,7 @@ import polars as pl
 from .money import Rounding
 from .rules.columns import MAX_SCALE, MAX_UNITS
 
-__all__ = ["format_amount", "format_rate", "format_ratio", "plain_amount", "round_units"]
+__all__ = ["apportion_units", "format_amount", "format_rate", "format_ratio", "plain_amount", "round_units"]
 
 _INT64_MAX = 2**63 - 1
 _INT128_MAX = 2**127 - 1
@@ -149,6 +149,32 @@ def format_ratio(units: pl.Expr, scale: int, decimals: int = 4) -> pl.Expr:
     if limit > _INT128_MAX:
         return text
     return pl.when((shown < _integer(limit)) & (shown > -_integer(limit))).then(text)
+
+
+def apportion_units(units: pl.Series, keys: pl.Series, target_units: int) -> pl.Series | None:
+    """:func:`incentives.money.apportion` by columns: ``units`` (non-negative integers at one scale, in order,
+    their ``keys`` beside them) scaled to sum to ``target_units`` (integers at the places) by the largest
+    remainder, ties broken by key and then by position; an Int128 Series of units at the places.
+
+    Each share is ``units × target_units / total``, floored; the units still missing go one each to the largest
+    remainders (which share the denominator ``total``, so they compare as integers). ``None`` where a product
+    or the sum could leave Int128 (the caller apportions with Decimals), or the units total 0.
+    """
+    if units.is_empty() or target_units < 0 or (units.min() or 0) < 0:
+        return None
+    largest = int(units.max() or 0)
+    if largest * max(target_units, units.len()) >= 2**126:
+        return None
+    total = int(units.cast(pl.Int128).sum())
+    if total == 0:
+        return None
+    product = pl.col("units").cast(pl.Int128) * pl.lit(target_units, pl.Int128)
+    shares = pl.DataFrame({"units": units, "key": keys}).with_row_index("at").with_columns(
+        (product // pl.lit(total, pl.Int128)).alias("floor"), (product % pl.lit(total, pl.Int128)).alias("rest"))
+    missing = target_units - int(shares["floor"].sum())
+    # the first ``missing`` by remainder (largest first), then key, then position, get one unit more
+    chosen = shares.sort(["rest", "key", "at"], descending=[True, False, False]).head(missing)["at"]
+    return shares.select(pl.col("floor") + pl.col("at").is_in(chosen.implode()).cast(pl.Int128)).to_series()
 
 
 # --- building blocks ---------------------------------------------------------------------------

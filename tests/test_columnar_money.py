@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from incentives import money
-from incentives.money_by_columns import format_amount, format_rate, format_ratio, plain_amount, round_units
+from incentives.money_by_columns import (apportion_units, format_amount, format_rate, format_ratio, plain_amount,
+                                        round_units)
 from incentives.money import EXACT, Rounding
 from incentives.rules.columns import MAX_UNITS
 
@@ -360,3 +361,47 @@ def test_a_value_gives_the_same_text_at_every_scale(units, scale, more, places):
                             format_rate(column, scale_).alias("r"), format_ratio(column, scale_).alias("q")).rows()
 
     assert texts(scale, 1) == texts(scale + more, 10**more)
+
+
+# --- apportion_units: money.apportion by columns ---------------------------------------------------------
+
+
+def test_apportion_units_gives_the_cent_to_the_largest_remainder() -> None:
+    # 10.00 over 10/20/30 (units at one scale): 1000 × 10/60 = 166.66.., 333.33.., 500 → floors 166, 333, 500
+    # sum to 999; the one missing cent goes to p1 (remainder 40 of 60, p2's 20, p3's 0)
+    new = apportion_units(pl.Series([10, 20, 30]), pl.Series(["p1", "p2", "p3"]), 1000)
+    assert new is not None and new.to_list() == [167, 333, 500] and new.dtype == pl.Int128
+
+
+def test_apportion_units_breaks_ties_by_key_then_position() -> None:
+    # 100.00 over three equal amounts: 3333 each, one cent left, all remainders equal: the smallest key, "A"
+    new = apportion_units(pl.Series([100, 100, 100]), pl.Series(["C", "A", "B"]), 10000)
+    assert new is not None and new.to_list() == [3333, 3334, 3333]
+    # equal keys: the first position
+    new = apportion_units(pl.Series([1, 1, 1]), pl.Series(["a", "a", "a"]), 2)
+    assert new is not None and new.to_list() == [1, 1, 0]
+
+
+def test_apportion_units_leaves_to_decimals_what_could_leave_int128() -> None:
+    assert apportion_units(pl.Series([2**100], dtype=pl.Int128), pl.Series(["a"]), 2**30) is None
+    assert apportion_units(pl.Series([0, 0]), pl.Series(["a", "b"]), 0) is None  # a zero total
+    assert apportion_units(pl.Series([], dtype=pl.Int64), pl.Series([], dtype=pl.String), 5) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(amounts=st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]),
+                                  st.integers(min_value=0, max_value=10**15)), min_size=1, max_size=30),
+       target=st.integers(min_value=0, max_value=10**12), scale=st.integers(min_value=0, max_value=4))
+def test_apportion_units_is_money_apportion(amounts, target, scale) -> None:
+    from incentives.money import apportion
+    keys = [key for key, _ in amounts]
+    units = [value for _, value in amounts]
+    new = apportion_units(pl.Series(units, dtype=pl.Int128), pl.Series(keys), target)
+    if sum(units) == 0:
+        assert new is None
+        return
+    # the amounts at ``scale`` decimals, the target at two places
+    expected = money.apportion([(key, Decimal(value).scaleb(-scale)) for key, value in amounts],
+                         Decimal(target).scaleb(-2), 2)
+    assert new is not None
+    assert [Decimal(value).scaleb(-2) for value in new.to_list()] == expected

@@ -19,11 +19,12 @@ is the same whichever engine ran).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
-from ..claims_by_columns import claims_by_columns
+from ..claims_by_columns import ClaimsByColumns, claims_by_columns
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
 from ..columnar.program import (BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
                                 ProgramByColumns)
@@ -55,6 +56,7 @@ class ColumnarEngine:
         self._route_claims = route_claims
         self._mdf_ids = frozenset(mdf_ids)
         self._compiled: dict[tuple[str, int], ProgramByColumns | str] = {}
+        self._routed_claims: tuple[Mapping[tuple[str, str], Sequence[Claim]], _RoutedClaims] | None = None
         #: records computed per record, by why
         self.per_record: Counter[str] = Counter()
 
@@ -68,9 +70,10 @@ class ColumnarEngine:
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
-        claims_by_label: dict[str, dict[str, list[Claim]]] = defaultdict(lambda: defaultdict(list))
-        if claims_by_key:
-            unrouted = self._unrouted(frame, needs_record, claims_by_key, claims_by_label)
+        routed = self._routed(claims_by_key) if claims_by_key else None
+        if routed is not None:
+            unrouted = frame.select(pl.struct(PARTNER_ID, PERIOD).is_in(routed.unrouted.implode()).alias("unrouted")) \
+                .to_series() & ~needs_record
             self._count(UNROUTED_CLAIMS, int(unrouted.sum()))
             needs_record = needs_record | unrouted
         results: list[pl.DataFrame] = []
@@ -78,7 +81,8 @@ class ColumnarEngine:
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
             part = block.rows(in_label)
-            computed, label_rows = self._label(part, label, plan, only, claims_by_label.get(label, {}))
+            claims = routed.of(part.frame[PARTNER_ID], label) if routed is not None else {}
+            computed, label_rows = self._label(part, label, plan, only, claims)
             results += label_rows
             needs_record = _set(needs_record, in_label, ~computed)
         cells = block.cells.filter(needs_record)
@@ -87,31 +91,30 @@ class ColumnarEngine:
         return (pl.concat(results, how="vertical") if results else pl.DataFrame(schema={**KEYS, **TEXTS}),
                 per_record)
 
-    def _unrouted(self, frame: pl.DataFrame, needs_record: pl.Series,
-                  claims_by_key: Mapping[tuple[str, str], Sequence[Claim]],
-                  claims_by_label: dict[str, dict[str, list[Claim]]]) -> pl.Series:
-        """The records (not already per record) with a claim that goes to no loaded MDF program, which the
-        per-record engine reports; every other record's claims are added to ``claims_by_label`` (by period
-        label, then MDF program), routed as the per-record engine routes them."""
-        unrouted = []
-        for key, per_record in zip(frame.select(PARTNER_ID, PERIOD).iter_rows(), needs_record):
-            claims = None if per_record else claims_by_key.get(key)
-            if not claims:
-                unrouted.append(False)
-                continue
-            routed = self._route_claims(claims)
-            if not routed.keys() <= self._mdf_ids:
-                unrouted.append(True)
-                continue
-            unrouted.append(False)
-            for program_id, program_claims in routed.items():
-                claims_by_label[key[1]][program_id] += program_claims
-        return pl.Series(unrouted, dtype=pl.Boolean)
+    def _routed(self, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]]) -> _RoutedClaims:
+        """The run's claims routed to their MDF programs as the per-record engine routes them (each record's
+        claims together, :meth:`Engine.route_claims`), by columns: made once per run (``claims_by_key`` is the
+        run's, the same at every block)."""
+        if self._routed_claims is None or self._routed_claims[0] is not claims_by_key:
+            unrouted: list[tuple[str, str]] = []
+            by_program: dict[str, list[Claim]] = defaultdict(list)
+            for key, claims in claims_by_key.items():
+                routed = self._route_claims(claims)
+                if not routed.keys() <= self._mdf_ids:
+                    unrouted.append(key)
+                    continue
+                for program_id, program_claims in routed.items():
+                    by_program[program_id] += program_claims
+            self._routed_claims = (claims_by_key, _RoutedClaims(
+                pl.DataFrame(unrouted, schema={PARTNER_ID: pl.String, PERIOD: pl.String}, orient="row")
+                .select(pl.struct(PARTNER_ID, PERIOD)).to_series(),
+                {program_id: claims_by_columns(claims) for program_id, claims in by_program.items()}))
+        return self._routed_claims[1]
 
     def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None, only: Collection[str] | None,
-               claims: Mapping[str, list[Claim]]) -> tuple[pl.Series, list[pl.DataFrame]]:
+               claims: Mapping[str, ClaimsByColumns]) -> tuple[pl.Series, list[pl.DataFrame]]:
         """The rows of one period label: whether each was computed by columns, and the results of those.
-        ``claims``: the label's claims by the MDF program they go to."""
+        ``claims``: the claims of the label's partners by the MDF program they go to."""
         none = pl.Series([False] * part.frame.height)
         # every program is checked before any computes: one the columns refuse sends the label per record
         chosen: list[tuple[str, CompiledProgram, Period, ProgramByColumns]] = []
@@ -134,7 +137,7 @@ class ColumnarEngine:
                     part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
                     budget=plan.by_columns(program_id, compiled.version, label) if plan else None,
                     texts=only is None,
-                    claims=claims_by_columns(claims[program_id]) if program_id in claims else None)
+                    claims=claims.get(program_id))
             except NotByColumns as refused:
                 self._count(str(refused), part.frame.height)
                 return none, []
@@ -173,6 +176,24 @@ class ColumnarEngine:
     def _count(self, reason: str, records: int) -> None:
         if records:
             self.per_record[reason] += records
+
+
+@dataclass(frozen=True)
+class _RoutedClaims:
+    """A run's claims routed: the (partner_id, period) keys with a claim that goes to no loaded MDF program (a
+    Series of structs), and every other claim by the MDF program it goes to, in the run's order."""
+
+    unrouted: pl.Series
+    by_program: Mapping[str, ClaimsByColumns]
+
+    def of(self, partner_ids: pl.Series, label: str) -> dict[str, ClaimsByColumns]:
+        """The claims of ``partner_ids`` for the period ``label``, by program (the frames keep the run's scale
+        and bound of amounts)."""
+        found = {}
+        for program_id, claims in self.by_program.items():
+            frame = claims.frame.filter((pl.col(PERIOD) == label) & pl.col(PARTNER_ID).is_in(partner_ids.implode()))
+            found[program_id] = ClaimsByColumns(frame, claims.amount_scale, claims.amount_bound)
+        return found
 
 
 def units_by_columns(results: pl.DataFrame) -> pl.DataFrame:

@@ -23,7 +23,8 @@ import polars as pl
 from ..inputs import Claim
 from ..kinds.steps import BudgetScale, scale_to_budget
 from ..kinds.steps_by_columns import BUDGET_TOTAL, BudgetByColumns
-from ..money import decimal_of
+from ..money import EXACT, decimal_of
+from ..money_by_columns import apportion_units
 from ..result_parts import new_line
 from ..results import PayoutResult
 from ..run_rules import (DUPLICATE_PLACES, RunEngine, budget_note, duplicate_results,
@@ -118,10 +119,6 @@ def resolve_block(units: pl.DataFrame, claim_keys: Sequence[tuple[str, str]], cu
     return resolution
 
 
-#: A budget candidate's key: program_id, version, period, partner_id.
-CandidateKey = tuple[str, int | None, str, str]
-
-
 class BudgetPlan:
     """The budgets of a run: the totals they may scale, gathered block after block, apportioned once.
 
@@ -135,8 +132,9 @@ class BudgetPlan:
                                           for version in _versions(engine, program_id))
                          if compiled is not None and compiled.budget is not None}
         self._candidates: list[pl.DataFrame] = []
-        self.scaled: dict[CandidateKey, tuple[BudgetScale, Decimal]] = {}
         self._by_columns: dict[tuple[str, int | None, str], BudgetByColumns] = {}
+        #: each group's new totals by partner_id, for the results computed per record (made when first needed)
+        self._new_totals: dict[tuple[str, int | None, str], dict[str, int]] = {}
         self.notes: list[str] = []
 
     def __bool__(self) -> bool:
@@ -180,20 +178,20 @@ class BudgetPlan:
             group = groups[(program_id, version, period)].sort("partner_id", maintain_order=True)
             compiled = self._engine.program_version(program_id, version)
             assert compiled is not None and compiled.budget is not None
-            totals = [(partner_id, decimal_of(units, exponent) if text is None else Decimal(text))
-                      for partner_id, units, exponent, text in
-                      group.select("partner_id", "total_units", "total_exponent", "total_text").iter_rows()]
-            scaled = scale_to_budget(totals, compiled.budget, compiled.rounding.places)
-            if scaled is None:
-                continue
-            scale, new_totals = scaled
-            for (partner_id, _), new_total in zip(totals, new_totals):
-                self.scaled[(program_id, version, period, partner_id)] = (scale, new_total)
             places = compiled.rounding.places
-            self._by_columns[(program_id, version, period)] = BudgetByColumns(scale, pl.DataFrame(
-                {"partner_id": [partner_id for partner_id, _ in totals],
-                 BUDGET_TOTAL: [int(new_total.scaleb(places)) for new_total in new_totals]},
-                schema={"partner_id": pl.String, BUDGET_TOTAL: pl.Int128}))
+            scaled = _scaled_by_columns(group, compiled.budget, places)
+            if scaled is None:  # with Decimals
+                totals = [(partner_id, decimal_of(units, exponent) if text is None else Decimal(text))
+                          for partner_id, units, exponent, text in
+                          group.select("partner_id", "total_units", "total_exponent", "total_text").iter_rows()]
+                by_decimals = scale_to_budget(totals, compiled.budget, places)
+                scaled = (None, None) if by_decimals is None else (by_decimals[0], pl.Series(
+                    [int(new_total.scaleb(places)) for new_total in by_decimals[1]], dtype=pl.Int128))
+            scale, new_units = scaled
+            if scale is None or new_units is None:  # within its budget
+                continue
+            self._by_columns[(program_id, version, period)] = BudgetByColumns(
+                scale, pl.DataFrame({"partner_id": group["partner_id"], BUDGET_TOTAL: new_units}))
             self.notes.append(budget_note(program_id, version, period, compiled, scale.factor))
 
     def by_columns(self, program_id: str, version: int | None, period: str) -> BudgetByColumns | None:
@@ -203,14 +201,43 @@ class BudgetPlan:
     def apply(self, result: PayoutResult) -> None:
         """Scale ``result`` as its group's budget says (nothing for a result the budgets leave alone)."""
         values = result.__dict__
-        found = self.scaled.get((values["program_id"], values["program_version"], values["period"],
-                                 values["partner_id"]))
-        if found is None:
+        group = (values["program_id"], values["program_version"], values["period"])
+        budget = self._by_columns.get(group)
+        if budget is None:
             return
-        scale, new_total = found
+        new_totals = self._new_totals.get(group)
+        if new_totals is None:  # made on the first result of the group computed per record
+            new_totals = self._new_totals[group] = dict(budget.new_totals.iter_rows())
+        new_units = new_totals.get(values["partner_id"])
+        if new_units is None:
+            return
+        scale = budget.scale
+        new_total = Decimal(new_units).scaleb(-scale.places, EXACT)
         result.lines.append(new_line(scale.line(len(result.lines) + 1, values["total"], new_total)))
         values["total"] = new_total
         result.__pydantic_fields_set__.add("total")
+
+
+def _scaled_by_columns(group: pl.DataFrame, budget: Decimal,
+                       places: int) -> tuple[BudgetScale | None, pl.Series | None] | None:
+    """``scale_to_budget`` of a group's candidates (sorted by partner_id) by columns: its scale and the new
+    totals (Int128 units at ``places``), ``(None, None)`` for a group within its budget, or ``None`` where the
+    columns do not hold the group exactly (a total kept as text, a total of another exponent than ``places``' —
+    a per-record ``Decimal`` — a budget with more decimals, a product beyond Int128): the caller scales it with
+    Decimals."""
+    budget_units = budget.scaleb(places, EXACT)
+    if group["total_text"].null_count() != group.height or (group["total_exponent"] != -places).any() \
+            or budget_units != budget_units.to_integral_value() or budget < 0:
+        return None
+    units = group["total_units"]
+    # totals of one exponent sum to a Decimal of that exponent, as exact_sum's
+    requested = Decimal(int(units.cast(pl.Int128).sum())).scaleb(-places, EXACT)
+    if requested <= budget:
+        return None, None
+    new_units = apportion_units(units, group["partner_id"], int(budget_units))
+    if new_units is None:
+        return None
+    return BudgetScale.of(budget, requested, places), new_units
 
 
 def _versions(engine: RunEngine, program_id: str) -> list[int]:

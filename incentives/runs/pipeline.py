@@ -21,6 +21,7 @@ import io
 import os
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -160,14 +161,22 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         counted = _Pass()
         tally = Tally(engine.program_ids)
         paths = [output.path / name for name in ("payouts.csv", "lines.csv", RESULTS_FILE)]
-        with open(paths[0], "wb") as payouts, open(paths[1], "wb") as lines, open(paths[2], "wb") as results:
+        with open(paths[0], "wb") as payouts, open(paths[1], "wb") as lines, open(paths[2], "wb") as results, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="incentives-writer") as writer:
             payouts.write(csv_line(PAYOUT_COLUMNS).encode())
             lines.write(csv_line(LINE_COLUMNS).encode())
+            handles = ((payouts, "payout_row"), (lines, "line_rows"), (results, "result_json"))
+            # a block is written while the next one is computed (the write waits on the disk, polars and Python's
+            # file writes let go of the GIL); one block at a time, so at most two blocks' texts are held
+            written: Future[None] | None = None
             for rows, _ in _blocks(engine, facts, claims_by_key, period, counted, texts=True, plan=plan,
                                    progress=progress, columnar=columnar):
-                for handle, column in ((payouts, "payout_row"), (lines, "line_rows"), (results, "result_json")):
-                    _write_texts(rows.select(column), handle)
+                if written is not None:
+                    written.result()
+                written = writer.submit(_write_block, rows, handles)
                 tally.add(rows)
+            if written is not None:
+                written.result()
         run_notes = [*plan.notes, *coverage_text(counted.coverage)]
         if period is not None:
             run_notes += engine.period_notes(period, counted.read - counted.computed)
@@ -325,6 +334,12 @@ def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered
     for item in numbered:
         counted.read += 1
         yield item
+
+
+def _write_block(rows: pl.DataFrame, handles: Iterable[tuple[BinaryIO, str]]) -> None:
+    """A block's rows written to the three files: each handle gets its column's texts."""
+    for handle, column in handles:
+        _write_texts(rows.select(column), handle)
 
 
 def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:

@@ -302,26 +302,15 @@ def _run(args: argparse.Namespace) -> int:
         claims = _claims(args.claims, args.period)
         sha256, physical_lines = _digest(args.facts)
         claims_sha256 = _digest(args.claims)[0] if args.claims else None
-        stats = _Stats()
 
-        # Without --period, or when a program reads earlier periods, the engine reads the file itself (and
-        # splits a large one over the cores, between partners); it computes only the period asked for and
-        # its notes count the records of other periods. Otherwise only that period's records are handed over.
-        whole_file = args.period is None or engine.reads_history
-
+        # The engine reads the file itself (by columns, a block of partners at a time); with --period it
+        # computes only that period's records, and its notes count those of other periods.
         def notes(evaluated: int) -> list[str]:
-            if whole_file:
-                stats.kept = evaluated
-            if args.period is None and stats.kept == 0:
+            if evaluated:
+                return []
+            if args.period is None:
                 return [f"the facts file {args.facts} has no records"]
-            if whole_file and stats.kept == 0:
-                return [f"no facts records for period {args.period}"]
-            if args.period is not None and stats.kept == 0:
-                return [f"no facts records for period {args.period} "
-                        f"({_count(stats.skipped, 'record')} of other periods)"]
-            if stats.skipped:
-                return [f"--period {args.period}: {_count(stats.skipped, 'record')} of other periods skipped"]
-            return []
+            return [f"no facts records for period {args.period}"]
 
         with _progress(physical_lines - 1) as advance:
             done = 0
@@ -332,14 +321,10 @@ def _run(args: argparse.Namespace) -> int:
                     advance()
                 done = max(done, count)
 
-            if whole_file:
-                facts, progress = args.facts, progressed
-            else:
-                facts, progress = _records(args.facts, args.period, stats, advance), None
             try:
-                run = engine.run_to(args.out, facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
-                                    force=args.force, progress=progress, notes=notes,
-                                    period=args.period if whole_file else None, engine=args.engine)
+                run = engine.run_to(args.out, args.facts, claims, facts_sha256=sha256, claims_sha256=claims_sha256,
+                                    force=args.force, progress=progressed, notes=notes, period=args.period,
+                                    engine=args.engine)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -353,7 +338,7 @@ def _run(args: argparse.Namespace) -> int:
     for reason, records in run.per_record.items():
         out.print(f"engine: {_count(records, 'record')} computed per record: {reason}", markup=False,
                   highlight=False)
-    out.print(f"{_count(stats.kept, 'facts record')} and {_count(len(claims), 'claim')} computed; "
+    out.print(f"{_count(run.records, 'facts record')} and {_count(len(claims), 'claim')} computed; "
               f"payouts.csv, lines.csv, results.jsonl and run.json written to {args.out} (run {run.run_id})",
               markup=False, highlight=False)
     if engine.ledger is not None:

@@ -546,10 +546,11 @@ def test_period_option_keeps_only_that_period(tmp_path: Path, rebate: Path):
     done = cli("run", "--programs", rebate, "--facts", facts, "--period", "2027-Q2", "--out", out)
     assert done.returncode == 0, done.stderr
     assert [(r["period"], r["total"]) for r in read_csv(out / "payouts.csv")] == [("2027-Q2", "60.00")]
-    assert "note: --period 2027-Q2: 1 record of other periods skipped" in done.stdout
+    assert "note: period 2027-Q2 computed; 1 record of other periods skipped" in done.stdout
     none = cli("run", "--programs", rebate, "--facts", facts, "--period", "2027-Q3", "--out", tmp_path / "q3")
     assert none.returncode == 0
-    assert "note: no facts records for period 2027-Q3 (2 records of other periods)" in none.stdout
+    assert "note: period 2027-Q3 computed; 2 records of other periods skipped" in none.stdout
+    assert "note: no facts records for period 2027-Q3" in none.stdout
     explained = cli("explain", "--programs", rebate, "--facts", facts, "--partner", "A", "--period", "2027-Q1")
     assert explained.stdout.splitlines()[0] == "A · rebate v1 · 2027-Q1 · ok"
 

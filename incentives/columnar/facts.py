@@ -257,14 +257,14 @@ def _number_parts(text: pl.Expr, is_number: pl.Expr) -> dict[str, pl.Expr]:
     """A number cell's parts as a plain decimal (no exponent): ``sign``, ``whole`` (digits, no leading zeros),
     ``fraction`` (digits), and ``candidate``: its decimals where the columns can hold it at some scale.
     ``is_number``: the cell has the decimal syntax (one sign at most, one point at most, digits)."""
-    exponent = text.str.contains("e", literal=True) | text.str.contains("E", literal=True)
+    exponent = text.str.contains_any(["e", "E"])
     sign = text.str.head(1)
     split = text.str.strip_chars_start("+-").str.split_exact(".", 1)
     whole = split.struct.field("field_0").str.strip_chars_start("0")
     fraction = split.struct.field("field_1").fill_null("")
     decimals = fraction.str.len_chars()
     # a negative zero (-0.00) keeps its sign per record, not as units: left to the per-record path
-    negative_zero = (sign == "-") & ~(whole + fraction).str.contains("[1-9]")
+    negative_zero = (sign == "-") & (whole == "") & (fraction.str.strip_chars_end("0") == "")
     candidate = is_number & ~exponent & (decimals <= MAX_DIGITS) & ~negative_zero
     return {"sign": sign, "whole": whole, "fraction": fraction, "candidate": pl.when(candidate).then(decimals)}
 

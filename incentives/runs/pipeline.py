@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping
 import polars as pl
 
 from ..history import records_to_compute
-from ..columnar.facts import read_csv_blocks
+from ..columnar.facts import FactBlock, read_csv_blocks
 from ..inputs import PARTNER_ID, PERIOD, FactRow, csv_row_reader, fact_columns
 from ..output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_line, run_json
 from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
@@ -215,7 +215,7 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
     cursor = ClaimsCursor(claims_by_key)
     if columnar is not None:
         assert isinstance(facts, (str, os.PathLike))
-        for block in read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK):
+        for block in _read_ahead(read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK)):
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
@@ -235,6 +235,16 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
         yield _resolved(engine, evaluated, cursor, cursor.through(block[-1][2].partner_id), counted, texts,
                         keep_results=keep_results)
     yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=keep_results)
+
+
+def _read_ahead(blocks: Iterator[FactBlock]) -> Iterator[FactBlock]:
+    """``blocks``, each next one read by a reader thread while the one given is computed (reading and typing
+    a block is mostly polars, which lets go of the GIL); so one block more is held."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incentives-reader") as reader:
+        pending = reader.submit(next, blocks, None)
+        while (block := pending.result()) is not None:
+            pending = reader.submit(next, blocks, None)
+            yield block
 
 
 #: How many rows a block of the columnar engine holds: its programs' frames, every text included, are held

@@ -26,7 +26,7 @@ import polars as pl
 
 from ..claims_by_columns import ClaimsByColumns, claims_by_columns
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
-from ..columnar.program import (BY_COLUMNS, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
+from ..columnar.program import (BY_COLUMNS, LINES, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
                                 ProgramByColumns)
 from ..compiler import CompiledProgram
 from ..inputs import PARTNER_ID, PERIOD, Claim, FactRow
@@ -154,8 +154,9 @@ class ColumnarEngine:
                 pl.lit(program_id).alias("program_id"), pl.col(PROGRAM_VERSION).alias("program_version"),
                 pl.col(STATUS).alias("status"), pl.col(TIER).alias("tier"),
                 pl.col(TOTAL).cast(pl.Int128).alias("total_units"),
-                # an ok total has the program's places (0.00), any other is 0
-                pl.when(pl.col(STATUS) == "ok").then(pl.lit(-places)).otherwise(pl.lit(0)).cast(pl.Int32)
+                # an ok total with a line has the program's places (0.00); with none, or not ok, it is Decimal 0
+                pl.when((pl.col(STATUS) == "ok") & (pl.col(LINES) > 0)).then(pl.lit(-places)).otherwise(pl.lit(0))
+                .cast(pl.Int32)
                 .alias("total_exponent"),
                 pl.lit(None, pl.String).alias("total_text"), pl.lit(None, pl.List(pl.String)).alias("errors"),
                 pl.lit(KEYED, pl.Int8).alias("rank"), pl.col(LINE).alias("index"),

@@ -15,6 +15,12 @@ deduction, cap or minimum, a value beyond 128-bit minor units, a division by zer
 digits do not fit its expression's scale), a row whose result of a program this one ``uses`` is not computed
 by columns or is an error.
 
+The texts are built in two stages after the numbers: the numbers (every step's columns, the flags) are
+computed first, once; then each line slot's cells are built on the rows where it fires (a cap that fires on
+a few rows costs a few rows), each cell once for both ``lines.csv`` and ``results.jsonl``, and put back at
+their rows in slot order; then each row's ``payouts.csv`` row and ``results.jsonl`` line. polars computes an
+expression again for every expression that reads it, so a text read twice is read from a column.
+
 ``this.*`` (a bonus, deduction, cap or minimum payout reading the program's own
 outcome) is computed as per record: the steps read the tier, the attainment, the
 base and the subtotal before each step from the block (``BlockEvaluation.own``).

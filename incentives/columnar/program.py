@@ -89,11 +89,15 @@ ELIGIBLE = "eligible"
 LINE_ROWS = "line_rows"
 #: how many lines a row's result has
 LINES = "lines"
+#: the total a program that uses this one reads: before the budget's line, as per record
+USED_TOTAL = "used_total"
 #: a row's line of ``results.jsonl``: the bytes of ``output.files.result_json`` as text, its line feed included
 RESULT_JSON = "result_json"
 
 #: the prefix of the result's columns while the frame also holds the facts (a fact may be called 'status')
 _OUT = "out:"
+#: the running total once every step but the budget's has run
+_UNBUDGETED_TOTAL = "unbudgeted_total"
 #: the working columns of a line's texts
 _N, _RULE_ID, _DESCRIPTION, _FORMULA, _AMOUNT, _BASIS, _RATE = ("n", "rule_id", "description", "formula", "amount",
                                                                "basis", "rate")
@@ -213,6 +217,9 @@ class ProgramByColumns:
         # per record this.tier is None where there is no tier: a null is that None
         own[own_outcome.TIER] = ColumnExpression(tier, pl.lit(False), Kind.TEXT, none=True)
         self._adjustments.apply(evaluation, fired)
+        # what a program that uses this one reads: the total before any budget (per record, budgets are applied
+        # to the run's results once every record is computed)
+        evaluation.frame = evaluation.frame.with_columns(pl.col(TOTAL).alias(_UNBUDGETED_TOTAL))
         if budget is not None:
             apply_budget_by_columns(evaluation, budget)
         reasons = self._reasons_json(evaluation, fired)
@@ -224,11 +231,13 @@ class ProgramByColumns:
             pl.when(eligible).then(pl.lit("ok")).otherwise(pl.lit("ineligible")).alias(_OUT + STATUS),
             pl.when(eligible).then(tier).alias(_OUT + TIER),
             pl.when(eligible).then(pl.col(TOTAL)).otherwise(pl.lit(0, pl.Int128)).alias(_OUT + TOTAL),
+            pl.when(eligible).then(pl.col(_UNBUDGETED_TOTAL)).otherwise(pl.lit(0, pl.Int128))
+            .alias(_OUT + USED_TOTAL),
             pl.col(LINES_SO_FAR).alias(_OUT + LINES),
             pl.lit(compiled.version, pl.Int64).alias(_OUT + PROGRAM_VERSION),
             pl.lit(compiled.rounding.places, pl.Int64).alias(_OUT + PLACES),
             _failed_rules(program.eligibility, fired).alias(_OUT + FAILED_RULES))
-        kept = [STATUS, TIER, TOTAL, LINES, PLACES, PROGRAM_VERSION, FAILED_RULES]
+        kept = [STATUS, TIER, TOTAL, USED_TOTAL, LINES, PLACES, PROGRAM_VERSION, FAILED_RULES]
         if texts:
             # the numbers first, once: each text then reads them as columns (polars would compute an expression
             # a text reads again for every text that reads it), and a line's texts are built on its rows only
@@ -423,9 +432,9 @@ def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...
               frames: Mapping[str, pl.DataFrame]) -> FactBlock:
     """``block`` with the values the results of the programs it uses give (``used_names``: the per-record
     ``(program_id, tier, total, eligible)`` names), read from each one's frame in ``frames``: ``X.tier``
-    (text, null for ``None``: no tier), ``X.total`` (a number at X's places, with its decimals as the per-record
-    total has them: the places once a line is added, none before), ``X.eligible`` (whether X's status is
-    ``ok``). A row whose result of X is not computed by columns, or is an error, is marked ``per_record`` (per
+    (text, null for ``None``: no tier), ``X.total`` (before X's budget, if any: :data:`USED_TOTAL`; a number at
+    X's places, with its decimals as the per-record total has them: the places once a line is added, none
+    before), ``X.eligible`` (whether X's status is ``ok``). A row whose result of X is not computed by columns, or is an error, is marked ``per_record`` (per
     record it is an error result, or its values are unknown here); so is every row when X has no frame."""
     frame, columns, decimals = block.frame, dict(block.columns), dict(block.decimals)
     unusable = [pl.col(PER_RECORD)]
@@ -437,11 +446,11 @@ def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...
         if not results[LINE].equals(frame[LINE]):
             raise ValueError(f"the results of '{program_id}' are not over the rows of the block")
         # a total beyond a fact column's Int64 is left to the per-record path (null: reading it flags the row)
-        fits = pl.col(TOTAL).abs() <= _INT64_MAX
+        fits = pl.col(USED_TOTAL).abs() <= _INT64_MAX
         values = results.select(
             (~pl.col(BY_COLUMNS) | (pl.col(STATUS) == "error")).fill_null(True).alias(PER_RECORD),
             pl.col(TIER).alias(tier),
-            pl.when(fits).then(pl.col(TOTAL)).cast(pl.Int64).alias(total),
+            pl.when(fits).then(pl.col(USED_TOTAL)).cast(pl.Int64).alias(total),
             (pl.col(STATUS) == "ok").alias(eligible),
             pl.when(pl.col(LINES) == 0).then(0).otherwise(pl.col(PLACES)).cast(pl.UInt8).alias("decimals"))
         unusable.append(pl.lit(values[PER_RECORD]))
@@ -548,5 +557,5 @@ def _inlined(node: Node, metrics: Mapping[str, Node]) -> Node:
     return node
 
 
-__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "ProgramByColumns",
-           "with_used"]
+__all__ = ["BY_COLUMNS", "FAILED_RULES", "LINES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "USED_TOTAL",
+           "ProgramByColumns", "with_used"]

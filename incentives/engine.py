@@ -13,7 +13,7 @@ import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from .compiler import CompiledProgram, error_result
 from .history import History, HistoryRead, earlier_facts, history_of, reads_for
@@ -166,11 +166,31 @@ class Engine:
         return not_fired
 
     def evaluate_facts(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
-                       claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]:
+                       claims: Sequence[Claim], history: History | None = None, *,
+                       only: Collection[str] | None = None) -> dict[str, PayoutResult]:
         """Every program's result for one record already read (:func:`~incentives.run_rules.unpack_record`)
         and its claims already normalised: the step :meth:`evaluate` and both kinds of run take per record.
         ``history``: the partner's records by period (see :mod:`incentives.history`), if any program
-        reads an earlier period."""
+        reads an earlier period. ``only``: the results of these programs alone (those they use are computed
+        too, and left out), each as it is among every program's: what the columnar engine leaves to this
+        path of a record whose other programs it computed."""
+        if only is not None:
+            wanted = self._with_used(period_label, only)
+            return {program_id: result for program_id, result in self._evaluate_facts(
+                partner_id, period_label, facts, problems, claims, history, wanted).items() if program_id in only}
+        return self._evaluate_facts(partner_id, period_label, facts, problems, claims, history, None)
+
+    def _with_used(self, period_label: str, program_ids: Collection[str]) -> set[str]:
+        """``program_ids`` and every program they use, through their versions for ``period_label``."""
+        wanted = set(program_ids)
+        for program_id, selection, _ in reversed(self._plan(period_label)):  # a user comes after what it uses
+            if program_id in wanted and selection.version is not None:
+                wanted |= set(selection.version.uses)
+        return wanted
+
+    def _evaluate_facts(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
+                        claims: Sequence[Claim], history: History | None,
+                        wanted: Collection[str] | None) -> dict[str, PayoutResult]:
         results: dict[str, PayoutResult] = {}
         uncovered: list[str] = []
         routed = self.route_claims(claims) if claims else _NO_CLAIMS
@@ -181,6 +201,8 @@ class Engine:
             self._unroutable(partner_id, period_label, routed, results)
             return results
         for program_id, selection, mdf in self._plan(period_label):
+            if wanted is not None and program_id not in wanted:
+                continue
             compiled = selection.version
             if compiled is None:
                 if selection.error is not None:
@@ -215,7 +237,10 @@ class Engine:
                                                         program_claims)
                 continue
             results[program_id] = compiled.evaluate(partner_id, selection.period, facts, used, program_claims)
-        if not results:
+        # a record no program has a version for says so; one a left-out program covers does not
+        if not results and not (wanted is not None and any(
+                selection.version is not None or selection.error is not None or (mdf and program_id in routed)
+                for program_id, selection, mdf in self._plan(period_label) if program_id not in wanted)):
             for program_id in uncovered:
                 not_effective = self._select(program_id, period_label).not_effective
                 assert not_effective is not None

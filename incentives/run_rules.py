@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Collection, Iterable, Mapping, Protocol, Sequence
 
 from .compiler import CompiledProgram, error_result
 from .history import History
@@ -44,7 +44,8 @@ class RunEngine(Protocol):
     def mdf_program_ids(self) -> list[str]: ...
 
     def evaluate_facts(self, partner_id: str, period_label: str, facts: Mapping[str, Any], problems: list[str],
-                       claims: Sequence[Claim], history: History | None = None) -> dict[str, PayoutResult]: ...
+                       claims: Sequence[Claim], history: History | None = None, *,
+                       only: Collection[str] | None = None) -> dict[str, PayoutResult]: ...
 
     def versions_in(self, label: str) -> list[tuple[str, CompiledProgram | None, Period | None]]: ...
 

@@ -41,6 +41,8 @@ CELLS = "a cell the columns cannot hold exactly (or no partner_id or period)"
 CHOSEN_PER_RECORD = "a program version chosen per record for its period (an error row, no version, history)"
 UNROUTED_CLAIMS = "a claim naming a program that is not a loaded MDF program (or no MDF program is loaded)"
 NOT_BY_COLUMNS = "a value computed per record (a missing fact, a negative step, an amount beyond 128 bits)"
+#: Said of the records one program of which went per record, their other programs by columns.
+ALONE = "{program} alone (the records' other programs by columns): {why}"
 
 
 class ColumnarEngine:
@@ -62,11 +64,13 @@ class ColumnarEngine:
 
     def evaluate(self, block: FactBlock, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]],
                  plan: BudgetPlan | None, *, only: Collection[str] | None = None
-                 ) -> tuple[pl.DataFrame, list[FactRow]]:
+                 ) -> tuple[pl.DataFrame, list[FactRow], list[tuple[FactRow, list[str]]]]:
         """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
-        units) and the records to compute per record, as read. ``claims_by_key``: the run's claims by
-        (partner_id, period); ``plan``: the budgets, whose lines close the results they scale. ``only``: the
-        programs to compute (and their results' keys only, no texts): a run's first pass, over its budgets."""
+        units), the records to compute per record, as read, and the records some of whose programs are to be
+        computed per record (their others were computed by columns), with those programs. ``claims_by_key``:
+        the run's claims by (partner_id, period); ``plan``: the budgets, whose lines close the results they
+        scale. ``only``: the programs to compute (and their results' keys only, no texts): a run's first pass,
+        over its budgets."""
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
@@ -77,19 +81,28 @@ class ColumnarEngine:
             self._count(UNROUTED_CLAIMS, int(unrouted.sum()))
             needs_record = needs_record | unrouted
         results: list[pl.DataFrame] = []
+        partial: list[tuple[int, list[str]]] = []  # (line, programs)
         labels = frame.filter(~needs_record)[PERIOD].unique(maintain_order=True).to_list()
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
             part = block.rows(in_label)
             claims = routed.of(part.frame[PARTNER_ID], label) if routed is not None else {}
-            computed, label_rows = self._label(part, label, plan, only, claims)
+            computed, label_rows, label_partial = self._label(part, label, plan, only, claims)
             results += label_rows
+            lines_of_part = part.frame[LINE]
+            partial += [(lines_of_part[at], program_ids) for at, program_ids in label_partial.items()]
             needs_record = _set(needs_record, in_label, ~computed)
-        cells = block.cells.filter(needs_record)
-        lines = frame.filter(needs_record)[LINE].to_list()
-        per_record = [self._read_row(line, list(row)) for line, row in zip(lines, cells.iter_rows())]
+        per_record = self._read_rows(block, needs_record)
+        partial_rows = self._read_rows(block, frame[LINE].is_in(pl.Series([line for line, _ in partial],
+                                                                          dtype=pl.Int64).implode()))
+        programs_of = dict(partial)
         return (pl.concat(results, how="vertical") if results else pl.DataFrame(schema={**KEYS, **TEXTS}),
-                per_record)
+                per_record, [(row, programs_of[row.line]) for row in partial_rows])
+
+    def _read_rows(self, block: FactBlock, rows: pl.Series) -> list[FactRow]:
+        """The records of ``block`` where ``rows`` holds, read again from their cells, in the block's order."""
+        lines = block.frame.filter(rows)[LINE].to_list()
+        return [self._read_row(line, list(cells)) for line, cells in zip(lines, block.cells.filter(rows).iter_rows())]
 
     def _routed(self, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]]) -> _RoutedClaims:
         """The run's claims routed to their MDF programs as the per-record engine routes them (each record's
@@ -112,65 +125,88 @@ class ColumnarEngine:
         return self._routed_claims[1]
 
     def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None, only: Collection[str] | None,
-               claims: Mapping[str, ClaimsByColumns]) -> tuple[pl.Series, list[pl.DataFrame]]:
-        """The rows of one period label: whether each was computed by columns, and the results of those.
-        ``claims``: the claims of the label's partners by the MDF program they go to."""
-        none = pl.Series([False] * part.frame.height)
-        # every program is checked before any computes: one the columns refuse sends the label per record
-        chosen: list[tuple[str, CompiledProgram, Period, ProgramByColumns]] = []
+               claims: Mapping[str, ClaimsByColumns]) -> tuple[pl.Series, list[pl.DataFrame], dict[int, list[str]]]:
+        """The rows of one period label: whether each was computed by columns (all its programs, or some), the
+        results computed so, and for a row some of whose programs were not, those programs (by the row's
+        position in ``part``): they are computed per record. ``claims``: the claims of the label's partners by
+        the MDF program they go to."""
+        height = part.frame.height
+        none = pl.Series([False] * height)
+        order = {program_id: at for at, (program_id, _, _) in enumerate(self._versions_in(label))}
+        # a version chosen per record (an error row, no version) sends the label per record
+        chosen: list[tuple[str, CompiledProgram, Period, ProgramByColumns | str]] = []
         for program_id, compiled, period in self._versions_in(label):
             if only is not None and program_id not in only:
                 continue
             if compiled is None or period is None:
-                self._count(CHOSEN_PER_RECORD, part.frame.height)
-                return none, []
-            program = self._program(compiled)
-            if isinstance(program, str):
-                self._count(program, part.frame.height)
-                return none, []
-            chosen.append((program_id, compiled, period, program))
-        by_columns = pl.Series([True] * part.frame.height)
-        frames: list[tuple[str, CompiledProgram, pl.DataFrame]] = []
+                self._count(CHOSEN_PER_RECORD, height)
+                return none, [], {}
+            chosen.append((program_id, compiled, period, self._program(compiled)))
+        # each program by columns where it can: one the columns refuse (or a row one flags) is computed per
+        # record for those rows alone, and so is a program that uses it there (its used values are unknown)
+        frames: dict[str, pl.DataFrame] = {}
+        computed: dict[str, pl.Series] = {}
+        refused: dict[str, tuple[str, str]] = {}  # the program (and version), why
         for program_id, compiled, period, program in chosen:
+            if isinstance(program, str):
+                refused[program_id] = (f"{program_id} v{compiled.version}", program)
+                continue
             try:
                 evaluated = program.evaluate(
-                    part, period, used={used_id: frame for used_id, _, frame in frames if used_id in compiled.uses},
+                    part, period, used={used_id: frames[used_id] for used_id in compiled.uses if used_id in frames},
                     budget=plan.by_columns(program_id, compiled.version, label) if plan else None,
-                    texts=only is None,
-                    claims=claims.get(program_id))
-            except NotByColumns as refused:
-                self._count(str(refused), part.frame.height)
-                return none, []
-            frames.append((program_id, compiled, evaluated))
-            by_columns = by_columns & evaluated[BY_COLUMNS]
+                    texts=only is None, claims=claims.get(program_id))
+            except NotByColumns as reason:
+                refused[program_id] = (f"{program_id} v{compiled.version}", str(reason))
+                continue
+            frames[program_id] = evaluated
+            computed[program_id] = evaluated[BY_COLUMNS]
+        by_columns = pl.Series([False] * height)
+        for rows in computed.values():
+            by_columns = by_columns | rows
+        if not computed:
+            for name, why in dict.fromkeys(refused.values()):
+                self._count(f"{name}: {why}", height)
+            return none, [], {}
         self._count(NOT_BY_COLUMNS, int((~by_columns).sum()))
+        partial: dict[int, list[str]] = {}
+        for program_id, _, _, _ in chosen:
+            rows = computed.get(program_id)
+            left = by_columns if rows is None else by_columns & ~rows
+            positions = left.arg_true().to_list()
+            for at in positions:
+                partial.setdefault(at, []).append(program_id)
+            if positions:
+                name, why = refused.get(program_id, (program_id, NOT_BY_COLUMNS))
+                self._count(ALONE.format(program=name, why=why), len(positions))
         results = []
-        for result_at, (program_id, compiled, evaluated) in enumerate(frames):
+        for program_id, evaluated in frames.items():
+            compiled = next(compiled for chosen_id, compiled, _, _ in chosen if chosen_id == program_id)
             places = compiled.rounding.places
             texts = [pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
                      pl.col(RESULT_JSON).alias("result_json")] if only is None else []
-            results.append(evaluated.filter(by_columns).select(
+            results.append(evaluated.filter(by_columns & computed[program_id]).select(
                 pl.col(PARTNER_ID).alias("partner_id"), pl.col(PERIOD).alias("period"),
                 pl.lit(program_id).alias("program_id"), pl.col(PROGRAM_VERSION).alias("program_version"),
                 pl.col(STATUS).alias("status"), pl.col(TIER).alias("tier"),
                 pl.col(TOTAL).cast(pl.Int128).alias("total_units"),
                 # an ok total with a line has the program's places (0.00); with none, or not ok, it is Decimal 0
                 pl.when((pl.col(STATUS) == "ok") & (pl.col(LINES) > 0)).then(pl.lit(-places)).otherwise(pl.lit(0))
-                .cast(pl.Int32)
-                .alias("total_exponent"),
+                .cast(pl.Int32).alias("total_exponent"),
                 pl.lit(None, pl.String).alias("total_text"), pl.lit(None, pl.List(pl.String)).alias("errors"),
                 pl.lit(KEYED, pl.Int8).alias("rank"), pl.col(LINE).alias("index"),
-                pl.lit(result_at, pl.Int32).alias("result_at"), *texts))
-        return by_columns, results
+                pl.lit(order[program_id], pl.Int32).alias("result_at"), *texts))
+        return by_columns, results, partial
 
     def _program(self, compiled: CompiledProgram) -> ProgramByColumns | str:
+        """The program by columns, or why the columns refuse it."""
         key = (compiled.id, compiled.version)
         program = self._compiled.get(key)
         if program is None:
             try:
                 program = ProgramByColumns(compiled)
             except NotByColumns as refused:
-                program = f"{compiled.id} v{compiled.version}: {refused}"
+                program = str(refused)
             self._compiled[key] = program
         return program
 

@@ -219,13 +219,13 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
-            computed, rows = columnar.evaluate(block, claims_by_key, plan if texts else None, only=only)
+            computed, rows, partly = columnar.evaluate(block, claims_by_key, plan if texts else None, only=only)
             counted.computed += computed.select(pl.col("index").n_unique()).item()
             evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
                                     progress, texts=texts, plan=plan)
             last = block.frame[PARTNER_ID].max()
             evaluated.units = pl.concat([units_by_columns(computed), evaluated.units])
-            evaluated.rows.append(computed)
+            evaluated.rows += [computed, _partly_per_record(engine, partly, cursor, texts=texts, plan=plan)]
             yield _resolved(engine, evaluated, cursor, cursor.through(last) if isinstance(last, str) else [],
                             counted, texts, keep_results=False)
         yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=False)
@@ -309,6 +309,24 @@ def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cu
     render()
     out.units = pl.DataFrame(units, schema=UNITS)
     return out
+
+
+def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]], cursor: ClaimsCursor, *,
+                       texts: bool, plan: BudgetPlan | None) -> pl.DataFrame:
+    """The rows of the programs the columnar engine left to this path for records whose other programs it
+    computed (each record's unit is theirs; ``plan``: the budgets applied first)."""
+    made: list[tuple[Unit, int, PayoutResult]] = []
+    for row, program_ids in partly:
+        key = (row.partner_id, row.period)
+        results = engine.evaluate_facts(row.partner_id, row.period, row.facts, list(row.problems),
+                                        cursor.claims(key), only=program_ids)
+        order = {program_id: at for at, (program_id, _, _) in enumerate(engine.versions_in(row.period))}
+        unit = Unit(row.line, row.partner_id, row.period, KEYED)
+        for program_id, result in results.items():
+            if plan:
+                plan.apply(result)
+            made.append((unit, order[program_id], result))
+    return rows_of(made, texts=texts)
 
 
 def _resolved(engine: RunEngine, evaluated: _Evaluated, cursor: ClaimsCursor, claim_keys: list[tuple[str, str]],

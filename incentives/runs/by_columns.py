@@ -1,16 +1,20 @@
-"""The columnar engine in a run: a block of facts computed by columns, each record it cannot so computed per record.
+"""The columnar engine in a run: a block of facts computed by columns, what it cannot so computed per record.
 
 A block (:class:`~incentives.columnar.facts.FactBlock`, whole partners) is
 split by period label; for each label every program version the engine would
 use (:meth:`Engine.versions_in`) computes the block by columns
-(:class:`~incentives.columnar.program.ProgramByColumns`). A record is computed
-by columns only when every program computed it so; any other record — a cell
-the columns cannot hold, a program refused by columns, a version chosen per
-record, a claim naming no loaded MDF program — is read again from its cells and
-computed per record, exactly as the per-record engine computes it, so the files
-are the same bytes. A record's claims are routed to their MDF programs as the
-per-record engine routes them (:meth:`Engine.route_claims`), and each MDF
-program computes its records' claims by columns
+(:class:`~incentives.columnar.program.ProgramByColumns`). A program the columns
+refuse, or a record one of them cannot compute exactly (a missing fact, a
+negative step...), is computed per record for that program alone
+(:meth:`Engine.evaluate_facts` with ``only``; a program that uses it goes with
+it, its used values being unknown by columns), the record's other programs
+staying by columns. A whole record goes per record — read again from its cells,
+exactly as the per-record engine computes it — for a cell the columns cannot
+hold, a version chosen per record, a claim naming no loaded MDF program, or
+when no program of its label computed it by columns. So the files are the same
+bytes. A record's claims are routed to their MDF programs as the per-record
+engine routes them (:meth:`Engine.route_claims`), and each MDF program
+computes its records' claims by columns
 (:func:`~incentives.claims_by_columns.claims_by_columns`). How many records went
 per record, and why, is told in the run's summary (never in ``run.json``, which
 is the same whichever engine ran).

@@ -224,7 +224,8 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
                                     progress, texts=texts, plan=plan)
             last = block.frame[PARTNER_ID].max()
-            evaluated.units = pl.concat([units_by_columns(computed), evaluated.units])
+            # in input order, whichever engine computed them (a duplicate's error names its lines in that order)
+            evaluated.units = pl.concat([units_by_columns(computed), evaluated.units]).sort("index")
             evaluated.rows += [computed, _partly_per_record(engine, partly, cursor, texts=texts, plan=plan)]
             yield _resolved(engine, evaluated, cursor, cursor.through(last) if isinstance(last, str) else [],
                             counted, texts, keep_results=False)

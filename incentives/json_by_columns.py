@@ -210,17 +210,20 @@ def quotient_written(quotient: QuotientByColumns, numerator: Written, denominato
     writes some of them in scientific notation (a positive exponent, ``1E+1``; below ``10**-6``, ``1E-9``): those
     rows are reported by :func:`decimal`. Unknown: the rows where an operand's exponent is, and a negative zero.
     """
-    value = quotient.value
-    magnitude = value.value.cast(pl.Int128).abs().cast(pl.String)
-    length = magnitude.str.len_chars().cast(pl.Int32)
-    trailing_zeros = length - magnitude.str.strip_chars_end("0").str.len_chars().cast(pl.Int32)
-    scale, digits = pl.lit(value.scale, pl.Int32), pl.lit(quotient.digits, pl.Int32)
-    ideal = numerator.decimals.cast(pl.Int32) - denominator.decimals.cast(pl.Int32)
-    rounded = scale + digits - length
-    exact = pl.min_horizontal(pl.max_horizontal(scale - trailing_zeros, ideal), rounded)
-    zero = quotient.numerator.value == 0
-    decimals = pl.when(zero).then(ideal).when(quotient.exact).then(exact).otherwise(rounded)
-    negative_zero = zero & (quotient.denominator.value < 0)
+    # the quotient (a long division: a large plan) is read once, in a struct whose fields the rest is made of
+    parts = pl.struct(quotient.value.value.cast(pl.Int128).abs().cast(pl.String).alias("digits"),
+                      quotient.exact.alias("exact"), (quotient.numerator.value == 0).alias("zero"),
+                      (numerator.decimals.cast(pl.Int32) - denominator.decimals.cast(pl.Int32)).alias("ideal"))
+    length = pl.field("digits").str.len_chars().cast(pl.Int32)
+    parts = parts.struct.with_fields(
+        rounded=quotient.value.scale + quotient.digits - length,
+        own=quotient.value.scale - length + pl.field("digits").str.strip_chars_end("0").str.len_chars().cast(pl.Int32))
+    decimals = parts.struct.with_fields(decimals=pl.when(pl.field("zero")).then(pl.field("ideal"))
+                                        .when(pl.field("exact")).then(
+                                            pl.min_horizontal(pl.max_horizontal(pl.field("own"), pl.field("ideal")),
+                                                              pl.field("rounded")))
+                                        .otherwise(pl.field("rounded"))).struct.field("decimals")
+    negative_zero = (quotient.numerator.value == 0) & (quotient.denominator.value < 0)
     unknown = numerator.unknown | denominator.unknown | negative_zero
     return Written(decimals, unknown.fill_null(True))
 

@@ -189,13 +189,15 @@ def written(node: Node, columns: Mapping[str, Column], facts: Mapping[str, Writt
 
 
 def quotient_written(quotient: QuotientByColumns, numerator: Written, denominator: Written) -> Written:
-    """How ``str()`` writes each row's per-record quotient ``n / d`` (:func:`~incentives.rules.columns.quotient_by_columns`;
-    ``numerator`` and ``denominator``: how ``n`` and ``d`` are written), by the decimal module's division (the
-    General Decimal Arithmetic's *divide*, in a context of ``p`` = ``quotient.digits`` significant digits that
-    rounds half-even), whose exponent ``str()`` shows. With ``E`` = exp(n) − exp(d), the *ideal exponent*:
+    """How ``str()`` writes each row's per-record quotient ``n / d``
+    (:func:`~incentives.rules.columns.quotient_by_columns`; ``numerator`` and ``denominator``: how ``n`` and
+    ``d`` are written), by the decimal module's division (the General Decimal Arithmetic's *divide*, in a
+    context of ``p`` = ``quotient.digits`` significant digits that rounds half-even), whose exponent ``str()``
+    shows. With ``E`` = exp(n) − exp(d), the *ideal exponent*:
 
     * ``n`` zero: the quotient is a zero with exponent ``E`` (``0.00 / 4`` is ``0.00``, ``0 / 0.5`` is
-      ``0E+1``), signed when one operand is negative (``0 / -4`` is ``-0``: ``str()`` writes the sign, unknown);
+      ``0E+1``), signed when the operands' signs differ (``0 / -4`` is ``-0``: ``str()`` writes the sign,
+      unknown);
     * an exact quotient (its digits, trailing zeros dropped, number at most ``p``; the division rounded nothing)
       has the exponent nearest ``E`` that holds its digits in ``p``: ``max(min(e, E), a − p + 1)``, ``e`` the
       exponent of its digits without trailing zeros, ``a`` its adjusted exponent (the power of ten of its first

@@ -158,15 +158,17 @@ def _rows(draw: st.DrawFn) -> list[tuple[Decimal, Decimal]]:
     # an exact quotient: a numerator that is the divisor times a short quotient (trailing zeros included)
     exact = st.tuples(denominators, st.integers(-10**4, 10**4), st.integers(0, 3)).map(
         lambda parts: (parts[0] * parts[1] * 10 ** parts[2], parts[0]))
-    pairs = st.one_of(st.tuples(numerators, denominators), st.tuples(numerators, _terminating_divisor(denominator_decimals)),
-                      exact, st.tuples(st.just(D(0)), denominators),
+    pairs = st.one_of(st.tuples(numerators, denominators),
+                      st.tuples(numerators, _terminating_divisor(denominator_decimals)), exact,
+                      st.tuples(st.just(D(0)), denominators),
                       st.tuples(st.sampled_from([D(1), D(-1), D(7)]), st.sampled_from([D(10**9), D(10**15), D(3)])))
     # a negative zero cell (-0) is not a block's (per record, with its sign): the positive zero instead
     rows = [tuple(cell.copy_abs() if cell.is_zero() else cell for cell in row)
             for row in draw(st.lists(pairs, min_size=1, max_size=8))]
     # a cell beyond Int64 at its column's scale is not the block's (per record): left out here
     scale_of = {index: max(max(0, -row[index].as_tuple().exponent) for row in rows) for index in (0, 1)}
-    return [row for row in rows if all(abs(row[index].scaleb(scale_of[index])) < 2**63 for index in (0, 1))] or [(D(1), D(3))]
+    kept = [row for row in rows if all(abs(row[index].scaleb(scale_of[index], EXACT)) < 2**63 for index in (0, 1))]
+    return kept or [(D(1), D(3))]
 
 
 @settings(max_examples=200, deadline=None)

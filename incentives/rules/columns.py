@@ -447,8 +447,8 @@ def _quotient(a: ColumnExpression, b: ColumnExpression, node: Binary,
 
     A constant divisor whose reciprocal ends (``/ 1000``, ``/ 8``) is a product with that reciprocal, exact
     at ``a``'s scale plus the reciprocal's; a row is flagged where the product has more significant digits
-    than the context keeps (so every other row is exact). Any other divisor: :func:`_long_quotient`. A row dividing by 0 is flagged (the
-    closures raise).
+    than the context keeps (so every other row is exact). Any other divisor: :func:`_long_quotient`. A row
+    dividing by 0 is flagged (the closures raise).
     """
     known, divisor = constant_value(node.right) if _reads_no_name(node.right) else (False, None)
     if known and type(divisor) is Decimal and divisor.is_finite() and divisor and _reciprocal_ends(divisor):

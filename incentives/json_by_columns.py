@@ -14,13 +14,15 @@ writes:
   per-record ``Decimal`` is written with: unlike a CSV cell, ``str(Decimal)`` shows
   the exponent (``14010.00000``, ``0``, ``0.10``), so a number's JSON needs it;
 * :func:`written` — those decimals for an expression, per row, by the rules of
-  Python's exact decimal arithmetic (the closures compute in ``money.EXACT``): a
-  sum keeps the most decimals of its terms, a product the sum of its factors'.
+  Python's decimal arithmetic: exact for ``+ - *`` (the closures compute in
+  ``money.EXACT``: a sum keeps the most decimals of its terms, a product the sum
+  of its factors'), and for ``/`` the ideal exponent of a quotient, or the
+  context's significant digits of one that is rounded.
 
 Where the per-record text cannot be known exactly by columns — an exponent
 ``str()`` writes in scientific notation (``1E-7``), a negative zero, an
-expression whose exponent is not followed (``min``, ``if``...) — the rows are
-reported, for the caller to send through the per-record path.
+expression whose exponent is not followed — the rows are reported, for the
+caller to send through the per-record path.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ import pydantic_core
 
 from .rules.ast import Binary, Call, If, Name, Node, Unary
 from .rules.closures import constant_value
-from .rules.columns import MAX_SCALE, MAX_UNITS, Column, ColumnExpression, compile_columns
+from .rules.columns import (MAX_SCALE, MAX_UNITS, Column, ColumnExpression, Kind, QuotientByColumns, compile_columns,
+                            quotient_by_columns)
 
-__all__ = ["Written", "constant", "decimal", "json_object", "ratio_written", "string", "written"]
+__all__ = ["Written", "constant", "decimal", "json_object", "quotient_written", "ratio_written", "string", "written"]
 
 
 def constant(value: Any) -> str:
@@ -74,9 +77,10 @@ def decimal(units: pl.Expr, scale: int, decimals: pl.Expr) -> tuple[pl.Expr, pl.
     """The JSON of ``str(Decimal)`` of each row's number, ``units`` at ``scale``, written with ``decimals``
     decimals (an integer expression up to ``scale`` + :data:`MAX_SCALE`; the digits of ``units`` beyond them
     are zeros, and beyond ``scale`` it has zeros; negative: a positive exponent): ``"1018405.61"``, ``"-5"``, and
-    a zero in scientific notation as ``str()`` writes it (``"0E-7"``, ``"0E+10"``). And the rows of a nonzero
-    number ``str()`` writes in scientific notation (below 10**-6 in magnitude, or with a positive exponent),
-    whose text here is not the per-record one."""
+    a zero in scientific notation as ``str()`` writes it (``"0E-7"``, ``"0E+10"``). And the rows whose text here
+    is not the per-record one: a nonzero number ``str()`` writes in scientific notation (below 10**-6 in
+    magnitude, or with a positive exponent), or with more decimals than the text here has room for (beyond
+    ``scale`` + :data:`MAX_SCALE`: a quotient's zeros multiplied by another's)."""
     magnitude = units.cast(pl.Int128).abs()
     exponent_of_zero = pl.when((units == 0) & (decimals < 0)).then(
         pl.concat_str([pl.lit('"0E+'), (-decimals).cast(pl.String), pl.lit('"')])).when(
@@ -93,7 +97,7 @@ def decimal(units: pl.Expr, scale: int, decimals: pl.Expr) -> tuple[pl.Expr, pl.
         fraction = pl.concat_str([(magnitude % unit + unit).cast(pl.String).str.slice(1), zeros]).str.head(shown)
     digits = pl.concat_str([whole, pl.when(shown > 0).then(pl.concat_str([pl.lit("."), fraction]))
                             .otherwise(pl.lit(""))])
-    scientific = (units != 0) & (decimals < 0)
+    scientific = (units != 0) & ((decimals < 0) | (decimals > scale + MAX_SCALE))
     if scale > -_SMALLEST_PLAIN_ADJUSTED:
         scientific = scientific | ((units != 0)
                                    & (magnitude < pl.lit(10 ** (scale + _SMALLEST_PLAIN_ADJUSTED), pl.Int128)))
@@ -117,7 +121,8 @@ def written(node: Node, columns: Mapping[str, Column], facts: Mapping[str, Writt
 
     The closures compute ``+``, ``-``, ``*``, unary signs and ``abs`` exactly (``money.EXACT``): a sum or
     difference has the larger of its operands' decimals, a product their sum. A product is a negative zero
-    where a factor is zero and the other negative (``str()`` writes ``-0``): those rows are unknown.
+    where a factor is zero and the other negative (``str()`` writes ``-0``): those rows are unknown. A
+    quotient (``/``, in the decimal context): :func:`quotient_written`.
     """
     is_constant, value = constant_value(node)
     if is_constant:
@@ -143,6 +148,14 @@ def written(node: Node, columns: Mapping[str, Column], facts: Mapping[str, Writt
             right_value = compile_columns(right, columns, values).value
             negative_zero = ((left_value == 0) | (right_value == 0)) & ((left_value < 0) | (right_value < 0))
             return Written(left_written.decimals + right_written.decimals, unknown | negative_zero.fill_null(True))
+        case Binary(op="/", left=left, right=right):
+            left_written, right_written = written(left, columns, facts, values), written(right, columns, facts, values)
+            if left_written is None or right_written is None:
+                return None
+            quotient = quotient_by_columns(node, columns, values)
+            if quotient.value.kind is not Kind.NUMBER:
+                return None
+            return quotient_written(quotient, left_written, right_written)
         case Call(function="min" | "max" as function, args=args) if args:
             # Python's min() and max() return the first of the extreme values as it is: its decimals
             args_written = [written(arg, columns, facts, values) for arg in args]
@@ -173,6 +186,48 @@ def written(node: Node, columns: Mapping[str, Column], facts: Mapping[str, Writt
                            pl.when(chosen).then(then_written.unknown).otherwise(otherwise_written.unknown)
                            .fill_null(True))
     return None
+
+
+def quotient_written(quotient: QuotientByColumns, numerator: Written, denominator: Written) -> Written:
+    """How ``str()`` writes each row's per-record quotient ``n / d``
+    (:func:`~incentives.rules.columns.quotient_by_columns`; ``numerator`` and ``denominator``: how ``n`` and
+    ``d`` are written), by the decimal module's division (the General Decimal Arithmetic's *divide*, in a
+    context of ``p`` = ``quotient.digits`` significant digits that rounds half-even), whose exponent ``str()``
+    shows. With ``E`` = exp(n) − exp(d), the *ideal exponent*:
+
+    * ``n`` zero: the quotient is a zero with exponent ``E`` (``0.00 / 4`` is ``0.00``, ``0 / 0.5`` is
+      ``0E+1``), signed when the operands' signs differ (``0 / -4`` is ``-0``: ``str()`` writes the sign,
+      unknown);
+    * an exact quotient (its digits, trailing zeros dropped, number at most ``p``; the division rounded nothing)
+      has the exponent nearest ``E`` that holds its digits in ``p``: ``max(min(e, E), a − p + 1)``, ``e`` the
+      exponent of its digits without trailing zeros, ``a`` its adjusted exponent (the power of ten of its first
+      digit). Trailing zeros are dropped down to ``E`` but no further (``10.00 / 4`` is ``2.50``, ``5 / 0.5``
+      is ``1E+1``, ``1 / 8`` is ``0.125``), and kept where ``p`` digits do not reach ``E``;
+    * an inexact one is rounded to ``p`` digits, zeros included: its exponent is ``a − p + 1``, ``a`` the
+      rounded quotient's adjusted exponent (``2 / 3`` is ``0.6666666666666666666666666667``).
+
+    A quotient by columns is ``U`` minor units at a scale ``S`` (``U`` has ``L`` digits and ``z`` trailing
+    zeros; an inexact one is flagged where its last digit is below ``10**-S``): ``a = L − 1 − S``, ``e = z − S``,
+    so the decimals (−exponent) are ``min(max(S − z, −E), S + p − L)`` exact, ``S + p − L`` rounded. ``str()``
+    writes some of them in scientific notation (a positive exponent, ``1E+1``; below ``10**-6``, ``1E-9``): those
+    rows are reported by :func:`decimal`. Unknown: the rows where an operand's exponent is, and a negative zero.
+    """
+    # the quotient (a long division: a large plan) is read once, in a struct whose fields the rest is made of
+    parts = pl.struct(quotient.value.value.cast(pl.Int128).abs().cast(pl.String).alias("digits"),
+                      quotient.exact.alias("exact"), (quotient.numerator.value == 0).alias("zero"),
+                      (numerator.decimals.cast(pl.Int32) - denominator.decimals.cast(pl.Int32)).alias("ideal"))
+    length = pl.field("digits").str.len_chars().cast(pl.Int32)
+    parts = parts.struct.with_fields(
+        rounded=quotient.value.scale + quotient.digits - length,
+        own=quotient.value.scale - length + pl.field("digits").str.strip_chars_end("0").str.len_chars().cast(pl.Int32))
+    decimals = parts.struct.with_fields(decimals=pl.when(pl.field("zero")).then(pl.field("ideal"))
+                                        .when(pl.field("exact")).then(
+                                            pl.min_horizontal(pl.max_horizontal(pl.field("own"), pl.field("ideal")),
+                                                              pl.field("rounded")))
+                                        .otherwise(pl.field("rounded"))).struct.field("decimals")
+    negative_zero = (quotient.numerator.value == 0) & (quotient.denominator.value < 0)
+    unknown = numerator.unknown | denominator.unknown | negative_zero
+    return Written(decimals, unknown.fill_null(True))
 
 
 def ratio_written(units: pl.Expr, places: int, exact: pl.Expr, numerator_decimals: pl.Expr,

@@ -337,8 +337,7 @@ def mdf_using_parity(tmp_path: Path, programs: Sequence[Path], facts: Path, clai
     results = [engine.evaluate_facts(row.partner_id, row.period, row.facts, row.problems,
                                      grouped.get((row.partner_id, row.period), []))[mdf_id]
                for row in read_facts(facts)]
-    # every row whose used result is computed by columns (a used tier program that divides has rows whose
-    # results.jsonl shows a quotient, which go per record: tests/test_tier_by_columns.py)
+    # every row whose used result is computed by columns
     assert assert_parity(frame, results) == used_by_columns
     return results
 

@@ -151,16 +151,14 @@ def test_random_programs_reading_their_own_outcome_parity(tmp_path_factory, mult
                + f'bonuses:\n  - {{id: m, when: "{multiplier_when}", multiplier: 125%}}\n'
                + f'  - {{id: a, when: "{bonus_when}", amount: "{bonus}"}}\n'
                + f'deductions:\n  - {{id: d, when: "{deduction_when}", amount: "{deduction}", description: d}}\n')
-    if "/" in program:
-        return  # '/' on values read from facts or this.* is refused by columns (another part decides it)
     compiled = compiled_from(tmp_path, program)
     facts = facts_file(tmp_path, "partner_id,period,revenue,x\n" + "".join(
         f"P{index},2027-Q1,{'' if revenue is None else revenue},{x}\n" for index, (revenue, x) in enumerate(rows)))
     frame, results = both(compiled, facts)
     computed = assert_parity(frame, results)
     # a row with a revenue and an x is computed unless a step raises on it per record (a negative amount or
-    # limit, an ordering of no tier)
+    # limit, an ordering of no tier); or, with '/', its quotient's 28 digits do not fit the expression's scale
     for row, result, (revenue, x) in zip(frame.iter_rows(named=True), results, rows):
-        if revenue is not None and x != "" and result.status != "error":
+        if revenue is not None and x != "" and result.status != "error" and "/" not in program:
             assert row[BY_COLUMNS], (row["partner_id"], result)
     assert computed <= len(rows)

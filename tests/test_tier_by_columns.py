@@ -154,12 +154,10 @@ def test_bundled_examples_parity(name: str) -> None:
     frame, results = both(compiled, ROOT / "examples" / "facts_2027Q1.csv")
     computed = assert_parity(frame, results)
     assert len(results) == 300
-    if name not in ("deal_registration_bonus", "networking_role_tier"):
-        assert computed == 300  # every row of the example file (none is missing a fact or mistyped)
-    else:
-        # a row whose results.jsonl shows a quotient ('/': a line's basis or inputs) goes per record: its
-        # exponent as str() writes it is not followed by columns yet; the others are computed by columns
-        assert 0 < computed < 300
+    # every row of the example file (none is missing a fact or mistyped), those whose results.jsonl shows a
+    # quotient included (win_rate in a reason's values, value_index in a line's inputs: before its exponent was
+    # followed by columns, deal_registration_bonus had 163 rows by columns and networking_role_tier 10)
+    assert computed == 300
 
 
 def test_benchmark_program_parity_10k(tmp_path: Path) -> None:

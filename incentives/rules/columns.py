@@ -68,7 +68,9 @@ __all__ = [
     "ColumnExpression",
     "Kind",
     "NotByColumns",
+    "QuotientByColumns",
     "compile_columns",
+    "quotient_by_columns",
     "ratio_by_columns",
     "ratio_is_exact",
 ]
@@ -193,6 +195,36 @@ def compile_columns(node: Node, columns: Mapping[str, Column],
     if isinstance(value, _Items):
         raise NotByColumns("a list is a value only on the right of 'in' / 'not in'", node.offset)
     return _without_none(value)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotientByColumns:
+    """A ``/`` of an expression by columns, as :func:`quotient_by_columns` gives it: its operands and its
+    ``value`` (as :func:`compile_columns` computes them), ``exact`` (a Boolean expression: the rows where the
+    closures' division did not round, meaningful where ``value`` is not flagged) and ``digits``, the significant
+    digits it keeps (the decimal context's precision)."""
+
+    numerator: ColumnExpression
+    denominator: ColumnExpression
+    value: ColumnExpression
+    exact: pl.Expr
+    digits: int
+
+
+def quotient_by_columns(node: Binary, columns: Mapping[str, Column],
+                        values: Mapping[str, ColumnExpression] | None = None) -> QuotientByColumns:
+    """The quotient ``node`` (a ``/`` that reads a name) over a block, as :func:`compile_columns` computes it, and
+    the rows where it is exact: what tells how ``str()`` writes the closures' quotient (its exponent). Operands
+    that are not both numbers give a ``value`` of kind ``FAILS``."""
+    if node.op != "/":
+        raise ValueError(f"not a quotient: '{node.op}'")
+    compiler = _Compiler(columns, values or {})
+    digits = _division_digits(node.offset)
+    numerator, denominator = compiler.value(node.left), compiler.value(node.right)
+    if numerator.kind is not Kind.NUMBER or denominator.kind is not Kind.NUMBER:
+        return QuotientByColumns(numerator, denominator, _fails(), _FALSE, digits)
+    value, exact = _quotient(numerator, denominator, node, digits)
+    return QuotientByColumns(numerator, denominator, value, exact, digits)
 
 
 def ratio_by_columns(numerator: ColumnExpression, denominator: ColumnExpression, places: int) -> ColumnExpression:
@@ -408,14 +440,15 @@ def _division_digits(offset: int) -> int:
     return context.prec
 
 
-def _quotient(a: ColumnExpression, b: ColumnExpression, node: Binary, digits: int) -> ColumnExpression:
+def _quotient(a: ColumnExpression, b: ColumnExpression, node: Binary,
+              digits: int) -> tuple[ColumnExpression, pl.Expr]:
     """``a / b`` as the closures divide: the quotient rounded half-even to ``digits`` significant digits (the
-    context's).
+    context's); and the rows where it is exact (no digit rounded off), meaningful where it is not flagged.
 
     A constant divisor whose reciprocal ends (``/ 1000``, ``/ 8``) is a product with that reciprocal, exact
     at ``a``'s scale plus the reciprocal's; a row is flagged where the product has more significant digits
-    than the context keeps. Any other divisor: :func:`_long_quotient`. A row dividing by 0 is flagged (the
-    closures raise).
+    than the context keeps (so every other row is exact). Any other divisor: :func:`_long_quotient`. A row
+    dividing by 0 is flagged (the closures raise).
     """
     known, divisor = constant_value(node.right) if _reads_no_name(node.right) else (False, None)
     if known and type(divisor) is Decimal and divisor.is_finite() and divisor and _reciprocal_ends(divisor):
@@ -424,10 +457,10 @@ def _quotient(a: ColumnExpression, b: ColumnExpression, node: Binary, digits: in
             raise NotByColumns(f"a quotient with more than {MAX_SCALE} decimals", node.offset)
         product = _product(a, reciprocal, scale=a.scale + reciprocal.scale)
         if product.bound < 10**digits:
-            return product
+            return product, _TRUE
         rounded_per_record = (_wide(product.value).abs() >= pl.lit(10**digits, pl.Int128)).fill_null(False)
         return _number(product.value, product.needs_record | rounded_per_record, product.scale,
-                       min(product.bound, 10**digits), wide=product.wide)
+                       min(product.bound, 10**digits), wide=product.wide), _TRUE
     return _long_quotient(a, b, digits, _positive_floor(node.right))
 
 
@@ -452,8 +485,10 @@ def _positive_floor(node: Node) -> Decimal:
     return _ZERO
 
 
-def _long_quotient(a: ColumnExpression, b: ColumnExpression, digits: int, divisor_floor: Decimal) -> ColumnExpression:
-    """``a / b`` to ``digits`` significant digits, half-even, by integers, at one scale for the whole column.
+def _long_quotient(a: ColumnExpression, b: ColumnExpression, digits: int,
+                   divisor_floor: Decimal) -> tuple[ColumnExpression, pl.Expr]:
+    """``a / b`` to ``digits`` significant digits, half-even, by integers, at one scale for the whole column; and
+    the rows where it is exact (nothing rounded off: no remainder, and no digit of ``W`` beyond ``digits``).
 
     The scale ``S`` is the largest (up to :data:`QUOTIENT_SCALE`) at which the quotients the bounds allow stay
     within MAX_UNITS. Each row divides ``|A| × 10**z`` by ``|B|`` (``z`` aligns the scales to ``S``) in steps
@@ -509,16 +544,18 @@ def _long_quotient(a: ColumnExpression, b: ColumnExpression, digits: int, diviso
         (2 * remainder > divisor) | ((2 * remainder == divisor) & (kept % 2 != 0))
     ).otherwise((2 * beyond > dropped) | ((2 * beyond == dropped) & (inexact | (kept % 2 != 0))))
     magnitude = (kept + away.cast(pl.Int128)) * dropped
-    # fewer digits than kept at ``scale``: the quotient's last digit lies below 10**-scale unless it is exact
-    unrepresentable = (length < digits) & inexact
+    # fewer digits than kept at ``scale`` (W = 0 has none): the quotient's last digit lies below 10**-scale
+    # unless it is exact
+    unrepresentable = ((length < digits) | (whole == 0)) & inexact
     # W beyond MAX_UNITS is flagged before its rounding is read: rounding up near Int128's end would wrap
     too_large = too_large | (whole > _MAX_UNITS) | (magnitude > _MAX_UNITS)
     negative = (_wide(a.value) < 0) != (_wide(b.value) < 0)
     value = pl.when(negative).then(0 - magnitude).otherwise(magnitude)
     bound = min(MAX_UNITS, a.bound * 10 ** max(0, scale + b.scale - a.scale) // divisor_units_floor + 1)
     bound += bound // 10 ** (digits - 1)  # rounding up to ``digits`` digits adds at most one in their last place
+    exact = (remainder == 0) & (beyond == 0)
     return _number(value, flagged | (unrepresentable | too_large).fill_null(False), scale, min(bound, MAX_UNITS),
-                   wide=True)
+                   wide=True), exact
 
 
 # --- comparisons -------------------------------------------------------------------------------
@@ -647,7 +684,8 @@ class _Compiler:
         if a.kind is not Kind.NUMBER or b.kind is not Kind.NUMBER:
             return _fails()
         if node.op == "/":
-            return _quotient(a, b, node, digits)
+            quotient, _ = _quotient(a, b, node, digits)
+            return quotient
         if node.op == "*":
             if a.scale + b.scale > MAX_SCALE:
                 raise NotByColumns(f"a product with more than {MAX_SCALE} decimals", node.offset)

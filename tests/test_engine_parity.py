@@ -44,6 +44,8 @@ rounding: {{places: {places}, mode: {mode}, ratio_places: {ratio_places}}}
 RULES = ["active == true", "region not in ['XX', 'Zürich']", "revenue >= 0", "units > 1 or active"]
 METRICS = {"score": "revenue / 1000 + 2 * units", "boosted": "max(revenue, incentive) * 110%",
            "signed": "abs(revenue) - units"}
+#: without a quotient (computed per record by design)
+METRICS_BY_COLUMNS = {**METRICS, "score": "revenue * 0.001 + 2 * units"}
 #: bonuses: multipliers and amounts, reading facts, metrics, this.* and if()
 BONUSES = [
     '{id: kicker, when: "units >= 3", multiplier: 110%}',
@@ -128,10 +130,18 @@ def mdf_section(draw: st.DrawFn, used_tier: str | None) -> str:
 
 
 @st.composite
-def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str, str]]) -> str:
-    """Program ``p{index}`` of ``kind``; ``earlier``: the (id, kind) of the programs it may use."""
+def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str, str, bool]], by_columns: bool
+                 ) -> str:
+    """Program ``p{index}`` of ``kind``; ``earlier``: the (id, kind, has a budget) of the programs before it;
+    ``by_columns``: without the steps the columns leave per record by design."""
     program_id = f"p{index}"
-    uses = [used for used, _ in earlier if draw(st.booleans())]
+
+    def kept(pool: list[str]) -> list[str]:
+        # a quotient in a step's amount and history (``prior.*``) are computed per record by design
+        return [item for item in pool if not by_columns or ("/" not in item and "prior." not in item)]
+
+    # a program with a budget is not used: the known bug test_a_used_budgeted_total_is_read_before_its_budget
+    uses = [used for used, _, budgeted in earlier if not budgeted and draw(st.booleans())]
     text = HEAD.format(id=program_id, kind=kind, version=draw(st.sampled_from([1, 3])),
                        effective=draw(st.sampled_from(["{from: 2027-01-01}",
                                                        "{from: 2026-10-01, to: 2027-03-31}"])),
@@ -150,43 +160,44 @@ def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str
     if kind == "tier" and "score" not in metrics:
         metrics.append("score")
     if metrics:
-        text += "metrics:\n" + "".join(f"  {name}: \"{METRICS[name]}\"\n" for name in metrics)
+        formulas = METRICS_BY_COLUMNS if by_columns else METRICS
+        text += "metrics:\n" + "".join(f"  {name}: \"{formulas[name]}\"\n" for name in metrics)
     rules = draw(st.lists(st.sampled_from(RULES), unique=True, max_size=2)) + [f"{used}.eligible" for used in uses]
     if rules:
         text += "eligibility:\n" + "".join(f"  - {{id: r{at}, when: \"{rule}\"}}\n" for at, rule in enumerate(rules))
-    used_tiers = [used for used, used_kind in earlier if used in uses and used_kind == "tier"]
+    used_tiers = [used for used, used_kind, _ in earlier if used in uses and used_kind == "tier"]
     if kind == "tier":
         text += draw(tier_section(draw(st.sampled_from(["revenue", "score"]))))
     elif kind == "goal":
         text += draw(goal_section())
     else:
         text += draw(mdf_section(used_tiers[0] if used_tiers else None))
-    bonuses = draw(st.lists(st.sampled_from(BONUSES), unique=True, max_size=3))
+    bonuses = draw(st.lists(st.sampled_from(kept(BONUSES)), unique=True, max_size=3))
     bonuses += [f'{{id: from_{used}, when: "{used}.total > 0", amount: "10% * {used}.total"}}' for used in uses]
     if bonuses:
         text += "bonuses:\n" + "".join(f"  - {bonus}\n" for bonus in bonuses)
-    deductions = draw(st.lists(st.sampled_from(DEDUCTIONS), unique=True, max_size=2))
+    deductions = draw(st.lists(st.sampled_from(kept(DEDUCTIONS)), unique=True, max_size=2))
     if deductions:
         text += "deductions:\n" + "".join(f"  - {deduction}\n" for deduction in deductions)
     if draw(st.booleans()):
         text += "allow_negative: true\n"
     for key, pool in (("cap", CAPS), ("min_payout", MINIMUMS), ("budget", BUDGETS)):
         if draw(st.booleans()):
-            text += f"{key}: \"{draw(st.sampled_from(pool))}\"\n" if key != "budget" else \
+            text += f"{key}: \"{draw(st.sampled_from(kept(pool)))}\"\n" if key != "budget" else \
                 f"{key}: {draw(st.sampled_from(pool))}\n"
     return text
 
 
 @st.composite
-def program_sets(draw: st.DrawFn) -> Drawn:
+def program_sets(draw: st.DrawFn, by_columns: bool = False) -> Drawn:
     kinds = draw(st.lists(st.sampled_from(["tier", "goal", "mdf"]), min_size=1, max_size=3))
-    earlier: list[tuple[str, str]] = []
+    earlier: list[tuple[str, str, bool]] = []
     texts = []
     for index, kind in enumerate(kinds):
-        texts.append(draw(program_text(index, kind, earlier)))
-        earlier.append((f"p{index}", kind))
-    return Drawn(tuple(texts), tuple(program_id for program_id, kind in earlier if kind == "mdf"),
-                 tuple(program_id for program_id, _ in earlier))
+        texts.append(draw(program_text(index, kind, earlier, by_columns)))
+        earlier.append((f"p{index}", kind, "\nbudget: " in texts[-1]))
+    return Drawn(tuple(texts), tuple(program_id for program_id, kind, _ in earlier if kind == "mdf"),
+                 tuple(program_id for program_id, _, _ in earlier))
 
 
 # --- facts and claims ----------------------------------------------------------------------------------------
@@ -294,7 +305,7 @@ def lineless_totals_alone_differ(columnar: dict, per_record: dict) -> bool:
                for program, total in per_record["totals"].items())
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 
 
@@ -307,12 +318,12 @@ def test_generated_programs_and_facts_of_every_cell_shape_write_the_same_files(t
     run_both(tmp_path_factory.mktemp("parity"), drawn, facts, claims)
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=40)
 @given(data=st.data())
 def test_well_formed_facts_are_mostly_computed_by_columns(tmp_path_factory, data) -> None:
     """The same parity on well-formed facts, where the columnar engine must compute most records by columns:
     the suite cannot pass by sending every record per record."""
-    drawn = data.draw(program_sets(), "programs")
+    drawn = data.draw(program_sets(by_columns=True), "programs")
     facts = data.draw(well_formed_facts_csv(), "facts")
     summaries = run_both(tmp_path_factory.mktemp("parity"), drawn, facts, None)
     columnar = summaries["columnar"]
@@ -347,3 +358,50 @@ def test_a_run_of_lineless_ok_results_totals_zero_without_places(tmp_path: Path)
     # and results.jsonl writes "total":"0" (both engines do); the run's total is that sum: "0"
     assert summaries["per-record"].totals == {"p0": Decimal("0")}
     assert str(summaries["columnar"].totals["p0"]) == "0"
+
+
+BUDGETED = """\
+id: p0
+name: "Program p0"
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: L1, from: 100, rate: 1%}
+budget: 0
+"""
+
+READS_BUDGETED = """\
+id: p1
+name: "Program p1"
+kind: tier
+version: 1
+currency: USD
+effective: {from: 2027-01-01}
+period: quarter
+uses: [p0]
+tiers:
+  qualify_on: revenue
+  levels:
+    - {name: L0, from: 0, rate: 0%}
+bonuses:
+  - {id: from_p0, when: "p0.total > 0", amount: "10% * p0.total"}
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="by columns a program reads a used program's total after that program's "
+                                       "budget (runs/by_columns.py passes the budgeted frames as `used`), per "
+                                       "record before it: p1's bonus on p0.total is lost by columns")
+def test_a_used_budgeted_total_is_read_before_its_budget(tmp_path: Path) -> None:
+    summaries = run_both(tmp_path, Drawn((BUDGETED, READS_BUDGETED), (), ("p0", "p1")),
+                         "partner_id,period,revenue\nP1,2027-Q1,1000\n", None)
+    # p0: 1,000 × 1% = 10.00, scaled by its budget of 0 to 0.00 once the run is resolved; p1 reads p0.total
+    # as the per-record engine computes it, before the budget: 10.00 > 0, bonus 10% × 10.00 = 1.00; its base
+    # 1,000 × 0% = 0.00, total 1.00
+    assert summaries["per-record"].totals == {"p0": Decimal("0.00"), "p1": Decimal("1.00")}
+    lines = (tmp_path / "columnar" / "lines.csv").read_text(encoding="utf-8")
+    assert "P1,2027-Q1,p1,2,bonus,from_p0,from_p0 (p0.total > 0),1.00,,1.00,10% * p0.total = 1.00\n" in lines

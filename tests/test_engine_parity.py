@@ -11,6 +11,7 @@ programs)."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,7 +265,8 @@ def run_both(folder: Path, drawn: Drawn, facts: str, claims: str | None, *, tole
              ) -> dict[str, RunSummary]:
     """Both engines over the same program files and inputs; asserts their files are the same bytes (or that
     both refuse the run with the same error). ``tolerate_known``: let the known bug pinned by an xfail test
-    pass (a run.json total "0" per record, "0.00" by columns), so the generated examples look for others."""
+    pass (a run.json total "0" per record, "0.00" by columns; a duplicate's lines in another order), so the
+    generated examples look for others."""
     programs = folder / "programs"
     programs.mkdir()
     for index, text in enumerate(drawn.texts):
@@ -287,11 +289,23 @@ def run_both(folder: Path, drawn: Drawn, facts: str, claims: str | None, *, tole
     assert failures.get("columnar") == failures.get("per-record")
     if not failures:
         columnar, per_record = written(folder / "columnar"), written(folder / "per-record")
-        if tolerate_known and columnar["run.json"] != per_record["run.json"] and lineless_totals_alone_differ(
-                json.loads(columnar["run.json"]), json.loads(per_record["run.json"])):
-            per_record["run.json"] = columnar["run.json"]  # the known bug (see the xfail test below)
+        if tolerate_known:  # the known bugs, each pinned by an xfail test below
+            if columnar["run.json"] != per_record["run.json"] and lineless_totals_alone_differ(
+                    json.loads(columnar["run.json"]), json.loads(per_record["run.json"])):
+                per_record["run.json"] = columnar["run.json"]
+            for files in (columnar, per_record):
+                files["results.jsonl"] = DUPLICATE_LINES.sub(lines_in_order, files["results.jsonl"].decode()).encode()
         assert columnar == per_record
     return summaries
+
+
+#: the lines a duplicate record's error names (test_a_duplicate_names_its_lines_in_file_order_whichever_engine)
+DUPLICATE_LINES = re.compile(r"duplicate record for partner .*? and period .*? \((line \d+(?:, line \d+)+)\)")
+
+
+def lines_in_order(match: re.Match[str]) -> str:
+    lines = sorted(match.group(1).split(", "), key=lambda line: int(line.split()[1]))
+    return match.group(0).replace(match.group(1), ", ".join(lines))
 
 
 def lineless_totals_alone_differ(columnar: dict, per_record: dict) -> bool:
@@ -405,3 +419,17 @@ def test_a_used_budgeted_total_is_read_before_its_budget(tmp_path: Path) -> None
     assert summaries["per-record"].totals == {"p0": Decimal("0.00"), "p1": Decimal("1.00")}
     lines = (tmp_path / "columnar" / "lines.csv").read_text(encoding="utf-8")
     assert "P1,2027-Q1,p1,2,bonus,from_p0,from_p0 (p0.total > 0),1.00,,1.00,10% * p0.total = 1.00\n" in lines
+
+
+@pytest.mark.xfail(strict=True, reason="a duplicate whose first record goes per record (a cell the columns cannot "
+                                       "hold) and whose second is computed by columns names its lines "
+                                       "'(line 3, line 2)' by columns, '(line 2, line 3)' per record (the run's "
+                                       "duplicates are resolved in runs/, per-record records after columnar ones)")
+def test_a_duplicate_names_its_lines_in_file_order_whichever_engine(tmp_path: Path) -> None:
+    # line 2 holds -0.00 (a cell the columns leave per record), line 3 a plain number: the same key twice,
+    # both records are errors naming both lines in file order
+    run_both(tmp_path, Drawn((INCREMENTAL_AT_ZERO,), (), ("p0",)),
+             "partner_id,period,revenue,quota\nP1,2027-Q1,1000,-0.00\nP1,2027-Q1,1000,1000\n", None,
+             tolerate_known=False)
+    results = (tmp_path / "columnar" / "results.jsonl").read_text(encoding="utf-8")
+    assert results.count("duplicate record for partner P1 and period 2027-Q1 (line 2, line 3)") == 2

@@ -69,7 +69,7 @@ BUDGETS = ["0", "100", "2500", "1000000"]
 
 @dataclass(frozen=True)
 class Drawn:
-    """A program set as YAML texts, and whether one program is an MDF program (claims are then written)."""
+    """A program set: its YAML texts (``p0.yaml``...), the ids of its MDF programs, and every id."""
 
     texts: tuple[str, ...]
     mdf: tuple[str, ...]
@@ -104,14 +104,15 @@ def goal_section(draw: st.DrawFn) -> str:
     for index, weight in enumerate(weights):
         extra = ""
         if per_goal:
-            extra = draw(st.sampled_from(["", ", threshold: 80%", ", cap: 120%",
-                                          ", curve: [{attainment: 0%, factor: 0%}, {attainment: 100%, factor: 100%}]"]))
+            extra = draw(st.sampled_from([
+                "", ", threshold: 80%", ", cap: 120%",
+                ", curve: [{attainment: 0%, factor: 0%}, {attainment: 100%, factor: 100%}]"]))
         targets += (f"    - {{id: g{index}, metric: {draw(st.sampled_from(metrics))}, "
                     f"target: {draw(st.sampled_from(target_cells))}, weight: {weight}{extra}}}\n")
     points = sorted(draw(st.lists(st.sampled_from([0, 50, 80, 99.99, 100, 125, 150]), min_size=1, max_size=4,
                                   unique=True)))
-    curve = "".join(f"      - {{attainment: {point}%, factor: {draw(st.sampled_from(['0%', '50%', '100%', '133.3%', '175%']))}}}\n"
-                    for point in points)
+    factors = ["0%", "50%", "100%", "133.3%", "175%"]
+    curve = "".join(f"      - {{attainment: {point}%, factor: {draw(st.sampled_from(factors))}}}\n" for point in points)
     cap = draw(st.sampled_from(["", "  attainment_cap: 150%\n"]))
     return (f"goals:\n  targets:\n{targets}{cap}  payout:\n"
             f"    on: {draw(st.sampled_from(['incentive', '2% * revenue', 'boosted']))}\n"
@@ -131,7 +132,8 @@ def mdf_section(draw: st.DrawFn, used_tier: str | None) -> str:
             f"  claims:\n    reimbursement: {draw(st.sampled_from(['50%', '100%', '33.3%']))}\n"
             f"    activities: [event, digital, webinar]\n"
             f"    requires_preapproval: {str(draw(st.booleans())).lower()}\n"
-            + draw(st.sampled_from(["", "    submit_within_days: 30\n"])) + limits)
+            + draw(st.sampled_from(["", "    submit_within_days: 30\n"])) + limits
+            + draw(st.sampled_from(["", "  expiry: never\n", "  expiry: fiscal_year\n"])))
 
 
 @st.composite
@@ -253,6 +255,20 @@ def claims_csv(draw: st.DrawFn, program_ids: tuple[str, ...]) -> str:
     return CLAIM_HEADER + "".join(f"C{index % 9}," + ",".join(row) + "\n" for index, row in enumerate(rows))
 
 
+@st.composite
+def well_formed_claims_csv(draw: st.DrawFn, mdf_ids: tuple[str, ...], partners: int) -> str:
+    """Claims of the well-formed facts' partners (P00...), each naming one of the MDF programs."""
+    rows = draw(st.lists(st.tuples(st.integers(min_value=0, max_value=partners - 1),
+                                   st.sampled_from(["event", "digital", "webinar"]),
+                                   st.sampled_from(["100", "55.55", "1250", "20000"]),
+                                   st.sampled_from(["2027-01-10", "2027-02-15"]), st.sampled_from(["2027-02-20"]),
+                                   st.sampled_from(["true", "false"]), st.sampled_from(mdf_ids)), max_size=20))
+    return CLAIM_HEADER + "".join(f"C{index:03d},P{partner:02d},2027-Q1,{activity},{amount},{end},{submitted},"
+                                  f"{preapproved},{program}\n"
+                                  for index, (partner, activity, amount, end, submitted, preapproved, program)
+                                  in enumerate(rows))
+
+
 # --- the runs ------------------------------------------------------------------------------------------------
 
 
@@ -345,7 +361,9 @@ def test_well_formed_facts_are_mostly_computed_by_columns(tmp_path_factory, data
     the suite cannot pass by sending every record per record."""
     drawn = data.draw(program_sets(by_columns=True), "programs")
     facts = data.draw(well_formed_facts_csv(), "facts")
-    summaries = run_both(tmp_path_factory.mktemp("parity"), drawn, facts, None)
+    partners = facts.count("\n") - 1
+    claims = data.draw(well_formed_claims_csv(drawn.mdf, partners), "claims") if drawn.mdf else None
+    summaries = run_both(tmp_path_factory.mktemp("parity"), drawn, facts, claims)
     columnar = summaries["columnar"]
     assert sum(columnar.per_record.values()) * 2 < columnar.records, columnar.per_record
 

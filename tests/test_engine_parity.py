@@ -11,7 +11,6 @@ programs)."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -137,9 +136,9 @@ def mdf_section(draw: st.DrawFn, used_tier: str | None) -> str:
 
 
 @st.composite
-def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str, str, bool]], by_columns: bool
+def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str, str]], by_columns: bool
                  ) -> str:
-    """Program ``p{index}`` of ``kind``; ``earlier``: the (id, kind, has a budget) of the programs before it;
+    """Program ``p{index}`` of ``kind``; ``earlier``: the (id, kind) of the programs before it;
     ``by_columns``: without the steps the columns leave per record by design."""
     program_id = f"p{index}"
 
@@ -147,8 +146,7 @@ def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str
         # a quotient in a step's amount and history (``prior.*``) are computed per record by design
         return [item for item in pool if not by_columns or ("/" not in item and "prior." not in item)]
 
-    # a program with a budget is not used: the known bug test_a_used_budgeted_total_is_read_before_its_budget
-    uses = [used for used, _, budgeted in earlier if not budgeted and draw(st.booleans())]
+    uses = [used for used, _ in earlier if draw(st.booleans())]
     text = HEAD.format(id=program_id, kind=kind, version=draw(st.sampled_from([1, 3])),
                        effective=draw(st.sampled_from(["{from: 2027-01-01}",
                                                        "{from: 2026-10-01, to: 2027-03-31}"])),
@@ -172,7 +170,7 @@ def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str
     rules = draw(st.lists(st.sampled_from(RULES), unique=True, max_size=2)) + [f"{used}.eligible" for used in uses]
     if rules:
         text += "eligibility:\n" + "".join(f"  - {{id: r{at}, when: \"{rule}\"}}\n" for at, rule in enumerate(rules))
-    used_tiers = [used for used, used_kind, _ in earlier if used in uses and used_kind == "tier"]
+    used_tiers = [used for used, used_kind in earlier if used in uses and used_kind == "tier"]
     if kind == "tier":
         text += draw(tier_section(draw(st.sampled_from(["revenue", "score"])), by_columns))
     elif kind == "goal":
@@ -198,13 +196,13 @@ def program_text(draw: st.DrawFn, index: int, kind: str, earlier: list[tuple[str
 @st.composite
 def program_sets(draw: st.DrawFn, by_columns: bool = False) -> Drawn:
     kinds = draw(st.lists(st.sampled_from(["tier", "goal", "mdf"]), min_size=1, max_size=3))
-    earlier: list[tuple[str, str, bool]] = []
+    earlier: list[tuple[str, str]] = []
     texts = []
     for index, kind in enumerate(kinds):
         texts.append(draw(program_text(index, kind, earlier, by_columns)))
-        earlier.append((f"p{index}", kind, "\nbudget: " in texts[-1]))
-    return Drawn(tuple(texts), tuple(program_id for program_id, kind, _ in earlier if kind == "mdf"),
-                 tuple(program_id for program_id, _, _ in earlier))
+        earlier.append((f"p{index}", kind))
+    return Drawn(tuple(texts), tuple(program_id for program_id, kind in earlier if kind == "mdf"),
+                 tuple(program_id for program_id, _ in earlier))
 
 
 # --- facts and claims ----------------------------------------------------------------------------------------
@@ -285,12 +283,9 @@ def written(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def run_both(folder: Path, drawn: Drawn, facts: str, claims: str | None, *, tolerate_known: bool = True
-             ) -> dict[str, RunSummary]:
+def run_both(folder: Path, drawn: Drawn, facts: str, claims: str | None) -> dict[str, RunSummary]:
     """Both engines over the same program files and inputs; asserts their files are the same bytes (or that
-    both refuse the run with the same error). ``tolerate_known``: let the known bugs pinned by the xfail tests
-    pass (a run.json total "0" per record, "0.00" by columns; a duplicate's lines in another order), so the
-    generated examples look for others."""
+    both refuse the run with the same error)."""
     programs = folder / "programs"
     programs.mkdir()
     for index, text in enumerate(drawn.texts):
@@ -311,34 +306,9 @@ def run_both(folder: Path, drawn: Drawn, facts: str, claims: str | None, *, tole
         except IncentivesError as error:
             failures[name] = f"{type(error).__name__}: {error}"
     assert failures.get("columnar") == failures.get("per-record")
-    event("both refused the run" if failures else "both ran")
     if not failures:
-        columnar, per_record = written(folder / "columnar"), written(folder / "per-record")
-        if tolerate_known:  # the known bugs, each pinned by an xfail test below
-            if columnar["run.json"] != per_record["run.json"] and lineless_totals_alone_differ(
-                    json.loads(columnar["run.json"]), json.loads(per_record["run.json"])):
-                per_record["run.json"] = columnar["run.json"]
-            for files in (columnar, per_record):
-                text = files["results.jsonl"].decode()
-                files["results.jsonl"] = DUPLICATE_LINES.sub(r"\1 (LINES)", text).encode()
-        assert columnar == per_record
+        assert written(folder / "columnar") == written(folder / "per-record")
     return summaries
-
-
-#: the lines a duplicate record's error names, which a known bug lists in another order
-#: (test_a_duplicate_names_its_lines_in_file_order_whichever_engine): left out of the comparison
-DUPLICATE_LINES = re.compile(r"(duplicate record for partner .*? and period .*?) \((?:\d+ records: )?line [^)]*\)")
-
-
-def lineless_totals_alone_differ(columnar: dict, per_record: dict) -> bool:
-    """Whether the two run.json differ only in a program's total that is ``"0"`` per record (every ok result
-    of the program has no line, so their sum has no places) and zero with the program's places by columns —
-    the bug :func:`test_a_run_of_lineless_ok_results_totals_zero_without_places` pins."""
-    if {**columnar, "totals": None} != {**per_record, "totals": None}:
-        return False
-    return all(columnar["totals"][program] == total
-               or (total == "0" and Decimal(columnar["totals"][program]) == 0)
-               for program, total in per_record["totals"].items())
 
 
 # no "explain" phase: on a failure it reruns the example hundreds of times for a note the shrunk example gives
@@ -356,6 +326,7 @@ def test_generated_programs_and_facts_of_every_cell_shape_write_the_same_files(t
     facts = data.draw(facts_csv(), "facts")
     claims = data.draw(claims_csv(drawn.ids), "claims") if drawn.mdf or data.draw(st.booleans()) else None
     summaries = run_both(tmp_path_factory.mktemp("parity"), drawn, facts, claims)
+    event("both ran" if summaries else "both refused the run")
     if "columnar" in summaries:
         event("some records by columns" if sum(summaries["columnar"].per_record.values())
               < summaries["columnar"].records else "every record per record")
@@ -392,14 +363,9 @@ tiers:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="runs/by_columns.py gives every ok total the program's places "
-                                       "(total_exponent -places), but an ok result without lines totals 0 "
-                                       "without places per record: run.json totals '0.00' by columns, '0' "
-                                       "per record")
 def test_a_run_of_lineless_ok_results_totals_zero_without_places(tmp_path: Path) -> None:
     drawn = Drawn((INCREMENTAL_AT_ZERO,), (), ("p0",))
-    summaries = run_both(tmp_path, drawn, "partner_id,period,revenue\nP1,2027-Q1,1000\n", None,
-                         tolerate_known=False)
+    summaries = run_both(tmp_path, drawn, "partner_id,period,revenue\nP1,2027-Q1,1000\n", None)
     # the one band (L0, 0 to 1,000) pays at 0%: no line; per record the total is the empty sum, Decimal("0"),
     # and results.jsonl writes "total":"0" (both engines do); the run's total is that sum: "0"
     assert summaries["per-record"].totals == {"p0": Decimal("0")}
@@ -439,9 +405,6 @@ bonuses:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="by columns a program reads a used program's total after that program's "
-                                       "budget (runs/by_columns.py passes the budgeted frames as `used`), per "
-                                       "record before it: p1's bonus on p0.total is lost by columns")
 def test_a_used_budgeted_total_is_read_before_its_budget(tmp_path: Path) -> None:
     summaries = run_both(tmp_path, Drawn((BUDGETED, READS_BUDGETED), (), ("p0", "p1")),
                          "partner_id,period,revenue\nP1,2027-Q1,1000\n", None)
@@ -453,17 +416,11 @@ def test_a_used_budgeted_total_is_read_before_its_budget(tmp_path: Path) -> None
     assert "P1,2027-Q1,p1,2,bonus,from_p0,from_p0 (p0.total > 0),1.00,,1.00,10% * p0.total = 1.00\n" in lines
 
 
-@pytest.mark.xfail(strict=True, reason="a duplicate whose first record goes per record (a cell the columns cannot "
-                                       "hold) and whose second is computed by columns names its lines "
-                                       "'(line 3, line 2)' by columns, '(line 2, line 3)' per record "
-                                       "(runs/resolve.py resolve_block lists a group's places in the units' "
-                                       "order, the by-columns units before the per-record ones, not by index)")
 def test_a_duplicate_names_its_lines_in_file_order_whichever_engine(tmp_path: Path) -> None:
     # line 2 holds -0.00 (a cell the columns leave per record), line 3 a plain number: the same key twice,
     # both records are errors naming both lines in file order
     run_both(tmp_path, Drawn((INCREMENTAL_AT_ZERO,), (), ("p0",)),
-             "partner_id,period,revenue,quota\nP1,2027-Q1,1000,-0.00\nP1,2027-Q1,1000,1000\n", None,
-             tolerate_known=False)
+             "partner_id,period,revenue,quota\nP1,2027-Q1,1000,-0.00\nP1,2027-Q1,1000,1000\n", None)
     results = (tmp_path / "columnar" / "results.jsonl").read_text(encoding="utf-8")
     assert results.count("duplicate record for partner P1 and period 2027-Q1 (line 2, line 3)") == 2
 

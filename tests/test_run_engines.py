@@ -190,17 +190,3 @@ def test_evaluating_some_programs_gives_their_results_as_among_all():
         assert list(alone) == [program_id for program_id in everything if program_id in some]
         for program_id, result in alone.items():
             assert result == everything[program_id], (row.partner_id, program_id)
-
-
-def test_a_duplicate_names_its_lines_in_file_order_whichever_engine_computed_them(tmp_path):
-    # line 2's quota -0.00 is a cell the columns leave per record, line 3 is computed by columns: the same key
-    # twice, so both records are errors, each naming both lines in file order
-    programs = tmp_path / "programs"
-    programs.mkdir()
-    (programs / "t.yaml").write_text(TIER, encoding="utf-8")
-    facts = tmp_path / "facts.csv"
-    facts.write_text("partner_id,period,revenue,quota\nP1,2027-Q1,1000,-0.00\nP1,2027-Q1,1000,1000\n",
-                     encoding="utf-8")
-    _both(incentives.Engine(programs), tmp_path, facts)
-    results = (tmp_path / "columnar" / "results.jsonl").read_text(encoding="utf-8")
-    assert results.count("duplicate record for partner P1 and period 2027-Q1 (line 2, line 3)") == 2

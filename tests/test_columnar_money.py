@@ -393,7 +393,6 @@ def test_apportion_units_leaves_to_decimals_what_could_leave_int128() -> None:
                                   st.integers(min_value=0, max_value=10**15)), min_size=1, max_size=30),
        target=st.integers(min_value=0, max_value=10**12), scale=st.integers(min_value=0, max_value=4))
 def test_apportion_units_is_money_apportion(amounts, target, scale) -> None:
-    from incentives.money import apportion
     keys = [key for key, _ in amounts]
     units = [value for _, value in amounts]
     new = apportion_units(pl.Series(units, dtype=pl.Int128), pl.Series(keys), target)

@@ -184,8 +184,10 @@ class ColumnarEngine:
                 name, why = refused.get(program_id, (program_id, NOT_BY_COLUMNS))
                 self._count(ALONE.format(program=name, why=why), len(positions))
         results = []
-        for program_id, evaluated in frames.items():
-            compiled = next(compiled for chosen_id, compiled, _, _ in chosen if chosen_id == program_id)
+        for program_id, compiled, _, _ in chosen:
+            evaluated = frames.get(program_id)
+            if evaluated is None:
+                continue
             places = compiled.rounding.places
             texts = [pl.col(PAYOUT_ROW).alias("payout_row"), pl.col(LINE_ROWS).alias("line_rows"),
                      pl.col(RESULT_JSON).alias("result_json")] if only is None else []

@@ -317,11 +317,15 @@ def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]
     """The rows of the programs the columnar engine left to this path for records whose other programs it
     computed (each record's unit is theirs; ``plan``: the budgets applied first)."""
     made: list[tuple[Unit, int, PayoutResult]] = []
+    orders: dict[str, dict[str, int]] = {}  # each period's programs by their place in a record's results
     for row, program_ids in partly:
         key = (row.partner_id, row.period)
         results = engine.evaluate_facts(row.partner_id, row.period, row.facts, list(row.problems),
                                         cursor.claims(key), only=program_ids)
-        order = {program_id: at for at, (program_id, _, _) in enumerate(engine.versions_in(row.period))}
+        order = orders.get(row.period)
+        if order is None:
+            order = orders[row.period] = {program_id: at for at, (program_id, _, _)
+                                          in enumerate(engine.versions_in(row.period))}
         unit = Unit(row.line, row.partner_id, row.period, KEYED)
         for program_id, result in results.items():
             if plan:

@@ -21,6 +21,7 @@ import io
 import os
 import time
 import uuid
+from contextlib import ExitStack
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ import polars as pl
 
 from ..history import records_to_compute
 from ..columnar.facts import FactBlock, read_csv_blocks
+from ..columnar.spill import SpilledBlocks
 from ..inputs import PARTNER_ID, PERIOD, FactRow, csv_row_reader, fact_columns
 from ..output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_line, run_json
 from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
@@ -140,24 +142,36 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
                         claims_sha256)
     # The folder is locked (and checked) before any record is evaluated, until the run is in place.
-    with OutputFolder(folder, inputs, force=force) as output:
+    with OutputFolder(folder, inputs, force=force) as output, ExitStack() as reading:
+        columnar = _columnar(engine, facts) if by_columns else None
+        plan = BudgetPlan(engine)
+        # budgets: a first pass over the facts, whose blocks the columnar engine keeps on disk for the second
+        spill = SpilledBlocks(output.scratch()) if columnar is not None and plan else None
+        first_read = None
+        if columnar is not None:
+            assert isinstance(facts, (str, os.PathLike))
+            blocks = read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK)
+            # the facts file is read (by polars, mostly) while the claims are (by Python)
+            first_read = reading.enter_context(_ReadAhead(spill.write_through(blocks) if spill else blocks))
         if isinstance(claims, (str, os.PathLike)):
             from ..inputs import read_claims
 
             claims = read_claims(claims)
         claims_by_key = group_claims(claims, period)
         del claims
-        columnar = _columnar(engine, facts) if by_columns else None
-        plan = BudgetPlan(engine)
+        second_read = first_read
         if plan:
             if not isinstance(facts, (str, os.PathLike)):
                 facts = list(facts)  # read twice
             for rows, _ in _blocks(engine, facts, claims_by_key, period, _Pass(), texts=False, plan=None,
-                                   progress=None, columnar=columnar, only=plan.programs_read()):
+                                   progress=None, columnar=columnar, fact_blocks=first_read,
+                                   only=plan.programs_read()):
                 plan.gather(rows)
             plan.apportion()
             if columnar is not None:
                 columnar.per_record.clear()  # counted again as the files are written
+                assert spill is not None
+                second_read = reading.enter_context(_ReadAhead(spill.read_back()))
         counted = _Pass()
         tally = Tally(engine.program_ids)
         paths = [output.path / name for name in ("payouts.csv", "lines.csv", RESULTS_FILE)]
@@ -170,7 +184,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
             # file writes let go of the GIL); one block at a time, so at most two blocks' texts are held
             written: Future[None] | None = None
             for rows, _ in _blocks(engine, facts, claims_by_key, period, counted, texts=True, plan=plan,
-                                   progress=progress, columnar=columnar):
+                                   progress=progress, columnar=columnar, fact_blocks=second_read):
                 if written is not None:
                     written.result()
                 written = writer.submit(_write_block, rows, handles)
@@ -205,17 +219,19 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
 def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
             claims_by_key: Mapping[tuple[str, str], list], period: str | None, counted: _Pass, *, texts: bool,
             plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None,
-            only: set[str] | None = None, keep_results: bool = False
+            fact_blocks: Iterable[FactBlock] | None = None, only: set[str] | None = None,
+            keep_results: bool = False
             ) -> Iterator[tuple[pl.DataFrame, list[PayoutResult]]]:
     """Each block's rows in output order, with (``keep_results``, per record and not ``texts``) its results
     in that order;
     ``plan``: the budgets to apply before the results are rendered. The last block holds the claims of
-    partners after every record's. ``columnar``: the columnar engine, for a CSV facts file; ``only``: the
-    programs it computes (a first pass over the budgets: every record per record computes them all)."""
+    partners after every record's. ``columnar``: the columnar engine, for a CSV facts file, and
+    ``fact_blocks``: the file's blocks it computes, in partner order; ``only``: the programs it computes (a
+    first pass over the budgets: every record per record computes them all)."""
     cursor = ClaimsCursor(claims_by_key)
     if columnar is not None:
-        assert isinstance(facts, (str, os.PathLike))
-        for block in _read_ahead(read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK)):
+        assert fact_blocks is not None
+        for block in fact_blocks:
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
@@ -238,14 +254,33 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
     yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=keep_results)
 
 
-def _read_ahead(blocks: Iterator[FactBlock]) -> Iterator[FactBlock]:
-    """``blocks``, each next one read by a reader thread while the one given is computed (reading and typing
-    a block is mostly polars, which lets go of the GIL); so one block more is held."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incentives-reader") as reader:
-        pending = reader.submit(next, blocks, None)
-        while (block := pending.result()) is not None:
-            pending = reader.submit(next, blocks, None)
+class _ReadAhead:
+    """``with _ReadAhead(blocks) as blocks:`` each next block read by a reader thread while the one given is
+    computed (reading and typing a block is mostly polars, which lets go of the GIL); so one block more is
+    held. The first block is read from the moment the block is entered."""
+
+    def __init__(self, blocks: Iterator[FactBlock]):
+        self._blocks = blocks
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incentives-reader")
+        self._pending: Future[FactBlock | None] | None = None
+
+    def __enter__(self) -> "_ReadAhead":
+        self._pending = self._reader.submit(next, self._blocks, None)
+        return self
+
+    def __iter__(self) -> Iterator[FactBlock]:
+        while self._pending is not None and (block := self._pending.result()) is not None:
+            self._pending = self._reader.submit(next, self._blocks, None)
             yield block
+        self._pending = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        # a block being read when the run stopped is waited for (a thread cannot be stopped), then dropped
+        self._pending = None
+        self._reader.shutdown(wait=True, cancel_futures=True)
+        close = getattr(self._blocks, "close", None)
+        if close is not None:
+            close()  # the file it reads is closed now, not when the reader is collected
 
 
 #: How many rows a block of the columnar engine holds: its programs' frames, every text included, are held

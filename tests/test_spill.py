@@ -1,0 +1,107 @@
+"""Fact blocks kept on disk between a run's two passes (incentives.columnar.spill), and the run that keeps them."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import incentives
+from incentives.columnar import facts as facts_by_columns
+from incentives.columnar.facts import read_csv_blocks
+from incentives.columnar.spill import SpilledBlocks
+from incentives.errors import InputError
+from incentives.runs import pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_blocks_read_back_equal_the_blocks_written_and_their_files_go(tmp_path):
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,revenue,flag,joined,region,note\n"
+                     "P3,2027-Q1,1234.5,true,2026-01-05,EMEA,Zürich\n"
+                     "P1,2027-Q1, 7 ,FALSE,2026-02-28,  APAC ,\n"
+                     "P2,2027-Q1,1e5,,2026-02-30,x,\n"         # per record: an exponent, an invalid date
+                     "P1,2027-Q2,-.25,True,,a,b\n"
+                     "P4,2027-Q1,,,,,\n", encoding="utf-8")
+    spill = SpilledBlocks(tmp_path / "spill")
+    (tmp_path / "spill").mkdir()
+    written = list(spill.write_through(read_csv_blocks(facts, in_partner_order=True, rows_per_block=2)))
+    # whole partners: P1's two rows, then P2 and P3, then P4
+    assert [block.frame["partner_id"].to_list() for block in written] == [["P1", "P1"], ["P2", "P3"], ["P4"]]
+    assert len(list((tmp_path / "spill").iterdir())) == 3 * 3  # frame, decimals and cells of each
+    read = list(spill.read_back())
+    assert len(read) == 3
+    for before, after in zip(written, read):
+        assert_frame_equal(after.frame, before.frame)
+        assert_frame_equal(after.cells, before.cells)
+        assert after.columns == before.columns
+        assert list(after.decimals) == list(before.decimals)
+        for name, series in before.decimals.items():
+            assert after.decimals[name].to_list() == series.to_list()
+            assert after.decimals[name].dtype == series.dtype == pl.UInt8
+    assert list(written[0].decimals) == ["revenue"]
+    assert written[0].decimals["revenue"].to_list() == [0, 2]  # 7 and -.25 as written
+    # a column of empty cells only is a number column (the first kind, for a tie)
+    assert list(written[2].decimals) == ["revenue", "flag", "joined", "region", "note"]
+    assert written[1].frame["per_record"].to_list() == [True, False]
+    assert list((tmp_path / "spill").iterdir()) == []
+    assert list(spill.read_back()) == []  # read once
+
+
+def test_a_block_without_numbers_reads_back_without_decimals(tmp_path):
+    facts = tmp_path / "facts.csv"
+    facts.write_text("partner_id,period,region\nP1,2027-Q1,EMEA\n", encoding="utf-8")
+    spill = SpilledBlocks(tmp_path)
+    [before] = spill.write_through(read_csv_blocks(facts))
+    [after] = spill.read_back()
+    assert before.decimals == after.decimals == {}
+    assert_frame_equal(after.frame, before.frame)
+
+
+def _counting_reads(monkeypatch) -> list[Path]:
+    opened: list[Path] = []
+    real = facts_by_columns.csv_fact_cells
+
+    def counting(path):
+        opened.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(facts_by_columns, "csv_fact_cells", counting)
+    return opened
+
+
+def test_a_run_with_a_budget_reads_its_facts_file_once_by_columns_and_twice_per_record(tmp_path, monkeypatch):
+    from benchmarks import synth
+
+    facts = synth.write_facts_csv(tmp_path / "facts.csv", 400, 2027)
+    claims = synth.write_claims_csv(tmp_path / "claims.csv", 400, 2027)
+    engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
+    assert pipeline.BudgetPlan(engine)  # the benchmark programs have a budget: two passes
+    opened = _counting_reads(monkeypatch)
+    engine.run_to(tmp_path / "columnar", facts, claims, facts_sha256="f" * 64, engine="columnar")
+    # the columns' description of the file is read once more (its header: fact_columns), not its blocks
+    assert opened == [facts]
+    engine.run_to(tmp_path / "per-record", facts, claims, facts_sha256="f" * 64, engine="per-record")
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
+        assert (tmp_path / "columnar" / name).read_bytes() == (tmp_path / "per-record" / name).read_bytes()
+    # the spilled blocks went with the scratch folder, before the switch
+    assert sorted(path.name for path in (tmp_path / "columnar").iterdir()) == ["lines.csv", "payouts.csv",
+                                                                                "results.jsonl", "run.json"]
+
+
+def test_a_bad_claims_file_stops_the_run_while_the_facts_are_read_and_leaves_nothing(tmp_path):
+    from benchmarks import synth
+
+    facts = synth.write_facts_csv(tmp_path / "facts.csv", 400, 2027)
+    claims = tmp_path / "claims.csv"
+    claims.write_text("claim_id,partner_id\nC1,P1\n", encoding="utf-8")  # columns missing
+    engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
+    with pytest.raises(InputError, match="claims.csv"):
+        engine.run_to(tmp_path / "out", facts, claims, facts_sha256="f" * 64, engine="columnar")
+    assert not (tmp_path / "out").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".out.lock", "claims.csv", "facts.csv"]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("incentives-reader")]

@@ -405,9 +405,15 @@ def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered
 
 
 def _write_block(rows: pl.DataFrame, handles: Iterable[tuple[BinaryIO, str]]) -> None:
-    """A block's rows written to the three files: each handle gets its column's texts."""
+    """A block's rows written to the three files: each handle gets its column's texts, then goes to disk.
+
+    The run is flushed to disk before it is switched in (:meth:`OutputFolder.commit`); flushing each block as
+    it is written lets the disk work while the next blocks are computed, rather than all at the end (1M × 3
+    programs: 3 GB, the last of it seconds to flush)."""
     for handle, column in handles:
         _write_texts(rows.select(column), handle)
+        handle.flush()
+        _flush_to_disk(handle.fileno())
 
 
 def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
@@ -417,6 +423,10 @@ def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
     buffer = io.BytesIO()
     texts.write_csv(buffer, include_header=False, quote_style="never", line_terminator="")
     handle.write(buffer.getbuffer())
+
+
+#: only the data, not the file's times (where the system has it: not macOS, not Windows)
+_flush_to_disk = getattr(os, "fdatasync", os.fsync)
 
 
 def _written_results(path: Path) -> Iterator[PayoutResult]:

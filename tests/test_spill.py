@@ -128,3 +128,27 @@ def test_a_budget_on_the_mdf_program_scales_the_claims_paid_the_same_by_columns_
     # the budget binds: the first pass (over the spilled blocks' records) saw the claims
     assert summaries["columnar"].totals["co_marketing"] == Decimal("50000.00")
     assert any("co_marketing" in note and "budget" in note for note in summaries["columnar"].notes)
+
+
+def test_a_full_disk_while_the_blocks_are_kept_stops_the_run_and_leaves_the_folder_as_it_was(tmp_path):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "incentives", "run", "--programs", str(ROOT / "programs"), "--facts",
+               str(ROOT / "examples" / "facts_2027Q1.csv"), "--claims", str(ROOT / "examples" / "claims_2027Q1.csv"),
+               "--out", str(out)]
+    assert subprocess.run(command, capture_output=True).returncode == 0  # a run to keep
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def small_files() -> None:  # the first block's spilled cells are larger than this: the first pass fails
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))
+
+    failed = subprocess.run([*command, "--force"], capture_output=True, text=True, preexec_fn=small_files)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"incentives run: cannot write to {out}: File too large"), failed.stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".out.lock", "out"]

@@ -5,11 +5,13 @@ the run's totals before a result can be written). Reading a block means reading
 the file, sorting it by partner, splitting and typing its cells: at a million
 records, seconds of work that the second pass would repeat for the same blocks.
 :class:`SpilledBlocks` writes each block of the first pass as it goes by, in
-Arrow IPC files (uncompressed: they are written once and read once, most likely
-from the page cache), and gives the blocks back, equal to those written, for
-the second pass. Blocks are held on disk rather than in memory so that a run's
-memory stays that of a block or two whatever the size of the file; the disk it
-takes is about the size of the facts file.
+Arrow IPC files, and gives the blocks back, equal to those written, for the
+second pass. Blocks are held on disk rather than in memory so that a run's
+memory stays that of a block or two whatever the size of the file. The files
+are LZ4-compressed: a block's short texts take 16 bytes each as string views
+before their bytes, so uncompressed the blocks of a facts file take five times
+its size on disk; compressed, about 1.2 times (100k benchmark records: 7.8 MB
+of CSV, 40 MB uncompressed, 9.2 MB in LZ4), for 0.06 s more per 100,000 rows.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ class SpilledBlocks:
         """``blocks``, each written before it is given on."""
         for block in blocks:
             stem = self.folder / f"block-{len(self._written):06d}"
-            block.frame.write_ipc(_part(stem, "frame"), compression="uncompressed")
+            block.frame.write_ipc(_part(stem, "frame"), compression="lz4")
             pl.DataFrame(list(block.decimals.values())).write_ipc(_part(stem, "decimals"),
-                                                                  compression="uncompressed")
-            block.cells.write_ipc(_part(stem, "cells"), compression="uncompressed")
+                                                                  compression="lz4")
+            block.cells.write_ipc(_part(stem, "cells"), compression="lz4")
             self._written.append((stem, dict(block.columns)))
             yield block
 

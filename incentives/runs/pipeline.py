@@ -6,8 +6,10 @@ cut into blocks of whole partners; each block evaluated, resolved on its keys
 need the whole run's totals before a scaled result can be written: a run to
 files whose programs have a budget first goes over the records once to gather
 the budgets' candidates (:class:`~incentives.runs.resolve.BudgetPlan`), then
-writes every result with its budget applied. In memory, the results are held
-anyway: the budgets are applied to them at the end.
+writes every result with its budget applied (by columns, the blocks the first
+pass read and typed are kept on disk for the second:
+:class:`~incentives.columnar.spill.SpilledBlocks`). In memory, the results are
+held anyway: the budgets are applied to them at the end.
 
 Writing: the folder is locked and checked before any record is evaluated, the
 files are written into a fresh folder that replaces it whole

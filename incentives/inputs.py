@@ -529,11 +529,27 @@ def csv_fact_cells(path: str | os.PathLike[str]) -> Iterator[tuple[list[str], It
     """A facts CSV file's header and its rows as read, untyped: ``(line, cells)`` for each row that is not
     blank, every one as wide as the header. Problems with the file raise :class:`InputError` as
     :func:`read_facts` raises them (the header at once, a ragged row or a bad byte when it is reached)."""
+    with _csv_cells(path, (PARTNER_ID, PERIOD)) as read:
+        yield read
+
+
+@contextmanager
+def csv_claim_cells(path: str | os.PathLike[str]) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
+    """A claims CSV file's header and its rows as read, as :func:`csv_fact_cells` gives a facts file's; the
+    header has every column of :data:`CLAIM_COLUMNS`. Problems raise :class:`InputError` as
+    :func:`read_claims` raises them."""
+    with _csv_cells(path, CLAIM_COLUMNS) as read:
+        yield read
+
+
+@contextmanager
+def _csv_cells(path: str | os.PathLike[str],
+               required: tuple[str, ...]) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
     source = _existing(path)
     file = str(source)
     with _open_text(source) as stream:
         rows = _csv_rows(csv.reader(stream, strict=True), file)
-        header = _csv_header(rows, file, (PARTNER_ID, PERIOD))
+        header = _csv_header(rows, file, required)
         yield header, _of_width(rows, len(header), file)
 
 
@@ -740,19 +756,25 @@ def read_claims(path: str | os.PathLike[str]) -> list[Claim]:
 
 
 def _csv_claims(source: Path) -> Iterator[Claim]:
-    file = str(source)
-    with _open_text(source) as stream:
-        rows = _csv_rows(csv.reader(stream, strict=True), file)
-        header = _csv_header(rows, file, CLAIM_COLUMNS)
-        wanted = [(at, name) for at, name in enumerate(header) if name in CLAIM_COLUMNS + OPTIONAL_CLAIM_COLUMNS]
-        width = len(header)
-        usual_cells = itemgetter(*(header.index(name) for name in CLAIM_COLUMNS))
-        program_at = header.index("program_id") if "program_id" in header else None
+    with csv_claim_cells(source) as (header, rows):
+        read_claim = csv_claim_reader(header)
         for line, cells in rows:
-            if len(cells) != width:
-                _check_width(cells, width, file, line)
-            claim = _usual_csv_claim(line, cells, usual_cells, program_at)
-            yield claim if claim is not None else normalize_claim({name: cells[at] for at, name in wanted}, line)
+            yield read_claim(line, cells)
+
+
+def csv_claim_reader(header: Sequence[str]) -> Callable[[int, list[str]], Claim]:
+    """What reads one row of a claims CSV file with ``header`` (its line and its cells as
+    :func:`csv_claim_cells` gives them) into a :class:`Claim`, as :func:`read_claims` does (duplicate
+    ids aside: they are flagged over the whole file)."""
+    wanted = [(at, name) for at, name in enumerate(header) if name in CLAIM_COLUMNS + OPTIONAL_CLAIM_COLUMNS]
+    usual_cells = itemgetter(*(header.index(name) for name in CLAIM_COLUMNS))
+    program_at = header.index("program_id") if "program_id" in header else None
+
+    def read_claim(line: int, cells: list[str]) -> Claim:
+        claim = _usual_csv_claim(line, cells, usual_cells, program_at)
+        return claim if claim is not None else normalize_claim({name: cells[at] for at, name in wanted}, line)
+
+    return read_claim
 
 
 def _usual_csv_claim(line: int, cells: list[str], usual_cells: Callable[[list[str]], tuple[str, ...]],

@@ -1,5 +1,5 @@
 """The rules of a run (:mod:`incentives.runs` applies them once, for ``Engine.run`` and ``Engine.run_to``
-alike): claims grouped by partner and period, duplicate records, claims without a record, coverage and budget
+alike): duplicate records, claims without a record, coverage and budget
 notes; and :class:`RunEngine`, what a run asks of the engine.
 
 They live here, below the runs, so that a run takes them without reaching into
@@ -8,18 +8,17 @@ They live here, below the runs, so that a run takes them without reaching into
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Collection, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Protocol, Sequence
 
 from .compiler import CompiledProgram, error_result
 from .history import History
-from .inputs import Claim, FactRow, fact_row, flag_duplicate_claims, normalize_claim
+from .inputs import Claim, FactRow, fact_row
 from .periods import Period
 from .results import PayoutResult, ProgramInfo
 
 __all__ = ["DUPLICATE_PLACES", "NO_MDF_PROGRAM", "Record", "RunEngine", "budget_note", "coverage_text",
-           "duplicate_message", "duplicate_results", "group_claims", "orphan_claim_results", "place_text",
+           "duplicate_message", "duplicate_results", "orphan_claim_results", "place_text",
            "unpack_record"]
 
 #: A partner-period record as a run takes it: a row read from a facts file, or a mapping given through the API.
@@ -49,7 +48,7 @@ class RunEngine(Protocol):
 
     def versions_in(self, label: str) -> list[tuple[str, CompiledProgram | None, Period | None]]: ...
 
-    def route_claims(self, claims: Sequence[Claim]) -> dict[str, list[Claim]]: ...
+    def paid_elsewhere(self) -> Callable[[str, str, str], str | None] | None: ...
 
     def period_notes(self, period: str, not_computed: int) -> list[str]: ...
 
@@ -64,19 +63,6 @@ def unpack_record(record: Record) -> tuple[str, str, Mapping[str, Any], list[str
     """A record's partner_id, period label, facts and problems (a copy of the list: evaluation adds to it)."""
     row = record if isinstance(record, FactRow) else fact_row(record)
     return row.partner_id, row.period, row.facts, list(row.problems)
-
-
-def group_claims(claims: Iterable[Mapping[str, Any] | Claim],
-                 period: str | None = None) -> dict[tuple[str, str], list[Claim]]:
-    """Claims normalised, duplicate ids flagged, grouped by (partner_id, period), in order; with
-    ``period``, only that period's claims (and those without a period, which become error rows)."""
-    claims_by_key: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-    normalized = [claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims]
-    if period is not None:
-        normalized = [claim for claim in normalized if not claim.period or claim.period == period]
-    for claim in flag_duplicate_claims(normalized):
-        claims_by_key[(claim.partner_id, claim.period)].append(claim)
-    return claims_by_key
 
 
 def duplicate_results(key: tuple[str, str], places: Sequence[str], count: int,

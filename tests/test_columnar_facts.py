@@ -225,29 +225,29 @@ PLAIN_CELLS = st.text(st.characters(exclude_characters=',"\r\n\x00', exclude_cat
        rows_per_block=st.integers(1, 30))
 @example(rows=["a,b,c", "", ",,", "d,e,f"], ending="\r\n", bom=True, last_break=False, rows_per_block=2)
 def test_plain_lines_split_by_polars_are_the_parsers_rows(tmp_path, rows, ending, bom, last_break, rows_per_block):
-    from incentives.columnar.facts import _parsed_rows, _plain_rows
+    from incentives.columnar.cells import parsed_rows, plain_rows
 
     text = ending.join(["partner_id,period,x", *rows]) + (ending if last_break else "")
     facts = tmp_path / "facts.csv"
     facts.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
     try:
         with csv_fact_cells(facts) as (header, parsed):
-            expected = [(lines.to_list(), cells.rows()) for lines, cells in _parsed_rows(parsed, 3, rows_per_block)]
+            expected = [(lines.to_list(), cells.rows()) for lines, cells in parsed_rows(parsed, 3, rows_per_block)]
     except InputError:  # a ragged row ('   ' has one cell): the parser reports it, the fast path declines
-        assert _plain_rows(facts, 3, rows_per_block, None) is None
+        assert plain_rows(facts, 3, rows_per_block, None) is None
         return
-    plain = _plain_rows(facts, 3, rows_per_block, None)
+    plain = plain_rows(facts, 3, rows_per_block, None)
     assert plain is not None
     assert [(lines.to_list(), cells.rows()) for lines, cells in plain] == expected
 
 
 def test_a_file_with_a_quote_or_a_lone_carriage_return_is_left_to_the_parser(tmp_path):
-    from incentives.columnar.facts import _plain_rows
+    from incentives.columnar.cells import plain_rows
 
     for text in ('partner_id,period,x\nP1,2027-Q1,"a"\n', "partner_id,period,x\rP1,2027-Q1,a\r",
                  "partner_id,period,x\nP1,2027-Q1,a\x00\n"):
         facts = write(tmp_path / "facts.csv", text)
-        assert _plain_rows(facts, 3, 10, None) is None
+        assert plain_rows(facts, 3, 10, None) is None
 
 
 def test_case_is_folded_in_ascii_only_as_per_record(tmp_path):
@@ -262,6 +262,6 @@ def test_case_is_folded_in_ascii_only_as_per_record(tmp_path):
 def test_the_whitespace_stripped_by_columns_is_what_str_strip_strips():
     import sys
 
-    from incentives.columnar.facts import WHITESPACE
+    from incentives.columnar.cells import WHITESPACE
 
     assert WHITESPACE == "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())

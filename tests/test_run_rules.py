@@ -8,7 +8,7 @@ from pathlib import Path
 import incentives
 from incentives.inputs import Claim
 from incentives.run_rules import (DUPLICATE_PLACES, NO_MDF_PROGRAM, RunEngine, budget_note, coverage_text,
-                                  duplicate_message, duplicate_results, group_claims, orphan_claim_results,
+                                  duplicate_message, duplicate_results, orphan_claim_results,
                                   place_text, unpack_record)
 
 
@@ -51,21 +51,6 @@ def test_claims_without_a_record_go_to_the_programs_they_name_or_else_every_mdf_
     unnamed = orphan_claim_results(key, [claim("C1")], ["co_marketing", "partner_fund"])
     assert list(unnamed) == ["co_marketing", "partner_fund"]
     assert list(orphan_claim_results(key, [claim("C1")], [])) == [NO_MDF_PROGRAM]
-
-
-def test_claims_are_grouped_by_partner_and_period_and_a_period_keeps_its_own_and_those_without_one() -> None:
-    claims = [claim("C1"), claim("C2", period="2027-Q2"), claim("C3", partner_id="P2"), claim("C4", period="")]
-    grouped = group_claims(claims)
-    assert {key: [c.claim_id for c in group] for key, group in grouped.items()} == {
-        ("P1", "2027-Q1"): ["C1"], ("P1", "2027-Q2"): ["C2"], ("P2", "2027-Q1"): ["C3"], ("P1", ""): ["C4"]}
-    of_q1 = group_claims(claims, "2027-Q1")
-    assert {key: [c.claim_id for c in group] for key, group in of_q1.items()} == {
-        ("P1", "2027-Q1"): ["C1"], ("P2", "2027-Q1"): ["C3"], ("P1", ""): ["C4"]}
-
-
-def test_claims_with_the_same_id_are_both_flagged() -> None:
-    grouped = group_claims([claim("C1"), claim("C1", partner_id="P2")])
-    assert all(c.problems for group in grouped.values() for c in group)
 
 
 def test_coverage_notes_are_sorted_by_program_and_period() -> None:

@@ -13,30 +13,33 @@ exactly as the per-record engine computes it — for a cell the columns cannot
 hold, a version chosen per record, a claim naming no loaded MDF program, or
 when no program of its label computed it by columns. So the files are the same
 bytes. A record's claims are routed to their MDF programs as the per-record
-engine routes them (:meth:`Engine.route_claims`), and each MDF program
-computes its records' claims by columns
-(:func:`~incentives.claims_by_columns.claims_by_columns`). How many records went
+engine routes them (:meth:`Engine.route_claims`: a claim goes to the MDF program it names, or to the only
+one loaded; naming none with several loaded, to each with a problem; one the ledger says another period's run
+paid has a problem too), by columns, and each MDF program computes its records' claims by columns
+(:class:`~incentives.claims_by_columns.ClaimsByColumns`). How many records went
 per record, and why, is told in the run's summary (never in ``run.json``, which
 is the same whichever engine ran).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
-from ..claims_by_columns import ClaimsByColumns, claims_by_columns
+from ..claims_by_columns import CLAIM_ID, NEEDS_RECORD, PROGRAM_ID, ClaimsByColumns
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
 from ..columnar.program import (BY_COLUMNS, LINES, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
                                 ProgramByColumns)
 from ..compiler import CompiledProgram
-from ..inputs import PARTNER_ID, PERIOD, Claim, FactRow
+from ..inputs import PARTNER_ID, PERIOD, FactRow
 from ..kinds.block import TOTAL
 from ..periods import Period
 from ..rules.columns import NotByColumns
+from ..run_rules import NO_MDF_PROGRAM
+from .claims import BlockClaims
 from .resolve import KEYED, UNITS, BudgetPlan
 from .rows import KEYS, TEXTS
 
@@ -45,6 +48,8 @@ CELLS = "a cell the columns cannot hold exactly (or no partner_id or period)"
 CHOSEN_PER_RECORD = "a program version chosen per record for its period (an error row, no version, history)"
 UNROUTED_CLAIMS = "a claim naming a program that is not a loaded MDF program (or no MDF program is loaded)"
 NOT_BY_COLUMNS = "a value computed per record (a missing fact, a negative step, an amount beyond 128 bits)"
+#: The program a claim goes to, as it is routed.
+_TARGET = "claims#target"
 #: Said of the records one program of which went per record, their other programs by columns.
 ALONE = "{program} alone (the records' other programs by columns): {why}"
 
@@ -54,31 +59,30 @@ class ColumnarEngine:
 
     def __init__(self, versions_in: Callable[[str], list[tuple[str, CompiledProgram | None, Period | None]]],
                  read_row: Callable[[int, list[str]], FactRow],
-                 route_claims: Callable[[Sequence[Claim]], dict[str, list[Claim]]], mdf_ids: Collection[str]):
-        """``route_claims``: a record's claims by the program they go to (:meth:`Engine.route_claims`);
-        ``mdf_ids``: the MDF programs loaded."""
+                 mdf_ids: Sequence[str], paid_elsewhere: Callable[[str, str, str], str | None] | None):
+        """``mdf_ids``: the MDF programs loaded, in evaluation order; ``paid_elsewhere``: why a claim (program,
+        claim_id, period) cannot be paid again, or ``None`` (the ledger's view; ``None`` without a ledger)."""
         self._versions_in = versions_in
         self._read_row = read_row
-        self._route_claims = route_claims
-        self._mdf_ids = frozenset(mdf_ids)
+        self._mdf_ids = list(mdf_ids)
+        self._paid_elsewhere = paid_elsewhere
         self._compiled: dict[tuple[str, int], ProgramByColumns | str] = {}
-        self._routed_claims: tuple[Mapping[tuple[str, str], Sequence[Claim]], _RoutedClaims] | None = None
         #: records computed per record, by why
         self.per_record: Counter[str] = Counter()
 
-    def evaluate(self, block: FactBlock, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]],
-                 plan: BudgetPlan | None, *, only: Collection[str] | None = None
+    def evaluate(self, block: FactBlock, claims: BlockClaims | None, plan: BudgetPlan | None, *,
+                 only: Collection[str] | None = None
                  ) -> tuple[pl.DataFrame, list[FactRow], list[tuple[FactRow, list[str]]]]:
         """``block``'s results by columns (rows of :data:`~incentives.runs.rows.KEYS` and texts, with their
         units), the records to compute per record, as read, and the records some of whose programs are to be
-        computed per record (their others were computed by columns), with those programs. ``claims_by_key``:
-        the run's claims by (partner_id, period); ``plan``: the budgets, whose lines close the results they
+        computed per record (their others were computed by columns), with those programs. ``claims``:
+        the claims of the block's partners; ``plan``: the budgets, whose lines close the results they
         scale. ``only``: the programs to compute (and their results' keys only, no texts): a run's first pass,
         over its budgets."""
         frame = block.frame
         needs_record = frame[PER_RECORD]
         self._count(CELLS, int(needs_record.sum()))
-        routed = self._routed(claims_by_key) if claims_by_key else None
+        routed = self._routed(claims) if claims else None
         if routed is not None:
             unrouted = frame.select(pl.struct(PARTNER_ID, PERIOD).is_in(routed.unrouted.implode()).alias("unrouted")) \
                 .to_series() & ~needs_record
@@ -90,8 +94,8 @@ class ColumnarEngine:
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
             part = block.rows(in_label)
-            claims = routed.of(part.frame[PARTNER_ID], label) if routed is not None else {}
-            computed, label_rows, label_partial = self._label(part, label, plan, only, claims)
+            label_claims = routed.of(part.frame[PARTNER_ID], label) if routed is not None else {}
+            computed, label_rows, label_partial = self._label(part, label, plan, only, label_claims)
             results += label_rows
             lines_of_part = part.frame[LINE]
             partial += [(lines_of_part[at], program_ids) for at, program_ids in label_partial.items()]
@@ -108,25 +112,30 @@ class ColumnarEngine:
         lines = block.frame.filter(rows)[LINE].to_list()
         return [self._read_row(line, list(cells)) for line, cells in zip(lines, block.cells.filter(rows).iter_rows())]
 
-    def _routed(self, claims_by_key: Mapping[tuple[str, str], Sequence[Claim]]) -> _RoutedClaims:
-        """The run's claims routed to their MDF programs as the per-record engine routes them (each record's
-        claims together, :meth:`Engine.route_claims`), by columns: made once per run (``claims_by_key`` is the
-        run's, the same at every block)."""
-        if self._routed_claims is None or self._routed_claims[0] is not claims_by_key:
-            unrouted: list[tuple[str, str]] = []
-            by_program: dict[str, list[Claim]] = defaultdict(list)
-            for key, claims in claims_by_key.items():
-                routed = self._route_claims(claims)
-                if not routed.keys() <= self._mdf_ids:
-                    unrouted.append(key)
-                    continue
-                for program_id, program_claims in routed.items():
-                    by_program[program_id] += program_claims
-            self._routed_claims = (claims_by_key, _RoutedClaims(
-                pl.DataFrame(unrouted, schema={PARTNER_ID: pl.String, PERIOD: pl.String}, orient="row")
-                .select(pl.struct(PARTNER_ID, PERIOD)).to_series(),
-                {program_id: claims_by_columns(claims) for program_id, claims in by_program.items()}))
-        return self._routed_claims[1]
+    def _routed(self, claims: BlockClaims) -> _RoutedClaims:
+        """The block's claims routed to their MDF programs as the per-record engine routes a record's
+        (:meth:`Engine.route_claims`), by columns."""
+        frame = claims.by_columns.frame
+        mdf_ids = self._mdf_ids
+        unnamed_to = mdf_ids if len(mdf_ids) > 1 else mdf_ids or [NO_MDF_PROGRAM]
+        named = pl.col(PROGRAM_ID)
+        # a claim naming no program, with several MDF programs loaded, goes to each with a problem: per record
+        targets = frame.with_columns(
+            (pl.col(NEEDS_RECORD) | (named.is_null() & (len(mdf_ids) > 1))).alias(NEEDS_RECORD),
+            pl.when(named.is_null()).then(pl.lit(unnamed_to, pl.List(pl.String))).otherwise(pl.concat_list(named))
+            .alias(_TARGET)).explode(_TARGET)
+        to_mdf = pl.col(_TARGET).is_in(mdf_ids)
+        unrouted = targets.filter(~to_mdf).select(pl.struct(PARTNER_ID, PERIOD)).to_series().unique()
+        routed = targets.filter(to_mdf)
+        if self._paid_elsewhere is not None and not routed.is_empty():
+            paid_elsewhere = self._paid_elsewhere
+            paid = pl.Series([paid_elsewhere(*key) is not None
+                              for key in routed.select(_TARGET, CLAIM_ID, PERIOD).iter_rows()], dtype=pl.Boolean)
+            routed = routed.with_columns(pl.col(NEEDS_RECORD) | paid)
+        return _RoutedClaims(unrouted, {
+            program_id: ClaimsByColumns(routed.filter(pl.col(_TARGET) == program_id).drop(_TARGET),
+                                        claims.by_columns.amount_scale, claims.by_columns.amount_bound)
+            for program_id in routed[_TARGET].unique(maintain_order=True).to_list()})
 
     def _label(self, part: FactBlock, label: str, plan: BudgetPlan | None, only: Collection[str] | None,
                claims: Mapping[str, ClaimsByColumns]) -> tuple[pl.Series, list[pl.DataFrame], dict[int, list[str]]]:
@@ -223,7 +232,7 @@ class ColumnarEngine:
 
 @dataclass(frozen=True)
 class _RoutedClaims:
-    """A run's claims routed: the (partner_id, period) keys with a claim that goes to no loaded MDF program (a
+    """A block's claims routed: the (partner_id, period) keys with a claim that goes to no loaded MDF program (a
     Series of structs), and every other claim by the MDF program it goes to, in the run's order."""
 
     unrouted: pl.Series
@@ -232,11 +241,8 @@ class _RoutedClaims:
     def of(self, partner_ids: pl.Series, label: str) -> dict[str, ClaimsByColumns]:
         """The claims of ``partner_ids`` for the period ``label``, by program (the frames keep the run's scale
         and bound of amounts)."""
-        found = {}
-        for program_id, claims in self.by_program.items():
-            frame = claims.frame.filter((pl.col(PERIOD) == label) & pl.col(PARTNER_ID).is_in(partner_ids.implode()))
-            found[program_id] = ClaimsByColumns(frame, claims.amount_scale, claims.amount_bound)
-        return found
+        rows = (pl.col(PERIOD) == label) & pl.col(PARTNER_ID).is_in(partner_ids.implode())
+        return {program_id: claims.filter(rows) for program_id, claims in self.by_program.items()}
 
 
 def units_by_columns(results: pl.DataFrame) -> pl.DataFrame:

@@ -41,11 +41,12 @@ from ..output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_line, run_json
 from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
 from ..payout_run import PayoutRun
 from ..results import PayoutResult, ProgramInfo
-from ..run_rules import Record, RunEngine, coverage_text, group_claims, place_text
+from ..run_rules import Record, RunEngine, coverage_text, place_text
 from ..version import __version__
 from .by_columns import ColumnarEngine, units_by_columns
 from .order import Numbered, numbered_in_partner_order, partner_blocks
-from .resolve import KEYED, UNITS, UNKEYED, BudgetPlan, ClaimsCursor, Unit, resolve_block
+from .claims import BlockClaims, RunClaims
+from .resolve import KEYED, UNITS, UNKEYED, BudgetPlan, Unit, resolve_block
 from .rows import REF, Tally, in_output_order, rows_of
 
 __all__ = ["RunSummary", "run_in_memory", "run_to_folder"]
@@ -101,11 +102,10 @@ def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable
                   facts_sha256: str | None, claims_sha256: str | None,
                   progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
     """:meth:`Engine.run`'s run: every result in memory, in output order, budgets applied."""
-    claims_by_key = group_claims(claims, period)
     counted = _Pass()
     plan = BudgetPlan(engine)
     results: list[PayoutResult] = []
-    for rows, block_results in _blocks(engine, records, claims_by_key, period, counted, texts=False, plan=None,
+    for rows, block_results in _blocks(engine, records, RunClaims.read(claims, period), period, counted, texts=False, plan=None,
                                        progress=progress, keep_results=True):
         if plan:
             plan.gather(rows)
@@ -153,19 +153,15 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         if columnar is not None:
             assert isinstance(facts, (str, os.PathLike))
             blocks = read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK)
-            # the facts file is read (by polars, mostly) while the claims are (by Python)
+            # the facts file is read from the moment the run starts, while the claims are
             first_read = reading.enter_context(_ReadAhead(spill.write_through(blocks) if spill else blocks))
-        if isinstance(claims, (str, os.PathLike)):
-            from ..inputs import read_claims
-
-            claims = read_claims(claims)
-        claims_by_key = group_claims(claims, period)
+        run_claims = RunClaims.read(claims, period)
         del claims
         second_read = first_read
         if plan:
             if not isinstance(facts, (str, os.PathLike)):
                 facts = list(facts)  # read twice
-            for rows, _ in _blocks(engine, facts, claims_by_key, period, _Pass(), texts=False, plan=None,
+            for rows, _ in _blocks(engine, facts, run_claims, period, _Pass(), texts=False, plan=None,
                                    progress=None, columnar=columnar, fact_blocks=first_read,
                                    only=plan.programs_read()):
                 plan.gather(rows)
@@ -185,7 +181,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
             # a block is written while the next one is computed (the write waits on the disk, polars and Python's
             # file writes let go of the GIL); one block at a time, so at most two blocks' texts are held
             written: Future[None] | None = None
-            for rows, _ in _blocks(engine, facts, claims_by_key, period, counted, texts=True, plan=plan,
+            for rows, _ in _blocks(engine, facts, run_claims, period, counted, texts=True, plan=plan,
                                    progress=progress, columnar=columnar, fact_blocks=second_read):
                 if written is not None:
                     written.result()
@@ -219,7 +215,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
 
 
 def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
-            claims_by_key: Mapping[tuple[str, str], list], period: str | None, counted: _Pass, *, texts: bool,
+            claims: RunClaims, period: str | None, counted: _Pass, *, texts: bool,
             plan: BudgetPlan | None, progress: Callable[[int], None] | None, columnar: ColumnarEngine | None = None,
             fact_blocks: Iterable[FactBlock] | None = None, only: set[str] | None = None,
             keep_results: bool = False
@@ -230,30 +226,30 @@ def _blocks(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str],
     partners after every record's. ``columnar``: the columnar engine, for a CSV facts file, and
     ``fact_blocks``: the file's blocks it computes, in partner order; ``only``: the programs it computes (a
     first pass over the budgets: every record per record computes them all)."""
-    cursor = ClaimsCursor(claims_by_key)
+    cursor = claims.cursor()
     if columnar is not None:
         assert fact_blocks is not None
         for block in fact_blocks:
             counted.read += block.frame.height
             if period is not None:
                 block = block.rows(block.frame[PERIOD].is_in([period, ""]))
-            computed, rows, partly = columnar.evaluate(block, claims_by_key, plan if texts else None, only=only)
-            counted.computed += computed.select(pl.col("index").n_unique()).item()
-            evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, cursor, counted,
-                                    progress, texts=texts, plan=plan)
             last = block.frame[PARTNER_ID].max()
+            block_claims = cursor.through(last) if isinstance(last, str) else cursor.none()
+            computed, rows, partly = columnar.evaluate(block, block_claims, plan if texts else None, only=only)
+            counted.computed += computed.select(pl.col("index").n_unique()).item()
+            evaluated = _per_record(engine, [(row.line, row, row) for row in rows], None, block_claims, counted,
+                                    progress, texts=texts, plan=plan)
             # in input order, whichever engine computed them (a duplicate's error names its lines in that order)
             evaluated.units = pl.concat([units_by_columns(computed), evaluated.units]).sort("index")
-            evaluated.rows += [computed, _partly_per_record(engine, partly, cursor, texts=texts, plan=plan)]
-            yield _resolved(engine, evaluated, cursor, cursor.through(last) if isinstance(last, str) else [],
-                            counted, texts, keep_results=False)
-        yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=False)
+            evaluated.rows += [computed, _partly_per_record(engine, partly, block_claims, texts=texts, plan=plan)]
+            yield _resolved(engine, evaluated, block_claims, counted, texts, keep_results=False)
+        yield _resolved(engine, _Evaluated(), cursor.through(None), counted, texts, keep_results=False)
         return
     for block in partner_blocks(_counting(numbered_in_partner_order(facts), counted)):
-        evaluated = _per_record(engine, block, period, cursor, counted, progress, texts=texts, plan=plan)
-        yield _resolved(engine, evaluated, cursor, cursor.through(block[-1][2].partner_id), counted, texts,
-                        keep_results=keep_results)
-    yield _resolved(engine, _Evaluated(), cursor, cursor.through(None), counted, texts, keep_results=keep_results)
+        block_claims = cursor.through(block[-1][2].partner_id)
+        evaluated = _per_record(engine, block, period, block_claims, counted, progress, texts=texts, plan=plan)
+        yield _resolved(engine, evaluated, block_claims, counted, texts, keep_results=keep_results)
+    yield _resolved(engine, _Evaluated(), cursor.through(None), counted, texts, keep_results=keep_results)
 
 
 class _ReadAhead:
@@ -305,7 +301,7 @@ class _Evaluated:
     results: list[PayoutResult] = field(default_factory=list)
 
 
-def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cursor: ClaimsCursor,
+def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, claims: BlockClaims,
                 counted: _Pass, progress: Callable[[int], None] | None, *, texts: bool,
                 plan: BudgetPlan | None) -> _Evaluated:
     """A block's records evaluated one at a time, their results rendered (``texts``; ``plan``: the budgets
@@ -329,8 +325,8 @@ def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cu
     for index, record, row, history in records_to_compute(block, period, engine.reads_history):
         partner_id, period_label = row.partner_id, row.period
         keyed = bool(partner_id and period_label)
-        claims = cursor.claims((partner_id, period_label)) if keyed else ()
-        results = evaluate(partner_id, period_label, row.facts, list(row.problems), claims, history)
+        results = evaluate(partner_id, period_label, row.facts, list(row.problems),
+                           claims.of((partner_id, period_label)) if keyed else (), history)
         unit = Unit(index, partner_id, period_label, KEYED if keyed else UNKEYED)
         indexes.append(index)
         partner_ids.append(partner_id)
@@ -349,7 +345,7 @@ def _per_record(engine: RunEngine, block: list[Numbered], period: str | None, cu
     return out
 
 
-def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]], cursor: ClaimsCursor, *,
+def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]], claims: BlockClaims, *,
                        texts: bool, plan: BudgetPlan | None) -> pl.DataFrame:
     """The rows of the programs the columnar engine left to this path for records whose other programs it
     computed (each record's unit is theirs; ``plan``: the budgets applied first)."""
@@ -358,7 +354,7 @@ def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]
     for row, program_ids in partly:
         key = (row.partner_id, row.period)
         results = engine.evaluate_facts(row.partner_id, row.period, row.facts, list(row.problems),
-                                        cursor.claims(key), only=program_ids)
+                                        claims.of(key), only=program_ids)
         order = orders.get(row.period)
         if order is None:
             order = orders[row.period] = {program_id: at for at, (program_id, _, _)
@@ -371,11 +367,11 @@ def _partly_per_record(engine: RunEngine, partly: list[tuple[FactRow, list[str]]
     return rows_of(made, texts=texts)
 
 
-def _resolved(engine: RunEngine, evaluated: _Evaluated, cursor: ClaimsCursor, claim_keys: list[tuple[str, str]],
-              counted: _Pass, texts: bool, *, keep_results: bool) -> tuple[pl.DataFrame, list[PayoutResult]]:
+def _resolved(engine: RunEngine, evaluated: _Evaluated, claims: BlockClaims, counted: _Pass, texts: bool, *,
+              keep_results: bool) -> tuple[pl.DataFrame, list[PayoutResult]]:
     """One block's results resolved (see :func:`resolve_block`) in output order, with (``keep_results``) the
     results in that order."""
-    resolution = resolve_block(evaluated.units, claim_keys, cursor, engine)
+    resolution = resolve_block(evaluated.units, claims, engine)
     for key, count in resolution.coverage.items():
         counted.coverage[key] = counted.coverage.get(key, 0) + count
     frames = [frame.filter(~pl.col("index").is_in(resolution.dropped)) for frame in evaluated.rows] \
@@ -396,8 +392,8 @@ def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str
     periods (a partner's history is read per record)."""
     if not isinstance(facts, (str, os.PathLike)) or Path(facts).suffix.lower() != ".csv" or engine.reads_history:
         return None
-    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.route_claims,
-                          engine.mdf_program_ids)
+    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.mdf_program_ids,
+                          engine.paid_elsewhere())
 
 
 def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered]:

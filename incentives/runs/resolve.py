@@ -12,15 +12,12 @@ scale and apportions them once.
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping, Sequence
 
 import polars as pl
 
-from ..inputs import Claim
 from ..kinds.steps import BudgetScale, scale_to_budget
 from ..kinds.steps_by_columns import BUDGET_TOTAL, BudgetByColumns
 from ..money import EXACT, decimal_of
@@ -29,6 +26,7 @@ from ..result_parts import new_line
 from ..results import PayoutResult
 from ..run_rules import (DUPLICATE_PLACES, RunEngine, budget_note, duplicate_results,
                          orphan_claim_results)
+from .claims import BlockClaims
 
 #: A unit's rank among equal keys in the output (a record with a partner and a period, a claim without a
 #: record, a record lacking either): ``Engine.run``'s order before this module existed, kept.
@@ -66,32 +64,9 @@ class Resolution:
     coverage: Counter = field(default_factory=Counter)
 
 
-class ClaimsCursor:
-    """The run's claims by (partner_id, period), handed out in partner order, each key once."""
-
-    def __init__(self, claims_by_key: Mapping[tuple[str, str], list[Claim]]):
-        self._claims = claims_by_key
-        # the orphan results of a partner's keys follow the order the keys were first met in the claims
-        first_met = {key: at for at, key in enumerate(claims_by_key)}
-        self._keys = sorted(claims_by_key, key=lambda key: (key[0], first_met[key]))
-        self._partners = [key[0] for key in self._keys]
-        self._next = 0
-
-    def claims(self, key: tuple[str, str]) -> list[Claim]:
-        return self._claims.get(key, [])
-
-    def through(self, partner_id: str | None) -> list[tuple[str, str]]:
-        """The keys not handed out yet whose partner_id is at most ``partner_id`` (``None``: every one)."""
-        end = len(self._keys) if partner_id is None else bisect.bisect_right(self._partners, partner_id)
-        keys = self._keys[self._next:end]
-        self._next = max(self._next, end)
-        return keys
-
-
-def resolve_block(units: pl.DataFrame, claim_keys: Sequence[tuple[str, str]], cursor: ClaimsCursor,
-                  engine: RunEngine) -> Resolution:
-    """The run rules over one block: ``units`` (:data:`UNITS`, each partner's in input order) and
-    ``claim_keys``, the claims' keys whose partners fall in the block (:meth:`ClaimsCursor.through`)."""
+def resolve_block(units: pl.DataFrame, claims: BlockClaims, engine: RunEngine) -> Resolution:
+    """The run rules over one block: ``units`` (:data:`UNITS`, each partner's in input order) and ``claims``,
+    those of the partners up to the block's last not handed out before (:meth:`ClaimsCursor.through`)."""
     resolution = Resolution()
     keyed = units.filter(pl.col("rank") == KEYED)
     repeated = keyed.filter(pl.len().over("partner_id", "period") > 1)
@@ -107,15 +82,18 @@ def resolve_block(units: pl.DataFrame, claim_keys: Sequence[tuple[str, str]], cu
     missing = keyed.select("period", "missing").explode("missing").drop_nulls("missing")
     for period, program_id, count in missing.group_by("period", "missing").len().iter_rows():
         resolution.coverage[(program_id, period)] += count
-    if claim_keys:
-        with_record = set(keyed.join(pl.DataFrame(claim_keys, schema=["partner_id", "period"], orient="row"),
-                                     on=["partner_id", "period"], how="semi")
-                          .select("partner_id", "period").iter_rows())
-        with_record |= {(unit.partner_id, unit.period) for unit, _ in resolution.made}
-        for at, key in enumerate(claim_keys):
-            if key not in with_record:
-                resolution.made.append((Unit(at, key[0], key[1], ORPHAN),
-                                        orphan_claim_results(key, cursor.claims(key), engine.mdf_program_ids)))
+    if claims:
+        claim_keys = claims.keys()
+        with_record = claim_keys.join(keyed, on=["partner_id", "period"], how="semi")
+        made = [(unit.partner_id, unit.period) for unit, _ in resolution.made]
+        if made:
+            with_record = pl.concat([with_record, pl.DataFrame(made, schema=claim_keys.schema, orient="row")])
+        orphans = claim_keys.with_row_index("at").join(with_record, on=["partner_id", "period"], how="anti",
+                                                        maintain_order="left")
+        for at, partner_id, period in orphans.iter_rows():
+            key = (partner_id, period)
+            resolution.made.append((Unit(at, partner_id, period, ORPHAN),
+                                    orphan_claim_results(key, claims.of(key), engine.mdf_program_ids)))
     return resolution
 
 

@@ -52,6 +52,8 @@ _FIELDS = {
     LINE: pl.Int64(), CLAIM_ID: pl.String(), PARTNER_ID: pl.String(), PERIOD: pl.String(), ACTIVITY: pl.String(),
     AMOUNT_TEXT: pl.String(), ACTIVITY_END: pl.Date(), SUBMITTED_ON: pl.Date(), PREAPPROVED: pl.Boolean(),
     PROGRAM_ID: pl.String(), PROBLEMS: pl.List(pl.String())}
+#: The columns that hold a claim's fields (:func:`claim_of` reads them).
+CLAIM_FIELDS = tuple(_FIELDS)
 #: The columns of a run's claim rows, in order: a claim's fields (``amount_text`` for its amount) and its amount
 #: as digits.
 CLAIM_ROWS = pl.Schema({**_FIELDS, AMOUNT_DIGITS: pl.String(), AMOUNT_DECIMALS: pl.Int32(),

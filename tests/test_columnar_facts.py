@@ -265,3 +265,35 @@ def test_the_whitespace_stripped_by_columns_is_what_str_strip_strips():
     from incentives.columnar.cells import WHITESPACE
 
     assert WHITESPACE == "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+
+
+@given(partners=st.lists(st.sampled_from(["", "P1", "P2", "P3", "P4"]), max_size=30), rows_per_block=st.integers(1, 8))
+def test_blocks_end_where_a_partner_does(partners, rows_per_block):
+    from incentives.columnar.cells import partner_cuts
+
+    partners = sorted(partners)
+    expected, start = [], 0  # by hand: a block's size, then on to the end of its last partner's rows
+    while start < len(partners):
+        end = min(start + rows_per_block, len(partners))
+        while end < len(partners) and partners[end] == partners[end - 1]:
+            end += 1
+        expected.append((start, end))
+        start = end
+    assert list(partner_cuts(pl.Series(partners, dtype=pl.String), rows_per_block)) == expected
+
+
+def test_a_line_end_split_between_two_reads_is_still_a_line_end(tmp_path):
+    from incentives.columnar.cells import plain_rows
+
+    # the file is checked 16 MiB at a time: a CRLF across the boundary is not a lone carriage return
+    head = "partner_id,period,x\r\n"
+    filler = "P1,2027-Q1,1\r\n"
+    rows = (2**24 - len(head)) // len(filler) - 1
+    text = head + filler * rows
+    text += "P2,2027-Q1," + "9" * (2**24 - len(text) - len("P2,2027-Q1,") - 1) + "\r\nP3,2027-Q1,3\r\n"
+    facts = write(tmp_path / "facts.csv", text)
+    assert facts.read_bytes()[2**24 - 1:2**24 + 1] == b"\r\n"
+    blocks = plain_rows(facts, 3, 10**9, None)
+    assert blocks is not None
+    [(lines, cells)] = list(blocks)
+    assert cells["0"].to_list()[-2:] == ["P2", "P3"] and lines.to_list()[-1] == rows + 3

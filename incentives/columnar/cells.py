@@ -44,18 +44,19 @@ def sorted_rows(rows: Iterator[tuple[int, list[str]]], width: int, rows_per_bloc
     (a file the parser reads is not the bulk case: see :func:`plain_rows`)."""
     ordered = sorted(rows, key=lambda row: row[1][partner_at].strip())
     partners = [cells[partner_at].strip() for _, cells in ordered]
-    for start, end in partner_cuts(partners, rows_per_block):
+    for start, end in partner_cuts(pl.Series(partners, dtype=pl.String), rows_per_block):
         part = ordered[start:end]
         yield _as_columns([line for line, _ in part], [cells for _, cells in part], width)
 
 
-def partner_cuts(partners: list[str], rows_per_block: int) -> Iterator[tuple[int, int]]:
+def partner_cuts(partners: pl.Series, rows_per_block: int) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of blocks of about ``rows_per_block`` sorted rows, each ending where a partner does."""
-    start = 0
-    while start < len(partners):
-        end = min(start + rows_per_block, len(partners))
-        while end < len(partners) and partners[end] == partners[end - 1]:
-            end += 1
+    # where each partner's rows start: a block ends at the first of them at or after its size
+    starts = (partners != partners.shift(1)).fill_null(True).arg_true()
+    start, height = 0, partners.len()
+    while start < height:
+        at = starts.search_sorted(start + rows_per_block, side="left")
+        end = starts[at] if at < starts.len() else height
         yield start, end
         start = end
 
@@ -67,41 +68,55 @@ def _as_columns(lines: list[int], rows: list[list[str]], width: int) -> tuple[pl
 
 
 def plain_rows(path: str | os.PathLike[str], width: int, rows_per_block: int,
-                ordered_by: int | None) -> Iterator[tuple[pl.Series, pl.DataFrame]] | None:
+               ordered_by: int | None) -> Iterator[tuple[pl.Series, pl.DataFrame]] | None:
     """The rows of a file of plain lines (see :func:`read_csv_blocks`) split by polars, or ``None`` for a file
     that is not one. A row the split cannot take as the parser would (ragged) makes the whole file ``None``.
-    ``ordered_by``: the partner_id's column, to sort the rows by it (stable) in blocks of whole partners."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+    ``ordered_by``: the partner_id's column, to sort the rows by it (stable) in blocks of whole partners.
+
+    The file's lines are held once, as read (a 10M-row facts file: about its size); a block is gathered from
+    them when it is taken."""
+    if not _plain_bytes(path):
         return None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+        # one column per line: no quote, no NUL byte in the file (the separator), a BOM skipped, CRLF as LF
+        text = pl.read_csv(path, has_header=False, separator="\x00", quote_char=None, new_columns=["text"],
+                           schema={"text": pl.String}, encoding="utf8", raise_if_empty=False)["text"]
+    except pl.exceptions.ComputeError:  # a byte that is not UTF-8: the parser reports it, at its line
         return None
-    del data
-    lines = pl.Series("text", text.split("\n"), dtype=pl.String)
-    del text
-    frame = pl.DataFrame({LINE: pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True),
-                          "text": lines.str.strip_suffix("\r")})
     # blank rows (nothing but commas) are skipped, as the parser's reader skips them; the first row is the header
-    frame = frame.filter(~pl.col("text").str.contains("^,*$")).slice(1)
-    if not frame.is_empty() and (frame["text"].str.count_matches(",", literal=True) != width - 1).any():
+    rows = (text.is_not_null() & ~text.str.contains("^,*$")).arg_true().slice(1)
+    if (text.str.count_matches(",", literal=True).gather(rows) != width - 1).any():
         return None  # a ragged row: the parser reports it, at its line
     if ordered_by is None:
-        cuts: Iterator[tuple[int, int]] = ((start, min(start + rows_per_block, frame.height))
-                                           for start in range(0, frame.height, rows_per_block))
+        cuts: Iterator[tuple[int, int]] = ((start, min(start + rows_per_block, rows.len()))
+                                           for start in range(0, rows.len(), rows_per_block))
     else:
-        partner = pl.col("text").str.split(",").list.get(ordered_by).str.strip_chars(WHITESPACE)
-        frame = frame.with_columns(partner.alias("partner")).sort("partner", LINE)
-        cuts = partner_cuts(frame["partner"].to_list(), rows_per_block)
-        frame = frame.drop("partner")
-    return _split_blocks(frame, width, cuts)
+        cell = text.gather(rows).str.extract(f"^(?:[^,]*,){{{ordered_by}}}([^,]*)", 1)
+        order = pl.DataFrame({"partner": cell.str.strip_chars(WHITESPACE), "row": rows}).sort("partner", "row")
+        rows = order["row"]
+        cuts = partner_cuts(order["partner"], rows_per_block)
+    return _split_blocks(text, rows, width, cuts)
 
 
-def _split_blocks(frame: pl.DataFrame, width: int,
+def _plain_bytes(path: str | os.PathLike[str]) -> bool:
+    """Whether the file has no quote, no NUL byte, and no carriage return but before a line feed: read a chunk
+    at a time."""
+    lone_returns = 0
+    last = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            if b'"' in chunk or b"\x00" in chunk:
+                return False
+            lone_returns += chunk.count(b"\r") - chunk.count(b"\r\n") - (last == b"\r" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+    return lone_returns == 0
+
+
+def _split_blocks(text: pl.Series, rows: pl.Series, width: int,
                   cuts: Iterator[tuple[int, int]]) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Each block's line numbers and cells: the rows at ``rows[start:end]`` of the file's lines ``text``."""
     for start, end in cuts:
-        block = frame.slice(start, end - start)
-        cells = block.select(pl.col("text").str.split_exact(",", width - 1)).unnest("text")
-        yield block[LINE], cells.rename({field: f"{at}" for at, field in enumerate(cells.columns)})
+        at = rows.slice(start, end - start)
+        cells = text.gather(at).str.split_exact(",", width - 1).struct.unnest()
+        yield ((at.cast(pl.Int64) + 1).alias(LINE),
+               cells.rename({field: f"{column}" for column, field in enumerate(cells.columns)}))

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 import polars as pl
 
-from ..claims_by_columns import ClaimsByColumns, claim_of, claim_rows, claims_by_columns, flag_duplicates
+from ..claims_by_columns import CLAIM_FIELDS, ClaimsByColumns, claim_of, claim_rows, claims_by_columns, flag_duplicates
 from ..inputs import PARTNER_ID, PERIOD, Claim, normalize_claim, read_claims
 
 __all__ = ["BlockClaims", "ClaimsCursor", "RunClaims"]
@@ -37,6 +37,7 @@ class BlockClaims:
     def __init__(self, claims: ClaimsByColumns):
         self.by_columns = claims
         self._rows_of_key: dict[tuple[str, str], list[int]] | None = None
+        self._fields: list[list[Any]] = []
 
     def __bool__(self) -> bool:
         return not self.by_columns.frame.is_empty()
@@ -49,16 +50,18 @@ class BlockClaims:
     def of(self, key: tuple[str, str]) -> list[Claim]:
         """The claims of one (partner_id, period), in the run's order, as ``Claim`` objects."""
         if self._rows_of_key is None:
+            # made once for the block, when a record computed per record or a claim without one first asks:
+            # the columns as Python values, each key's rows (a lookup by key in the frame costs far more)
             frame = self.by_columns.frame
-            if frame.is_empty():
-                return []
-            grouped = frame.select(PARTNER_ID, PERIOD).with_row_index("row").group_by(
-                PARTNER_ID, PERIOD, maintain_order=True).agg("row")
-            self._rows_of_key = {(partner_id, period): rows for partner_id, period, rows in grouped.iter_rows()}
+            self._fields = [frame[name].to_list() for name in CLAIM_FIELDS]
+            self._rows_of_key = {}
+            for row, found in enumerate(zip(frame[PARTNER_ID].to_list(), frame[PERIOD].to_list())):
+                self._rows_of_key.setdefault(found, []).append(row)
         rows = self._rows_of_key.get(key)
         if rows is None:
             return []
-        return [claim_of(row) for row in self.by_columns.frame[rows].iter_rows(named=True)]
+        return [claim_of(dict(zip(CLAIM_FIELDS, values))) for values in
+                zip(*([column[row] for row in rows] for column in self._fields))]
 
 
 class RunClaims:

@@ -334,12 +334,6 @@ class Engine:
                     routed[program_id] = [_unless_paid(view, program_id, claim) for claim in routed[program_id]]
         return routed
 
-    def paid_elsewhere(self) -> Callable[[str, str, str], str | None] | None:
-        """Why a claim (program_id, claim_id, period) cannot be paid, having been paid by another period's run,
-        or ``None``: the ledger's view as the run started (``None`` without a ledger), which
-        :meth:`route_claims` applies to the claims of a record."""
-        return self._view.already_paid if self._view is not None else None
-
     def _unroutable(self, partner_id: str, period_label: str, routed: Mapping[str, list[Claim]],
                     results: dict[str, PayoutResult]) -> None:
         """An error result for each program that claims name but that is not a loaded MDF program.

@@ -9,7 +9,7 @@ They live here, below the runs, so that a run takes them without reaching into
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Collection, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Collection, Iterable, Mapping, Protocol, Sequence
 
 from .compiler import CompiledProgram, error_result
 from .history import History
@@ -48,7 +48,6 @@ class RunEngine(Protocol):
 
     def versions_in(self, label: str) -> list[tuple[str, CompiledProgram | None, Period | None]]: ...
 
-    def paid_elsewhere(self) -> Callable[[str, str, str], str | None] | None: ...
 
     def period_notes(self, period: str, not_computed: int) -> list[str]: ...
 

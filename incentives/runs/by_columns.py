@@ -14,8 +14,8 @@ hold, a version chosen per record, a claim naming no loaded MDF program, or
 when no program of its label computed it by columns. So the files are the same
 bytes. A record's claims are routed to their MDF programs as the per-record
 engine routes them (:meth:`Engine.route_claims`: a claim goes to the MDF program it names, or to the only
-one loaded; naming none with several loaded, to each with a problem; one the ledger says another period's run
-paid has a problem too), by columns, and each MDF program computes its records' claims by columns
+one loaded; naming none with several loaded, to each with a problem), by columns, and each MDF program computes
+its records' claims by columns
 (:class:`~incentives.claims_by_columns.ClaimsByColumns`). How many records went
 per record, and why, is told in the run's summary (never in ``run.json``, which
 is the same whichever engine ran).
@@ -29,7 +29,7 @@ from typing import Callable, Collection, Mapping, Sequence
 
 import polars as pl
 
-from ..claims_by_columns import CLAIM_ID, NEEDS_RECORD, PROGRAM_ID, ClaimsByColumns
+from ..claims_by_columns import NEEDS_RECORD, PROGRAM_ID, ClaimsByColumns
 from ..columnar.facts import LINE, PER_RECORD, FactBlock
 from ..columnar.program import (BY_COLUMNS, LINES, LINE_ROWS, PAYOUT_ROW, PROGRAM_VERSION, RESULT_JSON, STATUS, TIER,
                                 ProgramByColumns)
@@ -59,13 +59,13 @@ class ColumnarEngine:
 
     def __init__(self, versions_in: Callable[[str], list[tuple[str, CompiledProgram | None, Period | None]]],
                  read_row: Callable[[int, list[str]], FactRow],
-                 mdf_ids: Sequence[str], paid_elsewhere: Callable[[str, str, str], str | None] | None):
-        """``mdf_ids``: the MDF programs loaded, in evaluation order; ``paid_elsewhere``: why a claim (program,
-        claim_id, period) cannot be paid again, or ``None`` (the ledger's view; ``None`` without a ledger)."""
+                 mdf_ids: Sequence[str]):
+        """``mdf_ids``: the MDF programs loaded, in evaluation order. (With a ledger, an MDF program has no
+        version by columns, :meth:`Engine.versions_in`: its funds' opening balances and the claims already
+        paid are the ledger's, read per record.)"""
         self._versions_in = versions_in
         self._read_row = read_row
         self._mdf_ids = list(mdf_ids)
-        self._paid_elsewhere = paid_elsewhere
         self._compiled: dict[tuple[str, int], ProgramByColumns | str] = {}
         #: records computed per record, by why
         self.per_record: Counter[str] = Counter()
@@ -127,11 +127,6 @@ class ColumnarEngine:
         to_mdf = pl.col(_TARGET).is_in(mdf_ids)
         unrouted = targets.filter(~to_mdf).select(pl.struct(PARTNER_ID, PERIOD)).to_series().unique()
         routed = targets.filter(to_mdf)
-        if self._paid_elsewhere is not None and not routed.is_empty():
-            paid_elsewhere = self._paid_elsewhere
-            paid = pl.Series([paid_elsewhere(*key) is not None
-                              for key in routed.select(_TARGET, CLAIM_ID, PERIOD).iter_rows()], dtype=pl.Boolean)
-            routed = routed.with_columns(pl.col(NEEDS_RECORD) | paid)
         return _RoutedClaims(unrouted, {
             program_id: ClaimsByColumns(routed.filter(pl.col(_TARGET) == program_id).drop(_TARGET),
                                         claims.by_columns.amount_scale, claims.by_columns.amount_bound)

@@ -392,8 +392,7 @@ def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str
     periods (a partner's history is read per record)."""
     if not isinstance(facts, (str, os.PathLike)) or Path(facts).suffix.lower() != ".csv" or engine.reads_history:
         return None
-    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.mdf_program_ids,
-                          engine.paid_elsewhere())
+    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.mdf_program_ids)
 
 
 def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered]:

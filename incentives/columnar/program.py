@@ -106,6 +106,31 @@ _BASIS_JSON, _RATE_JSON, _INPUTS_JSON = "basis_json", "rate_json", "inputs_json"
 _CSV_ROW, _LINES_JSON = "csv_row", "lines_json"
 
 
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One program version's numbers over a block before any budget (:meth:`ProgramByColumns.prepare`): the
+    steps' state, its frame lazy. :meth:`ProgramByColumns.finish` ends it, as many times as asked: a run's
+    first pass over its budgets collects the frame once (:meth:`over`), and its second pass ends the same
+    numbers with the budget and the texts rather than computing them again."""
+
+    period: Period
+    evaluation: BlockEvaluation
+    #: each condition's column: whether it holds (by rule id)
+    fired: Mapping[str, pl.Expr]
+    #: the tier a row reached (null: none)
+    tier: pl.Expr
+
+    @property
+    def frame(self) -> pl.LazyFrame:
+        return self.evaluation.frame
+
+    def over(self, frame: pl.LazyFrame) -> Prepared:
+        """The same numbers read from ``frame``: this one's frame collected, as it is or kept on disk. (The
+        claims the kind joined are in it: the state no longer holds them.)"""
+        return dataclasses.replace(self, evaluation=dataclasses.replace(self.evaluation.copy(), frame=frame,
+                                                                        claims=None))
+
+
 class ProgramByColumns:
     """One compiled program version, ready to evaluate blocks of facts by columns (see the module)."""
 
@@ -161,7 +186,16 @@ class ProgramByColumns:
         ``texts``: false, the frame has no ``payout_row``, ``line_rows`` and ``result_json`` (polars does not
         compute them: what a run's first pass over its budgets reads).
         ``claims``: an MDF program's claims for the block's partners (those of other periods are not the
-        block's records' and are left out); none given is no claims."""
+        block's records' and are left out); none given is no claims.
+
+        The same as :meth:`finish` of :meth:`prepare` (a run's two passes over its budgets take the two
+        apart: its first pass collects the numbers once, and its second ends them with the budget)."""
+        return self.finish(self.prepare(block, period, used, claims=claims), budget=budget, texts=texts)
+
+    def prepare(self, block: FactBlock, period: Period, used: Mapping[str, pl.DataFrame] | None = None, *,
+                claims: ClaimsByColumns | None = None) -> Prepared:
+        """``block``'s numbers for ``period`` up to the budget, lazily: every step but the budget's, and the
+        total a program that uses this one reads (see :meth:`evaluate`)."""
         if claims is not None:
             if not self._takes_claims:
                 raise ValueError(f"'{self._compiled.id}' is a {self._compiled.program.kind} program: only MDF "
@@ -220,6 +254,16 @@ class ProgramByColumns:
         # what a program that uses this one reads: the total before any budget (per record, budgets are applied
         # to the run's results once every record is computed)
         evaluation.frame = evaluation.frame.with_columns(pl.col(TOTAL).alias(_UNBUDGETED_TOTAL))
+        return Prepared(period, evaluation, fired, tier)
+
+    def finish(self, prepared: Prepared, *, budget: BudgetByColumns | None = None,
+               texts: bool = True) -> pl.DataFrame:
+        """The frame :meth:`evaluate` gives, from ``prepared`` (this program's :meth:`prepare`; it is left as
+        it was: it may be finished again, with another budget or with texts)."""
+        compiled = self._compiled
+        program = compiled.program
+        period, fired, tier = prepared.period, prepared.fired, prepared.tier
+        evaluation = prepared.evaluation.copy()
         if budget is not None:
             apply_budget_by_columns(evaluation, budget)
         reasons = self._reasons_json(evaluation, fired)
@@ -558,4 +602,4 @@ def _inlined(node: Node, metrics: Mapping[str, Node]) -> Node:
 
 
 __all__ = ["BY_COLUMNS", "FAILED_RULES", "LINES", "LINE_ROWS", "PAYOUT_ROW", "PLACES", "RESULT_JSON", "USED_TOTAL",
-           "ProgramByColumns", "with_used"]
+           "Prepared", "ProgramByColumns", "with_used"]

@@ -21,7 +21,7 @@ kind sets the result's own JSON (``next_tier``, ``attainment``, its details).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Callable, Mapping, Sequence
 
@@ -105,6 +105,11 @@ class BlockEvaluation:
     @property
     def places(self) -> int:
         return self.rounding.places
+
+    def copy(self) -> BlockEvaluation:
+        """A copy whose further steps leave this one as it is (its lines and outcomes are its own)."""
+        return replace(self, lines=list(self.lines), own=dict(self.own),
+                                   own_written=dict(self.own_written))
 
     def column(self, expression: pl.Expr, stem: str) -> str:
         """``expression`` computed once as a column of the frame; its (fresh) name."""

@@ -149,6 +149,9 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         plan = BudgetPlan(engine)
         # budgets: a first pass over the facts, whose blocks the columnar engine keeps on disk for the second
         spill = SpilledBlocks(output.scratch()) if columnar is not None and plan else None
+        if spill is not None:
+            assert columnar is not None
+            columnar.keep_numbers(spill.folder)  # and their numbers, which the second pass ends
         first_read = None
         if columnar is not None:
             assert isinstance(facts, (str, os.PathLike))
@@ -419,7 +422,7 @@ def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
     then by Python), with no Python string of the whole block in between."""
     handle.flush()  # what Python holds of the file goes first
     try:
-        texts.write_csv(handle, include_header=False, quote_style="never", line_terminator="")
+        texts.write_csv(handle, include_header=False, quote_style="never", line_terminator="", batch_size=16384)
     except OSError as error:
         raise _os_error(error) from None
 

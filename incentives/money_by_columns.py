@@ -88,16 +88,18 @@ def round_units(units: pl.Expr, scale: int, rounding: Rounding) -> pl.Expr:
     return floor + one_up.cast(pl.Int64)
 
 
-def plain_amount(units: pl.Expr, scale: int, places: int) -> pl.Expr:
+def plain_amount(units: pl.Expr, scale: int, places: int, *, bound: int = MAX_UNITS) -> pl.Expr:
     """:func:`incentives.money.plain_amount` by columns, for CSV: ``21437.50``, ``-200.00``.
 
     At least ``places`` decimals; the digits of ``scale`` beyond them are shown
     when they are not trailing zeros (``1234.567`` at two places is ``1234.567``);
-    no negative zero.
+    no negative zero. ``bound``: the largest |units| the column holds (a promise, as for
+    :func:`format_amount`): within Int64, the digits are found in Int64, three times faster.
     """
     _check_scale("scale", scale)
     _check_scale("places", places)
-    whole, fraction = _unsigned_parts(units, scale)
+    _check_bound(bound)
+    whole, fraction = _unsigned_parts(units, scale, bound)
     return _signed_fixed_point(units, whole.cast(pl.String), fraction, scale, places)
 
 
@@ -111,8 +113,7 @@ def format_amount(units: pl.Expr, scale: int, places: int, *, bound: int = MAX_U
     """
     _check_scale("scale", scale)
     _check_scale("places", places)
-    if not 0 <= bound <= MAX_UNITS:
-        raise ValueError(f"a bound of units is between 0 and MAX_UNITS, not {bound}")
+    _check_bound(bound)
     whole, fraction = _unsigned_parts(units, scale, bound)
     return _signed_fixed_point(units, _grouped(whole, bound // 10**scale), fraction, scale, places)
 
@@ -183,6 +184,11 @@ def apportion_units(units: pl.Series, keys: pl.Series, target_units: int) -> pl.
 def _check_scale(name: str, value: int) -> None:
     if type(value) is not int or not 0 <= value <= MAX_SCALE:
         raise ValueError(f"{name} is an integer from 0 to {MAX_SCALE}, not {value!r}")
+
+
+def _check_bound(bound: int) -> None:
+    if not 0 <= bound <= MAX_UNITS:
+        raise ValueError(f"a bound of units is between 0 and MAX_UNITS, not {bound}")
 
 
 def _integer(value: int) -> pl.Expr:

@@ -195,10 +195,23 @@ def test_format_amount_within_an_int64_bound_is_the_wide_path(units, scale, plac
     assert fast == [money.format_amount(_number(value, scale), places) for value in units]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-INT64_MAX, INT64_MAX), st.integers(-1000, 1000)), min_size=1, max_size=20),
+       st.integers(0, 12), st.integers(0, 4), st.sampled_from([pl.Int64, pl.Int128]))
+@example([INT64_MAX, -INT64_MAX, 0], 0, 2, pl.Int64)
+@example([INT64_MAX, -INT64_MAX, 10**18, -1], 12, 4, pl.Int128)
+def test_plain_amount_within_an_int64_bound_is_the_wide_path(units, scale, places, dtype):
+    bound = max(abs(value) for value in units)
+    fast = _column(lambda u: plain_amount(u, scale, places, bound=bound), units, dtype)
+    assert fast == _column(lambda u: plain_amount(u, scale, places), units, dtype)
+    assert fast == [money.plain_amount(_number(value, scale), places) for value in units]
+
+
 @pytest.mark.parametrize("bound", [-1, MAX_UNITS + 1])
-def test_format_amount_refuses_a_bound_outside_the_columns(bound):
+@pytest.mark.parametrize("text", [format_amount, plain_amount])
+def test_an_amount_text_refuses_a_bound_outside_the_columns(text, bound):
     with pytest.raises(ValueError, match="bound"):
-        format_amount(pl.col("units"), 2, 2, bound=bound)
+        text(pl.col("units"), 2, 2, bound=bound)
 
 
 # --- rates and ratios -----------------------------------------------------------------------------

@@ -422,7 +422,7 @@ class ProgramByColumns:
         return pl.concat_str([
             self._head(period), pl.lit(f"{compiled.version},"), pl.col(_OUT + STATUS), pl.lit(","),
             csv_text(pl.col(_OUT + TIER).fill_null("")), pl.lit(","), attainment, pl.lit(","),
-            plain_amount(pl.col(_OUT + TOTAL), places, places),
+            plain_amount(pl.col(_OUT + TOTAL), places, places, bound=evaluation.total_bound),
             pl.lit(f",{constant_text(compiled.currency or '')}\n")])
 
     def _line_texts(self, computed: pl.DataFrame, evaluation: BlockEvaluation, period: Period) -> list[pl.Series]:
@@ -437,7 +437,7 @@ class ProgramByColumns:
             cells = computed.lazy().filter(pl.col(line.fires) & pl.col(BY_COLUMNS)).select(
                 PARTNER_ID, pl.col(line.n).alias(_N), line.rule_id.alias(_RULE_ID),
                 line.description.alias(_DESCRIPTION), line.formula.alias(_FORMULA),
-                plain_amount(pl.col(line.amount), places, places).alias(_AMOUNT),
+                plain_amount(pl.col(line.amount), places, places, bound=evaluation.total_bound).alias(_AMOUNT),
                 (pl.lit("") if line.basis is None else line.basis).alias(_BASIS),
                 (pl.lit("") if line.rate is None else line.rate).alias(_RATE),
                 line.basis_json.alias(_BASIS_JSON), line.rate_json.alias(_RATE_JSON),

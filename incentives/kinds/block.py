@@ -227,7 +227,8 @@ class BlockEvaluation:
         return json_by_columns.json_object(list(values.items()))
 
     def amount_json(self, units: pl.Expr) -> pl.Expr:
-        """The JSON of an amount at the program's places (a rounded amount: never a negative zero)."""
+        """The JSON of an amount or a total at the program's places (a rounded amount: never a negative
+        zero)."""
         return pl.concat_str([pl.lit('"'), self.plain_text(units), pl.lit('"')])
 
     def subtotal_json(self) -> pl.Expr:
@@ -243,9 +244,13 @@ class BlockEvaluation:
         return format_amount(units, self.places if scale is None else scale, self.places,
                              bound=min(bound, MAX_UNITS))
 
-    def plain_text(self, units: pl.Expr, scale: int | None = None) -> pl.Expr:
-        """``plain_amount`` of ``units`` (at ``scale``, the places by default), for a CSV cell."""
-        return plain_amount(units, self.places if scale is None else scale, self.places)
+    def plain_text(self, units: pl.Expr, scale: int | None = None, bound: int | None = None) -> pl.Expr:
+        """``plain_amount`` of ``units``, for a CSV cell: a number at ``scale`` whose |units| are at most
+        ``bound``, or, by default, an amount or a total at the places (within :attr:`total_bound`, every line's
+        amount and every total so far being within it)."""
+        if scale is None:
+            return plain_amount(units, self.places, self.places, bound=self.total_bound)
+        return plain_amount(units, scale, self.places, bound=MAX_UNITS if bound is None else min(bound, MAX_UNITS))
 
     def rounded(self, units: pl.Expr, scale: int, bound: int, *, mode: str | None = None) -> tuple[pl.Expr, int]:
         """``rounding.round`` of ``units`` at ``scale`` (in ``mode`` if given): units at the places, and their

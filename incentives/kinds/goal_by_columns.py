@@ -312,7 +312,7 @@ class GoalByColumns:
         block.add_line(pl.lit(True), "base", pl.lit("goal:payout"), description, amount, bound,
                        lambda units: pl.concat_str([basis_text, pl.lit(" × "), factor_text, pl.lit(" = "),
                                                     block.amount_text(units, bound)]),
-                       basis=block.plain_text(basis.value, basis.scale),
+                       basis=block.plain_text(basis.value, basis.scale, basis.bound),
                        rate=money_by_columns.plain_amount(factor, factor_scale, 0), basis_json=basis_json,
                        rate_json=factor_json, inputs_json=json_by_columns.json_object(inputs))
         return factor_json
@@ -361,7 +361,7 @@ class GoalByColumns:
             # weight × factor, exactly: their decimals add up
             rate_json = self._decimal_json(block, rate, rate_scale, factor_decimals + _written_decimals(target.weight))
             block.add_line(pl.lit(True), "base", pl.lit(f"goal:{target.id}"), description, amount, bound, formula,
-                           basis=block.plain_text(basis.value, basis.scale),
+                           basis=block.plain_text(basis.value, basis.scale, basis.bound),
                            rate=money_by_columns.plain_amount(rate, rate_scale, 0), basis_json=basis_json,
                            rate_json=rate_json, inputs_json=json_by_columns.json_object([goal_input]))
         return factors_json

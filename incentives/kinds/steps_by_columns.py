@@ -125,7 +125,7 @@ class AdjustmentsByColumns:
             head = f"−({expression.text}) = "
         block.add_line(fires, kind, pl.lit(rule_id), pl.lit(description), amount, bound,
                        lambda units: pl.concat_str([pl.lit(head), block.amount_text(units, bound)]),
-                       basis=block.plain_text(raw.value, raw.scale),
+                       basis=block.plain_text(raw.value, raw.scale, raw.bound),
                        basis_json=block.value_json(expression.node, fires),
                        inputs_json=block.inputs_json(input_names(expression), fires))
 

@@ -120,7 +120,7 @@ class TierByColumns:
             by_level(lambda _, __, amount: amount), bound,
             lambda amount: pl.concat_str([basis_text, by_level(lambda _, level, __: pl.lit(
                 f" × {format_rate(level.rate)} = ")), block.amount_text(amount, bound)]),
-            basis=block.plain_text(basis.value, basis.scale),
+            basis=block.plain_text(basis.value, basis.scale, basis.bound),
             rate=by_level(lambda _, level, __: pl.lit(f"{level.rate.normalize():f}")),
             basis_json=block.value_json(pay.node, reached),
             rate_json=by_level(lambda _, level, __: pl.lit(json_by_columns.constant(level.rate))),

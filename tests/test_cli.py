@@ -616,3 +616,24 @@ def test_period_computes_one_period_and_reads_the_others_as_history(tmp_path: Pa
     explained = cli("explain", "--programs", programs, "--facts", facts, "--period", "2027-Q1", "--partner", "A")
     assert explained.returncode == 0, explained.stderr
     assert "growth" in explained.stdout and "36.00" in explained.stdout
+
+
+def test_run_counts_the_claims_of_its_period_as_read_by_the_engine(tmp_path: Path):
+    # the engine reads the claims file itself (by columns): the count is its, bad claims and duplicates included
+    programs = write(tmp_path / "programs" / "growth.yaml", GROWTH).parent
+    facts = write(tmp_path / "facts.csv", "partner_id,period,revenue\nA,2026-Q1,1000\nA,2027-Q1,1200\n")
+    claims = write(tmp_path / "claims.csv",
+                   "claim_id,partner_id,period,activity,amount,activity_end,submitted_on,preapproved\n"
+                   "C1,A,2027-Q1,event,100.00,2027-01-21,2027-02-10,true\n"
+                   "C2,A,2027-Q1,event,100.00,2027-01-21,2027-02-10,true\n"
+                   "C2,A,2027-Q1,event,100.00,2027-01-21,2027-02-10,true\n"
+                   "C3,A,2027-Q1,event,a lot,2027-01-21,2027-02-10,true\n"
+                   "C4,A,2027-Q2,event,100.00,2027-04-21,2027-05-10,true\n"
+                   "C5,A,,event,100.00,2027-01-21,2027-02-10,true\n")
+    done = cli("run", "--programs", programs, "--facts", facts, "--claims", claims, "--period", "2027-Q1",
+               "--out", tmp_path / "out")
+    # 2027-Q1's four (a duplicated id twice, one amount not a number) and the one without a period; not C4
+    assert "1 facts record and 5 claims computed" in done.stdout
+    # with no MDF program loaded, each is an error result (they do not disappear)
+    assert done.returncode == 3
+    assert "claims C1, C2, C2, C3 are for an MDF program, and none is loaded" in done.stderr

@@ -90,6 +90,11 @@ class RunClaims:
         return cls(claim_rows(claim if isinstance(claim, Claim) else normalize_claim(claim) for claim in claims),
                    period)
 
+    @property
+    def count(self) -> int:
+        """How many claims the run has (of its period), bad ones and duplicates included."""
+        return self._claims.frame.height
+
     def cursor(self) -> "ClaimsCursor":
         """A pass over the claims, block after block."""
         return ClaimsCursor(self._claims)

@@ -68,6 +68,8 @@ class RunSummary:
     notes: list[str]
     records: int
     results: int
+    #: the claims of the run (of its period, with ``period``), bad ones and duplicates included
+    claims: int = 0
     seconds: float = 0.0
     files: tuple[str, ...] = OUTPUT_FILES
     #: per program: how many distinct partners have a result, and which versions were used
@@ -177,21 +179,23 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         tally = Tally(engine.program_ids)
         paths = [output.path / name for name in ("payouts.csv", "lines.csv", RESULTS_FILE)]
         with open(paths[0], "wb") as payouts, open(paths[1], "wb") as lines, open(paths[2], "wb") as results, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="incentives-writer") as writer:
+                ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="incentives-writer") as writer:
             payouts.write(csv_line(PAYOUT_COLUMNS).encode())
             lines.write(csv_line(LINE_COLUMNS).encode())
             handles = ((payouts, "payout_row"), (lines, "line_rows"), (results, "result_json"))
             # a block is written while the next one is computed (the write waits on the disk, polars and Python's
-            # file writes let go of the GIL); one block at a time, so at most two blocks' texts are held
-            written: Future[None] | None = None
+            # file writes let go of the GIL), its three files side by side (the last block's write is waited
+            # for: 100k benchmark records, 0.3-0.6 s one file after the other); one block at a time, so at most
+            # two blocks' texts are held, and each file gets its blocks in order
+            written: list[Future[None]] = []
             for rows, _ in _blocks(engine, facts, run_claims, period, counted, texts=True, plan=plan,
                                    progress=progress, columnar=columnar, fact_blocks=second_read):
-                if written is not None:
-                    written.result()
-                written = writer.submit(_write_block, rows, handles)
+                for future in written:
+                    future.result()
+                written = [writer.submit(_write_file, rows.select(column), handle) for handle, column in handles]
                 tally.add(rows)
-            if written is not None:
-                written.result()
+            for future in written:
+                future.result()
         run_notes = [*plan.notes, *coverage_text(counted.coverage)]
         if period is not None:
             run_notes += engine.period_notes(period, counted.read - counted.computed)
@@ -206,7 +210,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
             handle.write(run_json(metadata, tally.results))
         output.commit()
         summary = RunSummary(Path(folder), run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
-                             totals, counts, run_notes, counted.computed, tally.results,
+                             totals, counts, run_notes, counted.computed, tally.results, run_claims.count,
                              partners=tally.partners,
                              versions={program_id: sorted(seen) for program_id, seen in tally.versions.items()},
                              by_tier=tally.by_tier, periods=sorted(tally.periods), first_errors=tally.first_errors,
@@ -404,22 +408,22 @@ def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered
         yield item
 
 
-def _write_block(rows: pl.DataFrame, handles: Iterable[tuple[BinaryIO, str]]) -> None:
-    """A block's rows written to the three files: each handle gets its column's texts, then goes to disk.
+def _write_file(texts: pl.DataFrame, handle: BinaryIO) -> None:
+    """A block's texts for one file (``texts``: one column) written to it, then to disk.
 
     The run is flushed to disk before it is switched in (:meth:`OutputFolder.commit`); flushing each block as
     it is written lets the disk work while the next blocks are computed, rather than all at the end (1M × 3
     programs: 3 GB, the last of it seconds to flush)."""
-    for handle, column in handles:
-        _write_texts(rows.select(column), handle)
-        handle.flush()
-        _flush_to_disk(handle.fileno())
+    _write_texts(texts, handle)
+    handle.flush()
+    _flush_to_disk(handle.fileno())
 
 
 def _write_texts(texts: pl.DataFrame, handle: BinaryIO) -> None:
     """Each row's text of the one column of ``texts`` (line ends included) written as it is, in UTF-8: polars
     writes it without quotes or separators straight to the file (4.5 times faster than into memory first and
-    then by Python), with no Python string of the whole block in between."""
+    then by Python), with no Python string of the whole block in between; in batches of 16,384 rows (the
+    default 1,024 took 0.21 s for a 100k block's 158 MB of texts, against 0.065 s)."""
     handle.flush()  # what Python holds of the file goes first
     try:
         texts.write_csv(handle, include_header=False, quote_style="never", line_terminator="", batch_size=16384)

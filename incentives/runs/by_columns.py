@@ -23,6 +23,7 @@ is the same whichever engine ran).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,7 @@ class ColumnarEngine:
             needs_record = needs_record | unrouted
         results: list[pl.DataFrame] = []
         partial: list[tuple[int, list[str]]] = []  # (line, programs)
-        kept = self._kept.block(frame[LINE], first_pass=only is not None) if self._kept is not None else None
+        kept = self._kept.block(_extent(frame[LINE]), first_pass=only is not None) if self._kept is not None else None
         labels = frame.filter(~needs_record)[PERIOD].unique(maintain_order=True).to_list()
         for label in labels:
             in_label = (frame[PERIOD] == label) & ~needs_record
@@ -167,25 +168,14 @@ class ColumnarEngine:
         frames: dict[str, pl.DataFrame] = {}
         computed: dict[str, pl.Series] = {}
         refused: dict[str, tuple[str, str]] = {}  # the program (and version), why
-        for program_id, compiled, period, program in chosen:
-            if isinstance(program, str):
-                refused[program_id] = (f"{program_id} v{compiled.version}", program)
-                continue
-            budget = plan.by_columns(program_id, compiled.version, label) if plan else None
-            try:
-                prepared = kept.numbers(label, program_id) if kept is not None else None
-                if prepared is None:
-                    prepared = program.prepare(
-                        part, period, used={used_id: frames[used_id] for used_id in compiled.uses if used_id in frames},
-                        claims=claims.get(program_id))
-                    if kept is not None and kept.first_pass:
-                        prepared = kept.keep(label, program_id, prepared)
-                evaluated = program.finish(prepared, budget=budget, texts=only is None)
-            except NotByColumns as reason:
-                refused[program_id] = (f"{program_id} v{compiled.version}", str(reason))
-                continue
-            frames[program_id] = evaluated
-            computed[program_id] = evaluated[BY_COLUMNS]
+        for entry in chosen:
+            program_id, compiled, _, _ = entry
+            outcome = self._evaluated(entry, part, label, plan, only, claims.get(program_id), kept, frames)
+            if isinstance(outcome, str):
+                refused[program_id] = (f"{program_id} v{compiled.version}", outcome)
+            else:
+                frames[program_id] = outcome
+                computed[program_id] = outcome[BY_COLUMNS]
         by_columns = pl.Series([False] * height)
         for rows in computed.values():
             by_columns = by_columns | rows
@@ -225,6 +215,27 @@ class ColumnarEngine:
                 pl.lit(order[program_id], pl.Int32).alias("result_at"), *texts))
         return by_columns, results, partial
 
+    def _evaluated(self, entry: tuple[str, CompiledProgram, Period, ProgramByColumns | str], part: FactBlock,
+                   label: str, plan: BudgetPlan | None, only: Collection[str] | None, claims: ClaimsByColumns | None,
+                   kept: _BlockNumbers | None, frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame | str:
+        """One program's frame over the label's rows (``frames``: those of the programs before it), or why the
+        columns refuse it."""
+        program_id, compiled, period, program = entry
+        if isinstance(program, str):
+            return program
+        budget = plan.by_columns(program_id, compiled.version, label) if plan else None
+        try:
+            prepared = kept.numbers(label, program_id) if kept is not None else None
+            if prepared is None:
+                prepared = program.prepare(
+                    part, period, used={used_id: frames[used_id] for used_id in compiled.uses if used_id in frames},
+                    claims=claims)
+                if kept is not None and kept.first_pass:
+                    prepared = kept.keep(label, program_id, prepared)
+            return program.finish(prepared, budget=budget, texts=only is None)
+        except NotByColumns as reason:
+            return str(reason)
+
     def _program(self, compiled: CompiledProgram) -> ProgramByColumns | str:
         """The program by columns, or why the columns refuse it."""
         key = (compiled.id, compiled.version)
@@ -251,26 +262,25 @@ class _KeptNumbers:
         self._folder = folder
         self._blocks: deque[_BlockNumbers] = deque()
         self._ended: list[Path] = []
-        self._files = 0
+        self._files = itertools.count(1)
 
-    def block(self, lines: pl.Series, *, first_pass: bool) -> _BlockNumbers:
-        """The numbers of the block of rows at ``lines``: new ones to keep (``first_pass``), else those the first
-        pass kept for it (the second pass gives the same blocks in the same order)."""
+    def block(self, extent: tuple[int, int | None], *, first_pass: bool) -> _BlockNumbers:
+        """The numbers of the block of rows of ``extent`` (:func:`_extent`): new ones to keep (``first_pass``),
+        else those the first pass kept for it (the second pass gives the same blocks in the same order)."""
         if first_pass:
-            kept = _BlockNumbers(self, lines, first_pass=True)
+            kept = _BlockNumbers(self, extent, first_pass=True)
             self._blocks.append(kept)
             return kept
         for path in self._ended:
             path.unlink(missing_ok=True)
         kept = self._blocks.popleft()
-        assert kept.lines.equals(lines), "the second pass over the budgets reads the first pass's blocks"
+        assert kept.extent == extent, "the second pass over the budgets reads the first pass's blocks"
         self._ended = kept.paths
         kept.first_pass = False
         return kept
 
     def file(self) -> Path:
-        self._files += 1
-        return self._folder / f"numbers-{self._files:06d}.arrow"
+        return self._folder / f"numbers-{next(self._files):06d}.arrow"
 
 
 @dataclass
@@ -278,19 +288,20 @@ class _BlockNumbers:
     """One block's numbers before the budgets (:class:`Prepared`), by period label and program."""
 
     store: _KeptNumbers
-    lines: pl.Series
+    extent: tuple[int, int | None]
     first_pass: bool
     prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
 
     def keep(self, label: str, program_id: str, prepared: Prepared) -> Prepared:
-        """``prepared`` with its frame collected, as it goes on; kept on disk for the second pass."""
-        collected = prepared.frame.collect()
+        """``prepared`` with its frame collected and kept on disk for the second pass; read from there as it
+        goes on (the first pass reads a few of its columns: the frame is not held meanwhile)."""
         path = self.store.file()
-        collected.write_ipc(path, compression="uncompressed")
+        prepared.frame.collect().write_ipc(path, compression="uncompressed")
         self.paths.append(path)
-        self.prepared[label, program_id] = prepared.over(pl.scan_ipc(path))
-        return prepared.over(collected.lazy())
+        kept = prepared.over(pl.scan_ipc(path))
+        self.prepared[label, program_id] = kept
+        return kept
 
     def numbers(self, label: str, program_id: str) -> Prepared | None:
         """The numbers the first pass kept of ``program_id`` over the block's rows of ``label`` (None: none)."""
@@ -310,6 +321,12 @@ class _RoutedClaims:
         and bound of amounts)."""
         rows = (pl.col(PERIOD) == label) & pl.col(PARTNER_ID).is_in(partner_ids.implode())
         return {program_id: claims.filter(rows) for program_id, claims in self.by_program.items()}
+
+
+def _extent(lines: pl.Series) -> tuple[int, int | None]:
+    """A block's rows as few numbers: how many, and the line of the first (None: no rows)."""
+    first = lines.first() if lines.len() else None
+    return lines.len(), None if first is None else int(first)
 
 
 def units_by_columns(results: pl.DataFrame) -> pl.DataFrame:

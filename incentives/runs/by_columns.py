@@ -294,14 +294,15 @@ class _BlockNumbers:
     paths: list[Path] = field(default_factory=list)
 
     def keep(self, label: str, program_id: str, prepared: Prepared) -> Prepared:
-        """``prepared`` with its frame collected and kept on disk for the second pass; read from there as it
-        goes on (the first pass reads a few of its columns: the frame is not held meanwhile)."""
+        """``prepared`` with its frame collected, as it goes on; kept on disk for the second pass. (Not read
+        back from disk in the first pass: polars maps the file, and what a query reads of it stays mapped as
+        long as the scan lives, here until the second pass: at 10M records, 4,142 MB PSS against 3,831.)"""
+        collected = prepared.frame.collect()
         path = self.store.file()
-        prepared.frame.collect().write_ipc(path, compression="uncompressed")
+        collected.write_ipc(path, compression="uncompressed")
         self.paths.append(path)
-        kept = prepared.over(pl.scan_ipc(path))
-        self.prepared[label, program_id] = kept
-        return kept
+        self.prepared[label, program_id] = prepared.over(pl.scan_ipc(path))
+        return prepared.over(collected.lazy())
 
     def numbers(self, label: str, program_id: str) -> Prepared | None:
         """The numbers the first pass kept of ``program_id`` over the block's rows of ``label`` (None: none)."""

@@ -182,29 +182,22 @@ def test_format_amount_with_a_bound_builds_fewer_groups_for_the_same_texts():
     assert _column(lambda u: format_amount(u, 2, 2, bound=0), [0]) == ["0.00"]
 
 
+#: each amount text by columns, and the per-record function it follows
+_AMOUNT_TEXTS = [(format_amount, money.format_amount), (plain_amount, money.plain_amount)]
+
+
+@pytest.mark.parametrize("by_columns, per_record", _AMOUNT_TEXTS, ids=["format_amount", "plain_amount"])
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.integers(-INT64_MAX, INT64_MAX), st.integers(-1000, 1000)), min_size=1, max_size=20),
        st.integers(0, 12), st.integers(0, 4), st.sampled_from([pl.Int64, pl.Int128]))
 @example([INT64_MAX, -INT64_MAX, 0], 0, 2, pl.Int64)
 @example([INT64_MAX, -INT64_MAX, 10**18, -1], 12, 4, pl.Int128)
-def test_format_amount_within_an_int64_bound_is_the_wide_path(units, scale, places, dtype):
+def test_an_amount_text_within_an_int64_bound_is_the_wide_path(by_columns, per_record, units, scale, places, dtype):
     # a bound that Int64 holds computes the digits in Int64 (faster); the texts are the Int128 path's
     bound = max(abs(value) for value in units)
-    fast = _column(lambda u: format_amount(u, scale, places, bound=bound), units, dtype)
-    assert fast == _column(lambda u: format_amount(u, scale, places), units, dtype)
-    assert fast == [money.format_amount(_number(value, scale), places) for value in units]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.integers(-INT64_MAX, INT64_MAX), st.integers(-1000, 1000)), min_size=1, max_size=20),
-       st.integers(0, 12), st.integers(0, 4), st.sampled_from([pl.Int64, pl.Int128]))
-@example([INT64_MAX, -INT64_MAX, 0], 0, 2, pl.Int64)
-@example([INT64_MAX, -INT64_MAX, 10**18, -1], 12, 4, pl.Int128)
-def test_plain_amount_within_an_int64_bound_is_the_wide_path(units, scale, places, dtype):
-    bound = max(abs(value) for value in units)
-    fast = _column(lambda u: plain_amount(u, scale, places, bound=bound), units, dtype)
-    assert fast == _column(lambda u: plain_amount(u, scale, places), units, dtype)
-    assert fast == [money.plain_amount(_number(value, scale), places) for value in units]
+    fast = _column(lambda u: by_columns(u, scale, places, bound=bound), units, dtype)
+    assert fast == _column(lambda u: by_columns(u, scale, places), units, dtype)
+    assert fast == [per_record(_number(value, scale), places) for value in units]
 
 
 @pytest.mark.parametrize("bound", [-1, MAX_UNITS + 1])

@@ -230,7 +230,7 @@ class ColumnarEngine:
                 prepared = program.prepare(
                     part, period, used={used_id: frames[used_id] for used_id in compiled.uses if used_id in frames},
                     claims=claims)
-                if kept is not None and kept.first_pass:
+                if kept is not None and only is not None:  # the first pass over the budgets
                     prepared = kept.keep(label, program_id, prepared)
             return program.finish(prepared, budget=budget, texts=only is None)
         except NotByColumns as reason:
@@ -268,7 +268,7 @@ class _KeptNumbers:
         """The numbers of the block of rows of ``extent`` (:func:`_extent`): new ones to keep (``first_pass``),
         else those the first pass kept for it (the second pass gives the same blocks in the same order)."""
         if first_pass:
-            kept = _BlockNumbers(self, extent, first_pass=True)
+            kept = _BlockNumbers(self, extent)
             self._blocks.append(kept)
             return kept
         for path in self._ended:
@@ -276,7 +276,6 @@ class _KeptNumbers:
         kept = self._blocks.popleft()
         assert kept.extent == extent, "the second pass over the budgets reads the first pass's blocks"
         self._ended = kept.paths
-        kept.first_pass = False
         return kept
 
     def file(self) -> Path:
@@ -289,7 +288,6 @@ class _BlockNumbers:
 
     store: _KeptNumbers
     extent: tuple[int, int | None]
-    first_pass: bool
     prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
 
@@ -305,8 +303,9 @@ class _BlockNumbers:
         return prepared.over(collected.lazy())
 
     def numbers(self, label: str, program_id: str) -> Prepared | None:
-        """The numbers the first pass kept of ``program_id`` over the block's rows of ``label`` (None: none)."""
-        return None if self.first_pass else self.prepared.get((label, program_id))
+        """The numbers the first pass kept of ``program_id`` over the block's rows of ``label`` (None: none, or
+        none yet in the first pass, which computes each program of a label once)."""
+        return self.prepared.get((label, program_id))
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,9 @@ class Prepared:
 
     def over(self, frame: pl.LazyFrame) -> Prepared:
         """The same numbers read from ``frame``: this one's frame collected, as it is or kept on disk. (The
-        claims the kind joined are in it: the state no longer holds them.)"""
-        return dataclasses.replace(self, evaluation=dataclasses.replace(self.evaluation.copy(), frame=frame,
-                                                                        claims=None))
+        claims the kind joined are in it: the state no longer holds them. The steps' lines are shared:
+        :meth:`ProgramByColumns.finish` adds to a copy.)"""
+        return dataclasses.replace(self, evaluation=dataclasses.replace(self.evaluation, frame=frame, claims=None))
 
 
 class ProgramByColumns:

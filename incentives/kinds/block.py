@@ -108,8 +108,7 @@ class BlockEvaluation:
 
     def copy(self) -> BlockEvaluation:
         """A copy whose further steps leave this one as it is (its lines and outcomes are its own)."""
-        return replace(self, lines=list(self.lines), own=dict(self.own),
-                                   own_written=dict(self.own_written))
+        return replace(self, lines=list(self.lines), own=dict(self.own), own_written=dict(self.own_written))
 
     def column(self, expression: pl.Expr, stem: str) -> str:
         """``expression`` computed once as a column of the frame; its (fresh) name."""

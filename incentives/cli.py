@@ -131,9 +131,10 @@ is read; a file that cannot be read exits 2.
 """
 
 _SCHEMA_DESCRIPTION = """\
-Print the JSON Schema of a program file. Editors that understand JSON Schema
-(VS Code with the YAML extension, JetBrains IDEs) use it to complete and check
-program files as they are typed.
+Print the JSON Schema of the files of a programs folder: a program file, or a
+measures file (kind: measures). Editors that understand JSON Schema (VS Code
+with the YAML extension, JetBrains IDEs) use it to complete and check them as
+they are typed.
 """
 
 
@@ -263,7 +264,12 @@ def _validate(args: argparse.Namespace) -> int:
             return EXIT_INVALID
     files = {loaded.file for loaded in programs}
     checked = f"; {args.facts} has every fact they read" if args.facts is not None else ""
-    print(f"{len(files)} program file{'s' if len(files) != 1 else ''} valid "
+    measures = _count(len(programs.measures), "measures file")
+    if not files:
+        print(f"{measures} valid{checked}")
+        return EXIT_OK
+    measures = f" and {measures}" if programs.measures else ""
+    print(f"{len(files)} program file{'s' if len(files) != 1 else ''}{measures} valid "
           f"({_count(len(programs.ids), 'program')}, {_count(len(programs), 'version')}){checked}")
     return EXIT_OK
 
@@ -283,11 +289,19 @@ def _count(n: int, noun: str) -> str:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from .measures.model import MeasuresFile
     from .models import Program
 
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              **Program.model_json_schema(by_alias=True)}
-    print(json.dumps(schema, indent=2, ensure_ascii=False))
+    # one schema for every file of a programs folder: a program, or a measures file (kind: measures)
+    definitions: dict[str, Any] = {}
+    for model in (Program, MeasuresFile):
+        schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        definitions.update(schema.pop("$defs", {}))
+        definitions[model.__name__] = schema
+    print(json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                      "title": "incentives program or measures file",
+                      "oneOf": [{"$ref": "#/$defs/Program"}, {"$ref": "#/$defs/MeasuresFile"}],
+                      "$defs": definitions}, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 

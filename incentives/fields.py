@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from .errors import ExpressionError
 from .money import DEFAULT_RATIO_PLACES, EXACT
+from .periods import validate_fiscal_year_start
 from .rules.expressions import MAX_DIGITS, MAX_EXPONENT, Expression, parse_expression
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -135,6 +136,18 @@ AmountOrExpression = Annotated[
                     "description": "an amount (at least 0), or an expression of the incentives expression "
                                    "language evaluated per partner (it may read this.*)"}),
 ]
+def _to_fiscal_year_start(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("fiscal_year_start", 'expected "MM-DD" in quotes, found {found}',
+                                  {"found": repr(value)})
+    try:
+        return validate_fiscal_year_start(value)
+    except ValueError as error:
+        raise PydanticCustomError("fiscal_year_start", "{message}", {"message": str(error)})
+
+
+#: The first day of the fiscal year, ``"MM-DD"`` (quoted: YAML would read 04-01 as a number).
+FiscalYearStart = Annotated[str, BeforeValidator(_to_fiscal_year_start)]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
 FactName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")]
 

@@ -23,6 +23,8 @@ from . import own_outcome
 from .errors import Problem, ProgramError
 from .history import HISTORY_PREFIXES
 from .kinds import KINDS
+from .measures import model as measures_model
+from .measures.model import MEASURE_TAGS, MeasuresFile
 from .models import Program
 from .money import format_rate
 from .rules.checks import BOOLEAN, NUMBER, check_expression
@@ -49,11 +51,23 @@ class LoadedProgram:
     source: SourceMap
 
 
-class ProgramSet(Sequence[LoadedProgram]):
-    """The programs of one load, in dependency (``uses``) order, then by id and version."""
+@dataclass(frozen=True, slots=True)
+class LoadedMeasures:
+    """One validated measures file (``kind: measures``), with where it came from."""
 
-    def __init__(self, programs: Iterable[LoadedProgram]):
+    measures: MeasuresFile
+    file: str
+    sha256: str
+    source: SourceMap
+
+
+class ProgramSet(Sequence[LoadedProgram]):
+    """The programs of one load, in dependency (``uses``) order, then by id and version; and the measures
+    files found with them (``measures``, by file name), which compute facts rather than pay."""
+
+    def __init__(self, programs: Iterable[LoadedProgram], measures: Iterable[LoadedMeasures] = ()):
         self._programs = list(programs)
+        self.measures = list(measures)
 
     def __getitem__(self, index):  # type: ignore[override]
         return self._programs[index]
@@ -71,20 +85,27 @@ class ProgramSet(Sequence[LoadedProgram]):
 
 
 def load_programs(paths: str | FsPath | Iterable[str | FsPath]) -> ProgramSet:
-    """Load program files (``*.yaml``/``*.yml``; folders are searched, not recursively)."""
+    """Load program and measures files (``*.yaml``/``*.yml``; folders are searched, not recursively)."""
     files = _program_files([paths] if isinstance(paths, (str, FsPath)) else list(paths))
     loaded: list[LoadedProgram] = []
+    measures: list[LoadedMeasures] = []
     problems: list[Problem] = []
     for file in files:
         try:
-            loaded.append(load_program_file(file))
+            item = load_file(file)
         except ProgramError as error:
             problems.extend(error.problems)
+            continue
+        if isinstance(item, LoadedMeasures):
+            measures.append(item)
+        else:
+            loaded.append(item)
     if not problems:
         problems.extend(_check_program_set(loaded))
+        problems.extend(_check_measures_set(measures))
     if problems:
         raise ProgramError(problems)
-    return ProgramSet(_dependency_order(loaded))
+    return ProgramSet(_dependency_order(loaded), measures)
 
 
 def _program_files(paths: list[str | FsPath]) -> list[FsPath]:
@@ -106,7 +127,17 @@ def _program_files(paths: list[str | FsPath]) -> list[FsPath]:
 
 
 def load_program_file(file: str | FsPath) -> LoadedProgram:
-    """Load and validate one program file; raises :class:`ProgramError` with every problem in it."""
+    """Load and validate one program file; raises :class:`ProgramError` with every problem in it (a measures
+    file is one: it is not a program)."""
+    loaded = load_file(file)
+    if isinstance(loaded, LoadedMeasures):
+        raise ProgramError([Problem("a measures file, not a program (kind: measures)", str(file), 1, 1)])
+    return loaded
+
+
+def load_file(file: str | FsPath) -> LoadedProgram | LoadedMeasures:
+    """Load and validate one program or measures file (``kind: measures``); raises :class:`ProgramError`
+    with every problem in it."""
     name = str(file)
     try:
         raw = FsPath(file).read_bytes()
@@ -123,6 +154,8 @@ def load_program_file(file: str | FsPath) -> LoadedProgram:
         raise ProgramError(error.problems) from None
     if not isinstance(data, dict):
         raise ProgramError([Problem("expected a mapping of program keys at the top of the file", name, 1, 1)])
+    if data.get("kind") == "measures":
+        return _load_measures(data, source, name, raw)
     try:
         program = Program.model_validate(data)
     except ValidationError as error:
@@ -135,16 +168,35 @@ def load_program_file(file: str | FsPath) -> LoadedProgram:
     return LoadedProgram(program, name, hashlib.sha256(raw).hexdigest(), source)
 
 
+def _load_measures(data: dict, source: SourceMap, name: str, raw: bytes) -> LoadedMeasures:
+    try:
+        measures = MeasuresFile.model_validate(data)
+    except ValidationError as error:
+        raise ProgramError(_validation_problems(error, source, MeasuresFile)) from None
+    problems = [source.problem(path, message) for path, message in measures_model.check_measures(measures)]
+    problems += [source.problem(path, message, offset=offset)
+                 for path, offset, message in measures_model.check_expression_types(measures)]
+    if problems:
+        raise ProgramError(problems)
+    return LoadedMeasures(measures, name, hashlib.sha256(raw).hexdigest(), source)
+
+
 # --- pydantic errors → located problems -------------------------------------------------
 
-def _validation_problems(error: ValidationError, source: SourceMap) -> list[Problem]:
+def _validation_problems(error: ValidationError, source: SourceMap,
+                         model: type[BaseModel] = Program) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False):
-        path: Path = tuple(item["loc"])
+        # a measure's tag (aggregation or derived) is in the location, not in the file
+        path: Path = tuple(part for part in item["loc"] if model is not MeasuresFile or part not in MEASURE_TAGS)
+        item = {**item, "loc": path}
         kind = item["type"]
         context = item.get("ctx") or {}
-        if kind == "extra_forbidden":
-            problems.append(source.problem(path, _unknown_key_message(path), prefer_key=True))
+        if path and path[-1] == "[key]":  # a mapping's key (a metric's, a measure's name): blamed on the key
+            path = path[:-1]
+            problems.append(source.problem(path, _message({**item, "loc": path[:-1]}), prefer_key=True))
+        elif kind == "extra_forbidden":
+            problems.append(source.problem(path, _unknown_key_message(path, model), prefer_key=True))
         elif kind == "missing":
             problems.append(source.problem(path[:-1], f"missing required key '{path[-1]}'"))
         elif kind == "expression":
@@ -175,9 +227,9 @@ def _message(item: dict) -> str:
     return f"{key}: {message}" if key else message
 
 
-def _unknown_key_message(path: Path) -> str:
+def _unknown_key_message(path: Path, model: type[BaseModel]) -> str:
     key = str(path[-1])
-    allowed = _allowed_keys(path[:-1])
+    allowed = _allowed_keys(path[:-1], model)
     message = f"unknown key '{key}'"
     if allowed:
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
@@ -187,10 +239,13 @@ def _unknown_key_message(path: Path) -> str:
     return message
 
 
-def _allowed_keys(path: Path) -> list[str]:
-    """The keys the model at ``path`` accepts (by alias), for suggestions."""
-    annotation: Any = Program
+def _allowed_keys(path: Path, root: type[BaseModel]) -> list[str]:
+    """The keys the model at ``path`` in ``root`` accepts (by alias), for suggestions."""
+    annotation: Any = root
     for part in path:
+        if typing.get_origin(annotation) is dict:  # the part is a key of the mapping: its value's model
+            annotation = typing.get_args(annotation)[1]
+            continue
         annotation = _model_inside(annotation)
         if annotation is None:
             return []
@@ -400,6 +455,25 @@ def _check_program_set(loaded: list[LoadedProgram]) -> list[Problem]:
     for item in loaded:
         problems += _check_references(item, by_id)
     problems += _check_cycles(by_id)
+    return problems
+
+
+def _check_measures_set(loaded: list[LoadedMeasures]) -> list[Problem]:
+    """Measures files are one set of facts: an id, and a measure's name, once across them."""
+    problems: list[Problem] = []
+    ids: dict[str, LoadedMeasures] = {}
+    names: dict[str, LoadedMeasures] = {}
+    for item in loaded:
+        measures = item.measures
+        first = ids.setdefault(measures.id, item)
+        if first is not item:
+            problems.append(item.source.problem(("id",), f"measures id '{measures.id}' is also the id of "
+                                                         f"{first.file}"))
+        for name in measures.measures:
+            first = names.setdefault(name, item)
+            if first is not item:
+                problems.append(item.source.problem(("measures", name), f"measure '{name}' is also defined "
+                                                                        f"in {first.file}", prefer_key=True))
     return problems
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, create_model
 
-from .fields import (AmountOrExpression, Bonus, Deduction, ExpressionField, FactName, Identifier, NonNegativeAmount,
-                     Rounding, Rule, StrictModel)
+from .fields import (AmountOrExpression, Bonus, Deduction, ExpressionField, FactName, FiscalYearStart, Identifier,
+                     NonNegativeAmount, Rounding, Rule, StrictModel)
 from .kinds import KINDS
-from .periods import validate_fiscal_year_start
 
 
 class Effective(StrictModel):
@@ -36,23 +34,12 @@ class _ProgramHead(StrictModel):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     effective: Effective
     period: Literal["month", "quarter", "half", "year"]
-    fiscal_year_start: str = "01-01"
+    fiscal_year_start: FiscalYearStart = "01-01"
     rounding: Rounding = Rounding()
     uses: list[Identifier] = []
     defaults: dict[FactName, Any] = {}
     metrics: dict[FactName, ExpressionField] = {}
     eligibility: list[Rule] = []
-
-    @field_validator("fiscal_year_start", mode="before")
-    @classmethod
-    def _fiscal_year_start(cls, value: Any) -> str:
-        if not isinstance(value, str):
-            raise PydanticCustomError("fiscal_year_start", 'expected "MM-DD" in quotes, found {found}',
-                                      {"found": repr(value)})
-        try:
-            return validate_fiscal_year_start(value)
-        except ValueError as error:
-            raise PydanticCustomError("fiscal_year_start", "{message}", {"message": str(error)})
 
 
 #: One optional section per registered kind (``tiers: Tiers | None = None``...), after the head's keys.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -436,16 +437,41 @@ def test_explain_unknown_partner_or_program_is_a_usage_error():
 # --- schema --------------------------------------------------------------------------------------
 
 
-def test_schema_is_a_json_schema_of_a_program_file():
+def test_schema_is_a_json_schema_of_a_program_file_or_a_measures_file():
     done = cli("schema")
     assert done.returncode == 0
     schema = json.loads(done.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["type"] == "object" and schema["additionalProperties"] is False
-    assert {"id", "kind", "tiers", "goals", "mdf", "bonuses"} <= set(schema["properties"])
-    assert {"id", "name", "kind", "version", "currency", "effective", "period"} <= set(schema["required"])
+    assert schema["oneOf"] == [{"$ref": "#/$defs/Program"}, {"$ref": "#/$defs/MeasuresFile"}]
+    program = schema["$defs"]["Program"]
+    assert program["type"] == "object" and program["additionalProperties"] is False
+    assert {"id", "kind", "tiers", "goals", "mdf", "bonuses"} <= set(program["properties"])
+    assert {"id", "name", "kind", "version", "currency", "effective", "period"} <= set(program["required"])
     claim_rules = schema["$defs"]["ClaimRules"]["properties"]
     assert {"max_per_claim", "max_by_activity"} <= set(claim_rules)
+    measures = schema["$defs"]["MeasuresFile"]
+    assert measures["additionalProperties"] is False and measures["properties"]["kind"]["const"] == "measures"
+    assert set(measures["required"]) == {"id", "kind", "source", "date", "period", "measures"}
+    assert set(schema["$defs"]["Aggregation"]["properties"]) == {"sum", "count", "count_distinct", "min", "max",
+                                                                "avg", "where"}
+    # every reference is to a definition of this document
+    assert set(re.findall(r'"\$ref": "#/\$defs/(\w+)"', done.stdout)) <= set(schema["$defs"])
+
+
+def test_validate_counts_measures_files_apart(tmp_path):
+    write(tmp_path / "programs" / "rebate.yaml", REBATE)
+    write(tmp_path / "programs" / "deals.yaml", """\
+        id: deals
+        kind: measures
+        source: deals
+        date: closed_on
+        period: quarter
+        measures: {deals_won: {count: true, where: "stage == 'won'"}}
+        """)
+    done = cli("validate", tmp_path / "programs")
+    assert (done.returncode, done.stdout) == (0, "1 program file and 1 measures file valid (1 program, 1 version)\n")
+    done = cli("validate", tmp_path / "programs" / "deals.yaml")
+    assert (done.returncode, done.stdout) == (0, "1 measures file valid\n")
 
 
 # --- exit codes and options ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
+from .cli_measures import add_command as add_measures_command
 from .engine import RUN_ENGINES
 from .errors import InputError, LedgerError, LedgerUsageError, ProgramError
 from .terminal import console
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_SCHEMA_DESCRIPTION, epilog="example:\n  incentives schema > program.schema.json\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     schema.set_defaults(handler=_schema)
+    add_measures_command(commands)
     add_ledger_commands(commands, ledger_option)
     return parser
 

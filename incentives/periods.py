@@ -150,3 +150,27 @@ def fiscal_year_of(period: Period, fiscal_year_start: str = "01-01") -> Period:
         if fiscal_year.start <= period.start <= fiscal_year.end:
             return fiscal_year
     raise PeriodError(f"no fiscal year holds {period.label}")  # unreachable: one of the two always does
+
+
+def periods_covering(granularity: Granularity, fiscal_year_start: str, first_day: date,
+                     last_day: date) -> list[Period]:
+    """Every period of ``granularity`` (months: calendar months) that holds a day from ``first_day`` to
+    ``last_day``, in order: they tile those days (the labels a day of them has, for a whole file at once)."""
+    validate_fiscal_year_start(fiscal_year_start)
+    if granularity == "month":
+        labels = (f"{year:04d}-{month:02d}" for year in range(first_day.year, last_day.year + 1)
+                  for month in range(1, 13))
+    else:
+        # a fiscal year is named by the year it ends in: the one holding first_day ends in its year or the next
+        suffixes = {"year": [""], "half": ["-H1", "-H2"], "quarter": ["-Q1", "-Q2", "-Q3", "-Q4"]}[granularity]
+        labels = (f"{year:04d}{suffix}" for year in range(max(first_day.year, 1), min(last_day.year + 1, 9999) + 1)
+                  for suffix in suffixes)
+    found = []
+    for label in labels:
+        try:
+            period = parse_period(label, fiscal_year_start)
+        except PeriodError:  # a fiscal year reaching past 9999-12-31
+            continue
+        if period.end >= first_day and period.start <= last_day:
+            found.append(period)
+    return found

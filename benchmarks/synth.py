@@ -182,3 +182,26 @@ def _write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[list[Any
         writer.writerow(columns)
         writer.writerows([_cell(value) for value in row] for row in rows)
     return target
+
+def write_deals_csv(path: str | Path, rows: int, partners: int, seed: int = 2027) -> Path:
+    """``rows`` deal registrations of ``partners`` partners over 2026-01-01..2027-03-31 (a year and a quarter),
+    for the measures benchmarks: vectorised (10M rows in seconds), the same file for the same arguments.
+    Columns: deal_id, partner_id, closed_on, stage, amount (cents; a few returns are negative), customer_id,
+    new_customer."""
+    import polars as pl
+
+    def draw(salt: int, modulo: int) -> pl.Expr:  # a deterministic pseudo-random integer per row
+        return (pl.int_range(rows, dtype=pl.UInt64).hash(seed * 1_000 + salt) % modulo).cast(pl.Int64)
+
+    stages = pl.Series(["won", "won", "won", "lost", "open", "commit"])
+    frame = pl.select(
+        pl.format("D{}", pl.int_range(1, rows + 1)).alias("deal_id"),
+        pl.format("P{}", (draw(1, partners) + 1).cast(pl.String).str.pad_start(7, "0")).alias("partner_id"),
+        (pl.lit(date(2026, 1, 1)) + pl.duration(days=draw(2, 455))).dt.strftime("%Y-%m-%d").alias("closed_on"),
+        pl.lit(stages).gather(draw(3, len(stages))).alias("stage"),
+        pl.format("{}{}.{}", pl.when(draw(4, 50) == 0).then(pl.lit("-")).otherwise(pl.lit("")),
+                  draw(5, 50_000), draw(6, 100).cast(pl.String).str.pad_start(2, "0")).alias("amount"),
+        pl.format("C{}", draw(7, partners * 20)).alias("customer_id"),
+        pl.when(draw(8, 4) == 0).then(pl.lit("true")).otherwise(pl.lit("false")).alias("new_customer"))
+    frame.write_csv(path)
+    return Path(path)

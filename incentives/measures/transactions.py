@@ -56,12 +56,13 @@ MAX_DECIMALS = 12
 ROW = "row"
 PERIOD = "period"
 PARTNER = "partner_id"
-#: Why a row is rejected ("" when it is not), in a rejected row.
-REJECTED = "rejected"
+#: Why a row is rejected, in the rejected rows.
+REJECTED = "why"
 _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 _BOOLEANS = ("true", "false")
 _READ_CHUNK = 1 << 24
 _INT64_LIMIT = 2**63
+_DAY = "day"
 
 TransactionSource = str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame
 
@@ -69,16 +70,16 @@ TransactionSource = str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame
 @dataclass(frozen=True)
 class TypedTransactions:
     """A transaction source typed for one measures file: ``frame`` (lazy) has :data:`ROW`, ``partner_id``,
-    ``period`` (null on a rejected row), :data:`REJECTED` (why, ``""`` for a row that is not), each aggregated
+    ``period`` (null on a rejected row, and only there), each aggregated
     number column's minor units (:func:`units_column`, Int128 at ``scales[column]``), each ``count_distinct``
     column's texts (:func:`text_column`), and each column a ``where`` reads under its own name, typed as a fact
-    column (``columns``: what they are, for the expression compiler). ``raw``: the source's own columns as
-    text, with :data:`ROW` and :data:`REJECTED` (for the rejected rows' file)."""
+    column (``columns``: what they are, for the expression compiler). ``rejected``: the rejected rows, their
+    :data:`ROW`, why (:data:`REJECTED`) and the source's own columns as text (for the rejected rows' file)."""
 
     frame: pl.LazyFrame
     columns: Mapping[str, Column]
     scales: Mapping[str, int]
-    raw: pl.LazyFrame
+    rejected: pl.LazyFrame
     name: str
 
 
@@ -112,12 +113,7 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
         kind = "number" if column in numbers else _kind_of(survey, column)
         typed[column], columns[column] = _typed_cell(stripped[column], kind, survey, column)
     day = _day(stripped[measures.date])
-    starts = pl.Series([period.start for period in periods], dtype=pl.Date)
-    ends = pl.Series([period.end for period in periods], dtype=pl.Date)
-    labels = pl.Series([period.label for period in periods], dtype=pl.String)
-    at = pl.lit(starts).search_sorted(day, side="right").cast(pl.Int64) - 1 if len(periods) else pl.lit(-1, pl.Int64)
-    in_period = (at >= 0) & (pl.lit(ends).gather(at.clip(0)) >= day) if len(periods) else pl.lit(False)
-    period = pl.when(day.is_not_null() & in_period).then(pl.lit(labels).gather(at.clip(0)))
+    period = _period(day, periods)
     partner = stripped[measures.partner]
     reasons = [pl.when(partner == "").then(pl.lit(f"{measures.partner} is empty")),
                pl.when(day.is_null()).then(pl.concat_str([pl.lit(f"{measures.date} "), _quoted(stripped[measures.date]),
@@ -128,10 +124,19 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
                *(pl.when(bad).then(pl.concat_str([pl.lit(f"{column} "), _quoted(stripped[column]),
                                                   pl.lit(" is not a plain decimal")]))
                  for column, bad in bad_number.items())]
-    rejected = pl.concat_str(reasons, separator="; ", ignore_nulls=True).fill_null("")
-    frame = raw.select(ROW, partner.alias(PARTNER), period.alias(PERIOD), rejected.alias(REJECTED),
-                       *(expression.alias(column) for column, expression in typed.items()))
-    return TypedTransactions(frame, columns, scales, raw.with_columns(rejected.alias(REJECTED)), name)
+    # the reasons are written on the rejected rows alone: the rows that are not only need to be told apart
+    is_rejected = pl.any_horizontal(partner == "", period.is_null(), *bad_number.values())
+    # in two steps, each cell typed once: the second reads the first's columns (a number's units, its day)
+    filled = {column: (stripped[column] != "").alias(f"filled:{column}") for column in bad_number}
+    frame = raw.select(ROW, partner.alias(PARTNER), day.alias(_DAY), *filled.values(),
+                       *(expression.alias(column) for column, expression in typed.items())).with_columns(
+        pl.when(~pl.any_horizontal(pl.col(PARTNER) == "", _period(pl.col(_DAY), periods).is_null(),
+                                   *(pl.col(f"filled:{column}") & pl.col(units_column(column)).is_null()
+                                     for column in bad_number)))
+        .then(_period(pl.col(_DAY), periods)).alias(PERIOD)).drop(_DAY, *(f"filled:{column}" for column in filled))
+    rejected = raw.filter(is_rejected).select(
+        ROW, pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(REJECTED), pl.all().exclude(ROW))
+    return TypedTransactions(frame, columns, scales, rejected, name)
 
 
 def units_column(column: str) -> str:
@@ -268,6 +273,18 @@ def _typed_cell(cell: pl.Expr, kind: str, survey: Mapping[str, int], column: str
     return pl.when(cell != "").then(cell), Column.text()
 
 
+def _period(day: pl.Expr, periods: Sequence[Period]) -> pl.Expr:
+    """The label of the period of ``periods`` (in order, tiling their days) that holds each day; null for none."""
+    if not periods:
+        return pl.lit(None, pl.String)
+    starts = pl.Series([period.start for period in periods], dtype=pl.Date)
+    ends = pl.Series([period.end for period in periods], dtype=pl.Date)
+    labels = pl.Series([period.label for period in periods], dtype=pl.String)
+    at = (pl.lit(starts).search_sorted(day, side="right").cast(pl.Int64) - 1).clip(0)
+    return pl.when(day.is_not_null() & (pl.lit(starts).gather(at) <= day) & (pl.lit(ends).gather(at) >= day)) \
+        .then(pl.lit(labels).gather(at))
+
+
 def _scale(survey: Mapping[str, int], column: str) -> int:
     """A number column's scale: the most decimals a plain cell of it has, at most :data:`MAX_DECIMALS` (a cell
     with more is not a number here)."""
@@ -275,17 +292,18 @@ def _scale(survey: Mapping[str, int], column: str) -> int:
 
 
 def _units(cell: pl.Expr, scale: int) -> pl.Expr:
-    """A plain decimal's minor units at ``scale`` (Int128), null where the cell is not one (or is empty)."""
+    """A plain decimal's minor units at ``scale`` (Int128), null where the cell is not one (or is empty): its
+    digits without the point, times ten to the decimals it lacks."""
     plain = cell.str.contains(_PLAIN)
-    negative = cell.str.starts_with("-")
-    unsigned = cell.str.strip_chars_start("+-")
-    whole = unsigned.str.split(".").list.get(0).str.strip_chars_start("0")
-    fraction = unsigned.str.split(".").list.get(1, null_on_oob=True).fill_null("")
-    digits = pl.concat_str([whole, fraction.str.pad_end(scale, "0")]).str.strip_chars_start("0")
-    fits = (whole.str.len_chars() + fraction.str.len_chars() <= MAX_DIGITS) & \
-        (fraction.str.len_chars() <= min(scale, MAX_DECIMALS))
-    units = pl.when(digits == "").then(pl.lit(0, pl.Int128)).otherwise(digits.cast(pl.Int128, strict=False))
-    return pl.when(plain & fits).then(pl.when(negative).then(pl.lit(0, pl.Int128) - units).otherwise(units))
+    point = cell.str.find(".", literal=True)
+    decimals = pl.when(point.is_null()).then(pl.lit(0, pl.Int64)).otherwise(
+        cell.str.len_bytes().cast(pl.Int64) - point - 1)
+    digits = cell.str.replace(".", "", literal=True)
+    # the cell's digits (a sign and the point aside) fit MAX_DIGITS: its units fit Int128
+    fits = (digits.str.strip_chars_start("+-").str.len_bytes() <= MAX_DIGITS) & (decimals <= scale)
+    powers = pl.lit(pl.Series([10**exponent for exponent in range(scale + 1)], dtype=pl.Int128))
+    return pl.when(plain & fits).then(
+        digits.cast(pl.Int128, strict=False) * powers.gather((pl.lit(scale, pl.Int64) - decimals).clip(0, scale)))
 
 
 def _day(cell: pl.Expr) -> pl.Expr:

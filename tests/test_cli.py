@@ -79,7 +79,7 @@ def test_validate_every_example_program():
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "programs").glob("*.yaml"))
     done = cli("validate", *files)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == "13 program files valid (12 programs, 13 versions)\n"
+    assert done.stdout == "13 program files and 1 measures file valid (12 programs, 13 versions)\n"
     assert cli("validate", "programs").stdout == done.stdout
 
 
@@ -154,7 +154,7 @@ def test_validate_refuses_an_expression_certain_to_fail_for_every_partner(tmp_pa
 def test_validate_with_facts_accepts_the_bundled_quarter():
     done = cli("validate", "programs", "--facts", "examples/facts_2027Q1.csv")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == ("13 program files valid (12 programs, 13 versions); "
+    assert done.stdout == ("13 program files and 1 measures file valid (12 programs, 13 versions); "
                            "examples/facts_2027Q1.csv has every fact they read\n")
 
 
@@ -663,3 +663,62 @@ def test_run_counts_the_claims_of_its_period_as_read_by_the_engine(tmp_path: Pat
     # with no MDF program loaded, each is an error result (they do not disappear)
     assert done.returncode == 3
     assert "claims C1, C2, C2, C3 are for an MDF program, and none is loaded" in done.stderr
+
+
+# --- measures ------------------------------------------------------------------------------------------------
+
+DEAL_MEASURES = """\
+    id: deals
+    kind: measures
+    source: deals
+    date: closed_on
+    period: quarter
+    measures:
+      revenue: {sum: amount, where: "stage == 'won'"}
+      deals_won: {count: true, where: "stage == 'won'"}
+    """
+
+
+def test_measures_writes_the_facts_and_the_rejected_transactions_beside_them(tmp_path):
+    write(tmp_path / "programs" / "deals.yaml", DEAL_MEASURES)
+    write(tmp_path / "deals.csv", "partner_id,closed_on,stage,amount\nP2,2027-04-02,won,10\nP1,2027-01-05,won,1.50\n"
+                                  "P1,2027-02-05,lost,99\n,2027-01-01,won,5\nP1,2027-13-01,won,5\n")
+    done = cli("measures", "--programs", tmp_path / "programs", "--transactions", f"deals={tmp_path / 'deals.csv'}",
+               "--out", tmp_path / "out" / "facts.csv")
+    assert (done.returncode, done.stderr) == (2, f"{tmp_path / 'out'}: no such folder\n")
+    (tmp_path / "out").mkdir()
+    done = cli("measures", "--programs", tmp_path / "programs", "--transactions", f"deals={tmp_path / 'deals.csv'}",
+               "--out", tmp_path / "out" / "facts.csv")
+    assert done.returncode == 3  # rows rejected
+    assert (tmp_path / "out" / "facts.csv").read_text(encoding="utf-8") == (
+        "partner_id,period,revenue,deals_won\nP1,2027-Q1,1.50,1\nP2,2027-Q2,10.00,1\n")
+    assert (tmp_path / "out" / "rejected_transactions.csv").read_text(encoding="utf-8") == (
+        "row,why,partner_id,closed_on,stage,amount\n4,partner_id is empty,\"\",2027-01-01,won,5\n"
+        "5,closed_on '2027-13-01' is not a date (YYYY-MM-DD),P1,2027-13-01,won,5\n")
+    assert done.stdout.splitlines()[0] == (f"{tmp_path / 'out' / 'facts.csv'}: 2 partner periods, 2 measures from "
+                                           "5 transactions (2 rejected)")
+    assert "row 4: partner_id is empty" in done.stdout
+    assert done.stderr == f"rejected transactions, with why: {tmp_path / 'out' / 'rejected_transactions.csv'}\n"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["facts.csv", "rejected_transactions.csv"]
+
+
+@pytest.mark.parametrize("option, message", [
+    ("deals", "--transactions takes NAME=FILE"),
+    ("invoices=x.csv", "no measures file reads the source invoices"),
+])
+def test_measures_usage_errors_exit_1(tmp_path, option, message):
+    write(tmp_path / "programs" / "deals.yaml", DEAL_MEASURES)
+    done = cli("measures", "--programs", tmp_path / "programs", "--transactions", option, "--out", tmp_path / "f.csv")
+    assert done.returncode == 1 and message in done.stderr
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_measures_of_an_unreadable_transactions_file_exit_2_and_write_nothing(tmp_path):
+    write(tmp_path / "programs" / "deals.yaml", DEAL_MEASURES)
+    write(tmp_path / "deals.csv", "partner_id,closed_on,amount\nP1,2027-01-05,1\n")
+    done = cli("measures", "--programs", tmp_path / "programs", "--transactions", f"deals={tmp_path / 'deals.csv'}",
+               "--out", tmp_path / "facts.csv")
+    assert done.returncode == 2
+    assert done.stderr == (f"{tmp_path / 'deals.csv'}:1: missing column stage (read by the measures 'deals'); the "
+                           "file has: partner_id, closed_on, amount\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["deals.csv", "programs"]

@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import incentives
@@ -62,7 +63,9 @@ def amounts(result):
 def test_every_example_program_loads_and_is_covered_here(engine):
     programs = incentives.load_programs(PROGRAMS)
     assert set(programs.ids) == EXPECTED_PROGRAMS
-    assert len(list(PROGRAMS.glob("*.yaml"))) == 13  # goal_based_rebate has two version files
+    # goal_based_rebate has two version files; deal_registrations.yaml is a measures file
+    assert len(list(PROGRAMS.glob("*.yaml"))) == 14
+    assert [loaded.measures.id for loaded in programs.measures] == ["deal_registrations"]
     assert [loaded.program.version for loaded in programs.versions("goal_based_rebate")] == [1, 2]
     for loaded in programs:  # one calendar: the bundled quarter runs every program
         assert (loaded.program.period, loaded.program.fiscal_year_start) == ("quarter", "01-01")
@@ -438,3 +441,26 @@ def test_readme_ledger_flow_runs_as_written(tmp_path):
     assert (tmp_path / "register-2027Q2.csv").read_text(encoding="utf-8").startswith(
         "partner_id,program_id,account,currency,opening,payout,accrual,claim,restatement,adjustment,payment,"
         "expiry,reversal,closing\n")
+
+
+def test_the_bundled_deals_give_the_registered_deals_of_the_bundled_quarter(tmp_path):
+    """examples/deals_2026_2027.csv through programs/deal_registrations.yaml: its 2027-Q1 measures are the
+    registered_* facts of examples/facts_2027Q1.csv, for every partner (none registered: no row, all zero)."""
+    import csv
+
+    from incentives.measures.compute import measure_facts
+
+    programs = incentives.load_programs(PROGRAMS)
+    measured = measure_facts([loaded.measures for loaded in programs.measures],
+                             {"deals": ROOT / "examples" / "deals_2026_2027.csv"})
+    assert measured.rejected == 0
+    assert sorted(set(measured.frame["period"])) == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
+    quarter = {row["partner_id"]: row for row in measured.frame.filter(pl.col("period") == "2027-Q1")
+               .iter_rows(named=True)}
+    with open(ROOT / "examples" / "facts_2027Q1.csv", newline="", encoding="utf-8") as handle:
+        facts = list(csv.DictReader(handle))
+    columns = ("registered_deals", "registered_deals_won", "registered_deal_value")
+    none = dict(zip(columns, ("0", "0", "0.00")))
+    assert [tuple(quarter.get(row["partner_id"], none)[column] for column in columns) for row in facts] == \
+        [tuple(row[column] for column in columns) for row in facts]
+    assert 200 < len(quarter) < len(facts)  # some partners registered nothing

@@ -78,15 +78,15 @@ def compute_measures(measures: MeasuresFile, source: TransactionSource, *, name:
         grouped = _grouped(measures, typed).collect(engine="streaming")
         rejected = int(grouped.filter(pl.col(PERIOD).is_null())[_ROWS].sum() or 0)
         first: list[tuple[int, str]] = []
-        if rejected_to is not None or rejected:
-            rejected_file = Path(rejected_to) if rejected_to is not None else None
-            if rejected_file is None:  # a second pass, for the first rows the notes quote
-                first = list(typed.rejected.select(ROW, REJECTED).head(FIRST_REJECTED).collect().iter_rows())
-            else:
-                typed.rejected.sink_csv(rejected_file, engine="streaming")
-                if rejected:
-                    first = list(pl.read_csv(rejected_file, n_rows=FIRST_REJECTED, columns=[ROW, REJECTED],
-                                             schema_overrides={ROW: pl.Int64, REJECTED: pl.String}).iter_rows())
+        # the rejected rows take a second pass, only when there are some
+        if rejected_to is not None and not rejected:
+            pl.DataFrame(schema=typed.rejected.collect_schema()).write_csv(rejected_to)
+        elif rejected_to is not None:
+            typed.rejected.sink_csv(rejected_to, engine="streaming")
+            first = list(pl.read_csv(rejected_to, n_rows=FIRST_REJECTED, columns=[ROW, REJECTED],
+                                     schema_overrides={ROW: pl.Int64, REJECTED: pl.String}).iter_rows())
+        elif rejected:
+            first = list(typed.rejected.select(ROW, REJECTED).head(FIRST_REJECTED).collect().iter_rows())
     except pl.exceptions.ComputeError as error:
         raise InputError(f"cannot read the transactions: {error}", name) from None
     rows = int(grouped[_ROWS].sum() or 0)

@@ -98,7 +98,9 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
                 if aggregation.function == "count_distinct" and aggregation.column is not None}
     where_columns = sorted({column for aggregation in measures.aggregations.values() if aggregation.where
                             for column in aggregation.where.names} - {measures.partner})
-    survey = _survey(raw, stripped, measures.date, numbers | {c for c in where_columns}, where_columns)
+    csv_path = Path(source) if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() != ".parquet" \
+        else None
+    survey = _survey(raw, stripped, measures.date, numbers | set(where_columns), where_columns, name, csv_path)
     periods = _periods(measures, survey)
     columns: dict[str, Column] = {}
     typed: dict[str, pl.Expr] = {}
@@ -162,7 +164,6 @@ def _scan(source: TransactionSource, name: str) -> pl.LazyFrame:
             return pl.scan_parquet(path)
         except (pl.exceptions.PolarsError, OSError) as error:
             raise InputError(f"cannot read the Parquet file: {error}", name) from None
-    _check_utf8(path, name)
     return pl.scan_csv(path, infer_schema=False, encoding="utf8", raise_if_empty=False)
 
 
@@ -227,7 +228,7 @@ def _check_columns(measures: MeasuresFile, header: Sequence[str], name: str) -> 
 
 
 def _survey(raw: pl.LazyFrame, stripped: Mapping[str, pl.Expr], date_column: str, numbers: set[str],
-            where_columns: Sequence[str]) -> dict:
+            where_columns: Sequence[str], name: str, path: Path | None) -> dict:
     """One pass over the source: the days the date column spans, each number column's decimals, and what kind
     of cells each column a ``where`` reads has."""
     day = _day(stripped[date_column])
@@ -235,18 +236,21 @@ def _survey(raw: pl.LazyFrame, stripped: Mapping[str, pl.Expr], date_column: str
     for column in sorted(numbers):
         cell = stripped[column]
         plain = cell.str.contains(_PLAIN)
-        decimals = pl.when(plain).then(cell.str.split(".").list.get(1, null_on_oob=True).str.len_chars().fill_null(0))
+        decimals = pl.when(plain).then(_decimals(cell))
         found.append(decimals.max().alias(f"decimals:{column}"))
         found.append(plain.sum().alias(f"plain:{column}"))
     for column in where_columns:
         cell = stripped[column]
+        # a column of YYYY-MM-DD cells is a date column (a cell that is no day then has no value)
         found += [(cell != "").sum().alias(f"filled:{column}"),
                   cell.is_in(_BOOLEANS).sum().alias(f"boolean:{column}"),
-                  _day(cell).is_not_null().sum().alias(f"date:{column}")]
+                  cell.str.contains(f"^(?:{DATE_PATTERN})$").sum().alias(f"date:{column}")]
     try:
         return raw.select(found).collect(engine="streaming").row(0, named=True)
     except pl.exceptions.ComputeError as error:
-        raise InputError(f"cannot read the file: {error}", None) from None
+        if path is not None:  # the file is checked only now, to say where it is not UTF-8 (polars does not)
+            _check_utf8(path, name)
+        raise InputError(f"cannot read the file: {error}", name) from None
 
 
 def _kind_of(survey: Mapping[str, int], column: str) -> str:
@@ -295,15 +299,19 @@ def _units(cell: pl.Expr, scale: int) -> pl.Expr:
     """A plain decimal's minor units at ``scale`` (Int128), null where the cell is not one (or is empty): its
     digits without the point, times ten to the decimals it lacks."""
     plain = cell.str.contains(_PLAIN)
-    point = cell.str.find(".", literal=True)
-    decimals = pl.when(point.is_null()).then(pl.lit(0, pl.Int64)).otherwise(
-        cell.str.len_bytes().cast(pl.Int64) - point - 1)
+    decimals = _decimals(cell)
     digits = cell.str.replace(".", "", literal=True)
     # the cell's digits (a sign and the point aside) fit MAX_DIGITS: its units fit Int128
     fits = (digits.str.strip_chars_start("+-").str.len_bytes() <= MAX_DIGITS) & (decimals <= scale)
     powers = pl.lit(pl.Series([10**exponent for exponent in range(scale + 1)], dtype=pl.Int128))
     return pl.when(plain & fits).then(
         digits.cast(pl.Int128, strict=False) * powers.gather((pl.lit(scale, pl.Int64) - decimals).clip(0, scale)))
+
+
+def _decimals(cell: pl.Expr) -> pl.Expr:
+    """How many digits a plain decimal has after its point."""
+    point = cell.str.find(".", literal=True)
+    return pl.when(point.is_null()).then(pl.lit(0, pl.Int64)).otherwise(cell.str.len_bytes().cast(pl.Int64) - point - 1)
 
 
 def _day(cell: pl.Expr) -> pl.Expr:

@@ -29,7 +29,7 @@ from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
 from .cli_measures import add_command as add_measures_command
 from .engine import RUN_ENGINES
-from .errors import InputError, LedgerError, LedgerUsageError, ProgramError
+from .errors import InputError, LedgerError, LedgerUsageError, ProgramError, UsageError
 from .terminal import console
 from .version import __version__
 
@@ -40,10 +40,6 @@ EXIT_RESULT_ERRORS = 3
 
 _ERRORS_LISTED = 10
 """How many error results ``run`` lists on the terminal (all of them are in payouts.csv and results.jsonl)."""
-
-
-class UsageError(Exception):
-    """A problem with how the command was called: printed, exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, UsageError
 
 _DESCRIPTION = """\
 Compute partner facts from transaction files (deals, invoices, activities):
@@ -56,8 +56,6 @@ def add_transactions_option(parser: argparse.ArgumentParser, *, required: bool =
 
 def transaction_files(values: list[str]) -> dict[str, str]:
     """``--transactions NAME=FILE`` options as source name → file."""
-    from .cli import UsageError
-
     files: dict[str, str] = {}
     for value in values:
         name, equals, file = value.partition("=")
@@ -71,7 +69,6 @@ def transaction_files(values: list[str]) -> dict[str, str]:
 
 
 def _measures(args: argparse.Namespace) -> int:
-    from .cli import UsageError
     from .loading import load_programs
     from .measures.compute import measure_facts
 

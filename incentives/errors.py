@@ -82,3 +82,7 @@ class LedgerError(IncentivesError):
 class LedgerUsageError(IncentivesError):
     """A ledger operation on something that does not exist or cannot be done (an unknown run, a void
     without a reason, a run paying a claim another period's run paid meanwhile...)."""
+
+
+class UsageError(Exception):
+    """A problem with how a command of the command line was called: printed, exit code 1."""

@@ -62,6 +62,7 @@ examples:
   incentives run --programs programs --facts examples/facts_2027Q1.csv \\
                  --claims examples/claims_2027Q1.csv --out out/2027-Q1
   incentives explain --programs programs --facts examples/facts_2027Q1.csv --partner P0001
+  incentives measures --programs programs --transactions deals=examples/deals_2026_2027.csv --out deal_facts.csv
   incentives schema > program.schema.json
 
 Run "incentives COMMAND --help" for the details of one command.

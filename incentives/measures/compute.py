@@ -34,11 +34,12 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import InputError
+from ..inputs import PARTNER_ID, PERIOD
 from ..money_by_columns import plain_amount
 from ..rules.ast import Binary, Name
 from ..rules.columns import MAX_UNITS, ColumnExpression, Kind, NotByColumns, compile_columns
 from .model import Aggregation, MeasuresFile
-from .transactions import (PARTNER, PERIOD, REJECTED, ROW, TransactionSource, TypedTransactions, text_column,
+from .transactions import (REJECTED, ROW, TransactionSource, TypedTransactions, text_column,
                            typed_transactions, units_column)
 
 __all__ = ["MeasuredFacts", "MeasuresFacts", "REJECTED_FILE", "compute_measures", "measure_facts"]
@@ -90,7 +91,7 @@ def compute_measures(measures: MeasuresFile, source: TransactionSource, *, name:
     except pl.exceptions.ComputeError as error:
         raise InputError(f"cannot read the transactions: {error}", name) from None
     rows = int(grouped[_ROWS].sum() or 0)
-    grouped = grouped.filter(pl.col(PERIOD).is_not_null()).sort(PARTNER, PERIOD)
+    grouped = grouped.filter(pl.col(PERIOD).is_not_null()).sort(PARTNER_ID, PERIOD)
     facts = MeasuresFacts(measures, pl.DataFrame(), rows, rejected, first_rejected=first)
     if rejected:
         shown = "; ".join(f"row {row}: {why}" for row, why in facts.first_rejected)
@@ -100,20 +101,11 @@ def compute_measures(measures: MeasuresFile, source: TransactionSource, *, name:
     return facts
 
 
-def _value(name: str) -> str:
-    return f"value:{name}"
-
-
-def _flag(name: str) -> str:
-    return f"no value:{name}"
-
-
-def _holds(name: str) -> str:
-    return f"holds:{name}"
-
-
-def _unread(name: str) -> str:
-    return f"unread:{name}"
+def _part(role: str, name: str) -> str:
+    """The name of a working column of measure ``name``: ``holds`` (its where holds on a row), ``unread`` (its
+    where could not be evaluated), ``empty`` (a matching row without a value), an avg's ``sum`` and ``count``,
+    a value computed once (``value``) and whether it has none (``none``)."""
+    return f"{role}:{name}"
 
 
 def _grouped(measures: MeasuresFile, typed: TypedTransactions) -> pl.LazyFrame:
@@ -122,8 +114,8 @@ def _grouped(measures: MeasuresFile, typed: TypedTransactions) -> pl.LazyFrame:
     conditions = []
     for name, aggregation in measures.aggregations.items():
         if aggregation.where is None:
-            conditions.append(pl.lit(True).alias(_holds(name)))
-            conditions.append(pl.lit(False).alias(_unread(name)))
+            conditions.append(pl.lit(True).alias(_part("holds", name)))
+            conditions.append(pl.lit(False).alias(_part("unread", name)))
             continue
         try:
             where = compile_columns(aggregation.where.node, typed.columns)
@@ -133,12 +125,12 @@ def _grouped(measures: MeasuresFile, typed: TypedTransactions) -> pl.LazyFrame:
         if where.kind is not Kind.BOOLEAN:
             raise InputError(f"the where of measure '{name}' is not a condition over the columns of "
                              f"{typed.name}", typed.name)
-        conditions.append((where.value.fill_null(False) & ~where.needs_record).alias(_holds(name)))
-        conditions.append(where.needs_record.alias(_unread(name)))
+        conditions.append((where.value.fill_null(False) & ~where.needs_record).alias(_part("holds", name)))
+        conditions.append(where.needs_record.alias(_part("unread", name)))
     aggregates = []
     for name, aggregation in measures.aggregations.items():
-        holds = pl.col(_holds(name))
-        aggregates.append(pl.col(_unread(name)).sum().alias(_unread(name)))
+        holds = pl.col(_part("holds", name))
+        aggregates.append(pl.col(_part("unread", name)).sum().alias(_part("unread", name)))
         function = aggregation.function
         if function == "count":
             aggregates.append(holds.sum().cast(pl.Int128).alias(name))
@@ -147,10 +139,10 @@ def _grouped(measures: MeasuresFile, typed: TypedTransactions) -> pl.LazyFrame:
         if function == "count_distinct":
             aggregates.append(pl.when(holds).then(pl.col(text_column(aggregation.column))).drop_nulls().n_unique()
                               .cast(pl.Int128).alias(name))
-            aggregates.append((holds & pl.col(text_column(aggregation.column)).is_null()).sum().alias(f"empty:{name}"))
+            aggregates.append((holds & pl.col(text_column(aggregation.column)).is_null()).sum().alias(_part("empty", name)))
             continue
         units = pl.when(holds).then(pl.col(units_column(aggregation.column)))
-        aggregates.append((holds & pl.col(units_column(aggregation.column)).is_null()).sum().alias(f"empty:{name}"))
+        aggregates.append((holds & pl.col(units_column(aggregation.column)).is_null()).sum().alias(_part("empty", name)))
         if function == "sum":
             aggregates.append(units.sum().alias(name))
         elif function == "min":
@@ -158,9 +150,9 @@ def _grouped(measures: MeasuresFile, typed: TypedTransactions) -> pl.LazyFrame:
         elif function == "max":
             aggregates.append(units.max().alias(name))
         else:  # avg: a sum over a count, divided once grouped
-            aggregates.append(units.sum().alias(f"sum:{name}"))
-            aggregates.append(units.count().cast(pl.Int128).alias(f"count:{name}"))
-    return typed.frame.with_columns(conditions).group_by(PARTNER, PERIOD).agg(pl.len().alias(_ROWS), *aggregates)
+            aggregates.append(units.sum().alias(_part("sum", name)))
+            aggregates.append(units.count().cast(pl.Int128).alias(_part("count", name)))
+    return typed.frame.with_columns(conditions).group_by(PARTNER_ID, PERIOD).agg(pl.len().alias(_ROWS), *aggregates)
 
 
 def _facts(measures: MeasuresFile, typed: TypedTransactions, grouped: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
@@ -168,15 +160,15 @@ def _facts(measures: MeasuresFile, typed: TypedTransactions, grouped: pl.DataFra
     values: dict[str, ColumnExpression] = {}
     places: dict[str, int] = {}
     for name, aggregation in measures.aggregations.items():
-        unread = int(grouped[_unread(name)].sum() or 0)
+        unread = int(grouped[_part("unread", name)].sum() or 0)
         if unread:
             notes.append(f"{measures.id}: {name}: its where could not be evaluated on {unread:,} rows (a cell it "
                          "reads is empty, or it divides by zero); they are not counted")
-        if f"empty:{name}" in grouped.columns and (empty := int(grouped[f"empty:{name}"].sum() or 0)):
+        if _part("empty", name) in grouped.columns and (empty := int(grouped[_part("empty", name)].sum() or 0)):
             notes.append(f"{measures.id}: {name}: {empty:,} matching row{'s have' if empty > 1 else ' has'} no "
                          f"{aggregation.column}; {'they add' if empty > 1 else 'it adds'} nothing")
         values[name], places[name] = _aggregated(name, aggregation, typed, grouped)
-    cells = [pl.col(PARTNER), pl.col(PERIOD)]
+    cells = [pl.col(PARTNER_ID), pl.col(PERIOD)]
     for name, measure in measures.measures.items():
         if not isinstance(measure, Aggregation):
             try:
@@ -187,9 +179,9 @@ def _facts(measures: MeasuresFile, typed: TypedTransactions, grouped: pl.DataFra
         # each value computed once, into columns the texts and the derived measures after it read (a quotient
         # is a long division: 0.7 s for 500,000 partner periods, each time it is evaluated)
         value = values[name]
-        grouped = grouped.with_columns(value.value.alias(_value(name)), value.needs_record.alias(_flag(name)))
-        value = values[name] = dataclasses.replace(value, value=pl.col(_value(name)), needs_record=pl.col(_flag(name)))
-        missing = int(grouped[_flag(name)].sum())
+        grouped = grouped.with_columns(value.value.alias(_part("value", name)), value.needs_record.alias(_part("none", name)))
+        value = values[name] = dataclasses.replace(value, value=pl.col(_part("value", name)), needs_record=pl.col(_part("none", name)))
+        missing = int(grouped[_part("none", name)].sum())
         if missing:
             notes.append(f"{measures.id}: {name} has no value for {missing:,} of {grouped.height:,} partners and "
                          "periods (no matching row, a measure it reads has none, or a division by zero)")
@@ -206,15 +198,10 @@ def _aggregated(name: str, aggregation: Aggregation, typed: TypedTransactions,
         return _number(name, 0, grouped[name]), 0
     assert aggregation.column is not None
     scale = typed.scales[aggregation.column]
-    if function != "avg":
-        units = grouped[name] if function != "sum" else grouped[name].fill_null(0)
-        expression = _number(name, scale, units)
-        if function == "sum":
-            expression = ColumnExpression(pl.col(name).fill_null(0), pl.lit(False), Kind.NUMBER, scale,
-                                          expression.bound, wide=True)
-        return expression, scale
-    total = _number(f"sum:{name}", scale, grouped[f"sum:{name}"].fill_null(0))
-    count = _number(f"count:{name}", 0, grouped[f"count:{name}"])
+    if function != "avg":  # a sum of no rows is 0, never null (polars' sum); a min or max of none is null
+        return _number(name, scale, grouped[name]), scale
+    total = _number(_part("sum", name), scale, grouped[_part("sum", name)])
+    count = _number(_part("count", name), 0, grouped[_part("count", name)])
     quotient = compile_columns(Binary("/", Name("total"), Name("count")), {}, {"total": total, "count": count})
     return quotient, 0
 
@@ -279,5 +266,5 @@ def measure_facts(measures_files: list[MeasuresFile], transactions: dict[str, Tr
         computed.append(compute_measures(measures, transactions[measures.source], rejected_to=rejected_to))
     frame = computed[0].frame
     for facts in computed[1:]:
-        frame = frame.join(facts.frame, on=[PARTNER, PERIOD], how="full", coalesce=True)
-    return MeasuredFacts(frame.sort(PARTNER, PERIOD), computed)
+        frame = frame.join(facts.frame, on=[PARTNER_ID, PERIOD], how="full", coalesce=True)
+    return MeasuredFacts(frame.sort(PARTNER_ID, PERIOD), computed)

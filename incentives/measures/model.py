@@ -31,6 +31,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..fields import ExpressionField, FiscalYearStart, Identifier, StrictModel
+from ..inputs import PARTNER_ID, PERIOD
 from ..rules.checks import BOOLEAN, NUMBER, check_expression
 from ..rules.expressions import Expression
 from ..yamlsource import Path
@@ -44,7 +45,7 @@ MeasureName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
 #: The aggregations, in the order a message lists them.
 AGGREGATIONS = ("sum", "count", "count_distinct", "min", "max", "avg")
 #: The names a facts record already has: no measure may take them.
-_KEY_COLUMNS = ("partner_id", "period")
+_KEY_COLUMNS = (PARTNER_ID, PERIOD)
 #: What an aggregation gives, where the kind is known before the data (``min`` and ``max`` give the kind of
 #: their column: a number, a date or a text).
 _NUMBER_AGGREGATIONS = frozenset({"sum", "count", "count_distinct", "avg"})

@@ -40,7 +40,7 @@ from typing import Mapping, Sequence
 import polars as pl
 
 from ..errors import InputError
-from ..inputs import DATE_PATTERN
+from ..inputs import DATE_PATTERN, PARTNER_ID, PERIOD
 from ..periods import Period, periods_covering
 from ..rules.columns import Column
 from .model import MeasuresFile
@@ -54,15 +54,12 @@ MAX_DIGITS = 30
 MAX_DECIMALS = 12
 #: The 1-based row number of a transaction (the header not counted), in the rejected rows and the notes.
 ROW = "row"
-PERIOD = "period"
-PARTNER = "partner_id"
 #: Why a row is rejected, in the rejected rows.
 REJECTED = "why"
 _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 _BOOLEANS = ("true", "false")
 _READ_CHUNK = 1 << 24
 _INT64_LIMIT = 2**63
-_DAY = "day"
 
 TransactionSource = str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame
 
@@ -128,14 +125,14 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
                  for column, bad in bad_number.items())]
     # the reasons are written on the rejected rows alone: the rows that are not only need to be told apart
     is_rejected = pl.any_horizontal(partner == "", period.is_null(), *bad_number.values())
-    # in two steps, each cell typed once: the second reads the first's columns (a number's units, its day)
+    # in two steps, each cell typed once: the second reads the first's columns (a number's units, the period)
     filled = {column: (stripped[column] != "").alias(f"filled:{column}") for column in bad_number}
-    frame = raw.select(ROW, partner.alias(PARTNER), day.alias(_DAY), *filled.values(),
+    frame = raw.select(ROW, partner.alias(PARTNER_ID), _period(day, periods).alias(PERIOD), *filled.values(),
                        *(expression.alias(column) for column, expression in typed.items())).with_columns(
-        pl.when(~pl.any_horizontal(pl.col(PARTNER) == "", _period(pl.col(_DAY), periods).is_null(),
-                                   *(pl.col(f"filled:{column}") & pl.col(units_column(column)).is_null()
-                                     for column in bad_number)))
-        .then(_period(pl.col(_DAY), periods)).alias(PERIOD)).drop(_DAY, *(f"filled:{column}" for column in filled))
+        pl.when(~pl.any_horizontal(pl.col(PARTNER_ID) == "", *(pl.col(f"filled:{column}") &
+                                                               pl.col(units_column(column)).is_null()
+                                                               for column in bad_number)))
+        .then(pl.col(PERIOD)).alias(PERIOD)).drop(*(f"filled:{column}" for column in filled))
     rejected = raw.filter(is_rejected).select(
         ROW, pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(REJECTED), pl.all().exclude(ROW))
     return TypedTransactions(frame, columns, scales, rejected, name)

@@ -9,7 +9,9 @@ They agree with the facts file where the two overlap: for every partner, the
 ``programs/deal_registrations.yaml`` measures of 2027-Q1 are that partner's
 ``registered_deals``, ``registered_deals_won`` and ``registered_deal_value``
 (the won deals' amounts add up to it to the cent). The four quarters of 2026
-are the same partners earlier, a little smaller on average.
+are the same partners earlier, a little smaller on average. It also writes
+``examples/facts_2027Q1_without_deals.csv``: the facts file without those three
+columns, for ``incentives run --transactions deals=...`` to compute them.
 
 Columns: ``deal_id``, ``partner_id``, ``registered_on`` (the day the deal was
 registered, which puts it in its quarter), ``stage`` (``won``, ``lost`` or
@@ -29,6 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = ("deal_id", "partner_id", "registered_on", "stage", "amount", "customer_id", "new_customer")
+#: The facts file's columns the deals give (``programs/deal_registrations.yaml``'s measures).
+MEASURED = ("registered_deals", "registered_deals_won", "registered_deal_value")
 #: The quarters generated, each with its first and last day; the last is the facts file's.
 QUARTERS = (("2026-Q1", date(2026, 1, 1), date(2026, 3, 31)), ("2026-Q2", date(2026, 4, 1), date(2026, 6, 30)),
             ("2026-Q3", date(2026, 7, 1), date(2026, 9, 30)), ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31)),
@@ -101,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2027, help="random seed (default 2027)")
     parser.add_argument("--facts", type=Path, default=HERE / "facts_2027Q1.csv", help="the 2027-Q1 facts")
     parser.add_argument("--out", type=Path, default=HERE / "deals_2026_2027.csv")
+    parser.add_argument("--facts-out", type=Path, default=HERE / "facts_2027Q1_without_deals.csv",
+                        help="the 2027-Q1 facts without the columns the deals give (what a run with "
+                             "--transactions reads)")
     args = parser.parse_args(argv)
     deals = generate(args.facts, args.seed)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
@@ -108,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(deals)
     print(f"{args.out}: {len(deals)} deals")
+    with open(args.facts, newline="", encoding="utf-8") as source, \
+            open(args.facts_out, "w", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(source))
+        kept = [at for at, name in enumerate(rows[0]) if name not in MEASURED]
+        csv.writer(handle, lineterminator="\n").writerows([row[at] for at in kept] for row in rows)
+    print(f"{args.facts_out}: {args.facts} without {', '.join(MEASURED)}")
     return 0
 
 

@@ -29,6 +29,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .ledger import Ledger
+    from .measures.compute import MeasuredFacts, measure_facts
 
 __all__ = [
     "Engine",
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerError",
     "LedgerUsageError",
     "LoadedProgram",
+    "MeasuredFacts",
     "NextTier",
     "OutputBusyError",
     "OutputExistsError",
@@ -52,15 +54,21 @@ __all__ = [
     "Reason",
     "__version__",
     "load_programs",
+    "measure_facts",
     "read_run",
     "write_run",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # The ledger brings SQLAlchemy and Alembic: imported when first used, not with every `import incentives`.
+    # The ledger brings SQLAlchemy and Alembic, the measures polars' lazy engine: imported when first used, not
+    # with every `import incentives`.
     if name == "Ledger":
         from .ledger import Ledger
 
         return Ledger
+    if name in ("MeasuredFacts", "measure_facts"):
+        from .measures import compute
+
+        return getattr(compute, name)
     raise AttributeError(f"module 'incentives' has no attribute {name!r}")

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from collections import defaultdict
 from contextlib import nullcontext
 from decimal import Decimal
@@ -28,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
 from .cli_measures import add_command as add_measures_command
+from .cli_measures import add_transactions_option, explained_measures, measured_of, transaction_files
 from .engine import RUN_ENGINES
 from .errors import InputError, LedgerError, LedgerUsageError, ProgramError, UsageError
 from .terminal import console
@@ -154,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--facts", metavar="FILE",
                           help="also check that this facts file (.csv or .jsonl; only its header or first "
                                "records are read) has every fact the programs read")
+    add_transactions_option(validate, help="also check that this transaction file (.csv or .parquet; only its "
+                                           "header is read) has every column the measures files of source NAME "
+                                           "read; with --facts, their measures count as facts")
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser(
@@ -193,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--programs", required=True, metavar="DIR",
                         help="folder of program files (*.yaml), or one program file")
-    parser.add_argument("--facts", required=True, metavar="FILE",
-                        help="partner facts: .csv with a header row, or .jsonl; one record per partner and period")
+    parser.add_argument("--facts", metavar="FILE",
+                        help="partner facts: .csv with a header row, or .jsonl; one record per partner and period "
+                             "(required unless --transactions gives them all)")
+    add_transactions_option(parser, help="a transaction file (.csv or .parquet) for the measures files whose "
+                                         "source is NAME: their measures join the facts records by partner and "
+                                         "period; repeat for several sources")
     parser.add_argument("--claims", metavar="FILE", help="MDF claims (.csv or .jsonl), if any MDF program is run")
     parser.add_argument("--period", metavar="P",
                         help="compute only records of this period, e.g. 2027-Q1, 2027-H2, 2027 or 2027-07 "
@@ -253,16 +262,28 @@ def _validate(args: argparse.Namespace) -> int:
     except ProgramError as error:
         _print_problems(error, sys.stdout)
         return EXIT_INVALID
+    from .fact_check import measured_here, missing_columns, missing_facts
+
+    files_of = transaction_files(args.transactions)
+    unused = sorted(set(files_of) - {loaded.measures.source for loaded in programs.measures})
+    if unused:
+        raise UsageError(f"no measures file reads the source {', '.join(unused)}")
+    problems = missing_columns(programs.measures, {source: (file, _transaction_columns(file))
+                                                   for source, file in files_of.items()})
     if args.facts is not None:
-        from .fact_check import missing_facts
         from .inputs import fact_columns
 
-        missing = missing_facts(programs, fact_columns(args.facts), args.facts)
-        if missing:
-            _print_problems(ProgramError(missing), sys.stdout)
-            return EXIT_INVALID
+        columns = fact_columns(args.facts)
+        measured, clashes = measured_here(programs.measures, columns, args.facts, files_of)
+        problems += clashes + missing_facts(programs, [*columns, *measured], args.facts)
+    if problems:
+        _print_problems(ProgramError(problems), sys.stdout)
+        return EXIT_INVALID
     files = {loaded.file for loaded in programs}
-    checked = f"; {args.facts} has every fact they read" if args.facts is not None else ""
+    checked = "".join(f"; {file} has every column its measures read" for file in files_of.values())
+    if args.facts is not None:
+        checked += f"; {args.facts} and the measures have every fact they read" if files_of else \
+            f"; {args.facts} has every fact they read"
     measures = _count(len(programs.measures), "measures file")
     if not files:
         print(f"{measures} valid{checked}")
@@ -271,6 +292,12 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"{len(files)} program file{'s' if len(files) != 1 else ''}{measures} valid "
           f"({_count(len(programs.ids), 'program')}, {_count(len(programs), 'version')}){checked}")
     return EXIT_OK
+
+
+def _transaction_columns(file: str) -> list[str]:
+    from .measures.transactions import transaction_columns
+
+    return transaction_columns(file, file)
 
 
 def _print_problems(error: ProgramError, stream: TextIO) -> None:
@@ -311,8 +338,9 @@ def _run(args: argparse.Namespace) -> int:
     from .output.folder import OutputExistsError
 
     programs, engine = _engine(args)
-    with engine:
-        sha256, physical_lines = _digest(args.facts)
+    with engine, tempfile.TemporaryDirectory(prefix="incentives-measures-") as scratch:
+        measured = _measured(args, programs, scratch)  # rejected transactions into scratch, then copied to the run
+        sha256, physical_lines = _digest(args.facts) if args.facts else (None, 1)
         claims_sha256 = _digest(args.claims)[0] if args.claims else None
 
         # The engine reads the file itself (by columns, a block of partners at a time); with --period it
@@ -321,7 +349,7 @@ def _run(args: argparse.Namespace) -> int:
             if evaluated:
                 return []
             if args.period is None:
-                return [f"the facts file {args.facts} has no records"]
+                return [f"the facts file {args.facts} has no records" if args.facts else "no records"]
             return [f"no facts records for period {args.period}"]
 
         with _progress(physical_lines - 1) as advance:
@@ -339,7 +367,7 @@ def _run(args: argparse.Namespace) -> int:
                 run = engine.run_to(args.out, args.facts, args.claims or (), facts_sha256=sha256,
                                     claims_sha256=claims_sha256,
                                     force=args.force, progress=progressed, notes=notes, period=args.period,
-                                    engine=args.engine)
+                                    engine=args.engine, measured=measured)
             except OutputExistsError as error:
                 raise UsageError(str(error)) from None
             except OSError as error:
@@ -426,6 +454,13 @@ def _engine(args: argparse.Namespace) -> tuple[Any, Any]:
     except ImportError as error:
         raise UsageError(f"the {args.backend} backend is not available here: {error}") from None
     return programs, engine
+
+
+def _measured(args: argparse.Namespace, programs: Any, scratch: str | None) -> Any:
+    """The measures of ``--transactions`` (``None`` without), rejected transactions written into ``scratch``."""
+    if args.facts is None and not args.transactions:
+        raise UsageError("give the facts: --facts FILE, --transactions NAME=FILE, or both")
+    return measured_of(args.transactions, programs, args.programs, scratch)
 
 
 def _digest(path: str) -> tuple[str, int]:
@@ -543,6 +578,12 @@ def _explain(args: argparse.Namespace) -> int:
     # reads its total before the budget, so only the shown programs matter.)
     whole_run = any(loaded.program.budget is not None for loaded in programs
                     if args.program is None or loaded.program.id == args.program)
+    measured = _measured(args, programs, None)
+    computed = None
+    if measured is not None:
+        computed = measured.computed
+        if not whole_run:  # the partner's measures are all a run of the partner's records joins
+            computed = computed.of_partner(args.partner)
     claims = _claims(args.claims, args.period)
     if not whole_run:
         claims = [claim for claim in claims if claim.partner_id == args.partner]
@@ -556,8 +597,13 @@ def _explain(args: argparse.Namespace) -> int:
 
     with engine:
         # a program that reads earlier periods needs the partner's records of every period
-        records: Iterable[Any] = map(keep_partner_row, _records(
-            args.facts, None if engine.reads_history else args.period, stats, lambda: None))
+        records: Iterable[Any] = _records(args.facts, None if engine.reads_history else args.period, stats,
+                                          lambda: None) if args.facts else iter(())
+        if computed is not None:
+            from .joined_facts import joined_rows
+
+            records = joined_rows(records, computed, facts=args.facts or "the facts")
+        records = map(keep_partner_row, records)
         if not whole_run:
             records = (row for row in records if row.partner_id == args.partner)
         run = engine.run(records, claims, record=False, period=args.period if engine.reads_history else None)
@@ -573,9 +619,12 @@ def _explain(args: argparse.Namespace) -> int:
                and (args.period is None or result.period == args.period)]
     if not results:
         where = f" for period {args.period}" if args.period else ""
-        raise UsageError(f"no facts record for partner '{args.partner}'{where} in {args.facts}")
+        raise UsageError(f"no facts record for partner '{args.partner}'{where} in "
+                         f"{' or '.join(filter(None, [args.facts, 'the transactions' if measured else '']))}")
     print("\n\n".join(result.explain(not_fired.get((result.period, result.program_id), ()))
                        for result in results))
+    if measured is not None:
+        print(f"\n{explained_measures(args, programs, measured, results)}")
     return EXIT_RESULT_ERRORS if any(result.status == "error" for result in results) else EXIT_OK
 
 

@@ -30,6 +30,7 @@ from .rules.registry import make_backend
 
 if TYPE_CHECKING:
     from .ledger import Ledger, LedgerView
+    from .measures.compute import MeasuredFacts
     from .ledger.records import ProgramRecord
     from .runs.pipeline import RunSummary
 
@@ -365,12 +366,17 @@ class Engine:
     def run(self, records: Iterable[Record], claims: Iterable[Mapping[str, Any] | Claim] = (), *,
             facts_sha256: str | None = None, claims_sha256: str | None = None,
             progress: Callable[[int], None] | None = None, record: bool = True,
-            period: str | None = None) -> PayoutRun:
+            period: str | None = None, measured: "MeasuredFacts | None" = None) -> PayoutRun:
         """Evaluate every record, apply budgets, and return the run in output order.
 
         ``period``: compute only that period's records (and its claims); the records of
         other periods are not computed, and serve as history for ``prior.X`` and
         ``year_ago.X``. Without it every record is computed.
+
+        ``measured``: facts computed from transactions (:func:`incentives.measure_facts`),
+        joined to the records by partner and period; a partner and period they have and
+        the records lack gets a record of its own (:mod:`incentives.joined_facts`).
+        run.json records the measures files and their transaction files' sha256.
 
         With a ledger, the run reads it as it starts and, unless ``record`` is false,
         is recorded in it as a draft (``ledger.post(run.run_id)`` posts it).
@@ -382,7 +388,7 @@ class Engine:
         self._ledger_view()
         with _collector_paused():
             run = run_in_memory(self, records, claims, facts_sha256=facts_sha256, claims_sha256=claims_sha256,
-                                progress=progress, period=period)
+                                progress=progress, period=period, measured=measured)
         run.notes.extend(self._ledger_notes())
         if self.ledger is not None and record:
             from .ledger.runs import result_records, run_record
@@ -414,12 +420,13 @@ class Engine:
             return [f"period {period} computed; {records} read as history only (not computed)"]
         return [f"period {period} computed; {records} skipped"]
 
-    def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path,
+    def run_to(self, folder: str | Path, facts: Iterable[Record] | str | Path | None,
                claims: Iterable[Mapping[str, Any] | Claim] | str | Path = (), *,
                facts_sha256: str | None = None, claims_sha256: str | None = None, force: bool = False,
                progress: Callable[[int], None] | None = None,
                notes: Callable[[int], Iterable[str]] | None = None, record: bool = True,
-               period: str | None = None, engine: str = "columnar") -> "RunSummary":
+               period: str | None = None, engine: str = "columnar",
+               measured: "MeasuredFacts | None" = None) -> "RunSummary":
         """Evaluate ``facts`` and write ``payouts.csv``, ``lines.csv``, ``results.jsonl`` and ``run.json``
         into ``folder``.
 
@@ -437,6 +444,7 @@ class Engine:
         With a ledger, as ``run``: it reads the ledger as it starts and, unless
         ``record`` is false, records the run as a draft once its files are in place.
         ``period``: as for ``run``, only that period's records are computed, the others are history.
+        ``measured``: as for ``run``; ``facts`` may then be ``None`` (the measures' records alone).
         ``engine``: ``"columnar"`` (the default) computes a CSV facts file by columns, each record it cannot
         compute so per record (:mod:`incentives.runs.by_columns`); ``"per-record"`` computes every record
         per record. Both write the same files, byte for byte.
@@ -454,7 +462,7 @@ class Engine:
             return run_to_folder(self, folder, facts, claims, facts_sha256=facts_sha256,
                                  claims_sha256=claims_sha256, force=force, progress=progress,
                                  notes=self._with_ledger_notes(notes), record=self._recorder(recorded),
-                                 period=period, by_columns=engine == "columnar")
+                                 period=period, by_columns=engine == "columnar", measured=measured)
 
     def _with_ledger_notes(self, notes: Callable[[int], Iterable[str]] | None
                            ) -> Callable[[int], Iterable[str]] | None:

@@ -8,12 +8,13 @@ error at run time.
 from __future__ import annotations
 
 import difflib
-from typing import Iterator, Sequence
+from typing import Collection, Iterator, Mapping, Sequence
 
 from .errors import Problem
 from .inputs import PARTNER_ID, PERIOD
 from .kinds import KINDS
-from .loading import LoadedProgram, ProgramSet, expressions_of
+from .loading import LoadedMeasures, LoadedProgram, ProgramSet, expressions_of
+from .measures.transactions import columns_read
 from .models import Program
 from .yamlsource import Path
 
@@ -41,6 +42,46 @@ def facts_read(program: Program) -> Iterator[tuple[Path, str]]:
                 yield path, name
 
 
+def missing_columns(measures: Sequence[LoadedMeasures], headers: Mapping[str, tuple[str, Sequence[str]]]
+                    ) -> list[Problem]:
+    """Every column a measures file reads that its source's file lacks (``headers``: source name → (file,
+    columns); a source not given is not checked), placed where the measures file names it, with the nearest
+    columns."""
+    problems = []
+    for loaded in measures:
+        if loaded.measures.source not in headers:
+            continue
+        file, header = headers[loaded.measures.source]
+        by_folded = {column.casefold(): column for column in reversed(header)}
+        reported: set[str] = set()
+        for path, column, offset in columns_read(loaded.measures):
+            if column in header or column in reported:
+                continue
+            reported.add(column)
+            hint = _nearest(column, by_folded, "the file has: " + (", ".join(header) or "no columns"))
+            problems.append(loaded.source.problem(path, f"reads column '{column}', which {file} does not have{hint}",
+                                                  offset=offset))
+    return problems
+
+
+def measured_here(measures: Sequence[LoadedMeasures], facts_columns: Sequence[str], facts_file: str,
+                  sources: Collection[str]) -> tuple[list[str], list[Problem]]:
+    """The facts the measures files of ``sources`` compute, and a problem for each the facts file offers too
+    (which would a payout read?), placed at the measure."""
+    names, problems = [], []
+    offered = set(facts_columns)
+    for loaded in measures:
+        if loaded.measures.source not in sources:
+            continue
+        for name in loaded.measures.measures:
+            names.append(name)
+            if name in offered:
+                problems.append(loaded.source.problem(("measures", name), f"measure '{name}' is also a column of "
+                                                      f"{facts_file}: a fact is either in the facts file or "
+                                                      "measured, not both (rename one)", prefer_key=True))
+    return names, problems
+
+
 def missing_facts(programs: ProgramSet, columns: Sequence[str], facts_file: str) -> list[Problem]:
     """Every fact a program reads that ``columns`` lack: one problem per program version and fact, placed
     where the program first reads it, naming the nearest columns."""
@@ -60,10 +101,14 @@ def _missing_in(loaded: LoadedProgram, offered: set[str], by_folded: dict[str, s
         if name in offered or name in reported:
             continue
         reported.add(name)
-        nearest = [by_folded[folded] for folded in
-                   difflib.get_close_matches(name.casefold(), list(by_folded), n=3, cutoff=0.6)]
-        hint = (f"; nearest columns: {', '.join(nearest)}" if nearest
-                else "; add the column, or give the fact a value in 'defaults'")
+        hint = _nearest(name, by_folded, "add the column, or give the fact a value in 'defaults'")
         problems.append(loaded.source.problem(path, f"reads fact '{name}', which {facts_file} does not have "
                                                     f"and 'defaults' does not give{hint}"))
     return problems
+
+
+def _nearest(name: str, by_folded: dict[str, str], otherwise: str) -> str:
+    """The end of a message: the columns nearest ``name`` (compared without case), or ``otherwise``."""
+    nearest = [by_folded[folded] for folded in
+               difflib.get_close_matches(name.casefold(), list(by_folded), n=3, cutoff=0.6)]
+    return f"; nearest columns: {', '.join(nearest)}" if nearest else f"; {otherwise}"

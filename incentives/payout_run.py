@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .output.files import write_run
 from .output.folder import RESULTS_FILE
-from .results import PayoutResult, ProgramInfo
+from .results import MeasuresInfo, PayoutResult, ProgramInfo
 
 
 class PayoutRun(BaseModel):
@@ -29,6 +29,8 @@ class PayoutRun(BaseModel):
     programs: list[ProgramInfo]
     facts_sha256: str | None = None
     claims_sha256: str | None = None
+    #: the measures files whose facts the run read (``Engine.run(..., measured=...)``), with their sources
+    measures: list[MeasuresInfo] = Field(default_factory=list)
     results: list[PayoutResult]
     totals: dict[str, Decimal]
     counts: dict[str, dict[str, int]]

@@ -134,6 +134,17 @@ class ProgramInfo(ResultModel):
     sha256: str
 
 
+class MeasuresInfo(ResultModel):
+    """A measures file whose facts a run read: the file, its source and the transaction file's sha256 (``None``
+    for transactions given as a dataframe)."""
+
+    id: str
+    file: str
+    sha256: str
+    source: str
+    source_sha256: str | None
+
+
 
 #: ``new_result({...every PayoutResult field...})``: see :func:`incentives.result_parts.trusted_constructor`.
 new_result = trusted_constructor(PayoutResult)

@@ -451,7 +451,7 @@ def test_the_bundled_deals_give_the_registered_deals_of_the_bundled_quarter(tmp_
     from incentives.measures.compute import measure_facts
 
     programs = incentives.load_programs(PROGRAMS)
-    measured = measure_facts([loaded.measures for loaded in programs.measures],
+    measured = measure_facts(programs.measures,
                              {"deals": ROOT / "examples" / "deals_2026_2027.csv"})
     assert measured.rejected == 0
     assert sorted(set(measured.frame["period"])) == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
@@ -464,3 +464,36 @@ def test_the_bundled_deals_give_the_registered_deals_of_the_bundled_quarter(tmp_
     assert [tuple(quarter.get(row["partner_id"], none)[column] for column in columns) for row in facts] == \
         [tuple(row[column] for column in columns) for row in facts]
     assert 200 < len(quarter) < len(facts)  # some partners registered nothing
+
+
+def test_the_deals_generator_reproduces_the_committed_files(tmp_path):
+    spec = importlib.util.spec_from_file_location("generate_deals", EXAMPLES / "generate_deals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--out", str(tmp_path / "deals.csv"), "--facts-out", str(tmp_path / "facts.csv")])
+    assert (tmp_path / "deals.csv").read_bytes() == (EXAMPLES / "deals_2026_2027.csv").read_bytes()
+    assert (tmp_path / "facts.csv").read_bytes() == (EXAMPLES / "facts_2027Q1_without_deals.csv").read_bytes()
+
+
+def test_the_readme_run_from_deals_pays_what_the_bundled_quarter_pays(tmp_path):
+    """README "Facts from transactions": the facts without the registered_* columns and the deals they come from
+    give the bundled quarter's files, byte for byte (run.json aside: it records the measures)."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "incentives", *args], cwd=ROOT, capture_output=True, text=True)
+
+    common = ["--programs", "programs", "--claims", "examples/claims_2027Q1.csv", "--period", "2027-Q1"]
+    done = run("run", *common, "--facts", "examples/facts_2027Q1.csv", "--out", str(tmp_path / "facts"))
+    assert done.returncode == 0, done.stderr
+    done = run("run", *common, "--facts", "examples/facts_2027Q1_without_deals.csv", "--transactions",
+               "deals=examples/deals_2026_2027.csv", "--out", str(tmp_path / "deals"))
+    assert done.returncode == 0, done.stderr
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
+        assert (tmp_path / "facts" / name).read_bytes() == (tmp_path / "deals" / name).read_bytes(), name
+    done = run("explain", "--programs", "programs", "--facts", "examples/facts_2027Q1_without_deals.csv",
+               "--transactions", "deals=examples/deals_2026_2027.csv", "--partner", "P0001", "--period", "2027-Q1",
+               "--program", "deal_registration_bonus")
+    assert done.returncode == 0, done.stderr
+    # P0001's 2027-Q1 row of examples/facts_2027Q1.csv: 13 registered, 3 won, 49,076.87 won
+    assert ("  registered_deal_value =       49076.87   sum of amount where stage == 'won': 3 transactions\n"
+            in done.stdout)
+    assert "  registered_deals      =             13   count: 13 transactions\n" in done.stdout

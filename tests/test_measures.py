@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import incentives
 from incentives.errors import EvaluationError
 from incentives.loading import load_programs
-from incentives.measures.compute import compute_measures, measure_facts
+from incentives.measures.compute import ROWS_PER_BATCH, compute_measures, measure_facts
 from incentives.measures.model import MeasuresFile
 from incentives.periods import parse_period, periods_covering
 from incentives.rules.closures import compile_expression
@@ -46,9 +46,12 @@ HEADER = "deal_id,partner_id,closed_on,stage,amount,customer_id,new_customer\n"
 
 
 def measures_of(write_program, text: str = DEALS):
-    path = write_program(text, "measures.yaml")
-    [loaded] = load_programs(path).measures
-    return loaded.measures
+    return loaded_measures(write_program, text).measures
+
+
+def loaded_measures(write_program, text: str = DEALS, file: str = "measures.yaml"):
+    [loaded] = load_programs(write_program(text, file)).measures
+    return loaded
 
 
 def write(path: Path, text: str) -> Path:
@@ -56,7 +59,8 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_measures_by_hand(write_program, tmp_path):
+@pytest.mark.parametrize("rows_per_batch", [ROWS_PER_BATCH, 1])  # one row a batch: C1 of P1 in two batches
+def test_measures_by_hand(write_program, tmp_path, rows_per_batch):
     deals = write(tmp_path / "deals.csv", HEADER + (
         "D1,P1,2027-01-05,won,1000.50,C1,true\n"
         "D2,P1, 2027-02-05 ,won,250,C2,false\n"          # cells are stripped
@@ -68,7 +72,8 @@ def test_measures_by_hand(write_program, tmp_path):
         "D8,P4,2027-02-30,won,10,C5,true\n"              # rejected: no such day
         "D9,P4,2027-02-03,won,1e3,C5,true\n"             # rejected: not a plain decimal
         "D10,P1,2027-01-07,won,,C1,true\n"))             # won, without an amount: counted, adds nothing
-    facts = compute_measures(measures_of(write_program), deals, rejected_to=tmp_path / "rejected.csv")
+    facts = compute_measures(measures_of(write_program), deals, rejected_to=tmp_path / "rejected.csv",
+                             rows_per_batch=rows_per_batch)
     assert facts.frame.rows() == [
         # 1000.50 + 250; three won (D10 too); C1 twice is one logo; D3 open; the largest won; the smallest of
         # all its rows with an amount; 1250.50 / 2 amounts; 1250.50 / 3 to 28 digits
@@ -196,13 +201,16 @@ def random_deals(count: int, seed: int) -> list[dict[str, str]]:
     return rows
 
 
-def test_the_measures_of_100k_rows_are_the_plain_python_reference(write_program, tmp_path):
+# the transactions are grouped in batches whose partial aggregates are merged: 997 rows a batch merges ~100 of
+# them, and keeps the distinct customers of a partner's period across batches
+@pytest.mark.parametrize("rows_per_batch", [ROWS_PER_BATCH, 997])
+def test_the_measures_of_100k_rows_are_the_plain_python_reference(write_program, tmp_path, rows_per_batch):
     measures = measures_of(write_program, DEALS.replace("period: quarter", "period: quarter\nfiscal_year_start: "
                                                                           '"07-01"'))
     rows = random_deals(100_000, seed=7)
     path = tmp_path / "deals.csv"
     pl.DataFrame(rows).write_csv(path)
-    computed = compute_measures(measures, path)
+    computed = compute_measures(measures, path, rows_per_batch=rows_per_batch)
     expected = reference(measures, rows)
     assert computed.rejected == 0
     assert len(computed.frame) == len(expected)
@@ -284,16 +292,17 @@ def test_a_parquet_file_of_typed_columns_is_read_as_the_text_they_stand_for(writ
 
 
 def test_several_measures_files_are_joined_by_partner_and_period(write_program, tmp_path):
-    deals = measures_of(write_program, "id: d\nkind: measures\nsource: deals\ndate: day\nperiod: quarter\n"
-                                       "measures: {deals: {count: true}}\n")
-    invoices = measures_of(write_program, "id: i\nkind: measures\nsource: invoices\ndate: day\nperiod: quarter\n"
-                                          "measures: {invoiced: {sum: amount}}\n")
+    deals = loaded_measures(write_program, "id: d\nkind: measures\nsource: deals\ndate: day\nperiod: quarter\n"
+                                           "measures: {deals: {count: true}}\n", "deals.yaml")
+    invoices = loaded_measures(write_program, "id: i\nkind: measures\nsource: invoices\ndate: day\n"
+                                              "period: quarter\nmeasures: {invoiced: {sum: amount}}\n", "invoices.yaml")
     found = measure_facts([deals, invoices], {
         "deals": pl.DataFrame({"partner_id": ["P1", "P2"], "day": ["2027-01-01", "2027-01-02"]}),
         "invoices": pl.DataFrame({"partner_id": ["P2", "P3"], "day": ["2027-02-01", "2027-04-01"],
                                   "amount": ["10.5", "3"]})})
-    assert found.frame.rows() == [("P1", "2027-Q1", "1", None), ("P2", "2027-Q1", "1", "10.5"),
-                                  ("P3", "2027-Q2", None, "3.0")]
+    # no invoice of P1, no deal of P3: a sum and a count of none are 0
+    assert found.frame.rows() == [("P1", "2027-Q1", "1", "0.0"), ("P2", "2027-Q1", "1", "10.5"),
+                                  ("P3", "2027-Q2", "0", "3.0")]
     with pytest.raises(incentives.InputError, match="no transactions given for invoices .* --transactions "
                                                     "invoices=FILE"):
         measure_facts([deals, invoices], {"deals": pl.DataFrame({"partner_id": ["P1"], "day": ["2027-01-01"]})})

@@ -64,7 +64,8 @@ def test_results_jsonl_holds_one_compact_object_a_line_and_run_json_the_rest(eng
     assert b"\n" not in b"".join(lines) and not lines[0].startswith(b"{\n")
     written = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
     assert list(written) == ["run_id", "created_at", "engine_version", "programs", "facts_sha256", "claims_sha256",
-                             "results_file", "results_count", "totals", "counts", "notes"]
+                             "measures", "results_file", "results_count", "totals", "counts", "notes"]
+    assert written["measures"] == []  # a run of facts alone read no measures file
     assert (written["results_file"], written["results_count"]) == ("results.jsonl", 3)
     assert written["run_id"] == run.run_id and written["programs"][0]["id"] == "partner_tier"
     # the one ok result: Gold, 60,000.00 × 3.5% = 2,100.00, the program's total

@@ -40,8 +40,9 @@ import polars as pl
 
 from ..inputs import (BOOLEANS, DATE_PATTERN, DECIMAL_PATTERN, NON_FINITE_PATTERN, PARTNER_ID, PERIOD,
                       csv_fact_cells)
+from ..joined_facts import ComputedFacts, check_no_clash
 from ..rules.columns import Column, Kind
-from .cells import LINE, WHITESPACE, parsed_rows, plain_rows, sorted_rows
+from .cells import LINE, WHITESPACE, parsed_rows, partner_cuts, plain_rows, sorted_rows
 
 PER_RECORD = "per_record"
 #: Rows a block holds by default: a million facts cells of a few bytes each, well under 100 MB.
@@ -49,7 +50,14 @@ ROWS_PER_BLOCK = 100_000
 #: The most digits a number's minor units may have by columns: every such integer fits Int64.
 MAX_DIGITS = 18
 
+#: The line number of the first row of computed facts alone (a partner and period the file lacks): after any
+#: line a file has.
+FIRST_COMPUTED_LINE = 1 << 62
+
 _KINDS = (Kind.NUMBER, Kind.BOOLEAN, Kind.DATE, Kind.TEXT)
+_PARTNER_KEY = "key:partner_id"
+_PERIOD_KEY = "key:period"
+_COMPUTED = "key:computed"
 
 
 @dataclass(frozen=True)
@@ -77,33 +85,90 @@ class FactBlock:
 
 
 def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None = None, *,
-                    rows_per_block: int = ROWS_PER_BLOCK, in_partner_order: bool = False) -> Iterator[FactBlock]:
+                    rows_per_block: int = ROWS_PER_BLOCK, in_partner_order: bool = False,
+                    joined: ComputedFacts | None = None) -> Iterator[FactBlock]:
     """The rows of a facts CSV file, ``rows_per_block`` at a time, typed by columns.
 
     ``names``: the facts to type (those the programs read); the others are not read. ``None``: every column.
     ``in_partner_order``: the rows sorted by partner_id as read (stable: one partner's rows keep the file's
     order), a block holding whole partners (so a little more than ``rows_per_block`` rows at times).
     Raises :class:`~incentives.errors.InputError` where :func:`incentives.inputs.read_facts` would.
+    ``joined`` (``in_partner_order`` only): facts computed by partner and period, joined to the rows as
+    :func:`incentives.joined_facts.joined_rows` joins them to records: cells of their own after the file's
+    (the header's names, then the computed ones), and a row of the computed facts alone for a partner and period
+    the file lacks, in the block of its partner, numbered from :data:`FIRST_COMPUTED_LINE`.
 
     A file of plain lines (no quote, no carriage return but before a line feed, no NUL byte) is split into
     cells by polars; any other file, or a plain one with a ragged row or a byte that is not UTF-8, by the
     per-record reader's CSV parser, which reports the file's problems as it does. Both give the same rows
     (``tests/test_columnar_facts.py`` holds the first to the second).
     """
+    if joined is not None and not in_partner_order:
+        raise ValueError("computed facts are joined to blocks in partner order only")
     with csv_fact_cells(path) as (header, rows):
+        width = len(header)
+        if joined is not None:
+            check_no_clash(header, joined, str(path))
+            header = [*header, *joined.names]
         wanted = [(at, name) for at, name in enumerate(header)
                   if name not in (PARTNER_ID, PERIOD) and (names is None or name in names)]
         partner_at, period_at = header.index(PARTNER_ID), header.index(PERIOD)
         ordered_by = partner_at if in_partner_order else None
-        plain = plain_rows(path, len(header), rows_per_block, ordered_by)
-        if plain is not None:
-            for lines, cells in plain:
-                yield _block(lines, cells, partner_at, period_at, wanted)
-            return
-        parsed = parsed_rows(rows, len(header), rows_per_block) if ordered_by is None else \
-            sorted_rows(rows, len(header), rows_per_block, ordered_by)
-        for lines, cells in parsed:
+        chunks = plain_rows(path, width, rows_per_block, ordered_by)
+        if chunks is None:
+            chunks = parsed_rows(rows, width, rows_per_block) if ordered_by is None else \
+                sorted_rows(rows, width, rows_per_block, ordered_by)
+        if joined is not None:
+            chunks = _with_computed(chunks, joined, partner_at, period_at, width, rows_per_block)
+        for lines, cells in chunks:
             yield _block(lines, cells, partner_at, period_at, wanted)
+
+
+def _with_computed(chunks: Iterator[tuple[pl.Series, pl.DataFrame]], joined: ComputedFacts, partner_at: int,
+                   period_at: int, width: int, rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """``chunks`` (in partner order, whole partners each) with the computed facts ``joined`` as cells
+    ``width``, ``width + 1``...: each row's partner and period's (``joined.absent``'s where none), and the rows of partners
+    and periods the file lacks, each in the chunk its partner falls in (after the chunks: in chunks of their
+    own). A chunk's rows stay in partner order, the file's rows before the computed ones of a partner."""
+    keys = [_PARTNER_KEY, _PERIOD_KEY]
+    names = joined.names
+    computed = joined.frame.select(pl.col(PARTNER_ID).alias(_PARTNER_KEY), pl.col(PERIOD).alias(_PERIOD_KEY),
+                                   *(pl.col(name).fill_null("").alias(f"{width + at}") for at, name in enumerate(names)),
+                                   pl.lit(True).alias(_COMPUTED)).sort(keys)
+    made = 0  # rows of computed facts alone so far: their line numbers
+    after: str | None = None  # the last partner of the chunks so far
+
+    def alone(rows: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame]:
+        nonlocal made
+        lines = pl.int_range(FIRST_COMPUTED_LINE + made, FIRST_COMPUTED_LINE + made + rows.height, dtype=pl.Int64,
+                             eager=True).alias(LINE)
+        made += rows.height
+        return lines, rows.select(
+            *(pl.col(_PARTNER_KEY if at == partner_at else _PERIOD_KEY).alias(f"{at}") if at in (partner_at, period_at)
+              else pl.lit("").alias(f"{at}") for at in range(width)),
+            *(pl.col(f"{width + at}") for at in range(len(names))))
+
+    absent = [pl.lit(joined.absent.get(name) or "", pl.String) for name in names]
+
+    for lines, cells in chunks:
+        keyed = pl.concat([lines.to_frame(), cells], how="horizontal").with_columns(
+            pl.col(f"{partner_at}").str.strip_chars(WHITESPACE).alias(_PARTNER_KEY),
+            pl.col(f"{period_at}").str.strip_chars(WHITESPACE).alias(_PERIOD_KEY))
+        last = keyed[_PARTNER_KEY].max()
+        assert isinstance(last, str)
+        mine = computed.filter(pl.col(_PARTNER_KEY) <= pl.lit(last) if after is None else
+                               pl.col(_PARTNER_KEY).is_between(pl.lit(after), pl.lit(last), closed="right"))
+        after = last
+        read = keyed.join(mine, on=keys, how="left", maintain_order="left", nulls_equal=False).with_columns(
+            pl.when(pl.col(_COMPUTED)).then(pl.col(f"{width + at}")).otherwise(absent[at]).alias(f"{width + at}")
+            for at in range(len(names)))
+        extra_lines, extra = alone(mine.join(keyed.select(keys), on=keys, how="anti"))
+        both = pl.concat([read.drop(*keys, _COMPUTED), pl.concat([extra_lines.to_frame(), extra], how="horizontal")])
+        both = both.sort(pl.col(f"{partner_at}").str.strip_chars(WHITESPACE), maintain_order=True)
+        yield both[LINE], both.drop(LINE)
+    rest = computed if after is None else computed.filter(pl.col(_PARTNER_KEY) > pl.lit(after))
+    for start, end in partner_cuts(rest[_PARTNER_KEY], rows_per_block):
+        yield alone(rest.slice(start, end - start))
 
 
 def _block(lines: pl.Series, cells: pl.DataFrame, partner_at: int, period_at: int,

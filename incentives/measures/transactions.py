@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import polars as pl
 
@@ -45,8 +45,8 @@ from ..periods import Period, periods_covering
 from ..rules.columns import Column
 from .model import MeasuresFile
 
-__all__ = ["MAX_DECIMALS", "MAX_DIGITS", "REJECTED", "ROW", "TransactionSource", "TypedTransactions", "text_column",
-           "typed_transactions", "units_column"]
+__all__ = ["MAX_DECIMALS", "MAX_DIGITS", "REJECTED", "ROW", "TransactionSource", "TypedTransactions", "columns_read",
+           "text_column", "transaction_columns", "typed_transactions", "units_column"]
 
 #: A plain decimal's digits at most (its units at the column's scale fit Int128 with room for a sum).
 MAX_DIGITS = 30
@@ -59,6 +59,9 @@ REJECTED = "why"
 _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 _BOOLEANS = ("true", "false")
 _READ_CHUNK = 1 << 24
+# working columns beside the source's own (a source may not have columns of these names: _check_columns)
+_DAY = "day:number"
+_PERIOD = "day:period"
 _INT64_LIMIT = 2**63
 
 TransactionSource = str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame
@@ -71,13 +74,18 @@ class TypedTransactions:
     number column's minor units (:func:`units_column`, Int128 at ``scales[column]``), each ``count_distinct``
     column's texts (:func:`text_column`), and each column a ``where`` reads under its own name, typed as a fact
     column (``columns``: what they are, for the expression compiler). ``rejected``: the rejected rows, their
-    :data:`ROW`, why (:data:`REJECTED`) and the source's own columns as text (for the rejected rows' file)."""
+    :data:`ROW`, why (:data:`REJECTED`) and the source's own columns as text (for the rejected rows' file).
+    ``cells``: every row so (``why`` null where it is not rejected), and ``partner`` its partner."""
 
     frame: pl.LazyFrame
     columns: Mapping[str, Column]
     scales: Mapping[str, int]
     rejected: pl.LazyFrame
     name: str
+    #: every row as :attr:`rejected` has the rejected ones (why: null on a row that is not)
+    cells: pl.LazyFrame
+    #: each row's partner as :attr:`frame` has it (stripped), over :attr:`cells`
+    partner: pl.Expr
 
 
 def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: str) -> TypedTransactions:
@@ -112,7 +120,8 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
         kind = "number" if column in numbers else _kind_of(survey, column)
         typed[column], columns[column] = _typed_cell(stripped[column], kind, survey, column)
     day = _day(stripped[measures.date])
-    period = _period(day, periods)
+    raw = _with_period(raw, day, periods)
+    period = pl.col(_PERIOD)
     partner = stripped[measures.partner]
     reasons = [pl.when(partner == "").then(pl.lit(f"{measures.partner} is empty")),
                pl.when(day.is_null()).then(pl.concat_str([pl.lit(f"{measures.date} "), _quoted(stripped[measures.date]),
@@ -127,15 +136,16 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
     is_rejected = pl.any_horizontal(partner == "", period.is_null(), *bad_number.values())
     # in two steps, each cell typed once: the second reads the first's columns (a number's units, the period)
     filled = {column: (stripped[column] != "").alias(f"filled:{column}") for column in bad_number}
-    frame = raw.select(ROW, partner.alias(PARTNER_ID), _period(day, periods).alias(PERIOD), *filled.values(),
+    frame = raw.select(ROW, partner.alias(PARTNER_ID), period.alias(PERIOD), *filled.values(),
                        *(expression.alias(column) for column, expression in typed.items())).with_columns(
         pl.when(~pl.any_horizontal(pl.col(PARTNER_ID) == "", *(pl.col(f"filled:{column}") &
                                                                pl.col(units_column(column)).is_null()
                                                                for column in bad_number)))
         .then(pl.col(PERIOD)).alias(PERIOD)).drop(*(f"filled:{column}" for column in filled))
-    rejected = raw.filter(is_rejected).select(
-        ROW, pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(REJECTED), pl.all().exclude(ROW))
-    return TypedTransactions(frame, columns, scales, rejected, name)
+    cells = raw.select(ROW, pl.when(is_rejected).then(pl.concat_str(reasons, separator="; ", ignore_nulls=True))
+                       .alias(REJECTED), pl.all().exclude(ROW, _PERIOD))
+    return TypedTransactions(frame, columns, scales, cells.filter(pl.col(REJECTED).is_not_null()), name, cells,
+                             partner.alias(PARTNER_ID))
 
 
 def units_column(column: str) -> str:
@@ -146,6 +156,28 @@ def units_column(column: str) -> str:
 def text_column(column: str) -> str:
     """The name of a ``count_distinct`` column's texts (null for an empty cell) in the frame."""
     return f"text:{column}"
+
+
+def transaction_columns(source: TransactionSource, name: str) -> list[str]:
+    """The columns of a transaction source: a file's header (only its start is read). Raises
+    :class:`InputError` for a file that cannot be read."""
+    try:
+        return _scan(source, name).collect_schema().names()
+    except pl.exceptions.PolarsError as error:
+        raise InputError(f"cannot read the header: {error}", name) from None
+
+
+def columns_read(measures: MeasuresFile) -> Iterator[tuple[tuple[str, ...], str, int | None]]:
+    """Each column a measures file reads, with the path of the key that names it and, in a ``where``, where in
+    its text it first does; in file order."""
+    yield ("partner",), measures.partner, None
+    yield ("date",), measures.date, None
+    for name, aggregation in measures.aggregations.items():
+        if aggregation.column is not None:
+            yield ("measures", name, aggregation.function), aggregation.column, None
+        if aggregation.where is not None:
+            for column, offset in aggregation.where.first_offsets:
+                yield ("measures", name, "where"), column, offset
 
 
 def _scan(source: TransactionSource, name: str) -> pl.LazyFrame:
@@ -208,13 +240,7 @@ def _as_text(frame: pl.LazyFrame, name: str) -> pl.LazyFrame:
 
 def _read_columns(measures: MeasuresFile) -> list[str]:
     """The columns a measures file reads: the partner, the date, the aggregated ones and those a where reads."""
-    read = [measures.partner, measures.date]
-    for aggregation in measures.aggregations.values():
-        if aggregation.column is not None:
-            read.append(aggregation.column)
-        if aggregation.where is not None:
-            read += sorted(aggregation.where.names)
-    return list(dict.fromkeys(read))
+    return list(dict.fromkeys(column for _, column, _ in columns_read(measures)))
 
 
 def _check_columns(measures: MeasuresFile, header: Sequence[str], name: str) -> None:
@@ -222,6 +248,10 @@ def _check_columns(measures: MeasuresFile, header: Sequence[str], name: str) -> 
     if missing:
         raise InputError(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (read by the "
                          f"measures '{measures.id}'); the file has: {', '.join(header) or 'no columns'}", name, 1)
+    reserved = [column for column in (_DAY, _PERIOD) if column in header]
+    if reserved:
+        raise InputError(f"a column may not be named {', '.join(reserved)}: the measures work with a column of "
+                         "that name", name, 1)
 
 
 def _survey(raw: pl.LazyFrame, stripped: Mapping[str, pl.Expr], date_column: str, numbers: set[str],
@@ -274,16 +304,21 @@ def _typed_cell(cell: pl.Expr, kind: str, survey: Mapping[str, int], column: str
     return pl.when(cell != "").then(cell), Column.text()
 
 
-def _period(day: pl.Expr, periods: Sequence[Period]) -> pl.Expr:
-    """The label of the period of ``periods`` (in order, tiling their days) that holds each day; null for none."""
-    if not periods:
-        return pl.lit(None, pl.String)
-    starts = pl.Series([period.start for period in periods], dtype=pl.Date)
-    ends = pl.Series([period.end for period in periods], dtype=pl.Date)
-    labels = pl.Series([period.label for period in periods], dtype=pl.String)
-    at = (pl.lit(starts).search_sorted(day, side="right").cast(pl.Int64) - 1).clip(0)
-    return pl.when(day.is_not_null() & (pl.lit(starts).gather(at) <= day) & (pl.lit(ends).gather(at) >= day)) \
-        .then(pl.lit(labels).gather(at))
+def _with_period(raw: pl.LazyFrame, day: pl.Expr, periods: Sequence[Period]) -> pl.LazyFrame:
+    """``raw`` with :data:`_PERIOD`: the label of the period of ``periods`` (in order, tiling their days) that
+    holds each row's ``day``; null for none.
+
+    A join of the day's number (days since 1970) with a table of every day the periods hold, in the rows'
+    order: what polars' streaming engine runs batch by batch. A ``search_sorted`` of the days in the periods'
+    starts, or a ``replace_strict`` by the table, is not: the engine gathered the whole column first (1.7 GB
+    for 30M rows, growing with the file)."""
+    epoch = date(1970, 1, 1)
+    table = pl.LazyFrame({_DAY: pl.Series([(period.start - epoch).days + offset for period in periods
+                                           for offset in range(period.days)], dtype=pl.Int32),
+                          _PERIOD: pl.Series([period.label for period in periods for _ in range(period.days)],
+                                             dtype=pl.String)})
+    return raw.with_columns(day.cast(pl.Int32).alias(_DAY)).join(table, on=_DAY, how="left",
+                                                                 maintain_order="left").drop(_DAY)
 
 
 def _scale(survey: Mapping[str, int], column: str) -> int:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
 from ..money import plain_amount
-from .folder import RESULTS_FILE, OutputFolder, run_inputs
+from .folder import RESULTS_FILE, OutputFolder, measures_inputs, run_inputs
 
 if TYPE_CHECKING:
     from ..result_parts import PayoutLine
-    from ..results import PayoutResult, ProgramInfo
+    from ..results import MeasuresInfo, PayoutResult, ProgramInfo
 
 PAYOUT_COLUMNS = ("partner_id", "period", "program_id", "program_version", "status", "tier", "attainment",
                   "total", "currency")
@@ -36,6 +36,7 @@ class RunToWrite(Protocol):
     programs: Sequence["ProgramInfo"]
     facts_sha256: str | None
     claims_sha256: str | None
+    measures: Sequence["MeasuresInfo"]
     results: Sequence["PayoutResult"]
 
     def model_dump(self, *, mode: str, exclude: set[str]) -> dict[str, Any]: ...
@@ -50,7 +51,7 @@ def write_run(run: RunToWrite, folder: str | Path, *, force: bool = False) -> No
     """
     rows = [result_rows(result) for result in run.results]
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in run.programs),
-                        run.facts_sha256, run.claims_sha256)
+                        run.facts_sha256, run.claims_sha256, measures_inputs(run.measures))
     with OutputFolder(folder, inputs, force=force) as output:
         _write_text(output.path / "payouts.csv",
                     "".join([csv_line(PAYOUT_COLUMNS), *(payout for payout, _ in rows)]))
@@ -73,7 +74,7 @@ def run_json(run: RunToWrite, results: int) -> str:
     Values are written as pydantic writes them (decimals as strings), so the file reads back into the model.
     """
     fields = run.model_dump(mode="json", exclude={"results"})
-    head = ("run_id", "created_at", "engine_version", "programs", "facts_sha256", "claims_sha256")
+    head = ("run_id", "created_at", "engine_version", "programs", "facts_sha256", "claims_sha256", "measures")
     ordered = {name: fields.pop(name) for name in head}
     ordered.update(results_file=RESULTS_FILE, results_count=results)
     ordered.update(fields)  # totals, counts, notes

@@ -73,6 +73,9 @@ __all__ = ["OUTPUT_FILES", "RESULTS_FILE", "OutputBusyError", "OutputExistsError
 
 RESULTS_FILE = "results.jsonl"
 OUTPUT_FILES = ("payouts.csv", "lines.csv", RESULTS_FILE, "run.json")
+#: The files of a run's transactions that were rejected (a run that reads measures, when some are):
+#: ``rejected_transactions.csv``, or one per measures file, ``rejected_transactions_<measures id>.csv``.
+REJECTED_TRANSACTIONS = re.compile(r"rejected_transactions(?:_[A-Za-z0-9_.-]+)?\.csv")
 NEW_SUFFIX, OLD_SUFFIX = ".incentives-new", ".incentives-old"
 # What older versions left inside an output folder when killed: temporary files and spill folders.
 _OLD_TEMPORARY = re.compile(r"\.(?:payouts\.csv|lines\.csv|run\.json)\.\d+\..*\.tmp|\.incentives-spill-\d+-.*")
@@ -93,9 +96,18 @@ class OutputBusyError(OutputExistsError):
 
 
 def run_inputs(programs: Iterable[tuple[str, int | None, str]], facts_sha256: str | None,
-               claims_sha256: str | None) -> tuple:
-    """What identifies a run's inputs: its programs (id, version, sha256), the facts and claims files' sha256."""
-    return tuple(tuple(program) for program in programs), facts_sha256, claims_sha256
+               claims_sha256: str | None, measures: Iterable[tuple[str, str, str | None]] = ()) -> tuple:
+    """What identifies a run's inputs: its programs (id, version, sha256), the facts and claims files' sha256,
+    and the measures files it read (id, sha256, their transaction file's sha256: :func:`measures_inputs`)."""
+    return tuple(tuple(program) for program in programs), facts_sha256, claims_sha256, \
+        tuple(tuple(measures_file) for measures_file in measures)
+
+
+def measures_inputs(measures: Iterable[Any]) -> list[tuple[str, str, str | None]]:
+    """The measures files of a run (``MeasuresInfo``s, or run.json's objects of them) as :func:`run_inputs`
+    takes them."""
+    return [(info["id"], info["sha256"], info["source_sha256"]) if isinstance(info, dict) else
+            (info.id, info.sha256, info.source_sha256) for info in measures]
 
 
 class OutputFolder:
@@ -225,7 +237,8 @@ class OutputFolder:
         names = set()
         foreign = []
         for entry in os.scandir(target):
-            if entry.name in OUTPUT_FILES and entry.is_file(follow_symlinks=False):
+            if (entry.name in OUTPUT_FILES or REJECTED_TRANSACTIONS.fullmatch(entry.name)) and \
+                    entry.is_file(follow_symlinks=False):
                 names.add(entry.name)
             else:
                 foreign.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
@@ -429,7 +442,8 @@ def _recorded_inputs(path: Path) -> tuple:
         text = head[:at].rstrip().rstrip(b",") + b"\n}" if at >= 0 else head
         recorded = json.loads(text)
         return run_inputs(((p["id"], p["version"], p["sha256"]) for p in recorded.get("programs", [])),
-                          recorded.get("facts_sha256"), recorded.get("claims_sha256"))
+                          recorded.get("facts_sha256"), recorded.get("claims_sha256"),
+                          measures_inputs(recorded.get("measures", [])))
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return _UNREADABLE
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import uuid
 from contextlib import ExitStack
@@ -36,11 +37,13 @@ import polars as pl
 from ..history import records_to_compute
 from ..columnar.facts import FactBlock, read_csv_blocks
 from ..columnar.spill import SpilledBlocks
-from ..inputs import PARTNER_ID, PERIOD, FactRow, csv_row_reader, fact_columns
+from ..inputs import PARTNER_ID, PERIOD, FactRow, csv_row_reader, fact_columns, fact_row, read_facts
+from ..joined_facts import ComputedFacts, check_no_clash, joined_rows
+from ..measures.compute import MeasuredFacts
 from ..output.files import LINE_COLUMNS, PAYOUT_COLUMNS, csv_line, run_json
-from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, run_inputs
+from ..output.folder import OUTPUT_FILES, RESULTS_FILE, OutputFolder, measures_inputs, run_inputs
 from ..payout_run import PayoutRun
-from ..results import PayoutResult, ProgramInfo
+from ..results import MeasuresInfo, PayoutResult, ProgramInfo
 from ..run_rules import Record, RunEngine, coverage_text, place_text
 from ..version import __version__
 from .by_columns import ColumnarEngine, units_by_columns
@@ -81,6 +84,8 @@ class RunSummary:
     periods: list[str] = field(default_factory=list)
     #: the first ``error`` results in output order: (partner_id, period, program_id, errors)
     first_errors: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    #: the measures files whose facts the run read, as run.json records them
+    measures: list[MeasuresInfo] = field(default_factory=list)
     #: with the columnar engine: how many records it computed per record, by why (not in ``run.json``, which
     #: is the same whichever engine ran)
     per_record: dict[str, int] = field(default_factory=dict)
@@ -102,8 +107,12 @@ class _Pass:
 
 def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable[Mapping[str, Any]], *,
                   facts_sha256: str | None, claims_sha256: str | None,
-                  progress: Callable[[int], None] | None, period: str | None) -> PayoutRun:
-    """:meth:`Engine.run`'s run: every result in memory, in output order, budgets applied."""
+                  progress: Callable[[int], None] | None, period: str | None,
+                  measured: MeasuredFacts | None = None) -> PayoutRun:
+    """:meth:`Engine.run`'s run: every result in memory, in output order, budgets applied. ``measured``: facts
+    computed from transactions, joined to the records (:mod:`incentives.joined_facts`)."""
+    if measured is not None:
+        records = with_measures(records, measured)
     counted = _Pass()
     plan = BudgetPlan(engine)
     results: list[PayoutResult] = []
@@ -123,9 +132,12 @@ def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable
     notes += coverage_text(counted.coverage)
     if period is not None:
         notes += engine.period_notes(period, counted.read - counted.computed)
+    if measured is not None:
+        notes += measured.notes
     return PayoutRun.model_construct(
         run_id=uuid.uuid4().hex, created_at=_now(), engine_version=__version__, programs=engine.program_infos(),
-        facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=results,
+        facts_sha256=facts_sha256, claims_sha256=claims_sha256,
+        measures=measured.inputs if measured is not None else [], results=results,
         totals=engine.in_program_order(tally.totals), counts=engine.in_program_order(tally.counts), notes=notes)
 
 
@@ -135,19 +147,25 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
                   facts_sha256: str | None, claims_sha256: str | None, force: bool,
                   progress: Callable[[int], None] | None, notes: Callable[[int], Iterable[str]] | None,
                   record: Callable[[RunSummary, Iterator[PayoutResult]], None] | None,
-                  period: str | None, by_columns: bool = True) -> RunSummary:
+                  period: str | None, by_columns: bool = True, measured: MeasuredFacts | None = None) -> RunSummary:
     """:meth:`Engine.run_to`'s run: the run's files written into ``folder``, block after block.
 
     ``record``: called once the files are in place, with the summary and the results as written (read back
     from ``results.jsonl``), to record the run in a ledger. ``by_columns``: a CSV facts file is computed by
-    the columnar engine (:mod:`incentives.runs.by_columns`), else every record per record."""
+    the columnar engine (:mod:`incentives.runs.by_columns`), else every record per record. ``measured``: facts
+    computed from transactions, joined to the facts records (:mod:`incentives.joined_facts`); ``facts`` may then
+    be ``None``: the records are the measures'."""
     started = time.perf_counter()
     programs = engine.program_infos()
+    measures = measured.inputs if measured is not None else []
     inputs = run_inputs(((program.id, program.version, program.sha256) for program in programs), facts_sha256,
-                        claims_sha256)
+                        claims_sha256, measures_inputs(measures))
+    joined = measured.computed if measured is not None else None
     # The folder is locked (and checked) before any record is evaluated, until the run is in place.
     with OutputFolder(folder, inputs, force=force) as output, ExitStack() as reading:
-        columnar = _columnar(engine, facts) if by_columns else None
+        columnar = _columnar(engine, facts, joined) if by_columns else None
+        if columnar is None and measured is not None:
+            facts = with_measures(facts, measured)
         plan = BudgetPlan(engine)
         # budgets: a first pass over the facts, whose blocks the columnar engine keeps on disk for the second
         spill = SpilledBlocks(output.scratch()) if columnar is not None and plan else None
@@ -157,7 +175,7 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         first_read = None
         if columnar is not None:
             assert isinstance(facts, (str, os.PathLike))
-            blocks = read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK)
+            blocks = read_csv_blocks(facts, in_partner_order=True, rows_per_block=ROWS_PER_BLOCK, joined=joined)
             # the facts file is read from the moment the run starts, while the claims are
             first_read = reading.enter_context(_ReadAhead(spill.write_through(blocks) if spill else blocks))
         run_claims = RunClaims.read(claims, period)
@@ -199,19 +217,23 @@ def run_to_folder(engine: RunEngine, folder: str | os.PathLike[str],
         run_notes = [*plan.notes, *coverage_text(counted.coverage)]
         if period is not None:
             run_notes += engine.period_notes(period, counted.read - counted.computed)
+        run_notes += measured.notes if measured is not None else []
         run_notes += list(notes(counted.computed)) if notes is not None else []
         totals, counts = engine.in_program_order(tally.totals), engine.in_program_order(tally.counts)
         run_id, created_at = uuid.uuid4().hex, _now()
         metadata = PayoutRun.model_construct(
             run_id=run_id, created_at=created_at, engine_version=__version__, programs=programs,
-            facts_sha256=facts_sha256, claims_sha256=claims_sha256, results=[], totals=totals, counts=counts,
+            facts_sha256=facts_sha256, claims_sha256=claims_sha256, measures=measures, results=[], totals=totals,
+            counts=counts,
             notes=run_notes)
         with open(output.path / "run.json", "w", encoding="utf-8", newline="") as handle:
             handle.write(run_json(metadata, tally.results))
+        for rejected in measured.rejected_files if measured is not None else []:
+            shutil.copyfile(rejected, output.path / rejected.name)
         output.commit()
         summary = RunSummary(Path(folder), run_id, created_at, __version__, programs, facts_sha256, claims_sha256,
                              totals, counts, run_notes, counted.computed, tally.results, run_claims.count,
-                             partners=tally.partners,
+                             partners=tally.partners, measures=measures,
                              versions={program_id: sorted(seen) for program_id, seen in tally.versions.items()},
                              by_tier=tally.by_tier, periods=sorted(tally.periods), first_errors=tally.first_errors,
                              per_record=dict(columnar.per_record) if columnar is not None else {})
@@ -394,12 +416,28 @@ def _resolved(engine: RunEngine, evaluated: _Evaluated, claims: BlockClaims, cou
     return rows, [results[ref] for ref in rows[REF]]
 
 
-def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str]) -> ColumnarEngine | None:
+def _columnar(engine: RunEngine, facts: Iterable[Record] | str | os.PathLike[str] | None,
+              joined: ComputedFacts | None) -> ColumnarEngine | None:
     """The columnar engine for ``facts``, when it can compute them: a CSV file, programs that read no earlier
-    periods (a partner's history is read per record)."""
+    periods (a partner's history is read per record). ``joined``: computed facts joined to its rows, which its
+    per-record path reads after the file's own."""
     if not isinstance(facts, (str, os.PathLike)) or Path(facts).suffix.lower() != ".csv" or engine.reads_history:
         return None
-    return ColumnarEngine(engine.versions_in, csv_row_reader(fact_columns(facts)), engine.mdf_program_ids)
+    header = fact_columns(facts)
+    return ColumnarEngine(engine.versions_in, csv_row_reader([*header, *(joined.names if joined is not None else [])]),
+                          engine.mdf_program_ids)
+
+
+def with_measures(facts: Iterable[Record] | str | os.PathLike[str] | None,
+                  measured: MeasuredFacts) -> Iterator[FactRow]:
+    """The records of ``facts`` (a facts file, records, or ``None``: none) with the measures joined."""
+    if facts is None:
+        return joined_rows((), measured.computed)
+    if isinstance(facts, (str, os.PathLike)):
+        check_no_clash(fact_columns(facts), measured.computed, os.fspath(facts))
+        return joined_rows(read_facts(facts), measured.computed, facts=os.fspath(facts))
+    return joined_rows((record if isinstance(record, FactRow) else fact_row(record) for record in facts),
+                       measured.computed)
 
 
 def _counting(numbered: Iterator[Numbered], counted: _Pass) -> Iterator[Numbered]:

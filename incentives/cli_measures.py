@@ -96,35 +96,33 @@ def _transactions_of(args: argparse.Namespace, loaded: "ProgramSet") -> int:
 
 def explained_measures(args: argparse.Namespace, programs: "ProgramSet", measured: "MeasuredFacts",
                        results: list[Any]) -> str:
-    """``explain``'s account of the measures the explained results read: for each measures file and period,
-    each measure's value, how it is computed, and how many of the partner's transactions it covers; then the
-    command that lists them."""
-    from .fact_check import facts_read
+    """``explain``'s account of the measures the explained results read: for each period shown and each earlier
+    one a ``prior.`` or ``year_ago.`` read, and each measures file, each measure's value, how it is computed,
+    and how many of the partner's transactions it covers; then the command that lists them."""
     from .measures.compute import COUNTED_IN, IN_PERIOD, partner_transactions
     from .measures.model import Aggregation
 
-    shown = {(result.program_id, result.program_version) for result in results}
-    read = {name for loaded in programs if (loaded.program.id, loaded.program.version) in shown
-            for _, name in facts_read(loaded.program)}
-    periods = sorted({result.period for result in results})
+    read = _measures_read(programs, results)
     files = transaction_files(args.transactions)
     computed = measured.computed
     parts = []
     for loaded in programs.measures:
         measures = loaded.measures
-        used = [name for name in measures.measures if name in read]
-        for name in used:  # and what the derived measures read, back to the aggregations
-            measure = measures.measures[name]
-            if not isinstance(measure, Aggregation):
-                used += [other for other in measure.names if other in measures.measures and other not in used]
-        if not used:
-            continue
-        listing = partner_transactions(measures, files[measures.source], args.partner)
-        width = max(len(name) for name in used)
-        for period in periods:
+        listing = None
+        for period, names in read.items():
+            used = [name for name in measures.measures if name in names]
+            for name in used:  # and what the derived measures read, back to the aggregations
+                measure = measures.measures[name]
+                if not isinstance(measure, Aggregation):
+                    used += [other for other in measure.names if other in measures.measures and other not in used]
+            if not used:
+                continue
+            if listing is None:
+                listing = partner_transactions(measures, files[measures.source], args.partner)
             values = computed.cells(args.partner, period)
             in_period = [counted.split(";") for counted, at in zip(listing[COUNTED_IN], listing[IN_PERIOD])
                          if at == period and counted]
+            width = max(len(name) for name in used)
             lines = [f"measures of {args.partner} in {period}: {measures.id} ({loaded.file}) over "
                      f"{files[measures.source]}"]
             for name, measure in measures.measures.items():
@@ -142,6 +140,31 @@ def explained_measures(args: argparse.Namespace, programs: "ProgramSet", measure
     parts.append(f"list them: incentives measures --programs {args.programs} {sources} "
                  f"--transactions-of {args.partner}")
     return "\n\n".join(parts)
+
+
+def _measures_read(programs: "ProgramSet", results: list[Any]) -> dict[str, set[str]]:
+    """The facts the programs of ``results`` read, by the period they read them of: each result's own, and the
+    earlier ones its ``prior.`` and ``year_ago.`` names read; the results' periods first."""
+    from .fact_check import facts_read
+    from .history import history_names, reads_for
+    from .loading import expressions_of
+    from .periods import parse_period
+
+    versions = {(loaded.program.id, loaded.program.version): loaded.program for loaded in programs}
+    read: dict[str, set[str]] = {}
+    earlier: dict[str, set[str]] = {}
+    for result in results:
+        program = versions.get((result.program_id, result.program_version))
+        if program is None:  # an error before any version was chosen
+            continue
+        read.setdefault(result.period, set()).update(name for _, name in facts_read(program))
+        names = {name for _, expression in expressions_of(program) for name in expression.names}
+        period = parse_period(result.period, program.fiscal_year_start)
+        for _, label, fact in reads_for(history_names(names), period):
+            earlier.setdefault(label, set()).add(fact)
+    for label in sorted(earlier, reverse=True):
+        read.setdefault(label, set()).update(earlier[label])
+    return read
 
 
 def _aggregation_text(aggregation: Any) -> str:

@@ -239,6 +239,10 @@ def test_explain_shows_the_measures_and_how_many_transactions_each_covers(deals_
         # the program reads won_value (deals_won it does not): D2 and D3, not D4 (lost)
         "  won_value =        1250.50   sum of amount where stage == 'won': 2 transactions\n"
         "\n"
+        # and prior.won_value: the quarter before's, D1
+        "measures of P1 in 2026-Q4: deal_measures (programs/measures.yaml) over deals.csv\n"
+        "  won_value =         400.00   sum of amount where stage == 'won': 1 transaction\n"
+        "\n"
         "list them: incentives measures --programs programs --transactions deals=deals.csv --transactions-of P1\n")
     assert "175.05" in done.stdout
 

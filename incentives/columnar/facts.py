@@ -127,14 +127,15 @@ def read_csv_blocks(path: str | os.PathLike[str], names: Collection[str] | None 
 def _with_computed(chunks: Iterator[tuple[pl.Series, pl.DataFrame]], joined: ComputedFacts, partner_at: int,
                    period_at: int, width: int, rows_per_block: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
     """``chunks`` (in partner order, whole partners each) with the computed facts ``joined`` as cells
-    ``width``, ``width + 1``...: each row's partner and period's (``joined.absent``'s where none), and the rows of partners
-    and periods the file lacks, each in the chunk its partner falls in (after the chunks: in chunks of their
+    ``width``, ``width + 1``...: each row's partner and period's (``joined.absent``'s where none), and the rows
+    of partners and periods the file lacks, each in the chunk its partner falls in (after the chunks: in chunks of their
     own). A chunk's rows stay in partner order, the file's rows before the computed ones of a partner."""
     keys = [_PARTNER_KEY, _PERIOD_KEY]
     names = joined.names
-    computed = joined.frame.select(pl.col(PARTNER_ID).alias(_PARTNER_KEY), pl.col(PERIOD).alias(_PERIOD_KEY),
-                                   *(pl.col(name).fill_null("").alias(f"{width + at}") for at, name in enumerate(names)),
-                                   pl.lit(True).alias(_COMPUTED)).sort(keys)
+    computed = joined.frame.select(
+        pl.col(PARTNER_ID).alias(_PARTNER_KEY), pl.col(PERIOD).alias(_PERIOD_KEY),
+        *(pl.col(name).fill_null("").alias(f"{width + at}") for at, name in enumerate(names)),
+        pl.lit(True).alias(_COMPUTED)).sort(keys)
     made = 0  # rows of computed facts alone so far: their line numbers
     after: str | None = None  # the last partner of the chunks so far
 

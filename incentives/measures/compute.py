@@ -55,7 +55,9 @@ __all__ = ["COUNTED_IN", "IN_PERIOD", "MeasuredFacts", "MeasuresFacts", "REJECTE
 REJECTED_FILE = "rejected_transactions.csv"
 #: How many rejected rows the notes quote.
 FIRST_REJECTED = 5
-#: How many transactions are grouped at a time: ~100 MB of typed rows for a measures file of eight measures.
+#: How many transactions are grouped at a time: a few hundred MB of typed rows for a measures file of eight
+#: measures (10M rows of ``benchmarks/programs_measures``: 1.0 GB at the peak; 1M rows a batch: 31.9 s against
+#: 30.7, measured before the period became a join).
 ROWS_PER_BATCH = 2_000_000
 _ROWS = "rows"
 _REJECTED = "rejected"
@@ -175,7 +177,8 @@ def _part(role: str, name: str) -> str:
     return f"{role}:{name}"
 
 
-def _grouped(measures: MeasuresFile, typed: TypedTransactions, rows_per_batch: int) -> tuple[pl.DataFrame, dict[str, int]]:
+def _grouped(measures: MeasuresFile, typed: TypedTransactions,
+             rows_per_batch: int) -> tuple[pl.DataFrame, dict[str, int]]:
     """The rows that are not rejected by partner and period, each aggregation's raw values (a sum's and a
     min's units, a count); and the counts of the whole source: rows, rejected rows, and for each aggregation the
     rows its where could not read (``unread``) and the matching rows without a value (``empty``).
@@ -333,8 +336,10 @@ def _facts(measures: MeasuresFile, typed: TypedTransactions, grouped: pl.DataFra
         # each value computed once, into columns the texts and the derived measures after it read (a quotient
         # is a long division: 0.7 s for 500,000 partner periods, each time it is evaluated)
         value = values[name]
-        grouped = grouped.with_columns(value.value.alias(_part("value", name)), value.needs_record.alias(_part("none", name)))
-        value = values[name] = dataclasses.replace(value, value=pl.col(_part("value", name)), needs_record=pl.col(_part("none", name)))
+        grouped = grouped.with_columns(value.value.alias(_part("value", name)),
+                                       value.needs_record.alias(_part("none", name)))
+        value = values[name] = dataclasses.replace(value, value=pl.col(_part("value", name)),
+                                                   needs_record=pl.col(_part("none", name)))
         missing = int(grouped[_part("none", name)].sum())
         if missing:
             notes.append(f"{measures.id}: {name} has no value for {missing:,} of {grouped.height:,} partners and "
@@ -437,9 +442,9 @@ def measure_facts(measures_files: Sequence[LoadedMeasures], transactions: Mappin
     sources = list(dict.fromkeys(loaded.measures.source for loaded in measures_files))
     missing = [source for source in sources if source not in transactions]
     if missing:
+        readers = [loaded.measures.id for loaded in measures_files if loaded.measures.source in missing]
         raise InputError(f"no transactions given for {', '.join(missing)} (read by the measures "
-                         f"{', '.join(loaded.measures.id for loaded in measures_files if loaded.measures.source in missing)}"
-                         f"): give {' '.join(f'--transactions {source}=FILE' for source in missing)}")
+                         f"{', '.join(readers)}): give {' '.join(f'--transactions {source}=FILE' for source in missing)}")
     digests = {source: _sha256(transactions[source]) for source in sources}
     computed = []
     inputs = []

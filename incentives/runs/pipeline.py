@@ -116,8 +116,8 @@ def run_in_memory(engine: RunEngine, records: Iterable[Record], claims: Iterable
     counted = _Pass()
     plan = BudgetPlan(engine)
     results: list[PayoutResult] = []
-    for rows, block_results in _blocks(engine, records, RunClaims.read(claims, period), period, counted, texts=False, plan=None,
-                                       progress=progress, keep_results=True):
+    for rows, block_results in _blocks(engine, records, RunClaims.read(claims, period), period, counted, texts=False,
+                                       plan=None, progress=progress, keep_results=True):
         if plan:
             plan.gather(rows)
         results += block_results

@@ -341,3 +341,52 @@ def test_a_run_to_files_opens_every_fund_with_its_ledger_balance(ledger, program
     # each fund opens with what Q1 left: 10% of revenue less the 5.00 claim
     openings = {r.partner_id: r.details["opening"] for r in results if r.program_id == "fund"}
     assert openings == {partner: D(revenue) / 10 - 5 for partner, revenue in partners.items()}
+
+
+def test_a_run_of_measures_records_them_and_their_transactions(ledger, programs, tmp_path: Path):
+    programs_folder = tmp_path / "programs"  # the rebate and the fund, and a measures file of invoices
+    programs_folder.joinpath("measures.yaml").write_text(
+        "id: revenue_measures\nkind: measures\nsource: invoices\ndate: day\nperiod: quarter\n"
+        "measures:\n  revenue: {sum: amount}\n", encoding="utf-8")
+    with_measures = incentives.load_programs(programs_folder)
+    invoices = tmp_path / "invoices.csv"
+    invoices.write_text("partner_id,day,amount\nP1,2027-01-05,600\nP1,2027-02-05,400.00\n", encoding="utf-8")
+    measured = incentives.measure_facts(with_measures.measures, {"invoices": invoices})
+    recorded = incentives.Engine(with_measures, ledger=ledger).run([], measured=measured)
+    # 600 + 400.00: 10% rebate 100.00, the fund accrues 100.00
+    assert [(r.program_id, r.total) for r in recorded.results] == [("fund", D("0.00")), ("rebate", D("100.00"))]
+    from incentives.ledger.schema import runs
+
+    with ledger.engine.connect() as connection:
+        [stored] = connection.execute(select(runs.c.measures).where(runs.c.run_id == recorded.run_id)).scalars()
+    import hashlib
+    import json
+    assert json.loads(stored) == [{"id": "revenue_measures", "file": str(programs_folder / "measures.yaml"),
+                                   "sha256": with_measures.measures[0].sha256, "source": "invoices",
+                                   "source_sha256": hashlib.sha256(invoices.read_bytes()).hexdigest()}]
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_ledger_of_schema_0001_is_upgraded_and_its_runs_read_no_measures(database, tmp_path: Path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    url = ledger_location(database, tmp_path)
+    engine = create_engine(url if "://" in url else f"sqlite:///{url}")
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(Path(incentives.__file__).parent / "ledger" / "migrations"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO runs (run_id, number, created_at, recorded_at, engine_version, notes) "
+                                "VALUES ('old', 1, '2027-04-01', '2027-04-01', '0.1.0', '[]')"))
+    engine.dispose()
+    with Ledger(url) as old:
+        with pytest.raises(LedgerError, match="has schema 0001, older than this library's"):
+            old.runs()
+        assert old.init().message.startswith("upgraded the ledger")
+        from incentives.ledger.schema import runs
+
+        with old.engine.connect() as connection:
+            assert connection.execute(select(runs.c.measures).where(runs.c.run_id == "old")).scalar() == "[]"

@@ -68,7 +68,8 @@ def record(connection: Connection, run: RunRecord, results: Iterable[ResultRecor
     connection.execute(insert(runs), [{
         "run_id": run.run_id, "number": number, "created_at": run.created_at, "recorded_at": now(),
         "engine_version": run.engine_version, "facts_sha256": run.facts_sha256,
-        "claims_sha256": run.claims_sha256, "notes": json.dumps(list(run.notes), ensure_ascii=False)}])
+        "claims_sha256": run.claims_sha256, "notes": json.dumps(list(run.notes), ensure_ascii=False),
+        "measures": json.dumps(list(run.measures), ensure_ascii=False)}])
     connection.execute(insert(run_programs), [{
         "run_id": run.run_id, "program_id": program.program_id, "version": program.version,
         "sha256": program.sha256, "kind": program.kind, "currency": program.currency, "period": program.period,

@@ -29,7 +29,7 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _WRITE_LOCK = 7_305_131_902
 #: The schema revisions of this library's migrations, oldest first (tests/test_ledger.py checks them against
 #: the migration scripts): a ledger stamped with another one is newer than this library.
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002")
 
 __all__ = ["DEFAULT_FILE", "ENVIRONMENT_VARIABLE", "LedgerError", "LedgerUsageError", "check_schema", "insert_rows",
            "ledger_url", "open_engine", "reachable", "shown", "upgrade", "writing", "WRITER"]

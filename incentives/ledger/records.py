@@ -61,6 +61,8 @@ class RunRecord:
     claims_sha256: str | None
     notes: tuple[str, ...]
     programs: tuple[ProgramRecord, ...]
+    #: the measures files the run read, as run.json records them (``MeasuresInfo``'s fields)
+    measures: tuple[dict[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from .records import PaidClaim, ProgramRecord, ResultRecord, RunRecord
 
 if TYPE_CHECKING:
     from ..models import Program
-    from ..results import PayoutResult, ProgramInfo
+    from ..results import MeasuresInfo, PayoutResult, ProgramInfo
 
 
 class RunFacts(Protocol):
@@ -25,6 +25,7 @@ class RunFacts(Protocol):
     claims_sha256: str | None
     notes: Sequence[str]
     programs: Sequence["ProgramInfo"]
+    measures: Sequence["MeasuresInfo"]
 
 
 def program_record(program: "Program", sha256: str) -> ProgramRecord:
@@ -39,7 +40,8 @@ def run_record(run: RunFacts, programs: Iterable[ProgramRecord]) -> RunRecord:
     used = {(program.id, program.version) for program in run.programs}
     return RunRecord(run.run_id, run.created_at, run.engine_version, run.facts_sha256, run.claims_sha256,
                      tuple(run.notes), tuple(program for program in programs
-                                             if (program.program_id, program.version) in used))
+                                             if (program.program_id, program.version) in used),
+                     tuple(info.model_dump() for info in run.measures))
 
 
 def result_records(results: Iterable["PayoutResult"],

@@ -78,6 +78,9 @@ runs = Table(
     Column("facts_sha256", String(64)),
     Column("claims_sha256", String(64)),
     Column("notes", Text, nullable=False),  # JSON list of the run's notes
+    # JSON list of the measures files the run read (run.json's "measures": id, file, sha256, source and the
+    # transaction file's sha256); schema 0002
+    Column("measures", Text, nullable=False, server_default="[]"),
 )
 
 run_programs = Table(

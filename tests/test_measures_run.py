@@ -299,3 +299,16 @@ def test_a_run_folder_of_other_transactions_is_another_run(deals_run):
     done = run_cli(deals_run, "measures", "--programs", "programs", "--transactions", "deals=deals.csv",
                    "--transactions-of", "P1", "--out", "facts_out.csv")
     assert done.returncode == 1 and "give --out or --transactions-of, not both" in done.stderr
+
+
+def test_json_lines_facts_and_parquet_transactions_run_as_csv_ones(deals_run):
+    """The per-record join (a JSON Lines facts file) and a Parquet transaction file: the CSV run's payouts."""
+    write(deals_run / "facts.jsonl", '{"partner_id": "P1", "period": "2027-Q1", "region": "EMEA"}\n'
+                                     '{"partner_id": "P3", "period": "2027-Q1", "region": "APAC"}\n')
+    pl.read_csv(deals_run / "deals.csv", infer_schema=False).write_parquet(deals_run / "deals.parquet")
+    for facts, deals, out in (("facts.csv", "deals.csv", "csv"), ("facts.jsonl", "deals.parquet", "jsonl")):
+        done = run_cli(deals_run, "run", "--programs", "programs", "--facts", facts, "--transactions",
+                       f"deals={deals}", "--period", "2027-Q1", "--out", out)
+        assert done.returncode == 0, done.stderr
+    for name in ("payouts.csv", "lines.csv", "results.jsonl"):
+        assert (deals_run / "csv" / name).read_bytes() == (deals_run / "jsonl" / name).read_bytes()

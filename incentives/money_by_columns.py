@@ -34,7 +34,14 @@ import polars as pl
 from .money import Rounding
 from .rules.columns import MAX_SCALE, MAX_UNITS
 
-__all__ = ["apportion_units", "format_amount", "format_rate", "format_ratio", "plain_amount", "round_units"]
+__all__ = ["MAX_PLAIN_DIGITS", "PLAIN_DECIMAL", "apportion_units", "format_amount", "format_rate", "format_ratio",
+           "plain_amount", "plain_decimals", "plain_units", "round_units"]
+
+#: A plain decimal's text: a sign, digits, one point (``-1234.50``, ``.5``, ``7.``); no exponent, no spaces.
+PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+#: A plain decimal's digits at most, for :func:`plain_units` (its units at a scale of up to 12 fit Int128 with
+#: room for a sum of billions of them).
+MAX_PLAIN_DIGITS = 30
 
 _INT64_MAX = 2**63 - 1
 _INT128_MAX = 2**127 - 1
@@ -101,6 +108,24 @@ def plain_amount(units: pl.Expr, scale: int, places: int, *, bound: int = MAX_UN
     _check_bound(bound)
     whole, fraction = _unsigned_parts(units, scale, bound)
     return _signed_fixed_point(units, whole.cast(pl.String), fraction, scale, places)
+
+
+def plain_units(text: pl.Expr, scale: int) -> pl.Expr:
+    """The inverse of :func:`plain_amount`: a plain decimal's minor units at ``scale`` (Int128), null where the
+    text is not one, has more than :data:`MAX_PLAIN_DIGITS` digits or more decimals than ``scale``: its digits
+    without the point, times ten to the decimals it lacks."""
+    decimals = plain_decimals(text)
+    digits = text.str.replace(".", "", literal=True)
+    fits = (digits.str.strip_chars_start("+-").str.len_bytes() <= MAX_PLAIN_DIGITS) & (decimals <= scale)
+    powers = pl.lit(pl.Series([10**exponent for exponent in range(scale + 1)], dtype=pl.Int128))
+    return pl.when(text.str.contains(PLAIN_DECIMAL) & fits).then(
+        digits.cast(pl.Int128, strict=False) * powers.gather((pl.lit(scale, pl.Int64) - decimals).clip(0, scale)))
+
+
+def plain_decimals(text: pl.Expr) -> pl.Expr:
+    """How many digits a plain decimal has after its point (Int64)."""
+    point = text.str.find(".", literal=True)
+    return pl.when(point.is_null()).then(pl.lit(0, pl.Int64)).otherwise(text.str.len_bytes().cast(pl.Int64) - point - 1)
 
 
 def format_amount(units: pl.Expr, scale: int, places: int, *, bound: int = MAX_UNITS) -> pl.Expr:

@@ -423,3 +423,12 @@ def test_apportion_units_is_money_apportion(amounts, target, scale) -> None:
                          Decimal(target).scaleb(-2), 2)
     assert new is not None
     assert [Decimal(value).scaleb(-2) for value in new.to_list()] == expected
+
+
+def test_plain_units_read_a_plain_decimal_at_a_scale():
+    from incentives.money_by_columns import plain_units
+
+    texts = pl.Series(["1234.5", "-7", ".25", "+3.", "1e3", "12.345", "", " 1", "1" * 31])
+    # 1e3 has an exponent, 12.345 more decimals than the scale, " 1" a space, the last 31 digits: none
+    assert pl.select(plain_units(pl.lit(texts), 2)).to_series().to_list() == [
+        123450, -700, 25, 300, None, None, None, None, None]

@@ -15,7 +15,7 @@ whitespace, then typed by the column's use:
   calendar;
 * a column a ``sum``, ``avg``, ``min`` or ``max`` reads: a plain decimal
   (``-1234.50``: a sign, digits, one point; no exponent, at most
-  :data:`MAX_DIGITS` digits and :data:`MAX_DECIMALS` decimals), as minor units
+  :data:`~incentives.money_by_columns.MAX_PLAIN_DIGITS` digits and :data:`MAX_DECIMALS` decimals), as minor units
   at the column's scale (the most decimals a cell of it has); an empty cell
   has no value (the aggregation skips its row, and the notes count it);
 * a column ``count_distinct`` reads: its text (an empty cell is not counted);
@@ -41,22 +41,20 @@ import polars as pl
 
 from ..errors import InputError
 from ..inputs import DATE_PATTERN, PARTNER_ID, PERIOD
+from ..money_by_columns import PLAIN_DECIMAL, plain_decimals, plain_units
 from ..periods import Period, periods_covering
 from ..rules.columns import Column
 from .model import MeasuresFile
 
-__all__ = ["MAX_DECIMALS", "MAX_DIGITS", "REJECTED", "ROW", "TransactionSource", "TypedTransactions", "columns_read",
+__all__ = ["MAX_DECIMALS", "REJECTED", "ROW", "TransactionSource", "TypedTransactions", "columns_read",
            "text_column", "transaction_columns", "typed_transactions", "units_column"]
 
-#: A plain decimal's digits at most (its units at the column's scale fit Int128 with room for a sum).
-MAX_DIGITS = 30
 #: A plain decimal's decimals at most.
 MAX_DECIMALS = 12
 #: The 1-based row number of a transaction (the header not counted), in the rejected rows and the notes.
 ROW = "row"
 #: Why a row is rejected, in the rejected rows.
 REJECTED = "why"
-_PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 _BOOLEANS = ("true", "false")
 _READ_CHUNK = 1 << 24
 # working columns beside the source's own (a source may not have columns of these names: _check_columns)
@@ -112,7 +110,7 @@ def typed_transactions(measures: MeasuresFile, source: TransactionSource, name: 
     bad_number = {}
     scales = {column: _scale(survey, column) for column in sorted(numbers)}
     for column, scale in scales.items():
-        typed[units_column(column)] = units = _units(stripped[column], scale)
+        typed[units_column(column)] = units = plain_units(stripped[column], scale)
         bad_number[column] = (stripped[column] != "") & units.is_null()
     for column in sorted(distinct):
         typed[text_column(column)] = pl.when(stripped[column] != "").then(stripped[column])
@@ -262,8 +260,8 @@ def _survey(raw: pl.LazyFrame, stripped: Mapping[str, pl.Expr], date_column: str
     found = [day.min().alias("first_day"), day.max().alias("last_day")]
     for column in sorted(numbers):
         cell = stripped[column]
-        plain = cell.str.contains(_PLAIN)
-        decimals = pl.when(plain).then(_decimals(cell))
+        plain = cell.str.contains(PLAIN_DECIMAL)
+        decimals = pl.when(plain).then(plain_decimals(cell))
         found.append(decimals.max().alias(f"decimals:{column}"))
         found.append(plain.sum().alias(f"plain:{column}"))
     for column in where_columns:
@@ -295,7 +293,7 @@ def _typed_cell(cell: pl.Expr, kind: str, survey: Mapping[str, int], column: str
     if kind == "number":
         # a where compares facts' Int64 minor units; a larger value has no value there (its row is counted)
         scale = _scale(survey, column)
-        units = _units(cell, scale)
+        units = plain_units(cell, scale)
         return pl.when(units.abs() < _INT64_LIMIT).then(units.cast(pl.Int64)), Column.number(scale)
     if kind == "boolean":
         return pl.when(cell != "").then(cell == "true"), Column.boolean()
@@ -325,25 +323,6 @@ def _scale(survey: Mapping[str, int], column: str) -> int:
     """A number column's scale: the most decimals a plain cell of it has, at most :data:`MAX_DECIMALS` (a cell
     with more is not a number here)."""
     return min(survey[f"decimals:{column}"] or 0, MAX_DECIMALS)
-
-
-def _units(cell: pl.Expr, scale: int) -> pl.Expr:
-    """A plain decimal's minor units at ``scale`` (Int128), null where the cell is not one (or is empty): its
-    digits without the point, times ten to the decimals it lacks."""
-    plain = cell.str.contains(_PLAIN)
-    decimals = _decimals(cell)
-    digits = cell.str.replace(".", "", literal=True)
-    # the cell's digits (a sign and the point aside) fit MAX_DIGITS: its units fit Int128
-    fits = (digits.str.strip_chars_start("+-").str.len_bytes() <= MAX_DIGITS) & (decimals <= scale)
-    powers = pl.lit(pl.Series([10**exponent for exponent in range(scale + 1)], dtype=pl.Int128))
-    return pl.when(plain & fits).then(
-        digits.cast(pl.Int128, strict=False) * powers.gather((pl.lit(scale, pl.Int64) - decimals).clip(0, scale)))
-
-
-def _decimals(cell: pl.Expr) -> pl.Expr:
-    """How many digits a plain decimal has after its point."""
-    point = cell.str.find(".", literal=True)
-    return pl.when(point.is_null()).then(pl.lit(0, pl.Int64)).otherwise(cell.str.len_bytes().cast(pl.Int64) - point - 1)
 
 
 def _day(cell: pl.Expr) -> pl.Expr:

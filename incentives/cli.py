@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
 from .cli_measures import add_command as add_measures_command
+from .cli_report import add_command as add_report_command
 from .cli_measures import add_transactions_option, explained_measures, measured_of, transaction_files
 from .engine import RUN_ENGINES
 from .errors import InputError, LedgerError, LedgerUsageError, ProgramError, UsageError
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     schema.set_defaults(handler=_schema)
     add_measures_command(commands)
+    add_report_command(commands)
     add_ledger_commands(commands, ledger_option)
     return parser
 

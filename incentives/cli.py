@@ -26,6 +26,7 @@ from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
+from .cli_compare import add_command as add_compare_command
 from .cli_ledger import add_commands as add_ledger_commands
 from .cli_ledger import ledger_location, ledger_option, open_ledger
 from .cli_measures import add_command as add_measures_command
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
     add_measures_command(commands)
     add_report_command(commands)
+    add_compare_command(commands)
     add_ledger_commands(commands, ledger_option)
     return parser
 

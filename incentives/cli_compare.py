@@ -1,0 +1,81 @@
+"""``incentives compare``: two program sets on the same facts — argument parsing and the summary table, nothing
+else (:mod:`incentives.compare` runs and compares)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .errors import UsageError
+
+_DESCRIPTION = """\
+What a program change would cost, and who wins or loses: run two program sets
+(OLD, the first --programs; NEW, the second) on the same facts and claims,
+then compare them partner by partner. DIR gets old/ and new/ (each a run
+folder), compare.csv (partner, period, program, old, new, delta, old and new
+tier and status), compare_summary.csv (per program: old and new cost, the
+change, results better off, worse off, unchanged) and tier_moves.csv.
+--scale FACT=FACTOR multiplies a fact of every record first (growth before a
+launch: --scale revenue=1.10).
+"""
+
+_EPILOG = """\
+example:
+  incentives compare --programs programs/v1 --programs programs/v2 \\
+                     --facts examples/facts_2027Q1.csv --scale revenue=1.05 --out what_if
+"""
+
+EXIT_OK = 0
+
+
+def add_command(commands: Any) -> None:
+    """The ``compare`` command, under the main parser's ``commands``."""
+    compare = commands.add_parser("compare", help="run two program sets on the same facts and compare the payouts",
+                                  description=_DESCRIPTION, epilog=_EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_argument("--programs", action="append", required=True, metavar="DIR",
+                         help="a program folder or file: give it twice, the old set then the new one")
+    compare.add_argument("--facts", required=True, metavar="FILE", help="the facts both sets are run on")
+    compare.add_argument("--claims", metavar="FILE", help="MDF claims, if any MDF program is compared")
+    compare.add_argument("--period", metavar="P", help="compare only this period's records")
+    compare.add_argument("--scale", action="append", default=[], metavar="FACT=FACTOR",
+                         help="multiply FACT of every record by FACTOR (a decimal) first; repeatable")
+    compare.add_argument("--out", required=True, metavar="DIR", help="the folder to write the comparison into")
+    compare.add_argument("--force", action="store_true", help="overwrite the runs of an earlier comparison in DIR")
+    compare.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .compare import SCALE, compare_programs, scale_factors
+    from .loading import load_programs
+    from .money import format_amount
+    from .terminal import console
+
+    if len(args.programs) != 2:
+        raise UsageError(f"give --programs twice (the old set, then the new one), not {len(args.programs)} time"
+                         f"{'s' if len(args.programs) != 1 else ''}")
+    factors = scale_factors(args.scale)
+    old, new = (load_programs(path) for path in args.programs)
+    compared = compare_programs(old, new, args.facts, args.claims, args.out, scale=factors, period=args.period,
+                                force=args.force)
+    table = Table(title=f"{args.programs[0]} → {args.programs[1]}"
+                  + (f" (scaled: {', '.join(args.scale)})" if args.scale else ""))
+    for header in ("program", "old cost", "new cost", "change", "better", "worse", "unchanged"):
+        table.add_column(header, justify="left" if header == "program" else "right")
+    for program, currency, places, old_cost, new_cost, change, better, worse, same in \
+            compared.by_program.iter_rows():
+        def shown(units: int) -> str:
+            from decimal import Decimal
+            return f"{format_amount(Decimal(units).scaleb(-SCALE), places)} {currency or ''}".strip()
+        table.add_row(program, shown(old_cost), shown(new_cost), ("+" if change > 0 else "") + shown(change),
+                      f"{better:,}", f"{worse:,}", f"{same:,}")
+    out = console(sys.stdout)
+    out.print(table)
+    for note in compared.notes:
+        out.print(f"note: {note}", markup=False, highlight=False)
+    out.print(f"{compared.rows:,} results compared; compare.csv, compare_summary.csv and tier_moves.csv written to "
+              f"{args.out}", markup=False, highlight=False)
+    return EXIT_OK

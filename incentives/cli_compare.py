@@ -43,6 +43,9 @@ def add_command(commands: Any) -> None:
                          help="multiply FACT of every record by FACTOR (a decimal) first; repeatable")
     compare.add_argument("--out", required=True, metavar="DIR", help="the folder to write the comparison into")
     compare.add_argument("--force", action="store_true", help="overwrite the runs of an earlier comparison in DIR")
+    compare.add_argument("--report", action="store_true",
+                         help="also write DIR/compare.html: the comparison as one offline HTML page (charts, the "
+                              "results that gain and lose most, the runs' inputs)")
     compare.set_defaults(handler=_compare)
 
 
@@ -76,6 +79,14 @@ def _compare(args: argparse.Namespace) -> int:
     out.print(table)
     for note in compared.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
-    out.print(f"{compared.rows:,} results compared; compare.csv, compare_summary.csv and tier_moves.csv written to "
-              f"{args.out}", markup=False, highlight=False)
+    written = "compare.csv, compare_summary.csv, tier_moves.csv"
+    if args.report:
+        from .report.comparison import write_comparison_report
+
+        write_comparison_report(compared, compared.folder / "compare.html", old=args.programs[0], new=args.programs[1],
+                                scaled=args.scale)
+        written += " and compare.html"
+    else:
+        written = written.replace(", tier_moves.csv", " and tier_moves.csv")
+    out.print(f"{compared.rows:,} results compared; {written} written to {args.out}", markup=False, highlight=False)
     return EXIT_OK

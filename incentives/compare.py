@@ -37,18 +37,25 @@ __all__ = ["Comparison", "compare_programs", "scale_factors"]
 #: The scale amounts are compared at: the most places a program rounds to.
 SCALE = 8
 KEYS = ("partner_id", "period", "program_id")
+#: How many of the results that gain and lose most a comparison lists.
+LISTED = 20
 
 
 @dataclass
 class Comparison:
     """What :func:`compare_programs` wrote into its folder, and its summary: ``by_program`` (program_id,
     currency, places, old, new, change as units at :data:`SCALE`; better, worse, unchanged partners' results),
-    ``tier_moves`` (program_id, old_tier, new_tier, results), ``rows`` (how many compared results), ``notes``."""
+    ``tier_moves`` (program_id, old_tier, new_tier, results), ``gains`` and ``losses`` (the :data:`LISTED`
+    results that gain and lose most: compare.csv's columns, amounts as units), ``rows`` (how many compared
+    results), ``places`` (of the amounts written), ``notes``."""
 
     folder: Path
     by_program: pl.DataFrame
     tier_moves: pl.DataFrame
+    gains: pl.DataFrame
+    losses: pl.DataFrame
     rows: int
+    places: int
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,7 +120,11 @@ def compare_programs(old: ProgramSet, new: ProgramSet, facts: str | os.PathLike[
         *(plain_amount(pl.col(name), SCALE, places).alias(name) for name in ("old", "new", "change"))
     ).drop("places").write_csv(out / "compare_summary.csv")
     tier_moves.write_csv(out / "tier_moves.csv")
-    return Comparison(out, by_program, tier_moves, compared.height, notes)
+    listed = compared.drop("places")
+    gains = listed.filter(pl.col("delta") > 0).sort(["delta", *KEYS], descending=[True, False, False, False])
+    losses = listed.filter(pl.col("delta") < 0).sort(["delta", *KEYS])
+    return Comparison(out, by_program, tier_moves, gains.head(LISTED), losses.head(LISTED), compared.height, places,
+                      notes)
 
 
 def _scaled(facts: str | os.PathLike[str], scale: Mapping[str, Decimal]) -> Iterator[FactRow]:

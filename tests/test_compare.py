@@ -137,3 +137,19 @@ def test_an_earlier_comparison_of_other_programs_needs_force(sets):
     assert done.returncode == 1 and "holds the output of a different run" in done.stderr
     assert "--force replaces it" in done.stderr
     assert compare(sets, "--force").returncode == 0
+
+
+def test_the_report_of_a_comparison(sets):
+    done = compare(sets, "--scale", "revenue=1.10", "--report")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("compare.csv, compare_summary.csv, tier_moves.csv and compare.html "
+                                         "written to what_if")
+    page = (sets / "what_if" / "compare.html").read_text(encoding="utf-8")
+    # the costs, who gains and loses, the tier moves; no script, nothing to fetch
+    assert page.count("<svg") == 3 and "<script" not in page.lower() and "<link" not in page
+    assert "old → new" in page and "scaled: revenue=1.10" in page
+    # the table of costs (41.80 → 63.25, +21.45) and the gains: P2 13.20 before P1 8.25
+    assert "41.80 USD" in page and "63.25 USD" in page and "+21.45 USD" in page
+    gains = page[page.index("results that gain most"):page.index("results that lose most")]
+    assert gains.index("13.20") < gains.index("8.25")
+    assert "only in the new programs, not compared: kicker" in page

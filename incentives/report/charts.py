@@ -22,9 +22,10 @@ from ..money import format_amount
 from .figures import ATTAINMENT_BINS, Figures
 from .run_folder import SCALE
 
-__all__ = ["Chart", "charts_of"]
+__all__ = ["WIDTH", "Chart", "amount", "charts_of", "configured", "number"]
 
-_WIDTH = 560
+#: The width of a chart's plot, in pixels (a faceted chart's, less its row labels).
+WIDTH = 560
 _BAR = 18
 _STATUS_COLORS = {"ok": "#2e7d32", "ineligible": "#9e9e9e", "error": "#c62828"}
 _FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
@@ -45,7 +46,7 @@ def amount(units: int | None, places: int) -> str:
     return format_amount(Decimal(units or 0).scaleb(-SCALE), places)
 
 
-def _number(units: int | None) -> float:
+def number(units: int | None) -> float:
     return float(Decimal(units or 0).scaleb(-SCALE))
 
 
@@ -65,7 +66,7 @@ def charts_of(figures: Figures) -> list[Chart]:
     return charts
 
 
-def _configured(chart: Any) -> Any:
+def configured(chart: Any) -> Any:
     # the labels' room is measured with vl-convert's fonts; a viewer's may be wider: room to spare on the left
     return chart.properties(padding={"left": 40, "top": 5, "right": 20, "bottom": 5}).configure(
         font=_FONT).configure_view(stroke=None).configure_axis(labelLimit=260)
@@ -82,13 +83,13 @@ def _statuses(figures: Figures) -> Chart:
         color=alt.Color("status:N", scale=alt.Scale(domain=list(_STATUS_COLORS), range=list(_STATUS_COLORS.values())),
                         legend=alt.Legend(orient="top", title=None)),
         order=alt.Order("status:N"),
-    ).properties(width=_WIDTH, height=alt.Step(_BAR))
+    ).properties(width=WIDTH, height=alt.Step(_BAR))
     return Chart("statuses", "Partners by status", "How many results of each program are paid (ok), ineligible "
-                 "or in error.", _configured(spec))
+                 "or in error.", configured(spec))
 
 
 def _by_tier(figures: Figures, places: dict[str, int]) -> Chart:
-    rows = [{"program": program, "tier": tier, "partners": partners, "paid": _number(paid),
+    rows = [{"program": program, "tier": tier, "partners": partners, "paid": number(paid),
              "label": f"{amount(paid, places.get(program, 2))} ({partners:,})"}
             for program, tier, partners, paid in figures.by_tier.select("program_id", "tier", "partners",
                                                                         "paid").iter_rows()]
@@ -96,12 +97,12 @@ def _by_tier(figures: Figures, places: dict[str, int]) -> Chart:
         y=alt.Y("tier:N", sort=None, title=None), x=alt.X("paid:Q", title="paid"))
     bars = base.mark_bar(color="#1565c0")
     labels = base.mark_text(align="left", dx=4, fontSize=11).encode(text="label:N")
-    spec = alt.layer(bars, labels).properties(width=_WIDTH - 200, height=alt.Step(_BAR)).facet(
+    spec = alt.layer(bars, labels).properties(width=WIDTH - 200, height=alt.Step(_BAR)).facet(
         row=alt.Row("program:N", sort=None, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                           labelFontWeight="bold")),
     ).resolve_scale(y="independent", x="independent")
     return Chart("by_tier", "Payout by tier", "What each tier was paid (and how many partners reached it), "
-                 "per program.", _configured(spec))
+                 "per program.", configured(spec))
 
 
 def _attainment(figures: Figures) -> Chart:
@@ -112,11 +113,11 @@ def _attainment(figures: Figures) -> Chart:
     spec = alt.Chart(alt.Data(values=rows)).mark_bar(color="#6a1b9a").encode(
         x=alt.X("bin:O", sort=domain, scale=alt.Scale(domain=domain), title="attainment"),
         y=alt.Y("results:Q", title="results"),
-    ).properties(width=_WIDTH, height=140).facet(
+    ).properties(width=WIDTH, height=140).facet(
         row=alt.Row("program:N", sort=None, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                           labelFontWeight="bold")))
     return Chart("attainment", "Attainment distribution", "How far partners got towards their goals, in steps of "
-                 "10 points (goal programs).", _configured(spec))
+                 "10 points (goal programs).", configured(spec))
 
 
 def _gaps(figures: Figures, places: dict[str, int]) -> Chart:
@@ -129,28 +130,28 @@ def _gaps(figures: Figures, places: dict[str, int]) -> Chart:
     spec = alt.Chart(alt.Data(values=rows)).mark_bar(color="#ef6c00").encode(
         y=alt.Y("range:N", sort=alt.SortField("order"), title=None),
         x=alt.X("results:Q", title="results"),
-    ).properties(width=_WIDTH - 200, height=alt.Step(_BAR - 4)).facet(
+    ).properties(width=WIDTH - 200, height=alt.Step(_BAR - 4)).facet(
         row=alt.Row("program:N", sort=None, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                           labelFontWeight="bold")),
     ).resolve_scale(y="independent")
     return Chart("gaps", "Gap to the next tier", "How far partners are from their next tier, in the measure the "
-                 "tiers qualify on (ten equal steps up to the largest gap of each program).", _configured(spec))
+                 "tiers qualify on (ten equal steps up to the largest gap of each program).", configured(spec))
 
 
 def _mdf(figures: Figures, places: dict[str, int]) -> Chart:
     rows = []
     for program, accrued, paid in figures.mdf.select("program_id", "accrued", "paid").iter_rows():
         shown = places.get(program, 2)
-        rows += [{"program": program, "what": "accrued", "amount": _number(accrued), "label": amount(accrued, shown)},
-                 {"program": program, "what": "paid (claims)", "amount": _number(paid), "label": amount(paid, shown)}]
+        rows += [{"program": program, "what": "accrued", "amount": number(accrued), "label": amount(accrued, shown)},
+                 {"program": program, "what": "paid (claims)", "amount": number(paid), "label": amount(paid, shown)}]
     base = alt.Chart(alt.Data(values=rows)).encode(
         y=alt.Y("what:N", title=None, sort=["accrued", "paid (claims)"]), x=alt.X("amount:Q", title="amount"))
     bars = base.mark_bar().encode(color=alt.Color("what:N", scale=alt.Scale(
         domain=["accrued", "paid (claims)"], range=["#00838f", "#f9a825"]), legend=None))
     labels = base.mark_text(align="left", dx=4, fontSize=11).encode(text="label:N")
-    spec = alt.layer(bars, labels).properties(width=_WIDTH - 200, height=alt.Step(_BAR)).facet(
+    spec = alt.layer(bars, labels).properties(width=WIDTH - 200, height=alt.Step(_BAR)).facet(
         row=alt.Row("program:N", sort=None, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                           labelFontWeight="bold")))
     return Chart("mdf", "MDF accrued against claimed", "What each fund accrued this run, and what its claims were "
-                 "paid.", _configured(spec))
+                 "paid.", configured(spec))
 

@@ -7,30 +7,16 @@ is escaped; the SVG comes from vl-convert, not from the run.
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Collection, Iterable, Sequence
+from typing import Sequence
 
 from ..version import __version__
 from .charts import Chart, amount
+from .html import chart_section, document, table, table_section
 from .figures import LISTED, Figures
 from .run_folder import RunFolder
 
 __all__ = ["report_page"]
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1f2328;
-background:#f6f8fa}
-header{background:#0d47a1;color:#fff;padding:20px 32px}header h1{margin:0 0 4px;font-size:22px}
-header p{margin:0;opacity:.85}
-main{padding:8px 32px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;margin:16px 0}
-h2{font-size:17px;margin:0 0 4px}p.caption{color:#57606a;margin:0 0 12px;font-size:13px}
-table{border-collapse:collapse;font-size:13px;width:100%}
-th,td{padding:4px 8px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top}
-th{background:#f6f8fa;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;
-min-width:150px}.card b{display:block;font-size:20px}.card span{color:#57606a;font-size:12px}
-code{font-size:12px;word-break:break-all}.chart svg{max-width:100%;height:auto}
-"""
 
 
 def report_page(run: RunFolder, figures: Figures, charts: Sequence[Chart]) -> str:
@@ -40,49 +26,44 @@ def report_page(run: RunFolder, figures: Figures, charts: Sequence[Chart]) -> st
     by_key = {chart.key: chart for chart in charts}
     sections = [
         _summary(figures),
-        _chart_section(by_key.get("statuses")),
-        _chart_section(by_key.get("by_tier")),
-        _table_section("Payout by tier", "Each tier's partners and what they were paid.",
-                       ("program", "tier", "partners", "paid"),
-                       [(p, t, f"{n:,}", amount(paid, places.get(p, 2)))
-                        for p, t, n, paid in figures.by_tier.select("program_id", "tier", "partners", "paid").iter_rows()],
-                       numbers={2, 3}) if figures.by_tier.height else "",
-        _chart_section(by_key.get("attainment")),
-        _chart_section(by_key.get("gaps")),
-        _table_section("Partners close to their next tier",
-                       f"The {LISTED} results of each program nearest their next tier: the upsell list. The gap is "
-                       "in the measure the tiers qualify on.",
-                       ("program", "partner", "period", "tier", "next tier", "gap", "paid"),
-                       [(p, partner, period, tier or "—", nxt, amount(gap, places.get(p, 2)),
-                         amount(total, places.get(p, 2)))
-                        for p, partner, period, tier, nxt, gap, total in figures.close.iter_rows()],
-                       numbers={5, 6}) if figures.close.height else "",
-        _table_section("Top partners", f"The {LISTED} partners paid most, all programs together (by currency).",
-                       ("partner", "currency", "paid", "programs that paid"),
-                       [(partner, currency or "", amount(paid, 2), f"{programs:,}")
-                        for partner, currency, paid, programs in figures.top.iter_rows()],
-                       numbers={2, 3}),
-        _chart_section(by_key.get("mdf")),
-        _table_section("Why partners were ineligible", "The first eligibility rule each ineligible result failed.",
-                       ("program", "rule", "description", "results"),
-                       [(p, reason or "—", description or "", f"{n:,}")
-                        for p, reason, description, n in figures.ineligible.iter_rows()],
-                       numbers={3}) if figures.ineligible.height else "",
-        _table_section("Errors", "The first error of each result in error, by message: these partners were not "
-                       "paid; fix the input and run again.", ("program", "error", "results"),
-                       [(p, error or "", f"{n:,}") for p, error, n in figures.errors.iter_rows()],
-                       numbers={2}) if figures.errors.height else "",
+        chart_section(by_key.get("statuses")),
+        chart_section(by_key.get("by_tier")),
+        table_section("Payout by tier", "Each tier's partners and what they were paid.",
+                      ("program", "tier", "partners", "paid"),
+                      [(p, t, f"{n:,}", amount(paid, places.get(p, 2)))
+                       for p, t, n, paid in figures.by_tier.select("program_id", "tier", "partners", "paid").iter_rows()],
+                      numbers={2, 3}) if figures.by_tier.height else "",
+        chart_section(by_key.get("attainment")),
+        chart_section(by_key.get("gaps")),
+        table_section("Partners close to their next tier",
+                      f"The {LISTED} results of each program nearest their next tier: the upsell list. The gap is "
+                      "in the measure the tiers qualify on.",
+                      ("program", "partner", "period", "tier", "next tier", "gap", "paid"),
+                      [(p, partner, period, tier or "—", nxt, amount(gap, places.get(p, 2)),
+                        amount(total, places.get(p, 2)))
+                       for p, partner, period, tier, nxt, gap, total in figures.close.iter_rows()],
+                      numbers={5, 6}) if figures.close.height else "",
+        table_section("Top partners", f"The {LISTED} partners paid most, all programs together (by currency).",
+                      ("partner", "currency", "paid", "programs that paid"),
+                      [(partner, currency or "", amount(paid, 2), f"{programs:,}")
+                       for partner, currency, paid, programs in figures.top.iter_rows()],
+                      numbers={2, 3}),
+        chart_section(by_key.get("mdf")),
+        table_section("Why partners were ineligible", "The first eligibility rule each ineligible result failed.",
+                      ("program", "rule", "description", "results"),
+                      [(p, reason or "—", description or "", f"{n:,}")
+                       for p, reason, description, n in figures.ineligible.iter_rows()],
+                      numbers={3}) if figures.ineligible.height else "",
+        table_section("Errors", "The first error of each result in error, by message: these partners were not "
+                      "paid; fix the input and run again.", ("program", "error", "results"),
+                      [(p, error or "", f"{n:,}") for p, error, n in figures.errors.iter_rows()],
+                      numbers={2}) if figures.errors.height else "",
         _metadata(run),
     ]
-    title = f"Payout run {escape(', '.join(figures.periods) or '(no results)')}"
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-            f"<header><h1>{title}</h1><p>run {escape(str(metadata.get('run_id', '')))}, computed "
-            f"{escape(str(metadata.get('created_at', '')))} by incentives "
-            f"{escape(str(metadata.get('engine_version', '')))}; report by incentives {escape(__version__)}</p>"
-            f"</header>"
-            f"<main>{''.join(sections)}</main></body></html>\n")
+    title = f"Payout run {', '.join(figures.periods) or '(no results)'}"
+    subtitle = (f"run {metadata.get('run_id', '')}, computed {metadata.get('created_at', '')} by incentives "
+                f"{metadata.get('engine_version', '')}; report by incentives {__version__}")
+    return document(title, subtitle, sections)
 
 
 def _summary(figures: Figures) -> str:
@@ -97,31 +78,11 @@ def _summary(figures: Figures) -> str:
             for program, versions, currency, shown, partners, ok, ineligible, error, paid in
             figures.programs.select("program_id", "versions", "currency", "places", "partners", "ok", "ineligible",
                                     "error", "paid").iter_rows()]
-    table = _table(("program", "versions", "partners", "ok", "ineligible", "error", "paid"), rows,
+    listed = table(("program", "versions", "partners", "ok", "ineligible", "error", "paid"), rows,
                    numbers={2, 3, 4, 5, 6})
     return (f"<section><h2>What each program cost</h2><p class=\"caption\">Totals after budgets and caps; a "
             f"partner is counted once per program.</p><div class=\"cards\">{''.join(cards)}</div>"
-            f"<p></p>{table}</section>")
-
-
-def _chart_section(chart: Chart | None) -> str:
-    if chart is None:
-        return ""
-    return (f"<section id=\"{escape(chart.key)}\"><h2>{escape(chart.title)}</h2><p class=\"caption\">"
-            f"{escape(chart.caption)}</p><div class=\"chart\">{chart.svg}</div></section>")
-
-
-def _table_section(title: str, caption: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
-                   numbers: Collection[int] = ()) -> str:
-    return (f"<section><h2>{escape(title)}</h2><p class=\"caption\">{escape(caption)}</p>"
-            f"{_table(header, rows, numbers)}</section>")
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], numbers: Collection[int]) -> str:
-    head = "".join(f"<th{' class=n' if at in numbers else ''}>{escape(name)}</th>" for at, name in enumerate(header))
-    body = "".join("<tr>" + "".join(f"<td{' class=n' if at in numbers else ''}>{escape(str(cell))}</td>"
-                                    for at, cell in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none</td></tr>'}</tbody></table>"
+            f"<p></p>{listed}</section>")
 
 
 def _metadata(run: RunFolder) -> str:
@@ -138,8 +99,8 @@ def _metadata(run: RunFolder) -> str:
     for measures in metadata.get("measures", []):
         rows.append((f"measures {measures.get('id')}", f"{measures.get('file')} sha256 {measures.get('sha256')}; "
                      f"{measures.get('source')} sha256 {measures.get('source_sha256') or '(a dataframe)'}"))
-    table = "".join(f"<tr><th>{escape(name)}</th><td><code>{escape(value)}</code></td></tr>" for name, value in rows)
+    cells = "".join(f"<tr><th>{escape(name)}</th><td><code>{escape(value)}</code></td></tr>" for name, value in rows)
     notes = "".join(f"<li>{escape(str(note))}</li>" for note in metadata.get("notes", []))
     return (f"<section><h2>The run</h2><p class=\"caption\">What was computed, from which inputs (their sha256: "
-            f"the files an auditor can check).</p><table>{table}</table>"
+            f"the files an auditor can check).</p><table>{cells}</table>"
             f"{'<h2 style=margin-top:12px>Notes</h2><ul>' + notes + '</ul>' if notes else ''}</section>")

@@ -69,7 +69,9 @@ def figures_of(run: RunFolder) -> Figures:
     def in_program_order(frame: pl.DataFrame, *then: str, most_first: str | None = None) -> pl.DataFrame:
         """``frame`` by the run's program order, then ``most_first`` descending, then ``then``."""
         keys = ["order", *([most_first] if most_first else []), *then]
-        return frame.join(ranked, on="program_id", how="left").sort(
+        # the categories the results were read as are texts again: the figures are small
+        texts = [pl.col(name).cast(pl.String) for name, dtype in frame.schema.items() if dtype == pl.Categorical]
+        return frame.with_columns(texts).join(ranked, on="program_id", how="left").sort(
             keys, descending=[key == most_first for key in keys], nulls_last=True).drop("order")
 
     status = pl.col("status")
@@ -92,7 +94,7 @@ def figures_of(run: RunFolder) -> Figures:
                              .group_by("program_id", maintain_order=True).head(LISTED)
                              .select("program_id", "partner_id", "period", "tier", "next_tier", "next_gap", "total"),
                              "next_gap", "partner_id")
-    top = (ok.group_by("partner_id", "currency").agg(pl.col("total").sum().alias("paid"),
+    top = (ok.group_by("partner_id", pl.col("currency").cast(pl.String)).agg(pl.col("total").sum().alias("paid"),
                                                     (pl.col("total") > 0).sum().alias("programs"))
            .filter(pl.col("paid") > 0).sort(["paid", "partner_id"], descending=[True, False]).head(LISTED))
     mdf = in_program_order(results.filter(pl.col("accrued").is_not_null()).group_by("program_id").agg(
@@ -109,6 +111,7 @@ def figures_of(run: RunFolder) -> Figures:
 def _gap_histogram(with_gap: pl.DataFrame) -> pl.DataFrame:
     """Each program's gaps in at most :data:`GAP_BINS` equal bins from 0, of a round width (1, 2 or 5 times a
     power of ten, at least a unit of the program's last decimal place) that holds its largest gap."""
+    with_gap = with_gap.select(pl.col("program_id").cast(pl.String), "next_gap", "places")
     largest = with_gap.group_by("program_id").agg(pl.col("next_gap").max(), pl.col("places").max())
     widths = pl.DataFrame({"program_id": largest["program_id"],
                            "width": [_round_width(gap, places) for gap, places in

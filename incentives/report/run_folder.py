@@ -119,14 +119,17 @@ def _line_count(path: Path) -> int:
 
 def _scanned(results: Path) -> pl.LazyFrame:
     units = {name: plain_units(pl.col(name), SCALE) for name in ("total", "attainment")}
+    # the texts that repeat (a few programs, tiers, reasons) held as categories: a run's results are millions
+    repeated = ("period", "program_id", "currency", "status", "tier")
     return pl.scan_ndjson(results, schema=_RESULT_FIELDS).select(
-        "partner_id", "period", "program_id", "program_version", "currency", "status", "tier",
-        pl.col("next_tier").struct.field("name").alias("next_tier"),
+        "partner_id", *(pl.col(name).cast(pl.Categorical) for name in repeated[:3]), "program_version",
+        *(pl.col(name).cast(pl.Categorical) for name in repeated[3:]),
+        pl.col("next_tier").struct.field("name").cast(pl.Categorical).alias("next_tier"),
         plain_units(pl.col("next_tier").struct.field("gap"), SCALE).alias("next_gap"),
         units["attainment"].alias("attainment"), units["total"].alias("total"),
         plain_units(pl.col("details").struct.field("accrued"), SCALE).alias("accrued"),
         plain_units(pl.col("details").struct.field("paid"), SCALE).alias("paid"),
         pl.col("details").struct.field("places").fill_null(2).alias("places"),
-        pl.col("reasons").list.first().struct.field("rule_id").alias("reason"),
-        pl.col("reasons").list.first().struct.field("description").alias("reason_description"),
+        pl.col("reasons").list.first().struct.field("rule_id").cast(pl.Categorical).alias("reason"),
+        pl.col("reasons").list.first().struct.field("description").cast(pl.Categorical).alias("reason_description"),
         pl.col("errors").list.first().alias("error"))

@@ -77,6 +77,8 @@ def _compare(args: argparse.Namespace) -> int:
                       f"{better:,}", f"{worse:,}", f"{same:,}")
     out = console(sys.stdout)
     out.print(table)
+    for moves in _tier_move_tables(compared.tier_moves):
+        out.print(moves)
     for note in compared.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
     written = "compare.csv, compare_summary.csv, tier_moves.csv"
@@ -90,3 +92,26 @@ def _compare(args: argparse.Namespace) -> int:
         written = written.replace(", tier_moves.csv", " and tier_moves.csv")
     out.print(f"{compared.rows:,} results compared; {written} written to {args.out}", markup=False, highlight=False)
     return EXIT_OK
+
+
+def _tier_move_tables(tier_moves: Any) -> list[Any]:
+    """A matrix per program where some result changes tier: old tiers down, new tiers across, in tier order."""
+    from rich.table import Table
+
+    tables = []
+    for (program,), moves in tier_moves.group_by("program_id", maintain_order=True):
+        rows = list(moves.iter_rows())
+        if all(old_tier == new_tier for _, old_tier, new_tier, _ in rows):
+            continue
+        olds = list(dict.fromkeys(old_tier or "(none)" for _, old_tier, _, _ in rows))
+        news = list(dict.fromkeys(new_tier or "(none)" for _, _, new_tier, _ in rows))
+        counts = {(old_tier or "(none)", new_tier or "(none)"): count for _, old_tier, new_tier, count in rows}
+        table = Table(title=f"{program}: tier moves (old ↓, new →)")
+        table.add_column("")
+        for tier in news:
+            table.add_column(tier, justify="right")
+        for old_tier in olds:
+            table.add_row(old_tier, *(f"{counts[old_tier, tier]:,}" if (old_tier, tier) in counts else ""
+                                      for tier in news))
+        tables.append(table)
+    return tables

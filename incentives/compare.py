@@ -28,6 +28,7 @@ import polars as pl
 from .engine import Engine
 from .errors import UsageError
 from .inputs import FactRow, fact_columns, read_facts
+from .kinds import KINDS
 from .loading import ProgramSet
 from .money_by_columns import plain_amount, plain_units
 from .output.folder import OutputExistsError
@@ -113,9 +114,15 @@ def compare_programs(old: ProgramSet, new: ProgramSet, facts: str | os.PathLike[
     places = int(compared["places"].max() or 0)  # every amount written at the most places a program has
     _write_compare_csv(compared, places, out / "compare.csv")
     by_program = _by_program(compared)
+    rank = _tier_ranks(old, new)
     tier_moves = (compared.filter(pl.col("old_tier").is_not_null() | pl.col("new_tier").is_not_null())
                   .group_by("program_id", "old_tier", "new_tier").agg(pl.len().alias("results"))
-                  .sort("program_id", "old_tier", "new_tier", nulls_last=True))
+                  .join(rank.rename({"tier": "old_tier", "rank": "old_rank"}), on=["program_id", "old_tier"],
+                        how="left")
+                  .join(rank.rename({"tier": "new_tier", "rank": "new_rank"}), on=["program_id", "new_tier"],
+                        how="left")
+                  .sort("program_id", "old_rank", "old_tier", "new_rank", "new_tier", nulls_last=True)
+                  .drop("old_rank", "new_rank"))
     by_program.with_columns(
         *(plain_amount(pl.col(name), SCALE, places).alias(name) for name in ("old", "new", "change"))
     ).drop("places").write_csv(out / "compare_summary.csv")
@@ -125,6 +132,18 @@ def compare_programs(old: ProgramSet, new: ProgramSet, facts: str | os.PathLike[
     losses = listed.filter(pl.col("delta") < 0).sort(["delta", *KEYS])
     return Comparison(out, by_program, tier_moves, gains.head(LISTED), losses.head(LISTED), compared.height, places,
                       notes)
+
+
+def _tier_ranks(old: ProgramSet, new: ProgramSet) -> pl.DataFrame:
+    """Each program's tiers in their order (lowest first, as its file lists them): the old set's, then the tiers
+    only the new one has."""
+    order: dict[str, list[str]] = {}
+    for programs in (old, new):
+        for loaded in programs:
+            tiers = order.setdefault(loaded.program.id, [])
+            tiers += [tier for tier in KINDS[loaded.program.kind].tiers(loaded.program.section) if tier not in tiers]
+    rows = [(program_id, tier, at) for program_id, tiers in order.items() for at, tier in enumerate(tiers)]
+    return pl.DataFrame(rows, schema={"program_id": pl.String, "tier": pl.String, "rank": pl.Int64}, orient="row")
 
 
 def _scaled(facts: str | os.PathLike[str], scale: Mapping[str, Decimal]) -> Iterator[FactRow]:

@@ -75,6 +75,8 @@ def test_a_proposal_with_ten_percent_growth_by_hand(sets):
         "rebate,USD,41.80,63.25,21.45,2,0,1"]
     assert (sets / "what_if" / "tier_moves.csv").read_text(encoding="utf-8").splitlines() == [
         "program_id,old_tier,new_tier,results", "rebate,Bronze,Silver,1", "rebate,Silver,Silver,1"]
+    # the matrix on the terminal: P2 Bronze → Silver, P1 stays Silver
+    assert "│ Bronze │      1 │" in done.stdout and "│ Silver │      1 │" in done.stdout
     assert "note: only in the new programs, not compared: kicker" in done.stdout
     assert "3 results compared" in done.stdout
     # each side is a run folder of its own, on the scaled facts

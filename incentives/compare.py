@@ -26,7 +26,7 @@ from typing import Iterator, Mapping
 import polars as pl
 
 from .engine import Engine
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .inputs import FactRow, fact_columns, read_facts
 from .kinds import KINDS
 from .loading import ProgramSet
@@ -93,8 +93,10 @@ def compare_programs(old: ProgramSet, new: ProgramSet, facts: str | os.PathLike[
         raise UsageError(f"the two program sets have no program in common (old: {', '.join(old.ids) or 'none'}; "
                          f"new: {', '.join(new.ids) or 'none'}): there is nothing to compare")
     scale = dict(scale or {})
+    offered = set(fact_columns(facts))  # the facts file read (its header) before anything is written
+    if claims is not None and not Path(claims).is_file():
+        raise InputError("no such file", os.fspath(claims))
     if scale:
-        offered = set(fact_columns(facts))
         unknown = [name for name in scale if name not in offered]
         if unknown:
             raise UsageError(f"--scale: {', '.join(unknown)} {'is not a fact' if len(unknown) == 1 else 'are not facts'}"

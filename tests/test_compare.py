@@ -155,3 +155,11 @@ def test_the_report_of_a_comparison(sets):
     gains = page[page.index("results that gain most"):page.index("results that lose most")]
     assert gains.index("13.20") < gains.index("8.25")
     assert "only in the new programs, not compared: kicker" in page
+
+
+@pytest.mark.parametrize("args, message", [(["--facts", "missing.csv"], "missing.csv: no such file"),
+                                           (["--claims", "missing.csv"], "missing.csv: no such file")])
+def test_missing_inputs_are_one_line_and_nothing_is_written(sets, args, message):
+    done = compare(sets, *args)
+    assert (done.returncode, done.stderr) == (2, message + "\n")
+    assert not (sets / "what_if").exists()

@@ -149,3 +149,14 @@ def test_a_folder_that_is_not_a_whole_run_is_one_line_and_nothing_written(run_fo
                            str(tmp_path / "report.html")], capture_output=True, text=True)
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and re.search(message, done.stderr)
     assert not (tmp_path / "report.html").exists() and list(tmp_path.glob(".report.html.*")) == []
+
+
+def test_a_chart_gets_its_amounts_as_their_exact_text():
+    from incentives.report.charts import number, spec_json
+
+    # 12,345,678,901,234.57: more digits than a double keeps, and no float on the way
+    value = number(units("12345678901234.57"))
+    assert spec_json({"values": [{"paid": value, "label": "x"}], "zero": number(0)}) == \
+        '{"values": [{"paid": 12345678901234.57000000, "label": "x"}], "zero": 0.00000000}'
+    with pytest.raises(TypeError, match="a chart's data holds set"):
+        spec_json({"paid": {1}})

@@ -191,8 +191,11 @@ def _grouped(measures: MeasuresFile, typed: TypedTransactions,
     rows = typed.frame.with_columns(_conditions(measures, typed)).select(_contributions(measures))
     partial, merge = _partial_aggregates(measures)
     keys = [PARTNER_ID, PERIOD]
-    counted = [pl.col(column).sum() for column in rows.collect_schema() if column.startswith(("unread:", "empty:"))]
-    counts = {_ROWS: 0, _REJECTED: 0} | {str(column.meta.output_name()): 0 for column in counted}
+    # what the notes count, over the whole source: each where's unread rows, each aggregated column's empty cells
+    noted = [_part(role, name) for name, aggregation in measures.aggregations.items()
+             for role in ("unread", "empty") if role == "unread" or aggregation.function != "count"]
+    counted = [pl.col(column).sum() for column in noted]
+    counts = {_ROWS: 0, _REJECTED: 0} | dict.fromkeys(noted, 0)
     distinct = {name: _DistinctValues(name, rows_per_batch)
                 for name, aggregation in measures.aggregations.items() if aggregation.function == "count_distinct"}
     running = rows.clear().collect().group_by(keys).agg(partial)

@@ -2,19 +2,19 @@
 
 :func:`write_report` reads the folder (:mod:`.run_folder`), computes the figures
 (:mod:`.figures`), renders the charts (:mod:`.charts`) and the page
-(:mod:`.page`), and writes the file whole (a temporary file beside it, then
-moved into place: a failed report leaves nothing).
+(:mod:`.page`), and writes the file whole (:func:`.html.write_page`: a failed
+report leaves nothing).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from .charts import charts_of
 from .figures import figures_of
+from .html import write_page
 from .page import report_page
 from .run_folder import read_run_folder
 
@@ -37,15 +37,5 @@ def write_report(run_folder: str | os.PathLike[str], out: str | os.PathLike[str]
     run = read_run_folder(run_folder)
     figures = figures_of(run)
     charts = charts_of(figures)
-    page = report_page(run, figures, charts).encode("utf-8")
-    target = Path(out)
-    # a plain open (the umask applies, as to every file the library writes) of a name no other report takes
-    scratch = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(scratch, "xb") as handle:
-            handle.write(page)
-        os.replace(scratch, target)
-    except BaseException:
-        scratch.unlink(missing_ok=True)
-        raise
-    return ReportSummary(target, len(page), run.result_count, len(charts))
+    written = write_page(Path(out), report_page(run, figures, charts))
+    return ReportSummary(Path(out), written, run.result_count, len(charts))

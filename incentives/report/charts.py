@@ -6,12 +6,16 @@ a specification to SVG in process (Rust, with its own copy of Vega): no browser,
 no network, no JavaScript in the report. The SVG goes into the page as it is, so
 the report opens offline anywhere.
 
-A bar's length is the amount as a JSON number (a double: drawing needs no more);
-every amount printed on a chart is the exact text of the figure.
+A bar's length is the exact amount, written into the specification's JSON as
+the number's own text (a ``Decimal``, never a Python float); Vega reads it as a
+double to draw. Every amount printed on a chart is the exact text of the figure.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +26,7 @@ from ..money import format_amount
 from .figures import ATTAINMENT_BINS, Figures
 from .run_folder import SCALE
 
-__all__ = ["WIDTH", "Chart", "amount", "charts_of", "configured", "number"]
+__all__ = ["WIDTH", "Chart", "amount", "charts_of", "configured", "number", "spec_json"]
 
 #: The width of a chart's plot, in pixels (a faceted chart's, less its row labels).
 WIDTH = 560
@@ -38,7 +42,7 @@ class Chart:
         self.key = key
         self.title = title
         self.caption = caption
-        self.svg = vl_convert.vegalite_to_svg(spec.to_dict())
+        self.svg = vl_convert.vegalite_to_svg(spec_json(spec.to_dict()))
 
 
 def amount(units: int | None, places: int) -> str:
@@ -46,8 +50,23 @@ def amount(units: int | None, places: int) -> str:
     return format_amount(Decimal(units or 0).scaleb(-SCALE), places)
 
 
-def number(units: int | None) -> float:
-    return float(Decimal(units or 0).scaleb(-SCALE))
+def number(units: int | None) -> Decimal:
+    """Units at :data:`SCALE` as the exact amount, for a chart's data (see :func:`spec_json`)."""
+    return Decimal(units or 0).scaleb(-SCALE)
+
+
+def spec_json(spec: dict[str, Any]) -> str:
+    """A specification as JSON text, each ``Decimal`` in it written as the plain number it is (JSON has no
+    float of its own: a number is its text). A token of this call marks them on the way, so no text of the run
+    can be mistaken for one."""
+    mark = f"decimal-{secrets.token_hex(8)}:"
+
+    def plain(value: object) -> str:
+        if isinstance(value, Decimal):
+            return f"{mark}{value:f}"
+        raise TypeError(f"a chart's data holds {type(value).__name__}, not JSON")
+
+    return re.sub(f'"{re.escape(mark)}(-?[0-9]+(?:\\.[0-9]+)?)"', r"\1", json.dumps(spec, default=plain))
 
 
 def charts_of(figures: Figures) -> list[Chart]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import altair as alt
 from ..compare import LISTED, Comparison
 from ..version import __version__
 from .charts import WIDTH, Chart, amount, configured, number
-from .html import chart_section, document, table_section
+from .html import chart_section, document, table_section, write_page
 
 __all__ = ["write_comparison_report"]
 
@@ -24,18 +23,10 @@ _ROW = alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")
 
 def write_comparison_report(comparison: Comparison, out: str | os.PathLike[str], *, old: str, new: str,
                             scaled: list[str]) -> Path:
-    """The comparison's page, written to ``out`` (beside its place, then moved in); ``old`` and ``new`` name the
+    """The comparison's page, written to ``out`` whole (:func:`.html.write_page`); ``old`` and ``new`` name the
     two program sets, ``scaled`` the ``--scale`` options."""
-    page = comparison_page(comparison, old=old, new=new, scaled=scaled).encode("utf-8")
     target = Path(out)
-    scratch = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(scratch, "xb") as handle:
-            handle.write(page)
-        os.replace(scratch, target)
-    except BaseException:
-        scratch.unlink(missing_ok=True)
-        raise
+    write_page(target, comparison_page(comparison, old=old, new=new, scaled=scaled))
     return target
 
 

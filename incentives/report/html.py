@@ -1,14 +1,17 @@
 """The parts of the report's pages: the document (inline CSS; no script, no link out), chart sections (inline SVG)
-and tables; every text escaped."""
+and tables, every text escaped; and writing a page whole."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from html import escape
+from pathlib import Path
 from typing import Any, Collection, Iterable, Sequence
 
 from .charts import Chart
 
-__all__ = ["chart_section", "document", "table", "table_section"]
+__all__ = ["chart_section", "document", "table", "table_section", "write_page"]
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1f2328;
@@ -25,6 +28,21 @@ th{background:#f6f8fa;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 min-width:150px}.card b{display:block;font-size:20px}.card span{color:#57606a;font-size:12px}
 code{font-size:12px;word-break:break-all}.chart svg{max-width:100%;height:auto}
 """
+
+
+def write_page(target: Path, page: str) -> int:
+    """``page`` written to ``target`` whole: into a file of a name no other writer takes beside it (a plain open:
+    the umask applies), then moved into place; a failed write leaves nothing. Returns the bytes written."""
+    data = page.encode("utf-8")
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(scratch, "xb") as handle:
+            handle.write(data)
+        os.replace(scratch, target)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
+    return len(data)
 
 
 def document(title: str, subtitle: str, sections: Iterable[str]) -> str:

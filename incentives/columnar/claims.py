@@ -53,14 +53,17 @@ def read_claim_rows(path: str | os.PathLike[str], *, rows_per_block: int = ROWS_
         frames = []
         for lines, cells in blocks:
             usual = _typed(cells.with_columns(lines), at, program_at)
-            frames.append(usual.filter(pl.col("usual")).select(CLAIM_ROWS.names()))
+            typed = usual.filter(pl.col("usual")).select(CLAIM_ROWS.names())
             unusual = ~usual["usual"]
             if unusual.any():
-                frames.append(claim_rows(read_claim(line, list(row)) for line, row in
-                                         zip(lines.filter(unusual).to_list(), cells.filter(unusual).iter_rows())))
+                # a block's rows back in file order, block by block: the whole file sorted at the end would hold
+                # its claims twice (5M claims: 0.6 GB more at the run's peak)
+                typed = pl.concat([typed, claim_rows(read_claim(line, list(row)) for line, row in zip(
+                    lines.filter(unusual).to_list(), cells.filter(unusual).iter_rows()))]).sort(LINE)
+            frames.append(typed)
     if not frames:
         return pl.DataFrame(schema=CLAIM_ROWS)
-    return pl.concat(frames).sort(LINE)
+    return pl.concat(frames)
 
 
 def _typed(cells: pl.DataFrame, at: dict[str, int], program_at: int | None) -> pl.DataFrame:

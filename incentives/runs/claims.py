@@ -72,9 +72,10 @@ class RunClaims:
         """``rows``: claim rows (:data:`~incentives.claims_by_columns.CLAIM_ROWS`), in the order given."""
         if period is not None:
             rows = rows.filter((pl.col(PERIOD) == "") | (pl.col(PERIOD) == period))
-        claims = claims_by_columns(flag_duplicates(rows))
-        self._claims = ClaimsByColumns(claims.frame.sort(PARTNER_ID, maintain_order=True), claims.amount_scale,
-                                       claims.amount_bound)
+        self._claims = claims_by_columns(flag_duplicates(rows))
+        # the claims stay in the order given, walked in partner order through their order: sorting the frame
+        # itself would hold it twice (5M claims: 0.4 GB more at the run's peak)
+        self._order = self._claims.frame.select(pl.arg_sort_by(PARTNER_ID, maintain_order=True)).to_series()
 
     @classmethod
     def read(cls, claims: Iterable[Mapping[str, Any] | Claim] | str | os.PathLike[str],
@@ -97,22 +98,24 @@ class RunClaims:
 
     def cursor(self) -> "ClaimsCursor":
         """A pass over the claims, block after block."""
-        return ClaimsCursor(self._claims)
+        return ClaimsCursor(self._claims, self._order)
 
 
 class ClaimsCursor:
     """One pass over a run's claims in partner order, each claim handed out once."""
 
-    def __init__(self, claims: ClaimsByColumns):
+    def __init__(self, claims: ClaimsByColumns, order: pl.Series):
+        """``order``: the positions of ``claims`` in partner order (within a partner, the order given)."""
         self._claims = claims
-        self._partners = claims.frame[PARTNER_ID]
+        self._order = order
+        self._partners = claims.frame[PARTNER_ID].gather(order)
         self._next = 0
 
     def through(self, partner_id: str | None) -> BlockClaims:
         """The claims not handed out yet whose partner_id is at most ``partner_id`` (``None``: every one)."""
         end = self._partners.len() if partner_id is None else self._partners.search_sorted(partner_id, side="right")
         start, self._next = self._next, max(self._next, end)
-        return BlockClaims(ClaimsByColumns(self._claims.frame.slice(start, max(end - start, 0)),
+        return BlockClaims(ClaimsByColumns(self._claims.frame.gather(self._order.slice(start, max(end - start, 0))),
                                            self._claims.amount_scale, self._claims.amount_bound))
 
     def none(self) -> BlockClaims:

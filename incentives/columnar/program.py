@@ -460,17 +460,20 @@ class ProgramByColumns:
         json_lines: list[pl.Series] = []
         # each slot's texts back at the rows it fires on (in the block's order: a filter keeps it); a row's slots
         # are its lines in their order
+        # (both files' texts in one select: polars builds them side by side, one core each)
         for fires, texts in zip(fired, pl.collect_all(slots)):
             if texts.is_empty():
                 continue
             at = (fires.cast(pl.Int64).cum_sum() - 1).clip(0)
-            csv_rows.append(pl.select(pl.when(fires).then(texts[_CSV_ROW].gather(at))).to_series())
-            json_lines.append(pl.select(pl.when(fires).then(texts[_LINES_JSON].gather(at))).to_series())
+            back = texts.select(pl.when(pl.lit(fires)).then(pl.col(name).gather(at)) for name in (_CSV_ROW, _LINES_JSON))
+            csv_rows.append(back[_CSV_ROW])
+            json_lines.append(back[_LINES_JSON])
         if not csv_rows:
             return [pl.repeat("", computed.height, dtype=pl.String, eager=True).alias(_OUT + LINE_ROWS),
                     pl.repeat("", computed.height, dtype=pl.String, eager=True).alias(_LINES_JSON)]
-        return [pl.select(pl.concat_str(csv_rows, ignore_nulls=True)).to_series().alias(_OUT + LINE_ROWS),
-                pl.select(pl.concat_str(json_lines, separator=",", ignore_nulls=True)).to_series().alias(_LINES_JSON)]
+        joined = pl.select(pl.concat_str(csv_rows, ignore_nulls=True).alias(_OUT + LINE_ROWS),
+                           pl.concat_str(json_lines, separator=",", ignore_nulls=True).alias(_LINES_JSON))
+        return joined.get_columns()
 
 def with_used(block: FactBlock, used_names: tuple[tuple[str, str, str, str], ...],
               frames: Mapping[str, pl.DataFrame]) -> FactBlock:

@@ -65,8 +65,7 @@ class BlockClaims:
 
 
 class RunClaims:
-    """A run's claims in partner order (within a partner, the order given), handed out by a
-    :meth:`cursor`."""
+    """A run's claims, handed out by a :meth:`cursor` in partner order (within a partner, the order given)."""
 
     def __init__(self, rows: pl.DataFrame, period: str | None = None):
         """``rows``: claim rows (:data:`~incentives.claims_by_columns.CLAIM_ROWS`), in the order given."""

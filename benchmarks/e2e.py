@@ -7,6 +7,7 @@
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
     python -m benchmarks.e2e --size 100k --ledger l.db            # reading a ledger; --record records the run
     python -m benchmarks.e2e --size 100k --no-memory              # wall and CPU seconds only
+    python -m benchmarks.e2e --facts f.csv --claims c.csv --timeline mem.txt  # every memory sample, to see where it peaks
 
 Prints one JSON object: wall seconds (from loading the programs to the last
 rename), the CPU seconds of this process (and of any child), and the peak
@@ -67,23 +68,29 @@ class TreeMemory(threading.Thread):
     so the sum of RSS counts them twice; the sum of PSS counts each page once.
     """
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.05, timeline: Path | None = None):
+        """``timeline``: a file to write each sample to, ``seconds pss_mb rss_mb`` a line (where in a run its
+        memory peaks)."""
         super().__init__(daemon=True)
         self.interval = interval
+        self.timeline = timeline
         self.peak_rss_kb = self.peak_pss_kb = 0
         self.stopped = threading.Event()
 
     def run(self) -> None:
         me = os.getpid()
-        while not self.stopped.is_set():
-            pids, rss, pss = [me], 0, 0
-            while pids:
-                pid = pids.pop()
-                one_rss, one_pss = _memory_kb(pid)
-                rss, pss = rss + one_rss, pss + one_pss
-                pids += _children(pid)
-            self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
-            self.stopped.wait(self.interval)
+        started = time.perf_counter()
+        with open(self.timeline or os.devnull, "w", encoding="ascii") as timeline:
+            while not self.stopped.is_set():
+                pids, rss, pss = [me], 0, 0
+                while pids:
+                    pid = pids.pop()
+                    one_rss, one_pss = _memory_kb(pid)
+                    rss, pss = rss + one_rss, pss + one_pss
+                    pids += _children(pid)
+                self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
+                timeline.write(f"{time.perf_counter() - started:.2f} {pss // 1024} {rss // 1024}\n")
+                self.stopped.wait(self.interval)
 
     def stop(self) -> tuple[int, int]:
         self.stopped.set()
@@ -108,12 +115,16 @@ def main(argv: list[str] | None = None) -> dict:
                         help="do not sample memory: reading /proc/PID/smaps_rollup of every process every 50 ms "
                              "takes CPU in proportion to the processes' size, which skews comparing a small run "
                              "with a larger one")
+    parser.add_argument("--timeline", type=Path,
+                        help="write every memory sample to this file, 'seconds pss_mb rss_mb' a line")
     args = parser.parse_args(argv)
     from benchmarks.conftest import PROGRAMS, files
 
     facts, claims = (args.facts, args.claims) if args.facts else files(args.size, args.order)
     out = args.out or Path(tempfile.mkdtemp(prefix="incentives-e2e-"))
-    memory = TreeMemory()
+    if args.timeline and not args.memory:
+        parser.error("--timeline samples memory: it cannot go with --no-memory")
+    memory = TreeMemory(timeline=args.timeline)
     if args.memory:
         memory.start()
     started = time.perf_counter()

@@ -7,7 +7,7 @@
     python -m benchmarks.e2e --facts f.csv --claims c.csv --out /tmp/out
     python -m benchmarks.e2e --size 100k --ledger l.db            # reading a ledger; --record records the run
     python -m benchmarks.e2e --size 100k --no-memory              # wall and CPU seconds only
-    python -m benchmarks.e2e --facts f.csv --claims c.csv --timeline mem.txt  # every memory sample, to see where it peaks
+    python -m benchmarks.e2e --size 1m --timeline mem.txt         # every memory sample: where it peaks
 
 Prints one JSON object: wall seconds (from loading the programs to the last
 rename), the CPU seconds of this process (and of any child), and the peak

@@ -459,13 +459,13 @@ class ProgramByColumns:
         csv_rows: list[pl.Series] = []
         json_lines: list[pl.Series] = []
         # each slot's texts back at the rows it fires on (in the block's order: a filter keeps it); a row's slots
-        # are its lines in their order
-        # (both files' texts in one select: polars builds them side by side, one core each)
+        # are its lines in their order. Both files' texts go in one select: polars builds them side by side
         for fires, texts in zip(fired, pl.collect_all(slots)):
             if texts.is_empty():
                 continue
             at = (fires.cast(pl.Int64).cum_sum() - 1).clip(0)
-            back = texts.select(pl.when(pl.lit(fires)).then(pl.col(name).gather(at)) for name in (_CSV_ROW, _LINES_JSON))
+            back = texts.select(pl.when(pl.lit(fires)).then(pl.col(name).gather(at))
+                                for name in (_CSV_ROW, _LINES_JSON))
             csv_rows.append(back[_CSV_ROW])
             json_lines.append(back[_LINES_JSON])
         if not csv_rows:

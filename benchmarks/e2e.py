@@ -24,10 +24,12 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,33 @@ class TreeMemory(threading.Thread):
         self.stopped.set()
         self.join()
         return self.peak_rss_kb, self.peak_pss_kb
+
+
+@dataclass(frozen=True)
+class MeasuredCommand:
+    """One ``python -m incentives ...`` run in a child process: its output, wall and CPU seconds, and the peak
+    PSS of the process tree."""
+
+    stdout: str
+    wall_s: float
+    cpu_s: float
+    peak_pss_mb_tree: int
+
+
+def measure_incentives(*arguments: str) -> MeasuredCommand:
+    """``python -m incentives ARGUMENTS`` in a fresh process, measured (a failed one stops the benchmark with
+    what it printed)."""
+    memory = TreeMemory()
+    memory.start()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "incentives", *arguments], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    _, peak_pss_kb = memory.stop()
+    if done.returncode != 0:
+        raise SystemExit(done.stdout + done.stderr)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return MeasuredCommand(done.stdout, round(wall, 2), round(usage.ru_utime + usage.ru_stime, 2),
+                           round(peak_pss_kb / 1024))
 
 
 def main(argv: list[str] | None = None) -> dict:

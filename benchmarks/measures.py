@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.conftest import DATA  # noqa: E402
-from benchmarks.e2e import TreeMemory  # noqa: E402
+from benchmarks.e2e import measure_incentives  # noqa: E402
 from benchmarks.synth import write_deals_csv  # noqa: E402
 
 PROGRAMS = ROOT / "benchmarks" / "programs_measures"
@@ -55,19 +52,10 @@ def main(argv: list[str] | None = None) -> dict:
     deals = args.deals or deals_file(rows, args.partners or max(1, rows // 100))
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "facts.csv"
-        memory = TreeMemory()
-        memory.start()
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "incentives", "measures", "--programs", str(PROGRAMS),
-                               "--transactions", f"deals={deals}", "--out", str(out)],
-                              capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        _, peak_pss_kb = memory.stop()
-        if done.returncode != 0:
-            raise SystemExit(done.stdout + done.stderr)
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        found = {"deals": str(deals), "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-                 "peak_pss_mb_tree": round(peak_pss_kb / 1024), "summary": done.stdout.splitlines()[0]}
+        done = measure_incentives("measures", "--programs", str(PROGRAMS), "--transactions", f"deals={deals}",
+                                  "--out", str(out))
+        found = {"deals": str(deals), "wall_s": done.wall_s, "cpu_s": done.cpu_s,
+                 "peak_pss_mb_tree": done.peak_pss_mb_tree, "summary": done.stdout.splitlines()[0]}
     print(json.dumps(found))
     return found
 

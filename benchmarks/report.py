@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.conftest import DATA, PROGRAMS, files  # noqa: E402
-from benchmarks.e2e import TreeMemory  # noqa: E402
+from benchmarks.e2e import measure_incentives  # noqa: E402
 
 
 def run_folder(size: str) -> Path:
@@ -49,19 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
     folder = args.run_folder or run_folder(args.size)
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "report.html"
-        memory = TreeMemory()
-        memory.start()
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "incentives", "report", str(folder), "--out", str(out)],
-                              capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        _, peak_pss_kb = memory.stop()
-        if done.returncode != 0:
-            raise SystemExit(done.stdout + done.stderr)
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        found = {"run_folder": str(folder), "wall_s": round(wall, 2),
-                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_pss_mb_tree": round(peak_pss_kb / 1024),
-                 "html_kb": round(out.stat().st_size / 1024), "summary": done.stdout.strip()}
+        done = measure_incentives("report", str(folder), "--out", str(out))
+        found = {"run_folder": str(folder), "wall_s": done.wall_s, "cpu_s": done.cpu_s,
+                 "peak_pss_mb_tree": done.peak_pss_mb_tree, "html_kb": round(out.stat().st_size / 1024),
+                 "summary": done.stdout.strip()}
     print(json.dumps(found))
     return found
 
